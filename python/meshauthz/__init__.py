@@ -1,0 +1,47 @@
+"""meshauthz: an authorization engine for Kuma / Kong Mesh resources.
+
+    import meshauthz
+    store = meshauthz.load(["mesh.yaml", "policies/"])
+    report = meshauthz.validate("policies/")
+"""
+
+from __future__ import annotations
+
+from . import _core
+from .api import load, load_dicts, loads, validate
+from .errors import (
+    DuplicateResourceError,
+    EvaluationError,
+    InputError,
+    MeshauthzError,
+    NotFoundError,
+    ParseError,
+    Problem,
+    SchemaError,
+    ValidationError,
+)
+from .loader import LoadResult, MeshauthzWarning
+from .resource import Resource
+from .store import ResourceStore
+
+__version__: str = _core.__version__
+
+__all__ = [
+    "DuplicateResourceError",
+    "EvaluationError",
+    "InputError",
+    "LoadResult",
+    "MeshauthzError",
+    "MeshauthzWarning",
+    "NotFoundError",
+    "ParseError",
+    "Problem",
+    "Resource",
+    "ResourceStore",
+    "SchemaError",
+    "ValidationError",
+    "load",
+    "load_dicts",
+    "loads",
+    "validate",
+]

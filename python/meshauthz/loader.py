@@ -1,0 +1,300 @@
+"""Loading resources from YAML: files, directories, stdin, strings and plain dicts, in both forms.
+
+`load_*` functions never stop at the first problem: they return a `LoadResult` with every resource
+that loaded cleanly, every located problem and every warning. `meshauthz.load()` raises when there
+are problems; `meshauthz.validate()` reports them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings as _warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path as FsPath
+from typing import Any, Iterable, Optional, Union
+
+from . import kinds as _kinds
+from .errors import InputError, Problem
+from .models import ModelError, parse_model
+from .resource import GO_ZERO_TIME, Resource
+from .validation import render_path, validate_meta, validate_resource
+from .yaml_source import Document, Path, read_documents
+
+PathLike = Union[str, os.PathLike]
+YAML_SUFFIXES = (".yaml", ".yml", ".json")
+_ENVELOPE = ("type", "name", "mesh", "labels", "creationTime", "modificationTime")
+_K8S_API = "kuma.io/v1alpha1"
+
+
+class MeshauthzWarning(UserWarning):
+    """An unknown field or a deprecation in an input document (TP A18, MTP M3.8)."""
+
+
+@dataclass
+class LoadResult:
+    resources: list[Resource] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    documents: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def extend(self, other: LoadResult) -> None:
+        self.resources.extend(other.resources)
+        self.problems.extend(other.problems)
+        self.warnings.extend(other.warnings)
+        self.documents += other.documents
+
+
+def _problem(doc: Document, path: Path, message: str, *, expected: str = "", code: str = "invalid",
+             resource: str = "", field: Optional[str] = None) -> Problem:
+    mark = doc.mark(path)
+    return Problem(message, file=doc.file, document=doc.index, line=mark[0] if mark else None,
+                   column=mark[1] if mark else None,
+                   path=field if field is not None else render_path(path), expected=expected, code=code,
+                   resource=resource)
+
+
+def _parse_time(value: Any, doc: Document, path: Path, out: LoadResult) -> Optional[datetime]:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        except ValueError:
+            pass
+    out.problems.append(_problem(doc, path, f"invalid timestamp {value!r}",
+                                 expected="an RFC 3339 time such as 2024-01-01T00:00:00Z", code="type"))
+    return None
+
+
+def _string_map(value: Any, doc: Document, path: Path, out: LoadResult) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        out.problems.append(_problem(doc, path, "must be a map of strings to strings",
+                                     expected="a mapping of string keys to string values", code="type"))
+        return {}
+    return dict(value)
+
+
+def resource_from_document(doc: Document, out: LoadResult, *, system_namespace: str = "kuma-system",
+                           check_meta: bool = True) -> Optional[Resource]:
+    """Normalise one parsed document into a Resource (or record its problems and return None)."""
+    raw = doc.value
+    if not isinstance(raw, dict):
+        out.problems.append(_problem(doc, (), f"a resource must be a mapping, not {type(raw).__name__}",
+                                     expected="a mapping with `type` (Universal) or `apiVersion`/`kind`",
+                                     code="type"))
+        return None
+    if "apiVersion" in raw or "kind" in raw:
+        return _from_kubernetes(doc, raw, out, system_namespace)
+    return _from_universal(doc, raw, out, check_meta)
+
+
+def _kind_of(doc: Document, name: Any, path: Path, out: LoadResult) -> Optional[_kinds.Kind]:
+    if not isinstance(name, str) or not name:
+        out.problems.append(_problem(doc, path, "missing resource kind" if name is None else
+                                     f"resource kind must be a string, not {type(name).__name__}",
+                                     expected="a Kuma resource kind such as TrafficPermission", code="unknown-kind"))
+        return None
+    kind = _kinds.lookup(name)
+    if kind is None:
+        out.problems.append(_problem(doc, path, f"unknown resource kind {name!r}",
+                                     expected="a Kuma / Kong Mesh resource kind (rbac.md R4.3)",
+                                     code="unknown-kind"))
+    return kind
+
+
+def _from_universal(doc: Document, raw: dict[str, Any], out: LoadResult, check_meta: bool) -> Optional[Resource]:
+    kind = _kind_of(doc, raw.get("type"), ("type",), out)
+    if kind is None:
+        return None
+    name = raw.get("name")
+    mesh = raw.get("mesh")
+    for key, value in (("name", name), ("mesh", mesh)):
+        if value is not None and not isinstance(value, str):
+            out.problems.append(_problem(doc, (key,), f"must be a string, not {type(value).__name__}",
+                                         expected="a string", code="type"))
+            return None
+    if kind.name == "MeshTrafficPermission" and not mesh:
+        mesh = "default"  # MTP schema default (meshtrafficpermission.md §2.1)
+    if not kind.mesh_scoped:
+        mesh = None
+    if check_meta:
+        before = len(out.problems)
+        for v in validate_meta(kind, name or "", mesh if kind.mesh_scoped else None):
+            out.problems.append(_problem(doc, (v.path[0],) if v.path else (), v.message, code="meta",
+                                         resource=f"{kind.name} {name or '<unnamed>'}", field=v.field))
+        if len(out.problems) > before:
+            return None
+    labels = _string_map(raw.get("labels"), doc, ("labels",), out)
+    created = _parse_time(raw.get("creationTime"), doc, ("creationTime",), out)
+    modified = _parse_time(raw.get("modificationTime"), doc, ("modificationTime",), out)
+    body = {k: v for k, v in raw.items() if k not in _ENVELOPE}
+    return _finish(doc, out, kind, name or "", mesh, body, labels, created, modified, "universal", None,
+                   labels.get("kuma.io/display-name", name or ""), ())
+
+
+def _from_kubernetes(doc: Document, raw: dict[str, Any], out: LoadResult, system_ns: str) -> Optional[Resource]:
+    api, kind_name = raw.get("apiVersion"), raw.get("kind")
+    meta = raw.get("metadata")
+    if not isinstance(meta, dict):
+        out.problems.append(_problem(doc, ("metadata",), "missing metadata" if meta is None else
+                                     "metadata must be a mapping", expected="a mapping with `name`", code="type"))
+        return None
+    if api == "v1" and kind_name == "Secret":
+        secret_kind = _kinds.K8S_SECRET_TYPES.get(raw.get("type"))  # type: ignore[arg-type]
+        if secret_kind is None:
+            out.problems.append(_problem(doc, ("type",), f"Secret of type {raw.get('type')!r} is not a Kuma secret",
+                                         expected="type system.kuma.io/secret or system.kuma.io/global-secret",
+                                         code="unknown-kind"))
+            return None
+        kind = _kinds.KINDS[secret_kind]
+    else:
+        if api != _K8S_API:
+            out.problems.append(_problem(doc, ("apiVersion",), f"unsupported apiVersion {api!r}",
+                                         expected=f"apiVersion {_K8S_API} (or v1 for Secrets)", code="unknown-kind"))
+            return None
+        kind = _kind_of(doc, kind_name, ("kind",), out)
+        if kind is None:
+            return None
+    name, namespace = meta.get("name"), meta.get("namespace")
+    if not isinstance(name, str) or not name:
+        out.problems.append(_problem(doc, ("metadata", "name"), "metadata.name must be a non-empty string",
+                                     expected="a resource name", code="meta", field="metadata.name"))
+        return None
+    if namespace is not None and not isinstance(namespace, str):
+        out.problems.append(_problem(doc, ("metadata", "namespace"), "metadata.namespace must be a string",
+                                     expected="a namespace name", code="type", field="metadata.namespace"))
+        return None
+    labels = _string_map(meta.get("labels"), doc, ("metadata", "labels"), out)
+    # R4.2 / TP A13: legacy top-level `mesh`, else the kuma.io/mesh label, else "default".
+    mesh = raw.get("mesh") or labels.get("kuma.io/mesh") or "default"
+    if not isinstance(mesh, str):
+        out.problems.append(_problem(doc, ("mesh",), "mesh must be a string", expected="a mesh name", code="type"))
+        return None
+    core_name = f"{name}.{namespace}" if kind.namespaced and namespace else name
+    if kind.namespaced and namespace:
+        labels.setdefault("k8s.kuma.io/namespace", namespace)
+        if kind.family == "targetRef":  # MTP M2.5: policy role derived from the namespace
+            labels.setdefault("kuma.io/policy-role", "system" if namespace == system_ns else "workload-owner")
+    labels.setdefault("kuma.io/display-name", name)
+    created = _parse_time(meta.get("creationTimestamp"), doc, ("metadata", "creationTimestamp"), out)
+    if kind.name in ("Secret", "GlobalSecret"):
+        body = {k: v for k, v in raw.items() if k in ("data",)}
+        prefix: Path = ()
+    else:
+        spec = raw.get("spec", {})
+        if spec is None:
+            spec = {}
+        if not isinstance(spec, dict):
+            out.problems.append(_problem(doc, ("spec",), "spec must be a mapping", expected="a mapping", code="type"))
+            return None
+        if kind.spec_wrapped:
+            body, prefix = {"spec": spec}, ()
+        else:
+            body, prefix = dict(spec), ("spec",)
+    return _finish(doc, out, kind, core_name, mesh if kind.mesh_scoped else None, body, labels, created, None,
+                   "kubernetes", namespace, labels.get("kuma.io/display-name", name), prefix)
+
+
+def _finish(doc: Document, out: LoadResult, kind: _kinds.Kind, name: str, mesh: Optional[str],
+            body: dict[str, Any], labels: dict[str, str], created: Optional[datetime],
+            modified: Optional[datetime], form: str, namespace: Optional[str], display: str,
+            prefix: Path) -> Optional[Resource]:
+    label = f"{kind.name} {mesh}/{name}" if mesh else f"{kind.name} {name}"
+    model = None
+    if kind.name in _kinds.TYPED_KINDS:
+        try:
+            model, unknown = parse_model(kind.name, body)
+        except ModelError as e:
+            for path, message, expected in e.errors:
+                out.problems.append(_problem(doc, prefix + path, message, expected=expected, code="type",
+                                             resource=label, field=render_path(path)))
+            return None
+        for path in unknown:
+            out.warnings.append(_problem(doc, prefix + path, "unknown field, ignored as Kuma does (TP A18)",
+                                         code="unknown-field", resource=label, field=render_path(path)))
+    res = Resource(kind=kind, name=name, mesh=mesh, body=body, labels=labels,
+                   creation_time=created or GO_ZERO_TIME, modification_time=modified, form=form,  # type: ignore[arg-type]
+                   namespace=namespace, display_name=display, model=model, document=doc, path_prefix=prefix)
+    report = validate_resource(res)
+    for v in report.violations:
+        out.problems.append(_problem(doc, prefix + v.path, v.message, code="validation", resource=label,
+                                     field=v.field))
+    for w in report.warnings:
+        out.warnings.append(_problem(doc, prefix + w.path, w.message, code="deprecation", resource=label,
+                                     field=w.field))
+    return None if report.violations else res
+
+
+def load_text(text: Union[str, bytes], file: str = "<input>", *, system_namespace: str = "kuma-system") -> LoadResult:
+    out = LoadResult()
+    try:
+        for doc in read_documents(text, file):
+            if doc.value is None:
+                continue  # an empty document is skipped, as kubectl does
+            out.documents += 1
+            res = resource_from_document(doc, out, system_namespace=system_namespace)
+            if res is not None:
+                out.resources.append(res)
+    except InputError as e:
+        out.problems.extend(e.problems)
+    return out
+
+
+def load_objects(objects: Iterable[dict[str, Any]], file: str = "<objects>") -> LoadResult:
+    """Load already-parsed documents (e.g. dicts built in Python)."""
+    out = LoadResult()
+    for i, obj in enumerate(objects):
+        doc = Document(obj, file, i)
+        out.documents += 1
+        res = resource_from_document(doc, out)
+        if res is not None:
+            out.resources.append(res)
+    return out
+
+
+def iter_files(paths: Iterable[PathLike]) -> Iterable[tuple[str, Optional[FsPath]]]:
+    """Expand paths: directories recursively (YAML files, sorted), `-` = stdin."""
+    for p in paths:
+        if str(p) == "-":
+            yield "-", None
+            continue
+        fp = FsPath(p)
+        if fp.is_dir():
+            for child in sorted(fp.rglob("*")):
+                if child.is_file() and child.suffix in YAML_SUFFIXES:
+                    yield str(child), child
+        else:
+            yield str(fp), fp
+
+
+def load_paths(paths: Iterable[PathLike]) -> LoadResult:
+    out = LoadResult()
+    for name, fp in iter_files(paths):
+        if fp is None:
+            out.extend(load_text(sys.stdin.buffer.read(), "<stdin>"))
+            continue
+        try:
+            data = fp.read_bytes()
+        except OSError as e:
+            out.problems.append(Problem(f"cannot read file: {e.strerror or e}", file=name, code="io",
+                                        expected="a readable YAML file or directory"))
+            continue
+        out.extend(load_text(data, name))
+    return out
+
+
+def emit_warnings(result: LoadResult, stacklevel: int = 3) -> None:
+    """Emit the load warnings through the `warnings` module (library callers)."""
+    for w in result.warnings:
+        _warnings.warn(str(w), MeshauthzWarning, stacklevel=stacklevel)

@@ -1,0 +1,3 @@
+"""Registers each kind's validators with the dispatcher (one module per kind)."""
+
+from __future__ import annotations
