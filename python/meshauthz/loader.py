@@ -86,8 +86,11 @@ def _string_map(value: Any, doc: Document, path: Path, out: LoadResult) -> dict[
 
 
 def resource_from_document(doc: Document, out: LoadResult, *, system_namespace: str = "kuma-system",
-                           check_meta: bool = True) -> Optional[Resource]:
-    """Normalise one parsed document into a Resource (or record its problems and return None)."""
+                           check: bool = True) -> Optional[Resource]:
+    """Normalise one parsed document into a Resource (or record its problems and return None).
+
+    With `check=False` only the envelope is read: no meta, type or Kuma validation (the
+    conformance `validate` kind asks for one specific layer of checks itself)."""
     raw = doc.value
     if not isinstance(raw, dict):
         out.problems.append(_problem(doc, (), f"a resource must be a mapping, not {type(raw).__name__}",
@@ -95,8 +98,8 @@ def resource_from_document(doc: Document, out: LoadResult, *, system_namespace: 
                                      code="type"))
         return None
     if "apiVersion" in raw or "kind" in raw:
-        return _from_kubernetes(doc, raw, out, system_namespace)
-    return _from_universal(doc, raw, out, check_meta)
+        return _from_kubernetes(doc, raw, out, system_namespace, check)
+    return _from_universal(doc, raw, out, check)
 
 
 def _kind_of(doc: Document, name: Any, path: Path, out: LoadResult) -> Optional[_kinds.Kind]:
@@ -113,7 +116,7 @@ def _kind_of(doc: Document, name: Any, path: Path, out: LoadResult) -> Optional[
     return kind
 
 
-def _from_universal(doc: Document, raw: dict[str, Any], out: LoadResult, check_meta: bool) -> Optional[Resource]:
+def _from_universal(doc: Document, raw: dict[str, Any], out: LoadResult, check: bool) -> Optional[Resource]:
     kind = _kind_of(doc, raw.get("type"), ("type",), out)
     if kind is None:
         return None
@@ -128,7 +131,7 @@ def _from_universal(doc: Document, raw: dict[str, Any], out: LoadResult, check_m
         mesh = "default"  # MTP schema default (meshtrafficpermission.md §2.1)
     if not kind.mesh_scoped:
         mesh = None
-    if check_meta:
+    if check:
         before = len(out.problems)
         for v in validate_meta(kind, name or "", mesh if kind.mesh_scoped else None):
             out.problems.append(_problem(doc, (v.path[0],) if v.path else (), v.message, code="meta",
@@ -140,10 +143,11 @@ def _from_universal(doc: Document, raw: dict[str, Any], out: LoadResult, check_m
     modified = _parse_time(raw.get("modificationTime"), doc, ("modificationTime",), out)
     body = {k: v for k, v in raw.items() if k not in _ENVELOPE}
     return _finish(doc, out, kind, name or "", mesh, body, labels, created, modified, "universal", None,
-                   labels.get("kuma.io/display-name", name or ""), ())
+                   labels.get("kuma.io/display-name", name or ""), (), check)
 
 
-def _from_kubernetes(doc: Document, raw: dict[str, Any], out: LoadResult, system_ns: str) -> Optional[Resource]:
+def _from_kubernetes(doc: Document, raw: dict[str, Any], out: LoadResult, system_ns: str,
+                     check: bool) -> Optional[Resource]:
     api, kind_name = raw.get("apiVersion"), raw.get("kind")
     meta = raw.get("metadata")
     if not isinstance(meta, dict):
@@ -203,16 +207,16 @@ def _from_kubernetes(doc: Document, raw: dict[str, Any], out: LoadResult, system
         else:
             body, prefix = dict(spec), ("spec",)
     return _finish(doc, out, kind, core_name, mesh if kind.mesh_scoped else None, body, labels, created, None,
-                   "kubernetes", namespace, labels.get("kuma.io/display-name", name), prefix)
+                   "kubernetes", namespace, labels.get("kuma.io/display-name", name), prefix, check)
 
 
 def _finish(doc: Document, out: LoadResult, kind: _kinds.Kind, name: str, mesh: Optional[str],
             body: dict[str, Any], labels: dict[str, str], created: Optional[datetime],
             modified: Optional[datetime], form: str, namespace: Optional[str], display: str,
-            prefix: Path) -> Optional[Resource]:
+            prefix: Path, check: bool) -> Optional[Resource]:
     label = f"{kind.name} {mesh}/{name}" if mesh else f"{kind.name} {name}"
     model = None
-    if kind.name in _kinds.TYPED_KINDS:
+    if check and kind.name in _kinds.TYPED_KINDS:
         try:
             model, unknown = parse_model(kind.name, body)
         except ModelError as e:
@@ -226,6 +230,8 @@ def _finish(doc: Document, out: LoadResult, kind: _kinds.Kind, name: str, mesh: 
     res = Resource(kind=kind, name=name, mesh=mesh, body=body, labels=labels,
                    creation_time=created or GO_ZERO_TIME, modification_time=modified, form=form,  # type: ignore[arg-type]
                    namespace=namespace, display_name=display, model=model, document=doc, path_prefix=prefix)
+    if not check:
+        return res
     report = validate_resource(res)
     for v in report.violations:
         out.problems.append(_problem(doc, prefix + v.path, v.message, code="validation", resource=label,

@@ -1,0 +1,3 @@
+"""Imports every handler module so that they register (one module per area)."""
+
+from . import validation  # noqa: F401
