@@ -10,11 +10,10 @@ import pytest
 import yaml
 
 import meshauthz
+from generate import traffic_permissions_yaml
 from meshauthz.loader import LoadResult, resource_from_document
 from meshauthz.store import ResourceStore
 from meshauthz.yaml_source import read_documents
-
-from generate import traffic_permissions_yaml
 
 N = 10_000
 

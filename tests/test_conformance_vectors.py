@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from conftest import SHARED_VECTORS, VECTORS
 
 FILES = sorted(p.name for p in VECTORS.glob("*.yaml"))
