@@ -63,5 +63,3 @@ def main(argv: Optional[list[str]] = None) -> int:
         return EXIT_OK
 
 
-if __name__ == "__main__":
-    sys.exit(main())
