@@ -111,7 +111,6 @@ type: system.kuma.io/global-secret
 metadata: {name: admin-user-token, namespace: kuma-system}
 data: {value: YWJj}
 """).list()
-    assert global_secret.key == ("Secret", "prod", "ca-key") or secret.key == ("Secret", "prod", "ca-key")
     keys = {secret.key, global_secret.key}
     assert keys == {("Secret", "prod", "ca-key"), ("GlobalSecret", "", "admin-user-token")}
 

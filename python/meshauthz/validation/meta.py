@@ -1,4 +1,9 @@
-"""Resource meta on API create: name and mesh (TP §5.3). Kubernetes uses its own name rules."""
+"""Resource meta on API create: name and mesh (TP §5.3, Kuma meta_validator.go ValidateMeta).
+
+Both use validateIdentifier: empty, then length (> 253 bytes), then charset — the first failure only.
+The name uses the RFC 1123 subdomain rule; the mesh keeps the backwards-compatible charset (it may
+contain `_`). Kubernetes uses its own name rules.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +12,27 @@ from typing import Optional
 
 from ..kinds import Kind
 
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_MESH = re.compile(r"^[0-9a-z._-]*$")
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_NAME_MSG = ("invalid characters. A lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+             "characters, '-' or '.', and must start and end with an alphanumeric character")
+_MESH = re.compile(r"[0-9a-z._-]*")
+_MESH_MSG = "invalid characters. Valid characters are numbers, lowercase latin letters and '-', '_', '.' symbols."
+
+
+def _identifier(field: str, value: str, charset: re.Pattern[str], message: str) -> list:
+    from . import Violation
+
+    if value == "":
+        return [Violation((field,), "cannot be empty")]
+    if len(value.encode("utf-8")) > 253:
+        return [Violation((field,), "value length must less or equal 253")]
+    if not charset.fullmatch(value):
+        return [Violation((field,), message)]
+    return []
 
 
 def validate_meta(kind: Kind, name: str, mesh: Optional[str]) -> list:
-    from . import Violation
-
-    out = []
-    if not name:
-        out.append(Violation(("name",), "cannot be empty"))
-    elif len(name) > 253:
-        out.append(Violation(("name",), "value length must less or equal 253"))
-    elif not _NAME.match(name):
-        out.append(Violation(("name",), "invalid characters. A lowercase RFC 1123 subdomain must consist of lower "
-                             "case alphanumeric characters, '-' or '.', and must start and end with an "
-                             "alphanumeric character"))
+    out = _identifier("name", name or "", _NAME, _NAME_MSG)
     if kind.mesh_scoped:
-        if not mesh:
-            out.append(Violation(("mesh",), "cannot be empty"))
-        elif not _MESH.match(mesh):
-            out.append(Violation(("mesh",), "invalid characters. Valid characters are numbers, lowercase latin "
-                                 "letters and '-', '_', '.' symbols."))
+        out += _identifier("mesh", mesh or "", _MESH, _MESH_MSG)
     return out
