@@ -82,7 +82,7 @@ def validate_resource(resource: Any) -> Report:
     return Report(violations, warnings)
 
 
-from .meta import validate_meta  # noqa: E402  (registers nothing; meta is kind-independent)
 from . import kinds_registry as _kinds_registry  # noqa: E402,F401  (registers the per-kind validators)
+from .meta import validate_meta  # noqa: E402  (registers nothing; meta is kind-independent)
 
 _ = Kind
