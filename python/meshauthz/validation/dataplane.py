@@ -62,9 +62,11 @@ def _address(address: str) -> list:
 
 
 def _duration_is_zero(value: Any) -> Optional[bool]:
+    if s(value) == "0":
+        return True
     m = _PROTO_DURATION.fullmatch(s(value))
     if m is None:
-        return None
+        return None  # unparseable: a decoding (model) error, not a Validate() violation
     return int(m.group(2)) == 0 and int(m.group(3) or "0") == 0
 
 
@@ -75,9 +77,7 @@ def _service_probe(path: Path, probe: Any) -> list:
     for field in ("interval", "timeout"):
         if probe.get(field) is not None:
             zero = _duration_is_zero(probe[field])
-            if zero is None:
-                out.append(_v(path + (field,), "must have a valid value"))
-            elif zero:
+            if zero:
                 out.append(_v(path + (field,), "must have a positive value"))
     for field in ("unhealthyThreshold", "healthyThreshold"):
         value = probe.get(field)

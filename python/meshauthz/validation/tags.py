@@ -139,7 +139,8 @@ def _name_charset(path: Path, name: str) -> list:
     return []
 
 
-def validate_target_ref(path: Path, ref: Any, supported: Iterable[str], *, inbound_policy: bool = False) -> list:
+def validate_target_ref(path: Path, ref: Any, supported: Iterable[str], *, inbound_policy: bool = False,
+                        gateway_tags_allowed: bool = False) -> list:
     """M3.3: kind defined, kind supported (both stop the checks of this ref), then per-kind field rules."""
     r = obj(ref)
     kind = s(r.get("kind"))
@@ -203,7 +204,7 @@ def validate_target_ref(path: Path, ref: Any, supported: Iterable[str], *, inbou
         not_set("mesh", bool(mesh))
         not_set("proxyTypes", bool(proxy))
         out.extend(validate_selector(path + ("tags",), tags))  # M3.5
-        if kind == "MeshGateway" and tags:
+        if kind == "MeshGateway" and tags and not gateway_tags_allowed:
             out.append(_not_set(path, "tags", kind))
         not_set("labels", bool(labels))
         not_set("namespace", bool(namespace))
