@@ -38,7 +38,9 @@ class TrafficPolicySet:
         """§4.1 decision (E0–E7)."""
     def _noop(self, mesh: str, dataplane: str, port: int, client: _Client) -> None:
         """Same arguments as check_inbound, does nothing (benchmark baseline)."""
-    def check_external_service(self, mesh: str, name: str, client: _Client, gating: str = "legacy") -> _DecisionTuple:
+    def check_external_service(
+        self, mesh: str, name: str, client: _Client, gating: str = "legacy"
+    ) -> _DecisionTuple:
         """§4.2 decision (T4.6 direct / T4.7 zone egress; A6 gating "legacy" | "none")."""
     def reachable_external_services(self, client: _Client, gating: str = "legacy") -> list[str]: ...
     def select_dataplane(self, mesh: str, dataplane: str) -> list[tuple[int, bool, _Ranked]]:
@@ -48,6 +50,9 @@ class TrafficPolicySet:
         """T3.5 over a tag map: (matching policies, destination selectors evaluated)."""
 
 def default_traffic_permission_name(
-    mesh: str, skip_creating_initial_policies: list[str], create_mesh_routing_resources: bool, already_generated: bool
+    mesh: str,
+    skip_creating_initial_policies: list[str],
+    create_mesh_routing_resources: bool,
+    already_generated: bool,
 ) -> str | None:
     """T4.12–T4.14: `allow-all-<mesh>` or None."""
