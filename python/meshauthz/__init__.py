@@ -23,12 +23,33 @@ from .errors import (
 from .loader import LoadResult, MeshauthzWarning
 from .resource import Resource
 from .store import ResourceStore
+from .traffic import (
+    NON_MESH,
+    Explanation,
+    ExternalServiceTarget,
+    Identity,
+    Inbound,
+    Inspection,
+    Rank,
+    TrafficDecision,
+    TrafficEngine,
+    mesh_defaults,
+    rank_compare,
+    rank_of,
+    selector_matches,
+)
 
 __version__: str = _core.__version__
 
 __all__ = [
+    "NON_MESH",
     "DuplicateResourceError",
     "EvaluationError",
+    "Explanation",
+    "ExternalServiceTarget",
+    "Identity",
+    "Inbound",
+    "Inspection",
     "InputError",
     "LoadResult",
     "MeshauthzError",
@@ -36,12 +57,19 @@ __all__ = [
     "NotFoundError",
     "ParseError",
     "Problem",
+    "Rank",
     "Resource",
     "ResourceStore",
     "SchemaError",
+    "TrafficDecision",
+    "TrafficEngine",
     "ValidationError",
     "load",
     "load_dicts",
     "loads",
+    "mesh_defaults",
+    "rank_compare",
+    "rank_of",
+    "selector_matches",
     "validate",
 ]

@@ -14,3 +14,45 @@ def rank_compare(a: tuple[int, int], b: tuple[int, int]) -> int:
 
 def rank_combine(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
     """Kuma's CombinedWith (informative; unused by TrafficPermission)."""
+
+# --- TrafficPermission (rust/py/src/traffic.rs) ---------------------------------------------------
+# A client: None = non-mesh; (mesh, dataplane); or (mesh, [tag maps (T2.6)], [(key, value) pairs (T2.7)]).
+_Client = tuple[str, str] | tuple[str, list[dict[str, str]], list[tuple[str, str]]] | None
+# (allowed, reason, policy, matched_source, shadowed, bypass_possible)
+_DecisionTuple = tuple[bool, str, str | None, int | None, list[str], bool]
+_Ranked = list[tuple[str, int, int]]
+
+class TrafficPolicySet:
+    """Compiled, immutable TrafficPermission input; raises LookupError (unknown name), ValueError (bad
+    input) or RuntimeError (cannot evaluate, e.g. MeshTrafficPermissions present)."""
+
+    def __init__(
+        self,
+        meshes: list[tuple[str, bool, bool, bool, bool, tuple[int, dict[str, str]] | None, bool]],
+        dataplanes: list[tuple[str, str, list[tuple[int, dict[str, str]]], dict[str, str] | None]],
+        external_services: list[tuple[str, str, dict[str, str]]],
+        policies: list[tuple[str, str, int, list[dict[str, str]], list[dict[str, str]]]],
+    ) -> None: ...
+    def __len__(self) -> int: ...
+    def check_inbound(self, mesh: str, dataplane: str, port: int, client: _Client) -> _DecisionTuple:
+        """§4.1 decision (E0–E7)."""
+    def _noop(self, mesh: str, dataplane: str, port: int, client: _Client) -> None:
+        """Same arguments as check_inbound, does nothing (benchmark baseline)."""
+    def check_external_service(
+        self, mesh: str, name: str, client: _Client, gating: str = "legacy"
+    ) -> _DecisionTuple:
+        """§4.2 decision (T4.6 direct / T4.7 zone egress; A6 gating "legacy" | "none")."""
+    def reachable_external_services(self, client: _Client, gating: str = "legacy") -> list[str]: ...
+    def select_dataplane(self, mesh: str, dataplane: str) -> list[tuple[int, bool, _Ranked]]:
+        """Per inbound port: (port, is_prometheus, matching policies most specific first)."""
+    def select_external_service(self, mesh: str, name: str) -> _Ranked: ...
+    def select_tags(self, mesh: str, tags: dict[str, str]) -> tuple[_Ranked, int]:
+        """T3.5 over a tag map: (matching policies, destination selectors evaluated)."""
+
+def default_traffic_permission_name(
+    mesh: str,
+    skip_creating_initial_policies: list[str],
+    create_mesh_routing_resources: bool,
+    already_generated: bool,
+) -> str | None:
+    """T4.12–T4.14: `allow-all-<mesh>` or None."""

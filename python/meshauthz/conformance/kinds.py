@@ -1,3 +1,6 @@
 """Imports every handler module so that they register (one module per area)."""
 
-from . import validation  # noqa: F401
+from . import (
+    traffic,  # noqa: F401
+    validation,  # noqa: F401
+)

@@ -4,3 +4,4 @@
 //! Rule numbers (T2.2, R5.6, M6.2, ...) refer to the specs in `shared/spec/`.
 
 pub mod selector;
+pub mod traffic;

@@ -4,10 +4,12 @@
 use pyo3::prelude::*;
 
 mod selector;
+mod traffic;
 
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     selector::register(m)?;
+    traffic::register(m)?;
     Ok(())
 }

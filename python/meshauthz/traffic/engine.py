@@ -1,0 +1,255 @@
+"""`TrafficEngine`: TrafficPermission decisions over a ResourceStore (spec §3–§4).
+
+Every decision is made by the Rust core (`_core.TrafficPolicySet`), compiled once per store
+version; `refresh()` compiles a new set and swaps the reference atomically, so concurrent checks
+always see one consistent snapshot. Errors never become an allow (fail closed).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Iterable, Mapping, Optional, Union
+
+from ..api import load
+from ..errors import EvaluationError, InputError, NotFoundError, Problem
+from ..loader import PathLike
+from ..resource import Resource
+from ..store import ResourceStore
+from .compile import Compiled, compile_store
+from .explain import Explanation, InboundReport, Inspection, RankedPolicy, explain_decision
+from .model import (
+    NON_MESH,
+    SERVICE_TAG,
+    Destination,
+    ExternalServiceTarget,
+    Identity,
+    Inbound,
+    Source,
+    TrafficDecision,
+)
+
+GATINGS = ("legacy", "none")
+
+
+def _input_error(message: str) -> InputError:
+    return InputError([Problem(message, file="<query>")])
+
+
+def _call(fn: Any, *args: Any) -> Any:
+    """Map core exceptions onto the meshauthz hierarchy (never swallowing: fail closed)."""
+    try:
+        return fn(*args)
+    except LookupError as e:
+        raise NotFoundError(str(e)) from None
+    except ValueError as e:
+        raise _input_error(str(e)) from None
+    except RuntimeError as e:
+        raise EvaluationError(str(e)) from None
+
+
+class TrafficEngine:
+    """Decisions for legacy TrafficPermission (+ ExternalService, Mesh mTLS, Dataplane tags).
+
+    `external_service_gating`: `"legacy"` (TP-gated, default) or `"none"` (2.6+ routing, A6).
+    """
+
+    def __init__(self, store: ResourceStore, *, external_service_gating: str = "legacy"):
+        if external_service_gating not in GATINGS:
+            raise _input_error(
+                f"external_service_gating must be one of {GATINGS}, not {external_service_gating!r}"
+            )
+        self.store = store
+        self.external_service_gating = external_service_gating
+        self._lock = threading.Lock()
+        self._compiled: Compiled = compile_store(store)
+
+    @classmethod
+    def from_paths(
+        cls, *paths: Union[PathLike, Iterable[PathLike]], external_service_gating: str = "legacy"
+    ) -> TrafficEngine:
+        flat: list[PathLike] = []
+        for p in paths:
+            flat.extend([p] if isinstance(p, (str, bytes)) or hasattr(p, "__fspath__") else p)  # type: ignore[arg-type]
+        return cls(load(flat), external_service_gating=external_service_gating)
+
+    def refresh(self) -> None:
+        """Recompile from the store and swap the compiled set in one assignment."""
+        with self._lock:
+            compiled = compile_store(self.store)
+            self._compiled = compiled
+
+    @property
+    def compiled(self) -> Compiled:
+        c = self._compiled
+        if c.version != self.store.version:
+            self.refresh()
+            c = self._compiled
+        return c
+
+    # ---- name resolution -------------------------------------------------------------------
+
+    def _mesh_of(self, kind: str, name: str, index: dict[str, list[str]], mesh: Optional[str]) -> str:
+        meshes = index.get(name, [])
+        if mesh is not None:
+            if mesh not in meshes:
+                raise NotFoundError(f"no {kind} named {name!r} in mesh {mesh!r}")
+            return mesh
+        if not meshes:
+            raise NotFoundError(f"no {kind} named {name!r}")
+        if len(meshes) > 1:
+            raise _input_error(f"{kind} {name!r} exists in meshes {sorted(meshes)}; pass mesh=")
+        return meshes[0]
+
+    def _require_mesh(self, c: Compiled, mesh: str) -> None:
+        if mesh not in c.meshes:
+            raise NotFoundError(f"no Mesh named {mesh!r}")
+
+    def _client(self, c: Compiled, source: Source, mesh: str) -> Any:
+        """The core's client tuple: None (non-mesh), (mesh, dp) or (mesh, tag maps, pairs)."""
+        if source is NON_MESH:
+            return None
+        if isinstance(source, Resource):
+            if source.type != "Dataplane":
+                raise _input_error(f"a source must be a Dataplane, not {source.describe()}")
+            return (source.mesh or "", source.name)
+        if isinstance(source, str):
+            if mesh in c.dp_meshes.get(source, []):
+                return (mesh, source)  # prefer the destination's mesh
+            return (self._mesh_of("Dataplane", source, c.dp_meshes, None), source)
+        if isinstance(source, Identity):
+            return (mesh, [], source.pairs())
+        if isinstance(source, Mapping):
+            if (
+                set(source) <= {"services", "tags"}
+                and isinstance(source.get("services", []), (list, tuple))
+                and all(isinstance(v, (list, tuple)) for v in (source.get("tags") or {}).values())
+            ):
+                ident = Identity(
+                    tuple(source.get("services", ())),
+                    {k: tuple(v) for k, v in (source.get("tags") or {}).items()},
+                )
+                return (mesh, [], ident.pairs())
+            tags = dict(source)
+            if not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
+                raise _input_error("a tag-map source must map strings to strings")
+            return (mesh, [tags], list(tags.items()))
+        raise _input_error(
+            f"unsupported source {source!r}: a dataplane name, Resource, NON_MESH, tag map or Identity"
+        )
+
+    def _destination(self, destination: Destination) -> Union[Inbound, ExternalServiceTarget]:
+        if isinstance(destination, (Inbound, ExternalServiceTarget)):
+            return destination
+        if isinstance(destination, tuple) and len(destination) == 2 and isinstance(destination[1], int):
+            return Inbound(str(destination[0]), destination[1])
+        if isinstance(destination, Resource) and destination.type == "ExternalService":
+            return ExternalServiceTarget(destination.name)
+        raise _input_error(
+            f"unsupported destination {destination!r}: (dataplane, port), Inbound(...) or "
+            "ExternalServiceTarget(name)"
+        )
+
+    # ---- decisions ---------------------------------------------------------------------------
+
+    def check(
+        self, *, source: Source, destination: Destination, mesh: Optional[str] = None
+    ) -> TrafficDecision:
+        """Decide `source` -> `destination` (§4.1 inbound, §4.2 ExternalService)."""
+        c = self.compiled
+        dest = self._destination(destination)
+        if isinstance(dest, Inbound):
+            m = self._mesh_of("Dataplane", dest.dataplane, c.dp_meshes, mesh)
+            self._require_mesh(c, m)
+            client = self._client(c, source, m)
+            row = _call(c.core.check_inbound, m, dest.dataplane, dest.port, client)
+            target = {"kind": "inbound", "dataplane": dest.dataplane, "port": dest.port}
+        else:
+            m = self._mesh_of("ExternalService", dest.name, c.es_meshes, mesh)
+            self._require_mesh(c, m)
+            client = self._client(c, source, m)
+            row = _call(c.core.check_external_service, m, dest.name, client, self.external_service_gating)
+            target = {"kind": "external_service", "name": dest.name}
+        allowed, reason, policy, matched, shadowed, bypass = row
+        return TrafficDecision(allowed, reason, policy, m, target, matched, tuple(shadowed), bypass)
+
+    def explain(self, *, source: Source, destination: Destination, mesh: Optional[str] = None) -> Explanation:
+        """The decision plus why: candidate policies with ranks, per-tag outcomes of selectors."""
+        decision = self.check(source=source, destination=destination, mesh=mesh)
+        c = self.compiled
+        dest = self._destination(destination)
+        if isinstance(dest, Inbound):
+            dp = c.dataplanes[(decision.mesh, dest.dataplane)]
+            target_tags = next(
+                (
+                    dict(i.get("tags") or {})
+                    for i in (dp.body.get("networking") or {}).get("inbound") or []
+                    if i.get("port") == dest.port
+                ),
+                None,
+            )
+            info = c.meshes[decision.mesh]
+            if info.prometheus and info.prometheus[0] == dest.port:
+                target_tags = dict(info.prometheus[1])
+            matcher = "identity"
+        else:
+            es = c.external_services[(decision.mesh, dest.name)]
+            target_tags = dict(es.body.get("tags") or {})
+            matcher = "identity" if c.meshes[decision.mesh].zone_egress else "dataplane"
+        client = self._client(c, source, decision.mesh)
+        return explain_decision(decision, target_tags, c.policies.get(decision.mesh, []), client, c, matcher)
+
+    def select_policies(self, dataplane: str, mesh: Optional[str] = None) -> dict[int, Optional[str]]:
+        """T3.7(a): the governing TP per inbound port (incl. the Prometheus inbound, T4.9)."""
+        return {r.port: r.policy for r in self.inspect(dataplane, mesh=mesh).inbounds}
+
+    def inspect(self, dataplane: str, mesh: Optional[str] = None) -> Inspection:
+        """Per inbound: its tags, the governing policy and the shadowed ones (T3.6)."""
+        c = self.compiled
+        m = self._mesh_of("Dataplane", dataplane, c.dp_meshes, mesh)
+        self._require_mesh(c, m)
+        rows = _call(c.core.select_dataplane, m, dataplane)
+        dp = c.dataplanes[(m, dataplane)]
+        tags_by_port = {
+            i.get("port"): dict(i.get("tags") or {})
+            for i in (dp.body.get("networking") or {}).get("inbound") or []
+        }
+        info = c.meshes[m]
+        reports = []
+        for port, prom, ranked in rows:
+            tags = dict(info.prometheus[1]) if prom and info.prometheus else tags_by_port.get(port, {})
+            policies = tuple(RankedPolicy(n, (e, w)) for n, e, w in ranked)
+            reports.append(InboundReport(port, tags, prom, policies[0].name if policies else None, policies))
+        gw = (dp.body.get("networking") or {}).get("gateway")
+        return Inspection(m, dataplane, tuple(reports), gateway=isinstance(gw, Mapping))
+
+    def select_policy(self, *, external_service: str, mesh: Optional[str] = None) -> Optional[str]:
+        """T4.5: the TP governing an ExternalService, or None."""
+        ranked = self.rank_external_service(external_service, mesh=mesh)
+        return ranked[0].name if ranked else None
+
+    def rank_external_service(self, name: str, mesh: Optional[str] = None) -> list[RankedPolicy]:
+        c = self.compiled
+        m = self._mesh_of("ExternalService", name, c.es_meshes, mesh)
+        self._require_mesh(c, m)
+        return [RankedPolicy(n, (e, w)) for n, e, w in _call(c.core.select_external_service, m, name)]
+
+    def reachable_external_services(self, client: Source, mesh: Optional[str] = None) -> list[str]:
+        """ExternalServices `client` may use (T4.6/T4.7), sorted by name."""
+        c = self.compiled
+        if isinstance(client, str):
+            m = self._mesh_of("Dataplane", client, c.dp_meshes, mesh)
+        elif isinstance(client, Resource):
+            m = client.mesh or ""
+        elif mesh is not None:
+            m = mesh
+        else:
+            raise _input_error("mesh= is required for a tag-map or identity client")
+        self._require_mesh(c, m)
+        return list(
+            _call(
+                c.core.reachable_external_services, self._client(c, client, m), self.external_service_gating
+            )
+        )
+
+
+__all__ = ["TrafficEngine", "SERVICE_TAG"]

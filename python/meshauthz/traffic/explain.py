@@ -1,0 +1,225 @@
+"""Structured explanations of traffic decisions and per-dataplane inspection, with text rendering.
+
+The decision itself always comes from the Rust core; this module only re-derives, for display,
+which selectors and tags matched (T2.2/T2.6/T2.7) and the ranks (T3.1) behind the selection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+from ..resource import Resource
+from .model import WILDCARD, TrafficDecision, dataplane_tag_maps, rank_compare, rank_of
+
+
+@dataclass(frozen=True)
+class TagCheck:
+    key: str
+    wanted: str
+    actual: Optional[str]  # the target's value (map matcher) or "held"/None (identity matcher)
+    ok: bool
+
+
+@dataclass(frozen=True)
+class SelectorCheck:
+    index: int
+    selector: dict[str, str]
+    rank: tuple[int, int]
+    matched: bool
+    tags: tuple[TagCheck, ...]
+
+
+@dataclass(frozen=True)
+class PolicyExplanation:
+    name: str
+    creation_time: str
+    rank: tuple[int, int]  # rank(P, T), T3.3
+    destinations: tuple[SelectorCheck, ...]
+    sources: tuple[SelectorCheck, ...] = ()  # evaluated for the winner only
+
+
+@dataclass(frozen=True)
+class Explanation:
+    decision: TrafficDecision
+    target_tags: Optional[dict[str, str]]
+    matcher: str  # source matcher: identity (T2.7) or dataplane (T2.6)
+    candidates: tuple[PolicyExplanation, ...]  # matching policies, winner first (T3.5)
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return {
+            "decision": self.decision.to_dict(),
+            "target_tags": self.target_tags,
+            "matcher": self.matcher,
+            "candidates": [asdict(p) for p in self.candidates],
+        }
+
+    def __str__(self) -> str:
+        d = self.decision
+        t = d.target
+        where = f"{t['dataplane']}:{t['port']}" if t["kind"] == "inbound" else f"external-service {t['name']}"
+        lines = [
+            f"{'ALLOW' if d.allowed else 'DENY'} {where} (mesh {d.mesh}): {d.reason}"
+            + (f", policy {d.policy}" if d.policy else "")
+        ]
+        if self.target_tags is not None:
+            lines.append(f"  target tags: {_fmt(self.target_tags)}")
+        if not self.candidates:
+            lines.append("  no TrafficPermission matches the target")
+        for i, p in enumerate(self.candidates):
+            role = "winner" if i == 0 else "shadowed"
+            lines.append(
+                f"  [{role}] {p.name} rank(exact={p.rank[0]}, wildcard={p.rank[1]}) created {p.creation_time}"
+            )
+            for s in p.destinations:
+                lines.append(
+                    f"    destinations[{s.index}] {_fmt(s.selector)}: "
+                    f"{'match' if s.matched else 'no match'} {_tags(s)}"
+                )
+            for s in p.sources:
+                lines.append(
+                    f"    sources[{s.index}] {_fmt(s.selector)} ({self.matcher} matcher): "
+                    f"{'match' if s.matched else 'no match'} {_tags(s)}"
+                )
+        if d.bypass_possible:
+            lines.append("  note: passthrough is on; the external host may be reachable around the ES (T4.8)")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class RankedPolicy:
+    name: str
+    rank: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class InboundReport:
+    port: int
+    tags: dict[str, str]
+    prometheus: bool  # T4.9: selected, never enforced (A10)
+    policy: Optional[str]
+    matching: tuple[RankedPolicy, ...] = ()  # most specific first; [1:] are shadowed (T3.6)
+
+    @property
+    def shadowed(self) -> tuple[RankedPolicy, ...]:
+        return self.matching[1:]
+
+
+@dataclass(frozen=True)
+class Inspection:
+    mesh: str
+    dataplane: str
+    inbounds: tuple[InboundReport, ...]
+    gateway: bool = False
+    notes: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mesh": self.mesh,
+            "dataplane": self.dataplane,
+            "gateway": self.gateway,
+            "inbounds": [
+                {
+                    "port": r.port,
+                    "tags": r.tags,
+                    "prometheus": r.prometheus,
+                    "policy": r.policy,
+                    "shadowed": [p.name for p in r.shadowed],
+                }
+                for r in self.inbounds
+            ],
+        }
+
+    def __str__(self) -> str:
+        lines = [f"Dataplane {self.mesh}/{self.dataplane}"]
+        if self.gateway:
+            lines.append("  gateway: traffic into it is not enforced (T4.3)")
+        for r in self.inbounds:
+            extra = " [prometheus, not enforced]" if r.prometheus else ""
+            lines.append(f"  inbound {r.port} {_fmt(r.tags)}{extra}: " + (r.policy or "no policy (deny)"))
+            for p in r.shadowed:
+                lines.append(f"    shadowed: {p.name} rank(exact={p.rank[0]}, wildcard={p.rank[1]})")
+        return "\n".join(lines)
+
+
+def _fmt(tags: Mapping[str, str]) -> str:
+    return "{" + ", ".join(f"{k}: {v}" for k, v in sorted(tags.items())) + "}"
+
+
+def _tags(s: SelectorCheck) -> str:
+    bad = [c for c in s.tags if not c.ok]
+    if not bad:
+        return ""
+    return (
+        "(failed: "
+        + ", ".join(f"{c.key}={c.wanted} vs {c.actual if c.actual is not None else 'missing'}" for c in bad)
+        + ")"
+    )
+
+
+def _map_check(i: int, sel: dict[str, str], tags: Mapping[str, str]) -> SelectorCheck:
+    checks = tuple(
+        TagCheck(k, v, tags.get(k), k in tags and (v == WILDCARD or tags[k] == v))
+        for k, v in sorted(sel.items())
+    )
+    return SelectorCheck(i, sel, tuple(rank_of(sel)), all(c.ok for c in checks), checks)
+
+
+def _identity_check(i: int, sel: dict[str, str], pairs: set[tuple[str, str]]) -> SelectorCheck:
+    checks = tuple(
+        TagCheck(k, v, "held" if v == WILDCARD or (k, v) in pairs else None, v == WILDCARD or (k, v) in pairs)
+        for k, v in sorted(sel.items())
+    )
+    return SelectorCheck(i, sel, tuple(rank_of(sel)), all(c.ok for c in checks), checks)
+
+
+def _selectors(r: Resource, key: str) -> list[dict[str, str]]:
+    return [dict((e or {}).get("match") or {}) for e in r.body.get(key) or []]
+
+
+def explain_decision(
+    decision: TrafficDecision,
+    target_tags: Optional[dict[str, str]],
+    policies: list[Resource],
+    client: Any,
+    compiled: Any,
+    matcher: str,
+) -> Explanation:
+    order = ([decision.policy] if decision.policy else []) + list(decision.shadowed)
+    by_name = {r.name: r for r in policies}
+    if target_tags is None or decision.reason in ("not-gated",):
+        order = []
+    maps: list[dict[str, str]] = []
+    pairs: set[tuple[str, str]] = set()
+    if isinstance(client, tuple) and len(client) == 2:
+        dp = compiled.dataplanes.get(client)
+        maps = dataplane_tag_maps(dp.body) if dp is not None else []
+        pairs = {kv for m in maps for kv in m.items()}
+    elif isinstance(client, tuple):
+        maps, pairs = list(client[1]), set(map(tuple, client[2]))
+    out = []
+    for n, name in enumerate(order):
+        r = by_name.get(name)
+        if r is None:
+            continue
+        dests = tuple(
+            _map_check(i, s, target_tags or {}) for i, s in enumerate(_selectors(r, "destinations"))
+        )
+        ranks = [s.rank for s in dests if s.matched]
+        best = ranks[0] if ranks else (0, 0)
+        for rk in ranks[1:]:
+            if rank_compare(rk, best) > 0:
+                best = rk
+        srcs: tuple[SelectorCheck, ...] = ()
+        if n == 0 and decision.reason in ("allowed", "source-not-matched"):
+            if matcher == "identity":
+                srcs = tuple(_identity_check(i, s, pairs) for i, s in enumerate(_selectors(r, "sources")))
+            else:  # T2.6: best single map per selector
+                srcs = tuple(
+                    max((_map_check(i, s, m) for m in maps or [{}]), key=lambda c: sum(t.ok for t in c.tags))
+                    for i, s in enumerate(_selectors(r, "sources"))
+                )
+        out.append(PolicyExplanation(name, r.creation_time.isoformat(), tuple(best), dests, srcs))
+    return Explanation(decision, target_tags, matcher, tuple(out))

@@ -1,0 +1,82 @@
+//! String interning: tag keys and values become `Sym`s so matching compares integers.
+
+use std::collections::HashMap;
+
+pub type Sym = u32;
+
+/// A tag map as sorted `(key, value)` symbol pairs (keys unique; T2.1).
+pub type TagMap = Vec<(Sym, Sym)>;
+
+/// Looks up a key in a sorted tag map.
+pub fn tag_get(tags: &[(Sym, Sym)], key: Sym) -> Option<Sym> {
+    tags.binary_search_by_key(&key, |&(k, _)| k)
+        .ok()
+        .map(|i| tags[i].1)
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Interner {
+    map: HashMap<String, Sym>,
+    strs: Vec<String>,
+}
+
+impl Interner {
+    pub fn intern(&mut self, s: &str) -> Sym {
+        if let Some(&id) = self.map.get(s) {
+            return id;
+        }
+        let id = Sym::try_from(self.strs.len()).expect("fewer than 2^32 distinct strings");
+        self.strs.push(s.to_owned());
+        self.map.insert(s.to_owned(), id);
+        id
+    }
+
+    /// A string never interned cannot equal any selector value, so callers may drop it.
+    pub fn get(&self, s: &str) -> Option<Sym> {
+        self.map.get(s).copied()
+    }
+
+    pub fn resolve(&self, id: Sym) -> &str {
+        &self.strs[id as usize]
+    }
+
+    /// Interns a map into a sorted [`TagMap`].
+    pub fn tag_map<'a, I: IntoIterator<Item = (&'a str, &'a str)>>(&mut self, tags: I) -> TagMap {
+        let mut out: TagMap = tags
+            .into_iter()
+            .map(|(k, v)| (self.intern(k), self.intern(v)))
+            .collect();
+        out.sort_unstable();
+        out.dedup_by_key(|p| p.0);
+        out
+    }
+
+    /// Looks a map up without interning; unknown keys are dropped (no selector names them) and
+    /// unknown values keep their key with a value no selector can equal (`'*'` still matches).
+    pub fn lookup_map<'a, I: IntoIterator<Item = (&'a str, &'a str)>>(&self, tags: I) -> TagMap {
+        let mut out: TagMap = tags
+            .into_iter()
+            .filter_map(|(k, v)| self.get(k).map(|k| (k, self.get(v).unwrap_or(UNKNOWN))))
+            .collect();
+        out.sort_unstable();
+        out.dedup_by_key(|p| p.0);
+        out
+    }
+}
+
+/// A value symbol that equals no interned string.
+pub const UNKNOWN: Sym = Sym::MAX;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_map_keeps_known_keys_with_unknown_values() {
+        let mut i = Interner::default();
+        let svc = i.intern("kuma.io/service");
+        let m = i.lookup_map([("kuma.io/service", "never-seen"), ("other", "x")]);
+        assert_eq!(m, vec![(svc, UNKNOWN)]);
+        assert_eq!(tag_get(&m, svc), Some(UNKNOWN));
+    }
+}

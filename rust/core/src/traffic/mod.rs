@@ -1,0 +1,22 @@
+//! Legacy TrafficPermission semantics (`shared/spec/trafficpermission.md`).
+//!
+//! * [`policy_set`]: the compiled, immutable input (meshes, dataplanes, external services,
+//!   policies with a destination-tag index); `Send + Sync`.
+//! * [`identity`]: the T2.6 dataplane matcher and the T2.7 identity matcher.
+//! * [`select`]: T3.3–T3.8 selection of the single most specific policy per target.
+//! * [`decide`]: the §4.1 inbound decision (E0–E7) and §4.2 ExternalService access.
+//! * [`defaults`]: T4.12–T4.14 default `allow-all-<mesh>` policy.
+
+pub mod decide;
+pub mod defaults;
+pub mod identity;
+pub mod intern;
+pub mod policy_set;
+pub mod select;
+
+pub use decide::{Decision, EsGating, MtpHook, NoMtpHook, Reason};
+pub use policy_set::{
+    ClientInput, DataplaneInput, ExternalServiceInput, MeshInput, PolicyInput, PolicySet,
+    PrometheusInput, TrafficError,
+};
+pub use select::Selection;
