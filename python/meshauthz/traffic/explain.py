@@ -76,12 +76,12 @@ class Explanation:
             for s in p.destinations:
                 lines.append(
                     f"    destinations[{s.index}] {_fmt(s.selector)}: "
-                    f"{'match' if s.matched else 'no match'} {_tags(s)}"
+                    f"{'match' if s.matched else 'no match'}{_tags(s)}"
                 )
             for s in p.sources:
                 lines.append(
                     f"    sources[{s.index}] {_fmt(s.selector)} ({self.matcher} matcher): "
-                    f"{'match' if s.matched else 'no match'} {_tags(s)}"
+                    f"{'match' if s.matched else 'no match'}{_tags(s)}"
                 )
         if d.bypass_possible:
             lines.append("  note: passthrough is on; the external host may be reachable around the ES (T4.8)")
@@ -153,7 +153,7 @@ def _tags(s: SelectorCheck) -> str:
     if not bad:
         return ""
     return (
-        "(failed: "
+        " (failed: "
         + ", ".join(f"{c.key}={c.wanted} vs {c.actual if c.actual is not None else 'missing'}" for c in bad)
         + ")"
     )
@@ -168,9 +168,13 @@ def _map_check(i: int, sel: dict[str, str], tags: Mapping[str, str]) -> Selector
 
 
 def _identity_check(i: int, sel: dict[str, str], pairs: set[tuple[str, str]]) -> SelectorCheck:
+    # T2.7: the client holds a set of (key, value) pairs; show the values it holds for the key.
+    def held(k: str) -> Optional[str]:
+        values = sorted(val for key, val in pairs if key == k)
+        return ",".join(values) if values else None
+
     checks = tuple(
-        TagCheck(k, v, "held" if v == WILDCARD or (k, v) in pairs else None, v == WILDCARD or (k, v) in pairs)
-        for k, v in sorted(sel.items())
+        TagCheck(k, v, held(k), v == WILDCARD or (k, v) in pairs) for k, v in sorted(sel.items())
     )
     return SelectorCheck(i, sel, tuple(rank_of(sel)), all(c.ok for c in checks), checks)
 
