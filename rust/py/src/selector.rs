@@ -8,7 +8,10 @@ use pyo3::prelude::*;
 /// T2.2 map matcher over plain dicts.
 #[pyfunction]
 fn selector_matches(selector: HashMap<String, String>, tags: HashMap<String, String>) -> bool {
-    map_matches(selector.iter().map(|(k, v)| (k.as_str(), v.as_str())), |k| tags.get(k).map(String::as_str))
+    map_matches(
+        selector.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        |k| tags.get(k).map(String::as_str),
+    )
 }
 
 /// T3.1 rank of a selector as (exact, wildcard).
@@ -21,13 +24,27 @@ fn selector_rank(selector: HashMap<String, String>) -> (u32, u32) {
 /// T3.2 comparison value of two ranks given as (exact, wildcard).
 #[pyfunction]
 fn rank_compare(a: (u32, u32), b: (u32, u32)) -> i64 {
-    Rank { exact: a.0, wildcard: a.1 }.compare_value(&Rank { exact: b.0, wildcard: b.1 })
+    Rank {
+        exact: a.0,
+        wildcard: a.1,
+    }
+    .compare_value(&Rank {
+        exact: b.0,
+        wildcard: b.1,
+    })
 }
 
 /// Kuma's CombinedWith (informative).
 #[pyfunction]
 fn rank_combine(a: (u32, u32), b: (u32, u32)) -> (u32, u32) {
-    let r = Rank { exact: a.0, wildcard: a.1 }.combined_with(&Rank { exact: b.0, wildcard: b.1 });
+    let r = Rank {
+        exact: a.0,
+        wildcard: a.1,
+    }
+    .combined_with(&Rank {
+        exact: b.0,
+        wildcard: b.1,
+    });
     (r.exact, r.wildcard)
 }
 
