@@ -21,12 +21,19 @@ from .errors import (
     ValidationError,
 )
 from .loader import LoadResult, MeshauthzWarning
+from .rbac import AccessDecision, Authorizer, RbacTarget, User, authenticated, default_objects
 from .resource import Resource
 from .store import ResourceStore
 
 __version__: str = _core.__version__
 
 __all__ = [
+    "AccessDecision",
+    "Authorizer",
+    "RbacTarget",
+    "User",
+    "authenticated",
+    "default_objects",
     "DuplicateResourceError",
     "EvaluationError",
     "InputError",
