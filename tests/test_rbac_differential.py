@@ -54,7 +54,9 @@ target_ref = st.builds(
 
 @st.composite
 def qualifier(draw: st.DrawFn) -> dict[str, Any]:
-    fam = draw(small(["targetRef", "targetRef", "targetRef", "connection", "dataplane", "dpToken"]))
+    fam = draw(
+        small(["targetRef", "targetRef", "connection", "connection", "dataplane", "dataplane", "dpToken"])
+    )
     if fam == "targetRef":
         q: dict[str, Any] = {}
         for key in draw(st.sets(small(["targetRef", "to", "from"]), min_size=1)):
@@ -86,7 +88,7 @@ rule = st.builds(
     st.one_of(st.none(), st.lists(small(NAMES), max_size=1)),
     small([None, "", "default", "*", "other"]),
     st.lists(small(ACCESS), min_size=1, max_size=3, unique=True),
-    st.one_of(st.none(), st.just([]), st.lists(qualifier(), min_size=1, max_size=3)),
+    st.one_of(st.none(), st.just([]), st.lists(qualifier(), min_size=1, max_size=4)),
 )
 
 
@@ -127,6 +129,7 @@ def case(draw: st.DrawFn) -> dict[str, Any]:
                 "GET",
                 "LIST",
                 "GENERATE_DATAPLANE_TOKEN",
+                "GENERATE_DATAPLANE_TOKEN",  # weighted: dpToken qualifiers only decide token checks
                 "GENERATE_USER_TOKEN",
                 "GENERATE_ZONE_TOKEN",
             ]
@@ -157,7 +160,7 @@ def case(draw: st.DrawFn) -> dict[str, Any]:
 @st.composite
 def world(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     roles = [
-        {"type": "AccessRole", "name": f"r{i}", "rules": draw(st.lists(rule, min_size=1, max_size=3))}
+        {"type": "AccessRole", "name": f"r{i}", "rules": draw(st.lists(rule, min_size=2, max_size=4))}
         for i in range(draw(st.integers(1, 3)))
     ]
     subject = st.one_of(
