@@ -21,6 +21,7 @@ from .errors import (
     ValidationError,
 )
 from .loader import LoadResult, MeshauthzWarning
+from .rbac import AccessDecision, Authorizer, RbacTarget, User, authenticated, default_objects
 from .resource import Resource
 from .store import ResourceStore
 from .traffic import (
@@ -43,6 +44,12 @@ __version__: str = _core.__version__
 
 __all__ = [
     "NON_MESH",
+    "AccessDecision",
+    "Authorizer",
+    "RbacTarget",
+    "User",
+    "authenticated",
+    "default_objects",
     "DuplicateResourceError",
     "EvaluationError",
     "Explanation",

@@ -1,5 +1,7 @@
 """Type stubs for the native module `meshauthz._core` (Rust, PyO3)."""
 
+from typing import Any, Optional, Union
+
 __version__: str
 
 # --- selectors (rust/py/src/selector.rs) -------------------------------------------------------
@@ -56,3 +58,49 @@ def default_traffic_permission_name(
     already_generated: bool,
 ) -> str | None:
     """T4.12–T4.14: `allow-all-<mesh>` or None."""
+
+# --- RBAC (rust/py/src/rbac.rs) ------------------------------------------------------------------
+
+_Grant = tuple[str, str, int, str]  # (role, binding, rule index, access)
+_CheckResult = tuple[bool, Optional[_Grant], Optional[_Grant], Optional[str], list[str], Optional[str], int]
+_TargetTuple = tuple[str, str, str, Optional[str], str, Optional[dict[str, Any]]]
+
+class RbacTarget:
+    """A pre-normalised target (rbac.md §4): build once, check many times."""
+
+    def __init__(self, type_name: str, scope: str, family: str, mesh: Optional[str], name: str,
+                 spec: Optional[dict[str, Any]]) -> None: ...
+    @property
+    def type_name(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def mesh(self) -> Optional[str]: ...
+    @property
+    def elements(self) -> list[str]: ...
+
+class RbacPolicySet:
+    """Compiled, immutable AccessRole/AccessRoleBinding set (or the static strategy, R7.1)."""
+
+    def __init__(self, roles: list[dict[str, Any]], bindings: list[dict[str, Any]], mode: str = "rbac",
+                 secret_reads: str = "rbac", static_config: Optional[dict[str, Any]] = None) -> None: ...
+    def check(self, name: str, groups: list[str], action: str,
+              target: Union[RbacTarget, _TargetTuple, None] = None,
+              old: Union[RbacTarget, _TargetTuple, None] = None,
+              token: Optional[dict[str, Any]] = None) -> _CheckResult: ...
+    def _noop(self, name: str, groups: list[str], action: str,
+              target: Union[RbacTarget, _TargetTuple, None] = None,
+              old: Union[RbacTarget, _TargetTuple, None] = None,
+              token: Optional[dict[str, Any]] = None) -> _CheckResult: ...
+    @property
+    def examined_total(self) -> int: ...
+    @property
+    def rule_count(self) -> int: ...
+    @property
+    def mode(self) -> str: ...
+
+def rbac_denial_text(channel: str, reason: str) -> str:
+    """R8.3 / R8.4 text of a denial reason on a channel."""
+
+def rbac_go_quote(s: str) -> str:
+    """R8.1 Go %q quoting."""

@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 
+mod rbac;
 mod selector;
 mod traffic;
 
@@ -11,5 +12,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     selector::register(m)?;
     traffic::register(m)?;
+    rbac::register(m)?;
     Ok(())
 }

@@ -1,0 +1,108 @@
+"""`Authorizer`: compile AccessRoles/AccessRoleBindings once, answer checks (rbac.md §5, §7)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Literal, Optional
+
+from .._core import RbacPolicySet, RbacTarget
+from ..errors import EvaluationError, InputError, Problem
+from .decision import AccessDecision, Grant
+from .documents import Source, collect, plain_binding, plain_role
+from .identity import User, UserLike, as_user
+from .target import ResourceLike, as_target, describe, make_target
+
+Mode = Literal["rbac", "static"]
+SecretReads = Literal["rbac", "open", "static-admin"]
+
+TOKEN_KINDS = {
+    "dataplane": "GENERATE_DATAPLANE_TOKEN", "user": "GENERATE_USER_TOKEN", "zone": "GENERATE_ZONE_TOKEN",
+    "zone-cp": "GENERATE_ZONE_CP_TOKEN",
+}
+ACTIONS = ("CREATE", "UPDATE", "DELETE", "GET", "LIST", "VIEW_CONFIG_DUMP", "VIEW_STATS", "VIEW_CLUSTERS",
+           *TOKEN_KINDS.values())
+
+
+def _grant(g: Optional[tuple[str, str, int, str]]) -> Optional[Grant]:
+    return None if g is None else Grant(*g)
+
+
+class Authorizer:
+    """RBAC (default) or static access (R7.1).
+
+    `source`: a ResourceStore, LoadResult, path(s), or documents / Resources; only AccessRole and
+    AccessRoleBinding are used. Malformed input raises (fail closed) with file/line/field.
+    `secret_reads` (A12): "rbac" (write grant implies read), "open" (literal doc) or
+    "static-admin" (Kuma's static adminResources list). `static_config` overrides the §7 lists:
+    {"adminResources": {"users": [...], "groups": [...]}, "generateDpToken": ..., ...}.
+    """
+
+    def __init__(self, source: Source = (), mode: Mode = "rbac", *, secret_reads: SecretReads = "rbac",
+                 static_config: Optional[dict[str, Any]] = None) -> None:
+        self.mode = mode
+        self.secret_reads = secret_reads
+        self.static_config = static_config
+        self._lock = threading.Lock()
+        self._set, self.roles, self.bindings = self._compile(source)
+
+    def _compile(self, source: Source) -> tuple[RbacPolicySet, list[str], list[str]]:
+        roles, bindings = collect(source) if self.mode == "rbac" else ([], [])
+        try:
+            compiled = RbacPolicySet([plain_role(r) for r in roles], [plain_binding(b) for b in bindings],
+                                     self.mode, self.secret_reads, self.static_config)
+        except (ValueError, TypeError) as e:  # defensive: the Rust compile re-checks R2.1
+            raise InputError([Problem(str(e), code="rbac")]) from None
+        return compiled, [r.name for r in roles], [b.name for b in bindings]
+
+    def reload(self, source: Source) -> None:
+        """Swap in a new set; on any problem the previous compiled set stays in force."""
+        compiled = self._compile(source)
+        with self._lock:
+            self._set, self.roles, self.bindings = compiled
+
+    @property
+    def policy_set(self) -> RbacPolicySet:
+        return self._set
+
+    def target(self, resource: ResourceLike) -> RbacTarget:
+        """A pre-normalised handle for hot loops (R4)."""
+        try:
+            return make_target(resource)
+        except (ValueError, TypeError) as e:
+            raise EvaluationError(f"cannot normalise {describe(resource)}: {e}") from None
+
+    def _run(self, user: User, action: str, resource: Optional[ResourceLike], old: Optional[ResourceLike],
+             token: Optional[dict[str, Any]]) -> AccessDecision:
+        if action not in ACTIONS:
+            raise EvaluationError(f"unknown action {action!r} (expected one of {', '.join(ACTIONS)})")
+        try:
+            t = None if resource is None else as_target(resource)
+            o = None if old is None else as_target(old)
+            allowed, grant, old_grant, side, uncovered, reason, examined = self._set.check(
+                user.name, list(user.groups), action, t, o, token)
+        except (ValueError, TypeError) as e:  # fail closed: no decision without valid input
+            raise EvaluationError(f"cannot check {action}: {e}") from None
+        notes: tuple[str, ...] = ()
+        if action in TOKEN_KINDS.values() and self.mode == "rbac":
+            notes = ("types/names do not restrict token actions (A9)",)
+        return AccessDecision(
+            allowed=allowed, user=user, action=action,
+            target=describe(resource) if resource is not None else "token request",
+            mode=self._set.mode, grant=_grant(grant), old_grant=_grant(old_grant), denied_side=side,
+            uncovered=tuple(uncovered), reason=reason, examined=examined, notes=notes)
+
+    def check(self, user: UserLike, action: str, resource: Optional[ResourceLike] = None,
+              old: Optional[ResourceLike] = None, *,
+              token_request: Optional[dict[str, Any]] = None) -> AccessDecision:
+        """CREATE / UPDATE (needs `old`, A10) / DELETE (stored object, R5.10) / GET / LIST (R3.1,
+        A12) / VIEW_* (the inspected dataplane, A16); GENERATE_* with `token_request`."""
+        if action in TOKEN_KINDS.values():
+            return self._run(as_user(user), action, None, None, token_request or {})
+        return self._run(as_user(user), action, resource, old, None)
+
+    def check_token(self, user: UserLike, kind: str, request: dict[str, Any]) -> AccessDecision:
+        """`kind`: dataplane | user | zone | zone-cp (or the GENERATE_* value)."""
+        action = TOKEN_KINDS.get(kind, kind)
+        if action not in TOKEN_KINDS.values():
+            raise EvaluationError(f"unknown token kind {kind!r} (expected one of {', '.join(TOKEN_KINDS)})")
+        return self._run(as_user(user), action, None, None, request)

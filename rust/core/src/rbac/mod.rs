@@ -1,0 +1,289 @@
+//! Kong Mesh RBAC (`AccessRole`, `AccessRoleBinding`) and the static access mode (spec rbac.md).
+//!
+//! Pure and deterministic: the bindings crate compiles a [`Engine`] once from plain data and calls
+//! [`Engine::check`] per request.
+
+pub mod coverage;
+pub mod glob;
+pub mod identity;
+pub mod message;
+pub mod policy_set;
+pub mod rule;
+pub mod static_mode;
+pub mod target;
+pub mod target_ref;
+
+pub use coverage::Qualifier;
+pub use identity::{Subjects, User};
+pub use message::{denial_text, go_quote, reason_text, Channel, Reason};
+pub use policy_set::{Action, Binding, Decision, Grant, PolicySet, Role, SecretReads};
+pub use rule::{Access, Rule, TokenRequest};
+pub use static_mode::StaticConfig;
+pub use target::{Body, Family, Scope, Target};
+pub use target_ref::TargetRef;
+
+/// `access.type` (R7.1) with its configuration.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per compiled set
+pub enum Engine {
+    Rbac {
+        set: PolicySet,
+        secret_reads: SecretReads,
+        static_config: StaticConfig,
+    },
+    Static(StaticConfig),
+}
+
+impl Engine {
+    pub fn check(
+        &self,
+        user: &User,
+        action: Action,
+        target: Option<&Target>,
+        old: Option<&Target>,
+        token: Option<&TokenRequest>,
+    ) -> Result<Decision, String> {
+        match self {
+            Engine::Rbac {
+                set,
+                secret_reads,
+                static_config,
+            } => set.check(
+                user,
+                action,
+                target,
+                old,
+                token,
+                *secret_reads,
+                &static_config.admin_resources,
+            ),
+            Engine::Static(cfg) => cfg.check(user, action, target, token),
+        }
+    }
+}
+
+#[cfg(test)]
+mod index_tests {
+    use super::*;
+
+    const TYPES: [&str; 20] = [
+        "MeshAccessLog",
+        "MeshCircuitBreaker",
+        "MeshFaultInjection",
+        "MeshHealthCheck",
+        "MeshHTTPRoute",
+        "MeshTCPRoute",
+        "MeshLoadBalancingStrategy",
+        "MeshMetric",
+        "MeshPassthrough",
+        "MeshProxyPatch",
+        "MeshRateLimit",
+        "MeshRetry",
+        "MeshTimeout",
+        "MeshTLS",
+        "MeshTrace",
+        "MeshTrafficPermission",
+        "TrafficPermission",
+        "TrafficRoute",
+        "Secret",
+        "ExternalService",
+    ];
+
+    /// 2,000 roles × 5 rules, one binding per role: a check examines only the rules of the user's
+    /// roles indexed under its (access, type), never the whole set.
+    #[test]
+    fn index_limits_candidates_on_2000_roles() {
+        let mut roles = Vec::new();
+        let mut bindings = Vec::new();
+        for i in 0..2000 {
+            let rules = (0..5)
+                .map(|k| {
+                    Rule::new(
+                        vec![TYPES[(i + k) % TYPES.len()].to_string()],
+                        vec![],
+                        Some("default".into()),
+                        &[Access::Create, Access::Update],
+                        vec![Qualifier::target_ref(
+                            Some(TargetRef {
+                                kind: "MeshService".into(),
+                                scalars: vec![("name".into(), format!("svc-{i}"))],
+                                ..TargetRef::default()
+                            }),
+                            None,
+                            None,
+                        )
+                        .unwrap()],
+                    )
+                })
+                .collect();
+            roles.push(Role {
+                name: format!("role-{i}"),
+                rules,
+            });
+            bindings.push(Binding {
+                name: format!("b-{i}"),
+                subjects: Subjects::new(&[&format!("user-{i}")], &["all"]),
+                roles: vec![format!("role-{i}")],
+            });
+        }
+        let set = PolicySet::compile(roles, bindings).unwrap();
+        assert_eq!(set.rule_count(), 10_000);
+        let mut tr = TargetRef::of_kind("MeshService");
+        tr.scalars = vec![("name".into(), "svc-7".into())];
+        let t = Target::new(
+            "MeshRetry",
+            Scope::Mesh,
+            Some("default"),
+            "x",
+            Body::TargetRef {
+                top: Some(tr),
+                to: vec![],
+                from: vec![],
+                has_rules: false,
+            },
+        )
+        .unwrap();
+        let before = set.examined_total();
+        let d = set
+            .check(
+                &User::new("user-7", &[]),
+                Action::Access(Access::Create),
+                Some(&t),
+                None,
+                None,
+                SecretReads::Rbac,
+                &Subjects::default(),
+            )
+            .unwrap();
+        assert!(d.allowed, "{d:?}");
+        // role-7 has exactly one MeshRetry rule (type index 11 = 7 + 4).
+        assert_eq!(d.examined, 1);
+        assert_eq!(set.examined_total() - before, 1);
+        let d = set
+            .check(
+                &User::new("user-8", &[]),
+                Action::Access(Access::Create),
+                Some(&t),
+                None,
+                None,
+                SecretReads::Rbac,
+                &Subjects::default(),
+            )
+            .unwrap();
+        assert!(!d.allowed);
+        assert_eq!(d.examined, 1);
+        // A user holding every role: only the MeshRetry bucket (5 rules × 2000 / 20 types = 500).
+        let d = set
+            .check(
+                &User::new("x", &["all"]),
+                Action::Access(Access::Create),
+                Some(&t),
+                None,
+                None,
+                SecretReads::Rbac,
+                &Subjects::default(),
+            )
+            .unwrap();
+        assert!(d.allowed);
+        assert!(d.examined <= 500, "examined {}", d.examined);
+        // Unknown type: nothing to examine.
+        let u = Target::new("MeshMetric2", Scope::Mesh, Some("default"), "x", Body::None).unwrap();
+        let d = set
+            .check(
+                &User::new("x", &["all"]),
+                Action::Access(Access::Create),
+                Some(&u),
+                None,
+                None,
+                SecretReads::Rbac,
+                &Subjects::default(),
+            )
+            .unwrap();
+        assert_eq!(d.examined, 0);
+    }
+
+    #[test]
+    fn a14_duplicates_rejected() {
+        let r = Role {
+            name: "a".into(),
+            rules: vec![],
+        };
+        assert!(PolicySet::compile(vec![r.clone(), r], vec![]).is_err());
+        let b = Binding {
+            name: "b".into(),
+            subjects: Subjects::default(),
+            roles: vec![],
+        };
+        assert!(PolicySet::compile(vec![], vec![b.clone(), b]).is_err());
+    }
+
+    #[test]
+    fn r5_9_update_needs_both_sides() {
+        let mk = |name: &str| {
+            let mut tr = TargetRef::of_kind("MeshService");
+            tr.scalars = vec![("name".into(), name.into())];
+            Target::new(
+                "MeshTrafficPermission",
+                Scope::Mesh,
+                Some("default"),
+                "p",
+                Body::TargetRef {
+                    top: Some(tr),
+                    to: vec![],
+                    from: vec![],
+                    has_rules: false,
+                },
+            )
+            .unwrap()
+        };
+        let mut q = TargetRef::of_kind("MeshService");
+        q.scalars = vec![("name".into(), "backend".into())];
+        let rule = Rule::new(
+            vec![],
+            vec![],
+            Some("default".into()),
+            &[Access::Update],
+            vec![Qualifier::target_ref(Some(q), None, None).unwrap()],
+        );
+        let set = PolicySet::compile(
+            vec![Role {
+                name: "r".into(),
+                rules: vec![rule],
+            }],
+            vec![Binding {
+                name: "b".into(),
+                subjects: Subjects::new(&["u"], &[]),
+                roles: vec!["r".into(), "missing".into()],
+            }],
+        )
+        .unwrap();
+        let u = User::new("u", &[]);
+        let chk = |old: &Target, new: &Target| {
+            set.check(
+                &u,
+                Action::Access(Access::Update),
+                Some(new),
+                Some(old),
+                None,
+                SecretReads::Rbac,
+                &Subjects::default(),
+            )
+            .unwrap()
+        };
+        assert!(chk(&mk("backend"), &mk("backend")).allowed);
+        let d = chk(&mk("backend"), &mk("web"));
+        assert_eq!((d.allowed, d.denied_side), (false, Some("new")));
+        assert_eq!(chk(&mk("web"), &mk("backend")).denied_side, Some("old"));
+        assert!(set
+            .check(
+                &u,
+                Action::Access(Access::Update),
+                Some(&mk("backend")),
+                None,
+                None,
+                SecretReads::Rbac,
+                &Subjects::default()
+            )
+            .is_err());
+    }
+}

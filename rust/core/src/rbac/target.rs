@@ -1,0 +1,253 @@
+//! R4 target normalisation: the only data a decision looks at (type, scope, family, mesh, name and
+//! the coverable elements of R4.5 / R4.6).
+
+use super::glob::Selector;
+use super::target_ref::TargetRef;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Global,
+    Mesh,
+}
+
+/// R4.4 section family: which qualifiers can apply to a type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    TargetRef,
+    LegacyConnection,
+    LegacyDataplane,
+    None,
+}
+
+impl Family {
+    pub fn parse(s: &str) -> Option<Family> {
+        Some(match s {
+            "targetRef" => Family::TargetRef,
+            "legacy-connection" => Family::LegacyConnection,
+            "legacy-dataplane" => Family::LegacyDataplane,
+            "none" => Family::None,
+            _ => return None,
+        })
+    }
+}
+
+/// The section data of a policy body, already extracted from the spec.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// R4.5: `top` = `spec.targetRef` (None = absent), `to[]`/`from[]` targetRefs, `has_rules` =
+    /// non-empty top-level `spec.rules` (A4).
+    TargetRef {
+        top: Option<TargetRef>,
+        to: Vec<TargetRef>,
+        from: Vec<TargetRef>,
+        has_rules: bool,
+    },
+    /// R4.6: `sources[].match` and `destinations[].match`.
+    Connection {
+        sources: Vec<Selector>,
+        destinations: Vec<Selector>,
+    },
+    /// R4.6: `selectors[].match`.
+    Dataplane {
+        selectors: Vec<Selector>,
+    },
+    None,
+}
+
+/// One coverable element of a target (R4.5 / R4.6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Element {
+    Top,
+    To(TargetRef),
+    From(TargetRef),
+    Pair(Selector, Selector),
+    Selector(Selector),
+}
+
+/// A normalised target. Immutable once built; cheap to share across checks.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub type_name: String,
+    pub scope: Scope,
+    pub family: Family,
+    /// `Some` exactly for mesh-scoped targets.
+    pub mesh: Option<String>,
+    pub name: String,
+    /// `T` of R4.5 (absent top-level targetRef = `{kind: Mesh}`, A4); unused by other families.
+    pub top_ref: TargetRef,
+    pub elements: Vec<Element>,
+    /// Human-readable label per element (same order), for `explain`.
+    pub labels: Vec<String>,
+}
+
+fn render_selector(s: &Selector) -> String {
+    let parts: Vec<String> = s.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    format!("{{{}}}", parts.join(", "))
+}
+
+impl Target {
+    /// Build a target. Errors: a mesh-scoped target without mesh (R4.1), a body that does not fit
+    /// the family.
+    pub fn new(
+        type_name: &str,
+        scope: Scope,
+        mesh: Option<&str>,
+        name: &str,
+        body: Body,
+    ) -> Result<Target, String> {
+        let mesh = match (scope, mesh) {
+            (Scope::Mesh, Some(m)) if !m.is_empty() => Some(m.to_string()),
+            (Scope::Mesh, _) => {
+                return Err(format!(
+                    "{type_name} {name:?} is mesh-scoped but has no mesh (R4.1)"
+                ))
+            }
+            (Scope::Global, _) => None,
+        };
+        let mut elements = Vec::new();
+        let mut labels = Vec::new();
+        let mut top_ref = TargetRef::of_kind("Mesh");
+        let family = match body {
+            Body::TargetRef {
+                top,
+                to,
+                from,
+                has_rules,
+            } => {
+                if let Some(t) = top {
+                    top_ref = t;
+                }
+                for (i, x) in to.into_iter().enumerate() {
+                    labels.push(format!("to[{i}].targetRef {x}"));
+                    elements.push(Element::To(x));
+                }
+                for (i, y) in from.into_iter().enumerate() {
+                    labels.push(format!("from[{i}].targetRef {y}"));
+                    elements.push(Element::From(y));
+                }
+                if has_rules {
+                    // A4: top-level `rules` count as one from-element `{kind: Mesh}`.
+                    labels.push("rules (from {kind: Mesh})".to_string());
+                    elements.push(Element::From(TargetRef::of_kind("Mesh")));
+                }
+                if elements.is_empty() {
+                    labels.push(format!("targetRef {top_ref}"));
+                    elements.push(Element::Top);
+                }
+                Family::TargetRef
+            }
+            Body::Connection {
+                sources,
+                destinations,
+            } => {
+                // R4.6: an empty list counts as one selector `{}`.
+                let one = vec![Selector::new()];
+                let s = if sources.is_empty() { &one } else { &sources };
+                let d = if destinations.is_empty() {
+                    &one
+                } else {
+                    &destinations
+                };
+                for (i, a) in s.iter().enumerate() {
+                    for (j, b) in d.iter().enumerate() {
+                        labels.push(format!(
+                            "sources[{i}] {} -> destinations[{j}] {}",
+                            render_selector(a),
+                            render_selector(b)
+                        ));
+                        elements.push(Element::Pair(a.clone(), b.clone()));
+                    }
+                }
+                Family::LegacyConnection
+            }
+            Body::Dataplane { selectors } => {
+                let list = if selectors.is_empty() {
+                    vec![Selector::new()]
+                } else {
+                    selectors
+                };
+                for (i, s) in list.into_iter().enumerate() {
+                    labels.push(format!("selectors[{i}] {}", render_selector(&s)));
+                    elements.push(Element::Selector(s));
+                }
+                Family::LegacyDataplane
+            }
+            Body::None => Family::None,
+        };
+        Ok(Target {
+            type_name: type_name.to_string(),
+            scope,
+            family,
+            mesh,
+            name: name.to_string(),
+            top_ref,
+            elements,
+            labels,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn r4_5_elements() {
+        let t = Target::new(
+            "MeshTimeout",
+            Scope::Mesh,
+            Some("default"),
+            "t",
+            Body::TargetRef {
+                top: None,
+                to: vec![TargetRef::of_kind("Mesh")],
+                from: vec![],
+                has_rules: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(t.top_ref.kind, "Mesh");
+        assert_eq!(t.elements.len(), 2);
+        let t = Target::new(
+            "MeshTrace",
+            Scope::Mesh,
+            Some("default"),
+            "t",
+            Body::TargetRef {
+                top: None,
+                to: vec![],
+                from: vec![],
+                has_rules: false,
+            },
+        )
+        .unwrap();
+        assert_eq!(t.elements, vec![Element::Top]);
+    }
+
+    #[test]
+    fn r4_6_empty_lists_are_one_empty_selector() {
+        let t = Target::new(
+            "TrafficPermission",
+            Scope::Mesh,
+            Some("m"),
+            "tp",
+            Body::Connection {
+                sources: vec![],
+                destinations: vec![],
+            },
+        )
+        .unwrap();
+        assert_eq!(t.elements, vec![Element::Pair(vec![], vec![])]);
+    }
+
+    #[test]
+    fn r4_1_mesh_required() {
+        assert!(Target::new("Secret", Scope::Mesh, None, "s", Body::None).is_err());
+        assert_eq!(
+            Target::new("Mesh", Scope::Global, Some("x"), "m", Body::None)
+                .unwrap()
+                .mesh,
+            None
+        );
+    }
+}
