@@ -1,3 +1,3 @@
 """Imports every handler module so that they register (one module per area)."""
 
-from . import validation  # noqa: F401
+from . import mtp, validation  # noqa: F401

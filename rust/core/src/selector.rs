@@ -52,10 +52,7 @@ impl Rank {
 
     /// Informative (not used by TrafficPermission): Kuma's `CombinedWith`, a field-wise sum.
     pub fn combined_with(&self, other: &Rank) -> Rank {
-        Rank {
-            exact: self.exact + other.exact,
-            wildcard: self.wildcard + other.wildcard,
-        }
+        Rank { exact: self.exact + other.exact, wildcard: self.wildcard + other.wildcard }
     }
 }
 
@@ -83,18 +80,14 @@ mod tests {
     #[test]
     fn wildcard_needs_the_key_present() {
         let t = tags(&[("kuma.io/service", "web")]);
-        assert!(map_matches([("kuma.io/service", "*")], |k| t
-            .get(k)
-            .copied()));
+        assert!(map_matches([("kuma.io/service", "*")], |k| t.get(k).copied()));
         assert!(!map_matches([("version", "*")], |k| t.get(k).copied()));
     }
 
     #[test]
     fn star_is_special_only_as_the_whole_value() {
         let t = tags(&[("kuma.io/service", "web-1")]);
-        assert!(!map_matches([("kuma.io/service", "web-*")], |k| t
-            .get(k)
-            .copied()));
+        assert!(!map_matches([("kuma.io/service", "web-*")], |k| t.get(k).copied()));
     }
 
     #[test]
@@ -106,37 +99,15 @@ mod tests {
     #[test]
     fn total_tag_count_beats_exactness() {
         // T3.2: {svc: *, version: *} (0,2) beats {svc: web} (1,0).
-        let two_wild = Rank {
-            exact: 0,
-            wildcard: 2,
-        };
-        let one_exact = Rank {
-            exact: 1,
-            wildcard: 0,
-        };
+        let two_wild = Rank { exact: 0, wildcard: 2 };
+        let one_exact = Rank { exact: 1, wildcard: 0 };
         assert!(two_wild.compare_value(&one_exact) > 0);
         assert_eq!(two_wild.cmp(&one_exact), Ordering::Greater);
-        assert_eq!(
-            Rank {
-                exact: 1,
-                wildcard: 1
-            }
-            .compare_value(&Rank {
-                exact: 0,
-                wildcard: 2
-            }),
-            1
-        );
+        assert_eq!(Rank { exact: 1, wildcard: 1 }.compare_value(&Rank { exact: 0, wildcard: 2 }), 1);
     }
 
     #[test]
     fn rank_counts_wildcards() {
-        assert_eq!(
-            Rank::of(["a", "*", "b"]),
-            Rank {
-                exact: 2,
-                wildcard: 1
-            }
-        );
+        assert_eq!(Rank::of(["a", "*", "b"]), Rank { exact: 2, wildcard: 1 });
     }
 }

@@ -3,11 +3,13 @@
 
 use pyo3::prelude::*;
 
+mod mtp;
 mod selector;
 
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     selector::register(m)?;
+    mtp::register(m)?;
     Ok(())
 }
