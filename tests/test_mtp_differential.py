@@ -84,6 +84,15 @@ def scenario(draw: Any) -> tuple[list[Any], list[Any]]:
     return policies, dps
 
 
+def _holds(tag: str, ident: set[tuple[str, str]]) -> bool:
+    """Envoy: `k=v` needs the SAN, `k!=v` its absence."""
+    if "!=" in tag:
+        k, v = tag.split("!=", 1)
+        return (k, v) not in ident
+    k, v = tag.split("=", 1)
+    return (k, v) in ident
+
+
 def _single_valued(tags: set[tuple[str, str]]) -> bool:
     return len({k for k, _ in tags}) == len(tags) and bool(tags)
 
@@ -109,13 +118,25 @@ def test_rust_matches_reference(sc: tuple[list[Any], list[Any]]) -> None:
                     continue
                 assert got is not None
                 assert {k: got[k] for k in want} == want
+                # A3/A4: the divergence flag agrees with Envoy's reading of the full M6.4 rule list.
+                ident = ref.identity(client)
+                admits = any(a != "Deny" and all(_holds(t, ident) for t in s)
+                             for s, a in engine.rules("m", dest[0], port))
+                assert got["kuma_enforcement_divergence"] == (not want["allowed"] and admits)
+                SEEN[f"divergence:{got['kuma_enforcement_divergence']}"] += 1
                 # M6.4 property: single-valued client -> first rule containing it decides (Kuma Compute).
                 if _single_valued(ref.identity(client)):
                     rules = engine.rules("m", dest[0], port)
                     element = dict(ref.identity(client))
                     first = next((a for s, a in rules if subset_contains(s, element)), None)
-                    assert first == want["action"], (rules, element, want)
-                    SEEN["property-checked"] += 1
+                    # Kuma's Compute (first containing rule) equals M6.2, except where the clique grouping
+                    # lets a negated rule of another clique admit a client M6.2 denies (A3): that case must
+                    # carry the divergence flag.
+                    if first == want["action"]:
+                        SEEN["property-checked"] += 1
+                    else:
+                        assert got["kuma_enforcement_divergence"] and not want["allowed"], (rules, want)
+                        SEEN["property-divergent"] += 1
 
 
 def test_every_reason_and_action_seen_often() -> None:

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{rules, subset, Action, Selection};
+use super::{rules, Action, Selection};
 
 /// M5.1: the client's certificate identity, a set of (key, value) SAN pairs plus its mesh.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -78,7 +78,7 @@ pub(crate) fn decide(sel: &Selection<'_>, mesh: &str, client: &ClientIdentity) -
         Some(Action::AllowWithShadowDeny) => (true, Reason::MtpAllowShadowDeny),
         Some(Action::Deny) => (false, Reason::MtpDeny),
     };
-    let divergence = !allowed && client.mesh == mesh && kuma_rules_admit(sel, client);
+    let divergence = !allowed && client.mesh == mesh && kuma_rules_admit(sel, mesh, client);
     MtpDecision {
         allowed,
         reason,
@@ -101,16 +101,17 @@ pub(crate) fn decide(sel: &Selection<'_>, mesh: &str, client: &ClientIdentity) -
 }
 
 /// A3/A4: would Envoy's ALLOW list built from Kuma's rules (M6.4) admit the client?
-/// Skipped (false) when no item allows anything or the rule list exceeds its size bound.
-fn kuma_rules_admit(sel: &Selection<'_>, client: &ClientIdentity) -> bool {
-    let items: Vec<_> = sel.items().map(|(s, a, _, _)| (s, a)).collect();
-    if !items.iter().any(|(_, a)| a.allows()) {
+/// Only matching items can be relevant to a rule containing the client, so without an allowing
+/// matching item the answer is no; beyond the M6.4 size bounds it is reported as no.
+fn kuma_rules_admit(sel: &Selection<'_>, mesh: &str, client: &ClientIdentity) -> bool {
+    if !sel
+        .items()
+        .any(|(s, a, ..)| a.allows() && client.matches(mesh, s))
+    {
         return false;
     }
-    rules::build(&items).is_ok_and(|rs| {
-        rs.iter()
-            .any(|r| r.action.allows() && subset::contains_identity(&r.subset, &client.tags))
-    })
+    let items: Vec<_> = sel.items().map(|(s, a, _, _)| (s, a)).collect();
+    rules::admits(&items, &client.tags).unwrap_or(false)
 }
 
 #[cfg(test)]
