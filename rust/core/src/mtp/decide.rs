@@ -100,6 +100,10 @@ pub(crate) fn decide(sel: &Selection<'_>, mesh: &str, client: &ClientIdentity) -
     }
 }
 
+/// Above this many items the divergence flag is not computed (the clique graph is quadratic to build
+/// and its enumeration exponential); the decision itself is unaffected.
+pub const MAX_DIVERGENCE_ITEMS: usize = 256;
+
 /// A3/A4: would Envoy's ALLOW list built from Kuma's rules (M6.4) admit the client?
 /// Only matching items can be relevant to a rule containing the client, so without an allowing
 /// matching item the answer is no; beyond the M6.4 size bounds it is reported as no.
@@ -111,6 +115,9 @@ fn kuma_rules_admit(sel: &Selection<'_>, mesh: &str, client: &ClientIdentity) ->
         return false;
     }
     let items: Vec<_> = sel.items().map(|(s, a, _, _)| (s, a)).collect();
+    if items.len() > MAX_DIVERGENCE_ITEMS {
+        return false;
+    }
     rules::admits(&items, &client.tags).unwrap_or(false)
 }
 

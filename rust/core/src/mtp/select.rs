@@ -84,17 +84,12 @@ pub fn selects(p: &MtpPolicy, dp: &MtpDataplane, inbound: &MtpInbound) -> bool {
         "Mesh" | "" => proxy_type_ok(&tr.proxy_types, dp),
         "MeshSubset" => proxy_type_ok(&tr.proxy_types, dp) && tags_match(&tr.tags, &inbound.tags),
         // M4.4 / A10: selection by name only; `labels` select nothing.
-        "MeshService" => {
-            !tr.name.is_empty()
-                && tags_match(
-                    &Labels::from([(SERVICE.into(), tr.name.clone())]),
-                    &inbound.tags,
-                )
-        }
+        "MeshService" => !tr.name.is_empty() && inbound.tags.get(SERVICE) == Some(&tr.name),
+        // `tags` overlay the name (a `kuma.io/service` key in `tags` replaces it).
         "MeshServiceSubset" => {
-            let mut sel = Labels::from([(SERVICE.to_string(), tr.name.clone())]);
-            sel.extend(tr.tags.iter().map(|(k, v)| (k.clone(), v.clone()))); // tags overlay the name
-            !tr.name.is_empty() && tags_match(&sel, &inbound.tags)
+            !tr.name.is_empty()
+                && (tr.tags.contains_key(SERVICE) || inbound.tags.get(SERVICE) == Some(&tr.name))
+                && tags_match(&tr.tags, &inbound.tags)
         }
         "Dataplane" => {
             if dp.gateway.as_ref().is_some_and(|g| g.builtin) {
