@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 
+mod mtp;
 mod rbac;
 mod selector;
 mod traffic;
@@ -13,5 +14,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     selector::register(m)?;
     traffic::register(m)?;
     rbac::register(m)?;
+    mtp::register(m)?;
     Ok(())
 }
