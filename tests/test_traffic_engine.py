@@ -154,19 +154,40 @@ def test_dataplane_in_undefined_mesh_fails_closed() -> None:
         TrafficEngine(store).check(source=NON_MESH, destination=("d", 1))
 
 
-def test_e4_meshtrafficpermission_present_is_an_error_not_an_allow() -> None:
-    store = meshauthz.loads(
-        WORLD
-        + """
+def _with_mtp(action: str, target: str = "{kind: MeshSubset, tags: {kuma.io/service: backend}}") -> TrafficEngine:
+    return TrafficEngine(meshauthz.loads(WORLD + f"""
 ---
 type: MeshTrafficPermission
 mesh: default
 name: mtp
-spec: {targetRef: {kind: Mesh}, from: [{targetRef: {kind: Mesh}, default: {action: Allow}}]}
-"""
-    )
-    with pytest.raises(meshauthz.EvaluationError, match="MeshTrafficPermission"):
-        TrafficEngine(store).check(source="web-1", destination=("backend-1", 9000))
+spec:
+  targetRef: {target}
+  from: [{{targetRef: {{kind: MeshService, name: web}}, default: {{action: {action}}}}}]
+"""))
+
+
+def test_e4_a_selecting_mtp_replaces_tp_both_ways() -> None:
+    # M7.1 / T4.11: web-1 is allowed by TP web-admin-to-backend (union identity), yet an MTP Deny wins.
+    d = _with_mtp("Deny").check(source="web-1", destination=("backend-1", 9000))
+    assert (d.allowed, d.reason, d.policy, d.action, d.from_index) == (False, "mtp-deny", "mtp", "Deny", 0)
+    assert d.matched_policies == ("mtp",)
+    # ...and edge-1, denied by that TP's sources, is now judged by the MTP only: no item matches it.
+    d = _with_mtp("Allow").check(source="edge-1", destination=("backend-1", 9000))
+    assert (d.allowed, d.reason) == (False, "mtp-no-match")
+    d = _with_mtp("AllowWithShadowDeny").check(source="web-1", destination=("backend-1", 9000))
+    assert (d.allowed, d.reason, d.shadow_deny) == (True, "mtp-allow-shadow-deny", True)
+
+
+def test_e4_an_mtp_that_does_not_select_the_inbound_leaves_tp_in_charge() -> None:
+    engine = _with_mtp("Deny", target="{kind: MeshSubset, tags: {kuma.io/service: other}}")
+    d = engine.check(source="web-1", destination=("backend-1", 9000))
+    assert (d.allowed, d.reason, d.policy, d.action) == (True, "allowed", "web-admin-to-backend", None)
+
+
+def test_e0_to_e3_come_before_the_mtp_hook() -> None:
+    engine = _with_mtp("Deny")
+    assert engine.check(source=NON_MESH, destination=("backend-1", 9000)).reason == "mtls-required"
+    assert engine.check(source="web-1", destination=("backend-1", 1)).reason == "unknown-inbound"
 
 
 def test_explain_names_ranks_and_failed_tags(engine: TrafficEngine) -> None:

@@ -107,6 +107,12 @@ def _decision(d: Any) -> dict[str, Any]:
         "policy": d.policy,
         "matched_source": d.matched_source,
         "shadowed": list(d.shadowed),
+        # MTP fields (meshtrafficpermission.md §9); divergence and shadow_deny only matter when true
+        "action": d.action,
+        "from_index": d.from_index,
+        "shadow_deny": d.shadow_deny,
+        "kuma_enforcement_divergence": d.kuma_enforcement_divergence,
+        "matched_policies": list(d.matched_policies),
     }
 
 

@@ -96,6 +96,7 @@ class Compiled:
     dataplanes: dict[tuple[str, str], Resource] = field(default_factory=dict)
     external_services: dict[tuple[str, str], Resource] = field(default_factory=dict)
     policies: dict[str, list[Resource]] = field(default_factory=dict)  # by mesh
+    mtp_meshes: frozenset[str] = frozenset()  # meshes with MeshTrafficPermissions (E4)
 
 
 def _selectors(res: Resource, key: str) -> list[dict[str, str]]:
@@ -110,7 +111,7 @@ def compile_store(store: ResourceStore) -> Compiled:
     version = store.version
     mtp_meshes = {r.mesh for r in store.list("MeshTrafficPermission")}
     meshes = {r.name: mesh_info(r, r.name in mtp_meshes) for r in store.list("Mesh")}
-    c = Compiled(core=None, version=version, meshes=meshes)
+    c = Compiled(core=None, version=version, meshes=meshes, mtp_meshes=frozenset(m for m in mtp_meshes if m))
     dps = []
     for r in store.list("Dataplane"):
         mesh = r.mesh or ""
@@ -145,7 +146,10 @@ def compile_store(store: ResourceStore) -> Compiled:
         )
         c.policies.setdefault(mesh, []).append(r)
     mesh_rows = [
-        (m.name, m.mtls_enabled, m.permissive, m.zone_egress, m.passthrough, m.prometheus, m.has_mtp)
+        # has_mtp stays on only for zone egress (T4.7 MTP precedence there is not modelled: the core
+        # fails closed). Inbound E4 is decided in Python by the MTP engine (TrafficEngine.check).
+        (m.name, m.mtls_enabled, m.permissive, m.zone_egress, m.passthrough, m.prometheus,
+         m.has_mtp and m.zone_egress)
         for m in meshes.values()
     ]
     try:

@@ -47,6 +47,10 @@ def _call(fn: Any, *args: Any) -> Any:
         raise EvaluationError(str(e)) from None
 
 
+# Outcomes of §4.1 E5–E7: where the E4 hook (a selecting MeshTrafficPermission) takes precedence.
+_TP_REASONS = frozenset({"no-policy", "allowed", "source-not-matched"})
+
+
 class TrafficEngine:
     """Decisions for legacy TrafficPermission (+ ExternalService, Mesh mTLS, Dataplane tags).
 
@@ -62,6 +66,7 @@ class TrafficEngine:
         self.external_service_gating = external_service_gating
         self._lock = threading.Lock()
         self._compiled: Compiled = compile_store(store)
+        self._mtp: Any = None  # MtpEngine, built on first need (meshes with MeshTrafficPermissions)
 
     @classmethod
     def from_paths(
@@ -163,6 +168,14 @@ class TrafficEngine:
             client = self._client(c, source, m)
             row = _call(c.core.check_inbound, m, dest.dataplane, dest.port, client)
             target = {"kind": "inbound", "dataplane": dest.dataplane, "port": dest.port}
+            if row[1] in _TP_REASONS and m in c.mtp_meshes:
+                mtp = self._mtp_decision(m, dest, client)
+                if mtp is not None:  # E4 / T4.11 / M7.1: an MTP selects the inbound and replaces TP
+                    return TrafficDecision(
+                        mtp.allowed, mtp.reason, mtp.policy, m, target, None, (), False, mtp.action,
+                        mtp.from_index, mtp.shadow_deny, mtp.kuma_enforcement_divergence,
+                        tuple(mtp.matched_policies),
+                    )
         else:
             m = self._mesh_of("ExternalService", dest.name, c.es_meshes, mesh)
             self._require_mesh(c, m)
@@ -171,6 +184,18 @@ class TrafficEngine:
             target = {"kind": "external_service", "name": dest.name}
         allowed, reason, policy, matched, shadowed, bypass = row
         return TrafficDecision(allowed, reason, policy, m, target, matched, tuple(shadowed), bypass)
+
+    def _mtp_decision(self, mesh: str, dest: Inbound, client: Any) -> Any:
+        """E4 hook: the MeshTrafficPermission decision for the inbound, or None if no MTP selects it."""
+        if self._mtp is None or self._mtp.store is not self.store:
+            from ..mtp import MtpEngine
+
+            self._mtp = MtpEngine(self.store)
+        if isinstance(client, tuple) and len(client) == 2:  # (mesh, dataplane name)
+            return _call(lambda: self._mtp.decide(client[1], dest.dataplane, dest.port, mesh=mesh))
+        _, _, pairs = client  # an explicit identity: certificate (key, value) pairs (M5.1)
+        return _call(lambda: self._mtp.decide_identity(list(pairs), dest.dataplane, dest.port, client_mesh=mesh,
+                                                       mesh=mesh))
 
     def explain(self, *, source: Source, destination: Destination, mesh: Optional[str] = None) -> Explanation:
         """The decision plus why: candidate policies with ranks, per-tag outcomes of selectors."""

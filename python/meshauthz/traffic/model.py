@@ -80,6 +80,12 @@ class TrafficDecision:
     matched_source: Optional[int] = None
     shadowed: tuple[str, ...] = ()
     bypass_possible: bool = False
+    # Set when a MeshTrafficPermission decided (E4, meshtrafficpermission.md §9):
+    action: Optional[str] = None  # Allow | Deny | AllowWithShadowDeny
+    from_index: Optional[int] = None  # the `from` item that decided (M6.2)
+    shadow_deny: bool = False
+    kuma_enforcement_divergence: bool = False  # MTP A3/A4
+    matched_policies: tuple[str, ...] = ()  # MTPs selecting the inbound, lowest priority first (M4.9)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,6 +97,11 @@ class TrafficDecision:
             "matched_source": self.matched_source,
             "shadowed": list(self.shadowed),
             "bypass_possible": self.bypass_possible,
+            "action": self.action,
+            "from_index": self.from_index,
+            "shadow_deny": self.shadow_deny,
+            "kuma_enforcement_divergence": self.kuma_enforcement_divergence,
+            "matched_policies": list(self.matched_policies),
         }
 
 
