@@ -28,3 +28,17 @@ class KumaModel(BaseModel):
     """Unknown fields are kept (collected as warnings, TP A18 / MTP A9), never rejected."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=False)
+
+
+class TargetRef(KumaModel):
+    """A Kuma targetRef (MTP M2.2; RBAC qualifiers, rbac.md §2.1): every field optional here, the
+    per-kind rules are validation's."""
+
+    kind: Str = None
+    name: Str = None
+    namespace: Str = None
+    labels: StrMap = None
+    tags: StrMap = None
+    mesh: Str = None
+    proxyTypes: StrList = None
+    sectionName: Str = None

@@ -6,18 +6,7 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from .base import Field, KumaModel, Str, StrList, StrMap
-
-
-class TargetRef(KumaModel):
-    kind: Str = None
-    name: Str = None
-    namespace: Str = None
-    labels: StrMap = None
-    tags: StrMap = None
-    mesh: Str = None
-    proxyTypes: StrList = None
-    sectionName: Str = None
+from .base import Field, KumaModel, Str, TargetRef
 
 
 class Conf(KumaModel):
