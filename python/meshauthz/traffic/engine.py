@@ -196,12 +196,17 @@ class TrafficEngine:
         allowed, reason, policy, matched, shadowed, bypass = row
         return TrafficDecision(allowed, reason, policy, m, target, matched, tuple(shadowed), bypass)
 
-    def _mtp_decision(self, mesh: str, dest: Inbound, client: Any) -> Any:
-        """E4 hook: the MeshTrafficPermission decision for the inbound, or None if no MTP selects it."""
+    def _mtp_engine(self) -> Any:
+        """The MtpEngine over the store, built on first need."""
         if self._mtp is None or self._mtp.store is not self.store:
             from ..mtp import MtpEngine
 
             self._mtp = MtpEngine(self.store)
+        return self._mtp
+
+    def _mtp_decision(self, mesh: str, dest: Inbound, client: Any) -> Any:
+        """E4 hook: the MeshTrafficPermission decision for the inbound, or None if no MTP selects it."""
+        self._mtp_engine()
         if isinstance(client, tuple) and len(client) == 2:  # (mesh, dataplane name)
             return _call(lambda: self._mtp.decide(client[1], dest.dataplane, dest.port, mesh=mesh))
         _, _, pairs = client  # an explicit identity: certificate (key, value) pairs (M5.1)
@@ -251,7 +256,7 @@ class TrafficEngine:
             pairs = {tuple(kv) for kv in client[2]}  # type: ignore[misc]
         rules, note = None, None
         try:
-            rules = self._mtp.select_rules(dest.dataplane, dest.port, mesh=m)
+            rules = self._mtp_engine().select_rules(dest.dataplane, dest.port, mesh=m)
         except MeshauthzError as e:  # M6.4 size cap: the decision (M6.2) does not need the list
             note = f"not computed ({e})"
         return explain_mtp(decision, policies, pairs, rules, note, bool(raw is not None and raw.tie))
@@ -261,7 +266,8 @@ class TrafficEngine:
         return {r.port: r.policy for r in self.inspect(dataplane, mesh=mesh).inbounds}
 
     def inspect(self, dataplane: str, mesh: Optional[str] = None) -> Inspection:
-        """Per inbound: its tags, the governing policy and the shadowed ones (T3.6)."""
+        """Per inbound: its tags, the governing TP and the shadowed ones (T3.6), and the MTPs selecting it
+        (MTP M4.9 order) with Kuma's rule list (M6.4)."""
         c = self.compiled
         m = self._mesh_of("Dataplane", dataplane, c.dp_meshes, mesh)
         self._require_mesh(c, m)
@@ -276,9 +282,27 @@ class TrafficEngine:
         for port, prom, ranked in rows:
             tags = dict(info.prometheus[1]) if prom and info.prometheus else tags_by_port.get(port, {})
             policies = tuple(RankedPolicy(n, (e, w)) for n, e, w in ranked)
-            reports.append(InboundReport(port, tags, prom, policies[0].name if policies else None, policies))
+            mtps, rules, note = (  # MTP E6: MeshTrafficPermissions replace TP on this inbound (M7.1)
+                self._inspect_mtp(m, dataplane, port) if m in c.mtp_meshes and not prom else ((), None, None)
+            )
+            reports.append(InboundReport(port, tags, prom, policies[0].name if policies else None, policies,
+                                         mtps, rules, note))
         gw = (dp.body.get("networking") or {}).get("gateway")
         return Inspection(m, dataplane, tuple(reports), gateway=isinstance(gw, Mapping))
+
+    def _inspect_mtp(
+        self, mesh: str, dataplane: str, port: int
+    ) -> tuple[tuple[str, ...], Optional[tuple[tuple[tuple[str, ...], str], ...]], Optional[str]]:
+        """MTPs selecting one inbound (M4.9 order) and Kuma's rule list (M6.4, guarded by its size cap)."""
+        mtp = self._mtp_engine()
+        names = tuple(_call(lambda: mtp.matched_policies(dataplane, port, mesh=mesh)))
+        if not names:
+            return (), None, None
+        try:
+            rules = mtp.select_rules(dataplane, port, mesh=mesh)
+        except MeshauthzError as e:
+            return names, None, f"not computed ({e})"
+        return names, None if rules is None else tuple((tuple(r.subset), r.action) for r in rules), None
 
     def select_policy(self, *, external_service: str, mesh: Optional[str] = None) -> Optional[str]:
         """T4.5: the TP governing an ExternalService, or None."""

@@ -111,6 +111,11 @@ class InboundReport:
     prometheus: bool  # T4.9: selected, never enforced (A10)
     policy: Optional[str]
     matching: tuple[RankedPolicy, ...] = ()  # most specific first; [1:] are shadowed (T3.6)
+    # MeshTrafficPermissions selecting the inbound, lowest priority first (MTP M4.9); non-empty = they
+    # decide and the TrafficPermissions above are ignored (MTP §7 E6, M7.1).
+    mtps: tuple[str, ...] = ()
+    mtp_rules: Optional[tuple[tuple[tuple[str, ...], str], ...]] = None  # Kuma's rule list (M6.4)
+    mtp_rules_note: Optional[str] = None  # why mtp_rules is missing (size cap)
 
     @property
     def shadowed(self) -> tuple[RankedPolicy, ...]:
@@ -137,6 +142,11 @@ class Inspection:
                     "prometheus": r.prometheus,
                     "policy": r.policy,
                     "shadowed": [p.name for p in r.shadowed],
+                    "mtp_policies": list(r.mtps),
+                    "mtp_rules": None
+                    if r.mtp_rules is None
+                    else [{"subset": list(sub), "action": a} for sub, a in r.mtp_rules],
+                    "mtp_rules_note": r.mtp_rules_note,
                 }
                 for r in self.inbounds
             ],
@@ -148,6 +158,17 @@ class Inspection:
             lines.append("  gateway: traffic into it is not enforced (T4.3)")
         for r in self.inbounds:
             extra = " [prometheus, not enforced]" if r.prometheus else ""
+            if r.mtps:  # MTP E6 / M7.1
+                lines.append(f"  inbound {r.port} {_fmt(r.tags)}{extra}: MeshTrafficPermission")
+                lines.append("    MeshTrafficPermissions (lowest priority first, M4.9): " + ", ".join(r.mtps))
+                if r.mtp_rules is not None:
+                    lines.append("    Kuma rule list (M6.4):")
+                    lines += [f"      {{{', '.join(sub)}}} -> {a}" for sub, a in r.mtp_rules] or ["      (none)"]
+                elif r.mtp_rules_note:
+                    lines.append(f"    Kuma rule list: {r.mtp_rules_note}")
+                if r.policy:
+                    lines.append(f"    ignored TrafficPermission: {r.policy} (M7.1)")
+                continue
             lines.append(f"  inbound {r.port} {_fmt(r.tags)}{extra}: " + (r.policy or "no policy (deny)"))
             for p in r.shadowed:
                 lines.append(f"    shadowed: {p.name} rank(exact={p.rank[0]}, wildcard={p.rank[1]})")
