@@ -233,3 +233,11 @@ def test_mtp_engine_input_errors_keep_their_message(engine: TrafficEngine) -> No
     with pytest.raises(InputError, match="unsupported policy_order") as info:
         MtpEngine(engine.store).select_rules("dest", 8080, policy_order="bogus")  # type: ignore[arg-type]
     assert len(info.value.problems) == 1
+
+
+def test_zone_egress_mesh_with_mtp_decides_inbounds() -> None:
+    """Regression (found by tests/test_mixed_differential.py): in a zone-egress mesh with MTPs the core's
+    placeholder hook failed every inbound check; inbound E6 is composed in Python, only egress fails closed."""
+    text = WORLD.replace("mtls: {enabledBackend: ca", "routing: {zoneEgress: true}\nmtls: {enabledBackend: ca", 1)
+    d = TrafficEngine(meshauthz.loads(text)).check(source="client-b", destination=Inbound("dest", 9090))
+    assert (d.allowed, d.reason, d.policy) == (False, "mtp-deny", "aa-base")
