@@ -24,7 +24,7 @@ import meshauthz
 import mtp_reference as mref
 import traffic_reference as tref
 from meshauthz import NON_MESH, Inbound, TrafficEngine
-from test_traffic_differential import PORTS, PROM_PORT, UNKNOWN_PORT, documents, tag_map, world
+from test_traffic_differential import PROM_PORT, UNKNOWN_PORT, documents, tag_map, world
 
 SVC = "kuma.io/service"
 NAMESPACES = ("ns1", "ns2", "kuma-system")
@@ -194,6 +194,3 @@ def test_mixed_every_reason_and_action_seen() -> None:
     missing = {k: SEEN[k] for k in keys if SEEN[k] < 100}
     assert not missing, (missing, dict(SEEN))
     print(f"mixed differential: {CASES[0]} decisions, {dict(SEEN)}")
-
-
-_ = PORTS  # the inbound ports of the TP world generator (80, 81) are the keys of SECTIONS
