@@ -1,4 +1,4 @@
-"""CLI: `check traffic` and `inspect` for legacy TrafficPermission.
+"""CLI: `check traffic` and `inspect` for TrafficPermission and MeshTrafficPermission.
 
     meshauthz check traffic -f PATH... --from SOURCE --to DEST [--mesh M] [--explain] [--output json]
     meshauthz inspect DATAPLANE -f PATH... [--mesh M] [--output json]
@@ -131,7 +131,9 @@ def add_parsers(subparsers: Any, check_subparsers: Optional[Any] = None) -> None
     )
     p.add_argument("--explain", action="store_true", help="show candidate policies, ranks and tag matches")
     p.set_defaults(func=cmd_check_traffic)
-    p = subparsers.add_parser("inspect", help="the TrafficPermission governing each inbound of a dataplane")
+    p = subparsers.add_parser(
+        "inspect", help="the TrafficPermission / MeshTrafficPermissions governing each inbound of a dataplane"
+    )
     _common(p)
     p.add_argument("dataplane")
     p.set_defaults(func=cmd_inspect)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Optional, Union
 
 from .. import _core
-from ..errors import InputError, NotFoundError
+from ..errors import InputError, NotFoundError, Problem
 from ..resource import Resource
 from ..store import ResourceStore
 from .compile import compile_inputs
@@ -47,6 +47,11 @@ class MtpDecision:
                 "overridden": [list(o) for o in self.overridden], "tie": self.tie}
 
 
+def _input_error(message: str) -> InputError:
+    """InputError takes a list of Problems; a bare string would be split into one problem per character."""
+    return InputError([Problem(message, file="<query>")])
+
+
 class MtpEngine:
     """MTP selection, ordering, decisions and Kuma's rule list for the Dataplanes of a store.
 
@@ -67,7 +72,7 @@ class MtpEngine:
             try:
                 self._set = _core.MtpSet(policies, dataplanes)
             except ValueError as e:
-                raise InputError(str(e)) from None
+                raise _input_error(str(e)) from None
             self._version = self.store.version
         return self._set
 
@@ -76,7 +81,7 @@ class MtpEngine:
         if not found:
             raise NotFoundError(f"no Dataplane named {name!r}" + (f" in mesh {mesh!r}" if mesh else ""))
         if len(found) > 1:
-            raise InputError(f"Dataplane {name!r} exists in several meshes "
+            raise _input_error(f"Dataplane {name!r} exists in several meshes "
                              f"({', '.join(r.mesh or '' for r in found)}); pass mesh=")
         return found[0]
 
@@ -89,12 +94,12 @@ class MtpEngine:
                      mesh: Optional[str] = None) -> Optional[list[Rule]]:
         """M6.4: Kuma's computed rule list, or None when no MTP selects the inbound."""
         if policy_order not in ("kuma", "as_listed"):
-            raise InputError(f"unsupported policy_order {policy_order!r}: want kuma or as_listed")
+            raise _input_error(f"unsupported policy_order {policy_order!r}: want kuma or as_listed")
         dp = self.dataplane(dataplane, mesh)
         try:
             rules = self.compiled.rules(dp.mesh, dp.name, port, policy_order == "as_listed")
         except ValueError as e:
-            raise InputError(str(e)) from None
+            raise _input_error(str(e)) from None
         return None if rules is None else [Rule(list(s), a) for s, a in rules]
 
     def decide(self, client_dataplane_name: str, dataplane: str, port: int,

@@ -11,12 +11,20 @@ import threading
 from typing import Any, Iterable, Mapping, Optional, Union
 
 from ..api import load
-from ..errors import EvaluationError, InputError, NotFoundError, Problem
+from ..errors import EvaluationError, InputError, MeshauthzError, NotFoundError, Problem
 from ..loader import PathLike
 from ..resource import Resource
 from ..store import ResourceStore
 from .compile import Compiled, compile_store
-from .explain import Explanation, InboundReport, Inspection, RankedPolicy, explain_decision
+from .explain import (
+    Explanation,
+    InboundReport,
+    Inspection,
+    MtpExplanation,
+    RankedPolicy,
+    explain_decision,
+    explain_mtp,
+)
 from .model import (
     NON_MESH,
     SERVICE_TAG,
@@ -26,6 +34,7 @@ from .model import (
     Inbound,
     Source,
     TrafficDecision,
+    dataplane_tag_maps,
 )
 
 GATINGS = ("legacy", "none")
@@ -49,6 +58,8 @@ def _call(fn: Any, *args: Any) -> Any:
 
 # Outcomes of §4.1 E5–E7: where the E4 hook (a selecting MeshTrafficPermission) takes precedence.
 _TP_REASONS = frozenset({"no-policy", "allowed", "source-not-matched"})
+# §7 E6 reason codes (M6.2).
+_MTP_REASONS = frozenset({"mtp-allow", "mtp-allow-shadow-deny", "mtp-deny", "mtp-no-match"})
 
 
 class TrafficEngine:
@@ -185,12 +196,17 @@ class TrafficEngine:
         allowed, reason, policy, matched, shadowed, bypass = row
         return TrafficDecision(allowed, reason, policy, m, target, matched, tuple(shadowed), bypass)
 
-    def _mtp_decision(self, mesh: str, dest: Inbound, client: Any) -> Any:
-        """E4 hook: the MeshTrafficPermission decision for the inbound, or None if no MTP selects it."""
+    def _mtp_engine(self) -> Any:
+        """The MtpEngine over the store, built on first need."""
         if self._mtp is None or self._mtp.store is not self.store:
             from ..mtp import MtpEngine
 
             self._mtp = MtpEngine(self.store)
+        return self._mtp
+
+    def _mtp_decision(self, mesh: str, dest: Inbound, client: Any) -> Any:
+        """E4 hook: the MeshTrafficPermission decision for the inbound, or None if no MTP selects it."""
+        self._mtp_engine()
         if isinstance(client, tuple) and len(client) == 2:  # (mesh, dataplane name)
             return _call(lambda: self._mtp.decide(client[1], dest.dataplane, dest.port, mesh=mesh))
         _, _, pairs = client  # an explicit identity: certificate (key, value) pairs (M5.1)
@@ -221,14 +237,37 @@ class TrafficEngine:
             target_tags = dict(es.body.get("tags") or {})
             matcher = "identity" if c.meshes[decision.mesh].zone_egress else "dataplane"
         client = self._client(c, source, decision.mesh)
+        if decision.action is not None or decision.reason in _MTP_REASONS:
+            assert isinstance(dest, Inbound)
+            return Explanation(decision, target_tags, "identity", (), self._explain_mtp(c, decision, dest, client))
         return explain_decision(decision, target_tags, c.policies.get(decision.mesh, []), client, c, matcher)
+
+    def _explain_mtp(self, c: Compiled, decision: TrafficDecision, dest: Inbound, client: Any) -> MtpExplanation:
+        """E6 explanation: M4.9 order, M6.1 item list with M6.2 matches, M6.4 rule list (guarded)."""
+        m = decision.mesh
+        raw = self._mtp_decision(m, dest, client)
+        policies = [r for n in decision.matched_policies for r in self.store.find("MeshTrafficPermission", n, m)]
+        pairs: Optional[set[tuple[str, str]]]
+        if isinstance(client, tuple) and len(client) == 2:  # M5.1 / A11: union of all tags of the client DP
+            dp = c.dataplanes.get(client)
+            same_mesh = client[0] == m  # M5.4: another mesh's client matches no item
+            pairs = {kv for t in dataplane_tag_maps(dp.body) for kv in t.items()} if dp and same_mesh else None
+        else:
+            pairs = {tuple(kv) for kv in client[2]}  # type: ignore[misc]
+        rules, note = None, None
+        try:
+            rules = self._mtp_engine().select_rules(dest.dataplane, dest.port, mesh=m)
+        except MeshauthzError as e:  # M6.4 size cap: the decision (M6.2) does not need the list
+            note = f"not computed ({e})"
+        return explain_mtp(decision, policies, pairs, rules, note, bool(raw is not None and raw.tie))
 
     def select_policies(self, dataplane: str, mesh: Optional[str] = None) -> dict[int, Optional[str]]:
         """T3.7(a): the governing TP per inbound port (incl. the Prometheus inbound, T4.9)."""
         return {r.port: r.policy for r in self.inspect(dataplane, mesh=mesh).inbounds}
 
     def inspect(self, dataplane: str, mesh: Optional[str] = None) -> Inspection:
-        """Per inbound: its tags, the governing policy and the shadowed ones (T3.6)."""
+        """Per inbound: its tags, the governing TP and the shadowed ones (T3.6), and the MTPs selecting it
+        (MTP M4.9 order) with Kuma's rule list (M6.4)."""
         c = self.compiled
         m = self._mesh_of("Dataplane", dataplane, c.dp_meshes, mesh)
         self._require_mesh(c, m)
@@ -243,9 +282,27 @@ class TrafficEngine:
         for port, prom, ranked in rows:
             tags = dict(info.prometheus[1]) if prom and info.prometheus else tags_by_port.get(port, {})
             policies = tuple(RankedPolicy(n, (e, w)) for n, e, w in ranked)
-            reports.append(InboundReport(port, tags, prom, policies[0].name if policies else None, policies))
+            mtps, rules, note = (  # MTP E6: MeshTrafficPermissions replace TP on this inbound (M7.1)
+                self._inspect_mtp(m, dataplane, port) if m in c.mtp_meshes and not prom else ((), None, None)
+            )
+            reports.append(InboundReport(port, tags, prom, policies[0].name if policies else None, policies,
+                                         mtps, rules, note))
         gw = (dp.body.get("networking") or {}).get("gateway")
         return Inspection(m, dataplane, tuple(reports), gateway=isinstance(gw, Mapping))
+
+    def _inspect_mtp(
+        self, mesh: str, dataplane: str, port: int
+    ) -> tuple[tuple[str, ...], Optional[tuple[tuple[tuple[str, ...], str], ...]], Optional[str]]:
+        """MTPs selecting one inbound (M4.9 order) and Kuma's rule list (M6.4, guarded by its size cap)."""
+        mtp = self._mtp_engine()
+        names = tuple(_call(lambda: mtp.matched_policies(dataplane, port, mesh=mesh)))
+        if not names:
+            return (), None, None
+        try:
+            rules = mtp.select_rules(dataplane, port, mesh=mesh)
+        except MeshauthzError as e:
+            return names, None, f"not computed ({e})"
+        return names, None if rules is None else tuple((tuple(r.subset), r.action) for r in rules), None
 
     def select_policy(self, *, external_service: str, mesh: Optional[str] = None) -> Optional[str]:
         """T4.5: the TP governing an ExternalService, or None."""

@@ -45,16 +45,20 @@ class Explanation:
     target_tags: Optional[dict[str, str]]
     matcher: str  # source matcher: identity (T2.7) or dataplane (T2.6)
     candidates: tuple[PolicyExplanation, ...]  # matching policies, winner first (T3.5)
+    mtp: Optional[MtpExplanation] = None  # set when a MeshTrafficPermission decided (§7 E6, M7.1)
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
 
-        return {
+        out = {
             "decision": self.decision.to_dict(),
             "target_tags": self.target_tags,
             "matcher": self.matcher,
             "candidates": [asdict(p) for p in self.candidates],
         }
+        if self.mtp is not None:
+            out["mtp"] = self.mtp.to_dict()
+        return out
 
     def __str__(self) -> str:
         d = self.decision
@@ -66,6 +70,12 @@ class Explanation:
         ]
         if self.target_tags is not None:
             lines.append(f"  target tags: {_fmt(self.target_tags)}")
+        if self.mtp is not None:  # M7.1: TrafficPermissions are ignored for this inbound
+            if d.from_index is not None:
+                lines[0] += f" from[{d.from_index}] ({d.action})"
+            if d.kuma_enforcement_divergence:
+                lines.append("  note: Kuma's Envoy rules would admit this client (A3/A4); reported as DENY")
+            return "\n".join(lines + self.mtp.lines())
         if not self.candidates:
             lines.append("  no TrafficPermission matches the target")
         for i, p in enumerate(self.candidates):
@@ -101,6 +111,11 @@ class InboundReport:
     prometheus: bool  # T4.9: selected, never enforced (A10)
     policy: Optional[str]
     matching: tuple[RankedPolicy, ...] = ()  # most specific first; [1:] are shadowed (T3.6)
+    # MeshTrafficPermissions selecting the inbound, lowest priority first (MTP M4.9); non-empty = they
+    # decide and the TrafficPermissions above are ignored (MTP §7 E6, M7.1).
+    mtps: tuple[str, ...] = ()
+    mtp_rules: Optional[tuple[tuple[tuple[str, ...], str], ...]] = None  # Kuma's rule list (M6.4)
+    mtp_rules_note: Optional[str] = None  # why mtp_rules is missing (size cap)
 
     @property
     def shadowed(self) -> tuple[RankedPolicy, ...]:
@@ -127,6 +142,11 @@ class Inspection:
                     "prometheus": r.prometheus,
                     "policy": r.policy,
                     "shadowed": [p.name for p in r.shadowed],
+                    "mtp_policies": list(r.mtps),
+                    "mtp_rules": None
+                    if r.mtp_rules is None
+                    else [{"subset": list(sub), "action": a} for sub, a in r.mtp_rules],
+                    "mtp_rules_note": r.mtp_rules_note,
                 }
                 for r in self.inbounds
             ],
@@ -138,6 +158,17 @@ class Inspection:
             lines.append("  gateway: traffic into it is not enforced (T4.3)")
         for r in self.inbounds:
             extra = " [prometheus, not enforced]" if r.prometheus else ""
+            if r.mtps:  # MTP E6 / M7.1
+                lines.append(f"  inbound {r.port} {_fmt(r.tags)}{extra}: MeshTrafficPermission")
+                lines.append("    MeshTrafficPermissions (lowest priority first, M4.9): " + ", ".join(r.mtps))
+                if r.mtp_rules is not None:
+                    lines.append("    Kuma rule list (M6.4):")
+                    lines += [f"      {{{', '.join(sub)}}} -> {a}" for sub, a in r.mtp_rules] or ["      (none)"]
+                elif r.mtp_rules_note:
+                    lines.append(f"    Kuma rule list: {r.mtp_rules_note}")
+                if r.policy:
+                    lines.append(f"    ignored TrafficPermission: {r.policy} (M7.1)")
+                continue
             lines.append(f"  inbound {r.port} {_fmt(r.tags)}{extra}: " + (r.policy or "no policy (deny)"))
             for p in r.shadowed:
                 lines.append(f"    shadowed: {p.name} rank(exact={p.rank[0]}, wildcard={p.rank[1]})")
@@ -227,3 +258,126 @@ def explain_decision(
                 )
         out.append(PolicyExplanation(name, r.creation_time.isoformat(), tuple(best), dests, srcs))
     return Explanation(decision, target_tags, matcher, tuple(out))
+
+
+# ---- MeshTrafficPermission (meshtrafficpermission.md M4.9, M6.1, M6.2, M6.4) --------------------
+
+SERVICE = "kuma.io/service"
+
+
+@dataclass(frozen=True)
+class MtpItem:
+    """One `from` item of the M6.1 list, in list order."""
+
+    position: int  # index in the concatenated M6.1 list
+    policy: str
+    from_index: int  # index inside the policy's `from`
+    target_ref: dict[str, Any]
+    action: str
+    subset: tuple[tuple[str, str], ...]  # M5.2 requirements; () = everyone
+    matched: bool  # M5.3 against the client's identity I(C)
+    deciding: bool = False  # M6.2: the last matching item
+    overridden: bool = False  # an earlier matching item, overridden by a later one (§9)
+    literal_wildcard: bool = False  # A5: a `*` in `from` matches no real client
+
+
+@dataclass(frozen=True)
+class MtpExplanation:
+    """Why a MeshTrafficPermission decided an inbound (E6 of §7)."""
+
+    policies: tuple[str, ...]  # MTPs selecting the inbound, lowest priority first (M4.9)
+    items: tuple[MtpItem, ...]  # M6.1 list with M6.2 match flags
+    rules: Optional[tuple[tuple[tuple[str, ...], str], ...]]  # M6.4 (subset, action); None = see note
+    rules_note: Optional[str] = None
+    tie: bool = False  # A2
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "policies": list(self.policies),
+            "items": [
+                {
+                    "position": i.position,
+                    "policy": i.policy,
+                    "from_index": i.from_index,
+                    "target_ref": i.target_ref,
+                    "action": i.action,
+                    "subset": [list(kv) for kv in i.subset],
+                    "matched": i.matched,
+                    "deciding": i.deciding,
+                    "overridden": i.overridden,
+                    "literal_wildcard": i.literal_wildcard,
+                }
+                for i in self.items
+            ],
+            "rules": None if self.rules is None else [{"subset": list(s), "action": a} for s, a in self.rules],
+            "rules_note": self.rules_note,
+            "tie": self.tie,
+        }
+
+    def lines(self) -> list[str]:
+        out = ["  MeshTrafficPermissions selecting the inbound (lowest priority first, M4.9):"]
+        out += [f"    {n + 1}. {name}" for n, name in enumerate(self.policies)]
+        if self.tie:
+            out.append("    note: equal priority after M4.9; ordered by name, then document order (A2)")
+        out.append("  from items in evaluation order (the last matching item decides, M6.2):")
+        for i in self.items:
+            mark = "decides" if i.deciding else "overridden" if i.overridden else "match" if i.matched else "no match"
+            sub = "{" + ", ".join(f"{k}: {v}" for k, v in i.subset) + "}"
+            ref = i.target_ref.get("kind", "Mesh")
+            out.append(f"    [{i.position}] {i.policy} from[{i.from_index}] {ref} {sub} -> {i.action}: {mark}")
+            if i.literal_wildcard:
+                out.append("        note: '*' is literal in from items; it matches no real client (A5)")
+        if self.rules is not None:
+            out.append("  Kuma rule list (M6.4, first containing rule applies):")
+            out += [f"    {{{', '.join(s)}}} -> {a}" for s, a in self.rules] or ["    (none)"]
+        elif self.rules_note:
+            out.append(f"  Kuma rule list: {self.rules_note}")
+        return out
+
+
+def mtp_subset(ref: Mapping[str, Any]) -> Optional[tuple[tuple[str, str], ...]]:
+    """M5.2: a `from` targetRef as (key, value) requirements; None = matches nobody (unknown kind)."""
+    kind = ref.get("kind") or "Mesh"
+    tags = [(str(k), str(v)) for k, v in (ref.get("tags") or {}).items()]
+    if kind == "Mesh":
+        return ()
+    if kind == "MeshSubset":
+        return tuple(tags)
+    if kind == "MeshService":
+        return ((SERVICE, str(ref.get("name") or "")),)
+    if kind == "MeshServiceSubset":  # asSubset: tags add further requirements
+        return ((SERVICE, str(ref.get("name") or "")), *tags)
+    return None
+
+
+def explain_mtp(
+    decision: TrafficDecision,
+    policies: list[Resource],
+    pairs: Optional[set[tuple[str, str]]],
+    rules: Optional[list[Any]],
+    rules_note: Optional[str],
+    tie: bool = False,
+) -> MtpExplanation:
+    """Build the MTP section. `policies` are the selecting MTPs in M4.9 order; `pairs` is I(C) (M5.1), None
+    for a client of another mesh (M5.4, matches nothing). The deciding item comes from the decision."""
+    items: list[MtpItem] = []
+    for p in policies:
+        for idx, f in enumerate(p.spec.get("from") or []):
+            if not isinstance(f, Mapping):
+                continue
+            ref = dict(f.get("targetRef") or {"kind": "Mesh"})
+            sub = mtp_subset(ref)
+            ok = pairs is not None and sub is not None and all(kv in pairs for kv in sub)  # M5.3
+            action = str((f.get("default") or {}).get("action") or "")
+            deciding = decision.policy == p.name and decision.from_index == idx
+            literal = ref.get("kind") == "MeshServiceSubset" and "*" in (ref.get("tags") or {}).values()
+            items.append(MtpItem(len(items), p.name, idx, ref, action, sub or (), ok, deciding, False, literal))
+    last = max((i.position for i in items if i.deciding), default=None)
+    if last is not None:  # §9 `overridden`: earlier matching items
+        items = [
+            MtpItem(i.position, i.policy, i.from_index, i.target_ref, i.action, i.subset, i.matched, i.deciding,
+                    i.matched and i.position < last, i.literal_wildcard)
+            for i in items
+        ]
+    rule_rows = None if rules is None else tuple((tuple(r.subset), r.action) for r in rules)
+    return MtpExplanation(tuple(p.name for p in policies), tuple(items), rule_rows, rules_note, tie)

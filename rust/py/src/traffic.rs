@@ -5,15 +5,44 @@
 use std::collections::HashMap;
 
 use meshauthz_core::traffic::defaults::default_traffic_permission;
+use meshauthz_core::traffic::intern::Sym;
 use meshauthz_core::traffic::policy_set::{AdhocClient, Client};
+use meshauthz_core::traffic::policy_set::{DpId, EsId};
 use meshauthz_core::traffic::{
-    ClientInput, DataplaneInput, Decision, EsGating, ExternalServiceInput, MeshInput, NoMtpHook,
-    PolicyInput, PolicySet, PrometheusInput, Selection, TrafficError,
+    ClientInput, DataplaneInput, Decision, EsGating, ExternalServiceInput, MeshInput, MtpHook,
+    NoMtpHook, PolicyInput, PolicySet, PrometheusInput, Selection, TrafficError,
 };
 use pyo3::exceptions::{PyLookupError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
 type Tags = HashMap<String, String>;
+
+/// The hook of these bindings: the inbound E4 hook (MTP §7 E6) is composed in Python
+/// (`TrafficEngine.check` asks `MtpEngine` when this returns a TP pass-through reason), so it never
+/// fails here; zone egress MTP precedence (T4.7) is not modelled and still fails closed (`NoMtpHook`).
+struct PyMtpHook;
+
+impl MtpHook for PyMtpHook {
+    fn inbound(
+        &self,
+        _: &PolicySet,
+        _: Client<'_>,
+        _: DpId,
+        _: u32,
+        _: &[(Sym, Sym)],
+    ) -> Result<Option<Decision>, TrafficError> {
+        Ok(None)
+    }
+
+    fn egress(
+        &self,
+        set: &PolicySet,
+        client: Client<'_>,
+        es: EsId,
+    ) -> Result<Option<Decision>, TrafficError> {
+        NoMtpHook.egress(set, client, es)
+    }
+}
 /// (allowed, reason, policy, matched_source, shadowed, bypass_possible)
 type DecisionTuple = (
     bool,
@@ -206,7 +235,7 @@ impl TrafficPolicySet {
         let dp = self.set.dataplane(mesh, dataplane).map_err(err)?;
         let c = self.resolve(client)?;
         self.set
-            .authorize_inbound(c.client(), dp, port, &NoMtpHook)
+            .authorize_inbound(c.client(), dp, port, &PyMtpHook)
             .map(tuple)
             .map_err(err)
     }
@@ -230,7 +259,7 @@ impl TrafficPolicySet {
         let es = self.set.external_service(mesh, name).map_err(err)?;
         let c = self.resolve(client)?;
         self.set
-            .authorize_external_service(c.client(), es, g, &NoMtpHook)
+            .authorize_external_service(c.client(), es, g, &PyMtpHook)
             .map(tuple)
             .map_err(err)
     }
@@ -246,7 +275,7 @@ impl TrafficPolicySet {
         let c = self.resolve(client)?;
         let ids = self
             .set
-            .reachable_external_services(c.client(), g, &NoMtpHook)
+            .reachable_external_services(c.client(), g, &PyMtpHook)
             .map_err(err)?;
         Ok(ids
             .into_iter()
