@@ -127,7 +127,7 @@ class ClientSet:
             f"  mesh clients: {self.summary()}",
         ]
         if self.terms and not self.everyone:
-            w = max(len(str(t)) for t in self.terms)
+            w = max(len("CLIENTS HOLDING"), *(len(str(t)) for t in self.terms))
             lines.append(f"  {'CLIENTS HOLDING':<{w}}  FROM")
             for t in self.terms:
                 src = f"{t.policy}" + (f" [{t.index}]" if t.index is not None else "")
