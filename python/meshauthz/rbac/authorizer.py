@@ -43,22 +43,23 @@ class Authorizer:
         self.secret_reads = secret_reads
         self.static_config = static_config
         self._lock = threading.Lock()
-        self._set, self.roles, self.bindings = self._compile(source)
+        self._set, self.roles, self.bindings, self.documents = self._compile(source)
 
-    def _compile(self, source: Source) -> tuple[RbacPolicySet, list[str], list[str]]:
+    def _compile(self, source: Source) -> tuple[RbacPolicySet, list[str], list[str], tuple[list[Any], list[Any]]]:
         roles, bindings = collect(source) if self.mode == "rbac" else ([], [])
         try:
             compiled = RbacPolicySet([plain_role(r) for r in roles], [plain_binding(b) for b in bindings],
                                      self.mode, self.secret_reads, self.static_config)
         except (ValueError, TypeError) as e:  # defensive: the Rust compile re-checks R2.1
             raise InputError([Problem(str(e), code="rbac")]) from None
-        return compiled, [r.name for r in roles], [b.name for b in bindings]
+        docs = ([plain_role(r) for r in roles], [plain_binding(b) for b in bindings])
+        return compiled, [r.name for r in roles], [b.name for b in bindings], docs
 
     def reload(self, source: Source) -> None:
         """Swap in a new set; on any problem the previous compiled set stays in force."""
         compiled = self._compile(source)
         with self._lock:
-            self._set, self.roles, self.bindings = compiled
+            self._set, self.roles, self.bindings, self.documents = compiled
 
     @property
     def policy_set(self) -> RbacPolicySet:
@@ -106,3 +107,9 @@ class Authorizer:
         if action not in TOKEN_KINDS.values():
             raise EvaluationError(f"unknown token kind {kind!r} (expected one of {', '.join(TOKEN_KINDS)})")
         return self._run(as_user(user), action, None, None, request)
+
+    def what_can(self, user: UserLike) -> Any:
+        """Reverse query: every permission of `user` (analysis.rbac.Capabilities)."""
+        from ..analysis.rbac import what_can
+
+        return what_can(self, user)

@@ -333,5 +333,11 @@ class TrafficEngine:
             )
         )
 
+    def who_can_reach(self, dataplane: str, port: int, mesh: Optional[str] = None) -> Any:
+        """Reverse query: which clients may reach inbound `port` (analysis.traffic.ClientSet)."""
+        from ..analysis.traffic import who_can_reach
+
+        return who_can_reach(self, dataplane, port, mesh)
+
 
 __all__ = ["TrafficEngine", "SERVICE_TAG"]
