@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import _core
 from .api import load, load_dicts, loads, validate
+from .bundle import Bundle, BundleError, load_bundle
 from .errors import (
     DuplicateResourceError,
     EvaluationError,
@@ -46,6 +47,8 @@ __all__ = [
     "NON_MESH",
     "AccessDecision",
     "Authorizer",
+    "Bundle",
+    "BundleError",
     "RbacTarget",
     "User",
     "authenticated",
@@ -72,6 +75,7 @@ __all__ = [
     "TrafficEngine",
     "ValidationError",
     "load",
+    "load_bundle",
     "load_dicts",
     "loads",
     "mesh_defaults",

@@ -296,6 +296,11 @@ def load_paths(paths: Iterable[PathLike]) -> LoadResult:
             out.problems.append(Problem(f"cannot read file: {e.strerror or e}", file=name, code="io",
                                         expected="a readable YAML file or directory"))
             continue
+        if data.startswith(b"MESHAUTHZ-BUNDLE\n"):  # a compiled bundle (meshauthz.bundle): no YAML, no validation
+            from .bundle import loads_resources
+
+            out.resources.extend(loads_resources(data, name))
+            continue
         out.extend(load_text(data, name))
     return out
 

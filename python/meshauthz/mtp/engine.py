@@ -64,6 +64,11 @@ class MtpEngine:
         self._version = -1
         self._set: Any = None
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickles as bundle bytes (meshauthz.bundle)
+        from ..bundle import reduce_engine
+
+        return reduce_engine(self, "mtp", self.store, {})
+
     @property
     def compiled(self) -> Any:
         """The Rust `MtpSet` for the store's current version."""

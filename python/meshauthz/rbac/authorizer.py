@@ -43,9 +43,17 @@ class Authorizer:
         self.secret_reads = secret_reads
         self.static_config = static_config
         self._lock = threading.Lock()
-        self._set, self.roles, self.bindings, self.documents = self._compile(source)
+        self._set, self.roles, self.bindings, self.documents, self._resources = self._compile(source)
 
-    def _compile(self, source: Source) -> tuple[RbacPolicySet, list[str], list[str], tuple[list[Any], list[Any]]]:
+    def __reduce__(self) -> tuple[Any, ...]:  # pickles as bundle bytes (meshauthz.bundle)
+        from ..bundle import reduce_engine
+
+        return reduce_engine(self, "rbac", self._resources, {"mode": self.mode, "secret_reads": self.secret_reads,
+                                                             "static_config": self.static_config})
+
+    def _compile(
+        self, source: Source
+    ) -> tuple[RbacPolicySet, list[str], list[str], tuple[list[Any], list[Any]], list[Any]]:
         roles, bindings = collect(source) if self.mode == "rbac" else ([], [])
         try:
             compiled = RbacPolicySet([plain_role(r) for r in roles], [plain_binding(b) for b in bindings],
@@ -53,13 +61,13 @@ class Authorizer:
         except (ValueError, TypeError) as e:  # defensive: the Rust compile re-checks R2.1
             raise InputError([Problem(str(e), code="rbac")]) from None
         docs = ([plain_role(r) for r in roles], [plain_binding(b) for b in bindings])
-        return compiled, [r.name for r in roles], [b.name for b in bindings], docs
+        return compiled, [r.name for r in roles], [b.name for b in bindings], docs, roles + bindings
 
     def reload(self, source: Source) -> None:
         """Swap in a new set; on any problem the previous compiled set stays in force."""
         compiled = self._compile(source)
         with self._lock:
-            self._set, self.roles, self.bindings, self.documents = compiled
+            self._set, self.roles, self.bindings, self.documents, self._resources = compiled
 
     @property
     def policy_set(self) -> RbacPolicySet:

@@ -79,6 +79,11 @@ class TrafficEngine:
         self._compiled: Compiled = compile_store(store)
         self._mtp: Any = None  # MtpEngine, built on first need (meshes with MeshTrafficPermissions)
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickles as bundle bytes (meshauthz.bundle)
+        from ..bundle import reduce_engine
+
+        return reduce_engine(self, "traffic", self.store, {"external_service_gating": self.external_service_gating})
+
     @classmethod
     def from_paths(
         cls, *paths: Union[PathLike, Iterable[PathLike]], external_service_gating: str = "legacy"
