@@ -106,3 +106,9 @@ class Authorizer:
         if action not in TOKEN_KINDS.values():
             raise EvaluationError(f"unknown token kind {kind!r} (expected one of {', '.join(TOKEN_KINDS)})")
         return self._run(as_user(user), action, None, None, request)
+
+    def check_batch(self, data: Any, *, targets: Any = (), threads: int = 1) -> Any:
+        """Many checks at once: see `meshauthz.batch.check_rbac`."""
+        from ..batch import check_rbac
+
+        return check_rbac(self, data, targets=targets, threads=threads)

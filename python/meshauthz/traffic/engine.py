@@ -185,6 +185,12 @@ class TrafficEngine:
         allowed, reason, policy, matched, shadowed, bypass = row
         return TrafficDecision(allowed, reason, policy, m, target, matched, tuple(shadowed), bypass)
 
+    def check_batch(self, data: Any, *, threads: int = 1) -> Any:
+        """Inbound decisions for many rows at once: see `meshauthz.batch.check_traffic`."""
+        from ..batch import check_traffic
+
+        return check_traffic(self, data, threads=threads)
+
     def _mtp_decision(self, mesh: str, dest: Inbound, client: Any) -> Any:
         """E4 hook: the MeshTrafficPermission decision for the inbound, or None if no MTP selects it."""
         if self._mtp is None or self._mtp.store is not self.store:
