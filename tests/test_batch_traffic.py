@@ -42,7 +42,8 @@ def _dp(mesh: str, name: str, *inbounds: tuple[int, str]) -> str:
 
 def _tp(mesh: str, name: str, src: str, dst: str) -> str:
     return (f"---\ntype: TrafficPermission\nmesh: {mesh}\nname: {name}\n"
-            f"sources: [{{match: {{kuma.io/service: '{src}'}}}}]\ndestinations: [{{match: {{kuma.io/service: '{dst}'}}}}]\n")
+            f"sources: [{{match: {{kuma.io/service: '{src}'}}}}]\n"
+            f"destinations: [{{match: {{kuma.io/service: '{dst}'}}}}]\n")
 
 
 DOCS = WORLD + "".join(
