@@ -55,7 +55,7 @@ target_ref = st.builds(
 @st.composite
 def qualifier(draw: st.DrawFn) -> dict[str, Any]:
     fam = draw(
-        small(["targetRef", "targetRef", "connection", "connection", "dataplane", "dataplane", "dpToken"])
+        small(["targetRef", "targetRef", "connection", "connection", "dataplane", "dataplane", "dpToken", "dpToken"])
     )
     if fam == "targetRef":
         q: dict[str, Any] = {}

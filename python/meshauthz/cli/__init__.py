@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _command_modules() -> list:
     modules = [_validate]
-    for name in ("traffic", "rbac", "analysis", "compile"):  # engine commands, present once their issue has landed
+    for name in ("traffic", "rbac", "analysis", "compile", "replay"):  # one module per command group
         try:
             modules.append(__import__(f"{__name__}.{name}", fromlist=["add_parsers"]))
         except ImportError:

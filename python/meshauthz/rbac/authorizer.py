@@ -121,3 +121,9 @@ class Authorizer:
         from ..analysis.rbac import what_can
 
         return what_can(self, user)
+
+    def check_batch(self, data: Any, *, targets: Any = (), threads: int = 1) -> Any:
+        """Many checks at once: see `meshauthz.batch.check_rbac`."""
+        from ..batch import check_rbac
+
+        return check_rbac(self, data, targets=targets, threads=threads)

@@ -201,6 +201,12 @@ class TrafficEngine:
         allowed, reason, policy, matched, shadowed, bypass = row
         return TrafficDecision(allowed, reason, policy, m, target, matched, tuple(shadowed), bypass)
 
+    def check_batch(self, data: Any, *, threads: int = 1) -> Any:
+        """Inbound decisions for many rows at once: see `meshauthz.batch.check_traffic`."""
+        from ..batch import check_traffic
+
+        return check_traffic(self, data, threads=threads)
+
     def _mtp_engine(self) -> Any:
         """The MtpEngine over the store, built on first need."""
         if self._mtp is None or self._mtp.store is not self.store:

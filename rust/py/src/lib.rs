@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 
+mod batch;
 mod mtp;
 mod rbac;
 mod selector;
@@ -15,5 +16,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     traffic::register(m)?;
     rbac::register(m)?;
     mtp::register(m)?;
+    batch::register(m)?;
     Ok(())
 }

@@ -388,7 +388,7 @@ fn build_target(
 /// A pre-normalised target: build once, check many times (hot loops).
 #[pyclass(frozen, module = "meshauthz._core")]
 pub struct RbacTarget {
-    inner: Arc<Target>,
+    pub(crate) inner: Arc<Target>,
 }
 
 #[pymethods]
@@ -542,7 +542,7 @@ fn result(d: Decision, user: &User) -> CheckResult {
 /// The compiled, immutable policy set (or the static strategy, R7.1).
 #[pyclass(frozen, module = "meshauthz._core")]
 pub struct RbacPolicySet {
-    engine: Engine,
+    pub(crate) engine: Engine,
 }
 
 #[pymethods]

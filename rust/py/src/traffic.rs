@@ -120,7 +120,7 @@ fn tuple(d: Decision) -> DecisionTuple {
 /// policies). Thread-safe; rebuild a new one to change anything.
 #[pyclass(frozen, module = "meshauthz._core")]
 pub struct TrafficPolicySet {
-    set: PolicySet,
+    pub(crate) set: PolicySet,
 }
 
 impl TrafficPolicySet {

@@ -5,8 +5,10 @@
 //! * [`identity`]: the T2.6 dataplane matcher and the T2.7 identity matcher.
 //! * [`select`]: T3.3–T3.8 selection of the single most specific policy per target.
 //! * [`decide`]: the §4.1 inbound decision (E0–E7) and §4.2 ExternalService access.
+//! * [`batch`]: row-wise batch decisions (name resolution, error codes, winner memo).
 //! * [`defaults`]: T4.12–T4.14 default `allow-all-<mesh>` policy.
 
+pub mod batch;
 pub mod decide;
 pub mod defaults;
 pub mod identity;

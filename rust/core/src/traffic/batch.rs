@@ -1,0 +1,416 @@
+//! Batch support: inbound decisions row by row with `TrafficEngine.check`'s name resolution, no
+//! allocation per row, bad rows as error codes (never an error that aborts the batch).
+//!
+//! Selection (T3.5) depends only on the target inbound, so a [`BatchCache`] memoises the winner
+//! per `(dataplane, port)`; the E0–E7 rows themselves mirror [`PolicySet::authorize_inbound`]
+//! (checked row by row against it by the differential tests).
+
+use std::collections::HashMap;
+
+use super::decide::Reason;
+use super::identity::identity_matches;
+use super::intern::{Sym, TagMap};
+use super::policy_set::{DpId, MeshId, PolicyId, PolicySet};
+
+/// Why a row could not be decided (`TrafficEngine.check` would raise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RowError {
+    /// No dataplane of that name (in that mesh): `NotFoundError`.
+    UnknownDataplane,
+    /// The mesh is not defined by a Mesh document: `NotFoundError`.
+    UnknownMesh,
+    /// The name exists in several meshes and no mesh was given: `InputError`.
+    AmbiguousDataplane,
+    /// `source_tags` is not `k=v[,k=v]...`: `InputError`.
+    MalformedTags,
+    /// Port null, negative or > u32: `InputError`.
+    BadPort,
+    /// Destination null: `InputError`.
+    MissingField,
+}
+
+impl RowError {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowError::UnknownDataplane => "error:unknown-dataplane",
+            RowError::UnknownMesh => "error:unknown-mesh",
+            RowError::AmbiguousDataplane => "error:ambiguous-dataplane",
+            RowError::MalformedTags => "error:malformed-tags",
+            RowError::BadPort => "error:bad-port",
+            RowError::MissingField => "error:missing-field",
+        }
+    }
+}
+
+/// A row's client: no sidecar, a stored dataplane, or a `k=v,k=v` tag map (A5 tag-map client).
+#[derive(Debug, Clone, Copy)]
+pub enum RowSource<'a> {
+    NonMesh,
+    Dataplane(&'a str),
+    DataplaneId(DpId),
+    Tags(&'a str),
+}
+
+/// The outcome of one row. `e4` = TrafficPermission decided in a mesh with
+/// MeshTrafficPermissions: the caller must consult the MTP engine (E4) for this row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowOutcome {
+    pub allowed: bool,
+    pub reason: Result<Reason, RowError>,
+    pub policy: Option<PolicyId>,
+    pub e4: bool,
+}
+
+impl RowOutcome {
+    fn error(e: RowError) -> RowOutcome {
+        RowOutcome {
+            allowed: false,
+            reason: Err(e),
+            policy: None,
+            e4: false,
+        }
+    }
+
+    fn plain(allowed: bool, reason: Reason) -> RowOutcome {
+        RowOutcome {
+            allowed,
+            reason: Ok(reason),
+            policy: None,
+            e4: false,
+        }
+    }
+}
+
+/// Parses `k=v,k=v` (whitespace around items trimmed; empty string = empty map; a repeated key
+/// is malformed).
+pub fn parse_tags(s: &str) -> Result<Vec<(&str, &str)>, RowError> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tags: Vec<(&str, &str)> = s
+        .split(',')
+        .map(|item| {
+            let (k, v) = item.split_once('=').ok_or(RowError::MalformedTags)?;
+            let k = k.trim();
+            if k.is_empty() {
+                return Err(RowError::MalformedTags);
+            }
+            Ok((k, v.trim()))
+        })
+        .collect::<Result<_, _>>()?;
+    for (i, (k, _)) in tags.iter().enumerate() {
+        if tags[..i].iter().any(|(j, _)| j == k) {
+            return Err(RowError::MalformedTags);
+        }
+    }
+    Ok(tags)
+}
+
+/// Name indexes for batch resolution, built once per compiled set.
+#[derive(Debug, Default)]
+pub struct BatchIndex {
+    /// dataplane name -> every dataplane of that name (any mesh, defined or not).
+    by_name: HashMap<String, Vec<DpId>>,
+    /// meshes whose inbound TP outcomes must go through the E4 hook.
+    mtp_meshes: Vec<bool>,
+}
+
+/// Per-thread memo of T3.5 winners per `(dataplane, port)` (selection ignores the client).
+#[derive(Debug, Default)]
+pub struct BatchCache {
+    winners: HashMap<(DpId, u32), Option<PolicyId>>,
+}
+
+/// E4 outcomes that an MTP may replace (mirrors `_TP_REASONS` in `traffic/engine.py`).
+fn e4_applies(r: Reason) -> bool {
+    matches!(
+        r,
+        Reason::NoPolicy | Reason::Allowed | Reason::SourceNotMatched
+    )
+}
+
+impl PolicySet {
+    /// `mtp_meshes`: names of meshes with MeshTrafficPermissions (E4 in the caller).
+    pub fn batch_index<'a, I: IntoIterator<Item = &'a str>>(&self, mtp_meshes: I) -> BatchIndex {
+        let mut by_name: HashMap<String, Vec<DpId>> = HashMap::new();
+        for (id, d) in self.dataplanes.iter().enumerate() {
+            by_name.entry(d.name.clone()).or_default().push(id as DpId);
+        }
+        let mut mtp = vec![false; self.meshes.len()];
+        for m in mtp_meshes {
+            if let Some(&id) = self.mesh_ids.get(m) {
+                mtp[id as usize] = true;
+            }
+        }
+        BatchIndex {
+            by_name,
+            mtp_meshes: mtp,
+        }
+    }
+
+    fn defined(&self, mesh: MeshId) -> Result<MeshId, RowError> {
+        if self.meshes[mesh as usize].defined {
+            Ok(mesh)
+        } else {
+            Err(RowError::UnknownMesh)
+        }
+    }
+
+    /// `_mesh_of("Dataplane", name, mesh)` + `_require_mesh`: the destination dataplane.
+    pub fn batch_destination(
+        &self,
+        idx: &BatchIndex,
+        mesh: Option<&str>,
+        name: &str,
+    ) -> Result<DpId, RowError> {
+        let ids = idx
+            .by_name
+            .get(name)
+            .map(Vec::as_slice)
+            .ok_or(RowError::UnknownDataplane)?;
+        let id = match mesh {
+            Some(m) => *ids
+                .iter()
+                .find(|&&d| self.meshes[self.dataplanes[d as usize].mesh as usize].name == m)
+                .ok_or(RowError::UnknownDataplane)?,
+            None if ids.len() > 1 => return Err(RowError::AmbiguousDataplane),
+            None => ids[0],
+        };
+        self.defined(self.dataplanes[id as usize].mesh)?;
+        Ok(id)
+    }
+
+    /// `_client` for a dataplane name: the one in the destination's mesh, else the only one.
+    fn batch_source_dp(
+        &self,
+        idx: &BatchIndex,
+        mesh: MeshId,
+        name: &str,
+    ) -> Result<DpId, RowError> {
+        let ids = idx
+            .by_name
+            .get(name)
+            .map(Vec::as_slice)
+            .ok_or(RowError::UnknownDataplane)?;
+        let id = match ids
+            .iter()
+            .find(|&&d| self.dataplanes[d as usize].mesh == mesh)
+        {
+            Some(&d) => d,
+            None if ids.len() > 1 => return Err(RowError::AmbiguousDataplane),
+            None => ids[0],
+        };
+        self.defined(self.dataplanes[id as usize].mesh)?;
+        Ok(id)
+    }
+
+    /// One row: the TrafficPermission outcome `TrafficEngine.check` gives before its E4 hook.
+    pub fn batch_row(
+        &self,
+        idx: &BatchIndex,
+        cache: &mut BatchCache,
+        mesh: Option<&str>,
+        source: RowSource<'_>,
+        destination: Option<&str>,
+        port: Option<i64>,
+    ) -> RowOutcome {
+        let Some(dest) = destination else {
+            return RowOutcome::error(RowError::MissingField);
+        };
+        let dp = match self.batch_destination(idx, mesh, dest) {
+            Ok(d) => d,
+            Err(e) => return RowOutcome::error(e),
+        };
+        let dmesh = self.dataplanes[dp as usize].mesh;
+        // The client, resolved as `_client` + the core's `resolve` do (source errors win over E0).
+        let mut tag_pairs: TagMap = Vec::new();
+        let client_mesh = match source {
+            RowSource::NonMesh => None,
+            RowSource::Dataplane(name) => match self.batch_source_dp(idx, dmesh, name) {
+                Ok(s) => Some((s, self.dataplanes[s as usize].mesh)),
+                Err(e) => return RowOutcome::error(e),
+            },
+            RowSource::DataplaneId(s) => match self.dataplanes.get(s as usize) {
+                Some(d) => match self.defined(d.mesh) {
+                    Ok(m) => Some((s, m)),
+                    Err(e) => return RowOutcome::error(e),
+                },
+                None => return RowOutcome::error(RowError::UnknownDataplane),
+            },
+            RowSource::Tags(text) => match parse_tags(text) {
+                // An ad-hoc client lives in the destination's mesh (defined: checked above).
+                Ok(tags) => {
+                    tag_pairs = self.interner.lookup_map(tags.iter().copied());
+                    // Identity pairs: drop unknown values too (no selector can name them).
+                    tag_pairs.retain(|&(_, v)| v != super::intern::UNKNOWN);
+                    Some((DpId::MAX, dmesh))
+                }
+                Err(e) => return RowOutcome::error(e),
+            },
+        };
+        let Some(port) = port.and_then(|p| u32::try_from(p).ok()) else {
+            return RowOutcome::error(RowError::BadPort);
+        };
+        let d = &self.dataplanes[dp as usize];
+        let m = &self.meshes[dmesh as usize];
+        // E0 / E0b / E1 / E2 / E3, as in authorize_inbound.
+        if d.gateway.is_some() || self.prometheus_port(dmesh) == Some(port) {
+            return RowOutcome::plain(true, Reason::NotEnforced);
+        }
+        let Some((_, tags)) = d.inbounds.iter().find(|(p, _)| *p == port) else {
+            return RowOutcome::plain(false, Reason::UnknownInbound);
+        };
+        if !m.mtls_enabled {
+            return RowOutcome::plain(true, Reason::MtlsDisabled);
+        }
+        let pairs: &[(Sym, Sym)] = match client_mesh {
+            None if m.permissive => {
+                return RowOutcome::plain(true, Reason::PermissiveNonMeshTraffic)
+            }
+            None => return RowOutcome::plain(false, Reason::MtlsRequired),
+            Some((_, cm)) if cm != dmesh => return RowOutcome::plain(false, Reason::MtlsRequired),
+            Some((DpId::MAX, _)) => &tag_pairs,
+            Some((s, _)) => &self.dataplanes[s as usize].identity,
+        };
+        // E5–E7 with the memoised winner.
+        let winner = *cache
+            .winners
+            .entry((dp, port))
+            .or_insert_with(|| self.select(dmesh, tags).winner());
+        let mut out = match winner {
+            None => RowOutcome::plain(false, Reason::NoPolicy),
+            Some(w) => {
+                let allowed = self.policies[w as usize]
+                    .sources
+                    .iter()
+                    .any(|s| identity_matches(s, pairs));
+                RowOutcome {
+                    allowed,
+                    reason: Ok(if allowed {
+                        Reason::Allowed
+                    } else {
+                        Reason::SourceNotMatched
+                    }),
+                    policy: Some(w),
+                    e4: false,
+                }
+            }
+        };
+        out.e4 = idx.mtp_meshes[dmesh as usize] && out.reason.is_ok_and(e4_applies);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::policy_set::{DataplaneInput, MeshInput, PolicyInput};
+    use super::super::NoMtpHook;
+    use super::*;
+    use crate::traffic::policy_set::Client;
+
+    fn kv(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn set() -> PolicySet {
+        let mesh = |name: &str| MeshInput {
+            name: name.into(),
+            mtls_enabled: true,
+            passthrough: true,
+            ..Default::default()
+        };
+        let dp = |mesh: &str, name: &str, svc: &str| DataplaneInput {
+            mesh: mesh.into(),
+            name: name.into(),
+            inbounds: vec![(8080, kv(&[("kuma.io/service", svc)]))],
+            gateway: None,
+        };
+        PolicySet::compile(
+            vec![mesh("a"), mesh("b")],
+            vec![
+                dp("a", "web", "web"),
+                dp("a", "api", "api"),
+                dp("b", "api", "api"),
+            ],
+            vec![],
+            vec![PolicyInput {
+                mesh: "a".into(),
+                name: "web-to-api".into(),
+                created_us: 0,
+                sources: vec![kv(&[("kuma.io/service", "web")])],
+                destinations: vec![kv(&[("kuma.io/service", "api")])],
+            }],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn rows_match_authorize_inbound_and_errors_are_codes() {
+        let s = set();
+        let idx = s.batch_index([]);
+        let mut cache = BatchCache::default();
+        let row = |mesh, src, dst, port| {
+            s.batch_row(&idx, &mut BatchCache::default(), mesh, src, dst, port)
+        };
+        let out = s.batch_row(
+            &idx,
+            &mut cache,
+            Some("a"),
+            RowSource::Dataplane("web"),
+            Some("api"),
+            Some(8080),
+        );
+        let api = s.dataplane("a", "api").unwrap();
+        let web = s.dataplane("a", "web").unwrap();
+        let single = s
+            .authorize_inbound(Client::Dataplane(web), api, 8080, &NoMtpHook)
+            .unwrap();
+        assert_eq!(out.allowed, single.allowed);
+        assert_eq!(out.reason, Ok(single.reason));
+        assert_eq!(
+            out.policy.map(|p| s.policy_name(p).to_owned()),
+            single.policy
+        );
+        let e = |r: RowOutcome| r.reason.unwrap_err();
+        assert_eq!(
+            e(row(None, RowSource::NonMesh, Some("api"), Some(8080))),
+            RowError::AmbiguousDataplane
+        );
+        assert_eq!(
+            e(row(None, RowSource::NonMesh, Some("nope"), Some(1))),
+            RowError::UnknownDataplane
+        );
+        assert_eq!(
+            e(row(Some("a"), RowSource::Tags("x"), Some("api"), Some(1))),
+            RowError::MalformedTags
+        );
+        assert_eq!(
+            e(row(Some("a"), RowSource::NonMesh, Some("api"), None)),
+            RowError::BadPort
+        );
+        let tags = row(
+            Some("a"),
+            RowSource::Tags("kuma.io/service=web"),
+            Some("api"),
+            Some(8080),
+        );
+        assert!(tags.allowed);
+    }
+
+    #[test]
+    fn parse_tags_forms() {
+        assert_eq!(parse_tags("").unwrap(), vec![]);
+        assert_eq!(
+            parse_tags("a=b, c = d").unwrap(),
+            vec![("a", "b"), ("c", "d")]
+        );
+        assert_eq!(parse_tags("a=").unwrap(), vec![("a", "")]);
+        assert!(parse_tags("=b").is_err());
+        assert!(parse_tags("a=b,,").is_err());
+        assert!(parse_tags("a=b,a=c").is_err());
+    }
+}

@@ -1,0 +1,1027 @@
+//! Batch APIs (issue #6): columnar input in, columns out, the GIL released for the whole batch.
+//!
+//! Input: any object with `__arrow_c_stream__` / `__arrow_c_array__` (read zero-copy through
+//! arrow-pyarrow's PyCapsule import), int64 id buffers (numpy, one memcpy), or a list of
+//! tuples / dicts (strings interned by object identity while the GIL is held).
+//! Output: [`BatchResult`], which exports `__arrow_c_array__` itself (no pyarrow needed).
+//! Bad rows become `error:*` reason codes; nothing raises once evaluation starts.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, DictionaryArray, Int32Array, RecordBatch, StringArray,
+    StructArray,
+};
+use arrow_pyarrow::FromPyArrow;
+use arrow_schema::{DataType, Field};
+use meshauthz_core::rbac::{Action, Engine, Reason as RbacReason, Target, User};
+use meshauthz_core::traffic::batch::{BatchCache, BatchIndex, RowError, RowOutcome, RowSource};
+use meshauthz_core::traffic::{PolicySet, Reason};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyCapsule, PyDict, PyList, PyString, PyTuple};
+use rayon::prelude::*;
+
+use crate::rbac::{RbacPolicySet, RbacTarget};
+use crate::traffic::TrafficPolicySet;
+
+// ---- output ------------------------------------------------------------------------------------
+
+/// Reason codes with fixed dictionary positions (traffic, RBAC, row errors).
+const REASONS: &[&str] = &[
+    "not-enforced",
+    "unknown-inbound",
+    "mtls-disabled",
+    "permissive-non-mesh-traffic",
+    "mtls-required",
+    "no-policy",
+    "allowed",
+    "source-not-matched",
+    "not-gated",
+    "mtp-allow",
+    "mtp-allow-shadow-deny",
+    "mtp-deny",
+    "mtp-no-match",
+    "cannot-access-resource",
+    "resource-of-type",
+    "dataplane-token",
+    "zone-token",
+    "user-token",
+    "envoy-proxy-info",
+    "zone-cp-token",
+    "error:unknown-dataplane",
+    "error:unknown-mesh",
+    "error:ambiguous-dataplane",
+    "error:malformed-tags",
+    "error:bad-port",
+    "error:missing-field",
+    "error:unknown-action",
+    "error:unsupported-action",
+    "error:bad-resource",
+    "error:invalid",
+];
+
+fn code(s: &str) -> i32 {
+    REASONS
+        .iter()
+        .position(|r| *r == s)
+        .map_or(REASONS.len() as i32 - 1, |i| i as i32)
+}
+
+fn traffic_code(r: Result<Reason, RowError>) -> i32 {
+    code(match r {
+        Ok(r) => r.as_str(),
+        Err(e) => e.as_str(),
+    })
+}
+
+/// An append-only string dictionary.
+#[derive(Default)]
+struct Dict {
+    names: Vec<String>,
+    ids: HashMap<String, i32>,
+}
+
+impl Dict {
+    fn from_names<I: IntoIterator<Item = String>>(names: I) -> Dict {
+        let mut d = Dict::default();
+        for n in names {
+            d.names.push(n);
+        }
+        d
+    }
+
+    fn id(&mut self, name: &str) -> i32 {
+        if self.ids.is_empty() && !self.names.is_empty() {
+            for (i, n) in self.names.iter().enumerate() {
+                self.ids.entry(n.clone()).or_insert(i as i32);
+            }
+        }
+        if let Some(&i) = self.ids.get(name) {
+            return i;
+        }
+        let i = self.names.len() as i32;
+        self.names.push(name.to_owned());
+        self.ids.insert(name.to_owned(), i);
+        i
+    }
+}
+
+/// Decisions as columns, in input order: `allowed` (bool), `reason` and `policy`
+/// (dictionary-encoded strings; `policy` null when none decided).
+#[pyclass(module = "meshauthz._core")]
+pub struct BatchResult {
+    allowed: Vec<bool>,
+    reason: Vec<i32>,
+    policy: Vec<i32>,
+    policies: Dict,
+}
+
+impl BatchResult {
+    fn dict_array(keys: &[i32], values: &[String], nullable: bool) -> PyResult<ArrayRef> {
+        let keys: Int32Array = if nullable {
+            keys.iter().map(|&k| (k >= 0).then_some(k)).collect()
+        } else {
+            Int32Array::from(keys.to_vec())
+        };
+        let values = Arc::new(StringArray::from_iter_values(values.iter()));
+        Ok(Arc::new(
+            DictionaryArray::<Int32Type>::try_new(keys, values)
+                .map_err(|e| PyValueError::new_err(e.to_string()))?,
+        ))
+    }
+
+    fn struct_array(&self) -> PyResult<StructArray> {
+        let reasons: Vec<String> = REASONS.iter().map(|s| s.to_string()).collect();
+        let dict = || DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        let fields = vec![
+            Field::new("allowed", DataType::Boolean, false),
+            Field::new("reason", dict(), false),
+            Field::new("policy", dict(), true),
+        ];
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(BooleanArray::from(self.allowed.clone())),
+            Self::dict_array(&self.reason, &reasons, false)?,
+            Self::dict_array(&self.policy, &self.policies.names, true)?,
+        ];
+        StructArray::try_new(fields.into(), columns, None)
+            .map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+}
+
+#[pymethods]
+impl BatchResult {
+    fn __len__(&self) -> usize {
+        self.allowed.len()
+    }
+
+    /// Arrow PyCapsule interface: a struct array `{allowed, reason, policy}`.
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_array__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let _ = requested_schema; // only the native schema is offered
+        let data = self.struct_array()?.into_data();
+        let (array, schema) =
+            arrow_array::ffi::to_ffi(&data).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let schema = PyCapsule::new_with_value(py, schema, c"arrow_schema")?;
+        let array = PyCapsule::new_with_value(py, array, c"arrow_array")?;
+        PyTuple::new(py, [schema.into_any(), array.into_any()])
+    }
+
+    #[getter]
+    fn allowed(&self) -> Vec<bool> {
+        self.allowed.clone()
+    }
+
+    #[getter]
+    fn reason(&self) -> Vec<&'static str> {
+        self.reason.iter().map(|&r| REASONS[r as usize]).collect()
+    }
+
+    #[getter]
+    fn policy(&self) -> Vec<Option<&str>> {
+        self.policy
+            .iter()
+            .map(|&p| (p >= 0).then(|| self.policies.names[p as usize].as_str()))
+            .collect()
+    }
+
+    /// Overwrites rows (the E4 MeshTrafficPermission step decided in Python).
+    fn _patch(
+        &mut self,
+        rows: Vec<usize>,
+        allowed: Vec<bool>,
+        reasons: Vec<String>,
+        policies: Vec<Option<String>>,
+    ) -> PyResult<()> {
+        if allowed.len() != rows.len()
+            || reasons.len() != rows.len()
+            || policies.len() != rows.len()
+        {
+            return Err(PyValueError::new_err("_patch: lengths differ"));
+        }
+        for (i, &row) in rows.iter().enumerate() {
+            if row >= self.allowed.len() {
+                return Err(PyValueError::new_err("_patch: row out of range"));
+            }
+            self.allowed[row] = allowed[i];
+            self.reason[row] = code(&reasons[i]);
+            self.policy[row] = policies[i].as_deref().map_or(-1, |p| self.policies.id(p));
+        }
+        Ok(())
+    }
+}
+
+// ---- columns -----------------------------------------------------------------------------------
+
+/// A string column: utf8, large_utf8, utf8_view or a dictionary of those (any integer keys).
+enum StrCol {
+    Absent,
+    Utf8(ArrayRef),
+    Large(ArrayRef),
+    View(ArrayRef),
+    /// keys normalised once (one pass, 8 bytes a row) + the values column.
+    Dict(ArrayRef, Vec<usize>, Box<StrCol>),
+}
+
+impl StrCol {
+    fn new(a: Option<&ArrayRef>, what: &str) -> PyResult<StrCol> {
+        let Some(a) = a else {
+            return Ok(StrCol::Absent);
+        };
+        Ok(match a.data_type() {
+            DataType::Null => StrCol::Absent,
+            DataType::Utf8 => StrCol::Utf8(a.clone()),
+            DataType::LargeUtf8 => StrCol::Large(a.clone()),
+            DataType::Utf8View => StrCol::View(a.clone()),
+            DataType::Dictionary(_, _) => {
+                let d = a.as_any_dictionary();
+                if d.values().is_empty() {
+                    return Ok(StrCol::Absent); // every key null (normalized_keys needs values)
+                }
+                let values = d.values().clone();
+                StrCol::Dict(
+                    a.clone(),
+                    d.normalized_keys(),
+                    Box::new(StrCol::new(Some(&values), what)?),
+                )
+            }
+            t => {
+                return Err(PyTypeError::new_err(format!(
+                    "column {what:?} must be a string column, not {t}"
+                )))
+            }
+        })
+    }
+
+    fn get(&self, i: usize) -> Option<&str> {
+        match self {
+            StrCol::Absent => None,
+            StrCol::Utf8(a) => {
+                let a = a.as_string::<i32>();
+                a.is_valid(i).then(|| a.value(i))
+            }
+            StrCol::Large(a) => {
+                let a = a.as_string::<i64>();
+                a.is_valid(i).then(|| a.value(i))
+            }
+            StrCol::View(a) => {
+                let a = a.as_string_view();
+                a.is_valid(i).then(|| a.value(i))
+            }
+            StrCol::Dict(a, keys, values) => {
+                if a.is_null(i) {
+                    return None;
+                }
+                values.get(keys[i])
+            }
+        }
+    }
+}
+
+/// An integer column (any width), read as i64.
+enum IntCol {
+    Absent,
+    Some(ArrayRef),
+}
+
+impl IntCol {
+    fn new(a: Option<&ArrayRef>, what: &str) -> PyResult<IntCol> {
+        let Some(a) = a else {
+            return Ok(IntCol::Absent);
+        };
+        match a.data_type() {
+            DataType::Null => Ok(IntCol::Absent),
+            t if t.is_integer() => Ok(IntCol::Some(a.clone())),
+            t => Err(PyTypeError::new_err(format!(
+                "column {what:?} must be an integer column, not {t}"
+            ))),
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<i64> {
+        let IntCol::Some(a) = self else { return None };
+        if a.is_null(i) {
+            return None;
+        }
+        macro_rules! prim {
+            ($($t:ty),*) => {{
+                $(if let Some(p) = a.as_primitive_opt::<$t>() {
+                    return i64::try_from(p.value(i)).ok();
+                })*
+                None
+            }};
+        }
+        prim!(
+            Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type,
+            UInt64Type
+        )
+    }
+}
+
+/// Record batches from an Arrow PyCapsule producer (stream or array), zero-copy.
+fn arrow_batches(data: &Bound<'_, PyAny>) -> PyResult<Vec<RecordBatch>> {
+    if data.hasattr("__arrow_c_stream__")? {
+        let reader = arrow_array::ffi_stream::RecordBatchStreamReader::from_pyarrow_bound(data)?;
+        return reader
+            .map(|b| b.map_err(|e| PyValueError::new_err(e.to_string())))
+            .collect();
+    }
+    Ok(vec![RecordBatch::from_pyarrow_bound(data)?])
+}
+
+fn column<'a>(b: &'a RecordBatch, name: &str) -> Option<&'a ArrayRef> {
+    b.column_by_name(name)
+}
+
+// ---- traffic -----------------------------------------------------------------------------------
+
+/// One traffic row as evaluation sees it.
+type TrafficRow<'a> = (Option<&'a str>, RowSource<'a>, Option<&'a str>, Option<i64>);
+
+struct ArrowCols {
+    mesh: StrCol,
+    source: StrCol,
+    tags: StrCol,
+    dest: StrCol,
+    port: IntCol,
+    len: usize,
+}
+
+impl ArrowCols {
+    fn new(b: &RecordBatch) -> PyResult<ArrowCols> {
+        let dest = column(b, "destination")
+            .ok_or_else(|| PyValueError::new_err("traffic batch needs a \"destination\" column"))?;
+        Ok(ArrowCols {
+            mesh: StrCol::new(column(b, "mesh"), "mesh")?,
+            source: StrCol::new(column(b, "source"), "source")?,
+            tags: StrCol::new(column(b, "source_tags"), "source_tags")?,
+            dest: StrCol::new(Some(dest), "destination")?,
+            port: IntCol::new(column(b, "port"), "port")?,
+            len: b.num_rows(),
+        })
+    }
+
+    fn row(&self, i: usize) -> TrafficRow<'_> {
+        (
+            self.mesh.get(i),
+            source_of(self.source.get(i), self.tags.get(i)),
+            self.dest.get(i),
+            self.port.get(i),
+        )
+    }
+}
+
+fn source_of<'a>(dp: Option<&'a str>, tags: Option<&'a str>) -> RowSource<'a> {
+    match (dp, tags) {
+        (Some(d), _) => RowSource::Dataplane(d),
+        (None, Some(t)) => RowSource::Tags(t),
+        (None, None) => RowSource::NonMesh,
+    }
+}
+
+/// Evaluates `n` rows with `threads` workers (1 = this thread); each chunk has its own cache.
+fn run_rows<R>(n: usize, threads: usize, row: R) -> PyResult<Vec<RowOutcome>>
+where
+    R: Fn(&mut BatchCache, usize) -> RowOutcome + Sync,
+{
+    let empty = RowOutcome {
+        allowed: false,
+        reason: Err(RowError::MissingField),
+        policy: None,
+        e4: false,
+    };
+    let mut out = vec![empty; n];
+    let fill = |start: usize, chunk: &mut [RowOutcome]| {
+        let mut cache = BatchCache::default();
+        for (j, slot) in chunk.iter_mut().enumerate() {
+            *slot = row(&mut cache, start + j);
+        }
+    };
+    if threads <= 1 || n < 2 * 4096 {
+        fill(0, &mut out);
+        return Ok(out);
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let chunk = n.div_ceil(threads * 8).max(4096);
+    pool.install(|| {
+        out.par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(c, slice)| fill(c * chunk, slice));
+    });
+    Ok(out)
+}
+
+/// An E4 row for the Python MTP hook: (row, mesh, dataplane, port, client tuple).
+type E4Row = (usize, String, String, u32, E4Client);
+
+#[derive(IntoPyObject)]
+enum E4Client {
+    Dataplane(String, String),
+    Adhoc(String, Vec<HashMap<String, String>>, Vec<(String, String)>),
+}
+
+/// Batch evaluator over a compiled `TrafficPolicySet` (name indexes built once).
+#[pyclass(frozen, module = "meshauthz._core")]
+pub struct TrafficBatch {
+    set: Py<TrafficPolicySet>,
+    index: BatchIndex,
+}
+
+impl TrafficBatch {
+    fn finish<'r>(
+        &self,
+        set: &PolicySet,
+        outcomes: Vec<RowOutcome>,
+        row: impl Fn(usize) -> TrafficRow<'r>,
+    ) -> (BatchResult, Vec<E4Row>) {
+        let mut e4 = Vec::new();
+        let mut res = BatchResult {
+            allowed: Vec::with_capacity(outcomes.len()),
+            reason: Vec::with_capacity(outcomes.len()),
+            policy: Vec::with_capacity(outcomes.len()),
+            policies: Dict::from_names(set.policies.iter().map(|p| p.name.clone())),
+        };
+        for (i, o) in outcomes.iter().enumerate() {
+            res.allowed.push(o.allowed);
+            res.reason.push(traffic_code(o.reason));
+            res.policy.push(o.policy.map_or(-1, |p| p as i32));
+            if o.e4 {
+                if let Some(r) = self.e4_row(set, i, row(i)) {
+                    e4.push(r);
+                }
+            }
+        }
+        (res, e4)
+    }
+
+    /// The resolved names `TrafficEngine._mtp_decision` needs for row `i`.
+    fn e4_row(&self, set: &PolicySet, i: usize, r: TrafficRow<'_>) -> Option<E4Row> {
+        let (mesh, source, dest, port) = r;
+        let dp = set.batch_destination(&self.index, mesh, dest?).ok()?;
+        let d = &set.dataplanes[dp as usize];
+        let m = set.meshes[d.mesh as usize].name.clone();
+        let client = match source {
+            RowSource::NonMesh => return None,
+            RowSource::Dataplane(name) => E4Client::Dataplane(m.clone(), name.to_owned()),
+            RowSource::DataplaneId(s) => {
+                E4Client::Dataplane(m.clone(), set.dataplanes.get(s as usize)?.name.clone())
+            }
+            RowSource::Tags(t) => {
+                let tags = meshauthz_core::traffic::batch::parse_tags(t).ok()?;
+                let owned: Vec<(String, String)> = tags
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                E4Client::Adhoc(m.clone(), vec![owned.iter().cloned().collect()], owned)
+            }
+        };
+        Some((i, m, d.name.clone(), u32::try_from(port?).ok()?, client))
+    }
+}
+
+fn str_ref(strings: &[String], i: u32) -> Option<&str> {
+    strings.get(i as usize).map(String::as_str)
+}
+
+/// Interns Python strings by object identity (a list repeats the same objects).
+struct PyInterner {
+    by_ptr: HashMap<usize, u32>,
+    strings: Vec<String>,
+}
+
+impl PyInterner {
+    fn get(&mut self, v: Option<Bound<'_, PyAny>>, what: &str) -> PyResult<u32> {
+        let Some(v) = v.filter(|v| !v.is_none()) else {
+            return Ok(u32::MAX);
+        };
+        let key = v.as_ptr() as usize;
+        if let Some(&i) = self.by_ptr.get(&key) {
+            return Ok(i);
+        }
+        let s = v
+            .cast::<PyString>()
+            .map_err(|_| PyTypeError::new_err(format!("{what} must be a string or None")))?
+            .to_cow()?
+            .into_owned();
+        let i = self.strings.len() as u32;
+        self.strings.push(s);
+        self.by_ptr.insert(key, i);
+        Ok(i)
+    }
+}
+
+fn port_of(v: Option<Bound<'_, PyAny>>) -> Option<i64> {
+    v.filter(|v| !v.is_none()).and_then(|v| v.extract().ok())
+}
+
+#[pymethods]
+impl TrafficBatch {
+    /// `mtp_meshes`: meshes whose TP outcomes the caller passes through the E4 MTP hook.
+    #[new]
+    fn new(py: Python<'_>, set: Py<TrafficPolicySet>, mtp_meshes: Vec<String>) -> Self {
+        let index = set
+            .get()
+            .set
+            .batch_index(mtp_meshes.iter().map(String::as_str));
+        let _ = py;
+        TrafficBatch { set, index }
+    }
+
+    /// Ids for the numpy form: `{(mesh, dataplane name): id}`.
+    fn dataplane_ids(&self) -> HashMap<(String, String), u32> {
+        let set = &self.set.get().set;
+        set.dataplanes
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                (
+                    (set.meshes[d.mesh as usize].name.clone(), d.name.clone()),
+                    i as u32,
+                )
+            })
+            .collect()
+    }
+
+    /// Arrow input: columns `mesh`?, `source`? / `source_tags`?, `destination`, `port`.
+    #[pyo3(signature = (data, threads=1))]
+    fn check_arrow(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        threads: usize,
+    ) -> PyResult<(BatchResult, Vec<E4Row>)> {
+        let batches = arrow_batches(data)?;
+        let cols = batches
+            .iter()
+            .map(ArrowCols::new)
+            .collect::<PyResult<Vec<_>>>()?;
+        let set = &self.set.get().set;
+        py.detach(|| {
+            // Flatten batches into one row space: (batch, offset) by binary search.
+            let mut starts = Vec::with_capacity(cols.len());
+            let mut n = 0usize;
+            for c in &cols {
+                starts.push(n);
+                n += c.len;
+            }
+            let locate = |i: usize| {
+                let b = starts.partition_point(|&s| s <= i) - 1;
+                cols[b].row(i - starts[b])
+            };
+            let outcomes = run_rows(n, threads, |cache, i| {
+                let (m, s, d, p) = locate(i);
+                set.batch_row(&self.index, cache, m, s, d, p)
+            })?;
+            Ok(self.finish(set, outcomes, locate))
+        })
+    }
+
+    /// A list of `(source, destination, port)` / `(mesh, source, destination, port)` tuples or
+    /// of dicts with the Arrow column names.
+    #[pyo3(signature = (rows, threads=1))]
+    fn check_rows(
+        &self,
+        py: Python<'_>,
+        rows: &Bound<'_, PyList>,
+        threads: usize,
+    ) -> PyResult<(BatchResult, Vec<E4Row>)> {
+        let mut interner = PyInterner {
+            by_ptr: HashMap::new(),
+            strings: Vec::new(),
+        };
+        let mut idx: Vec<[u32; 4]> = Vec::with_capacity(rows.len());
+        let mut ports: Vec<Option<i64>> = Vec::with_capacity(rows.len());
+        for r in rows.iter() {
+            if let Ok(t) = r.cast::<PyTuple>() {
+                let (mesh, off) = match t.len() {
+                    3 => (None, 0),
+                    4 => (Some(t.get_item(0)?), 1),
+                    n => {
+                        return Err(PyTypeError::new_err(format!(
+                            "a row tuple has 3 or 4 items, not {n}"
+                        )))
+                    }
+                };
+                idx.push([
+                    interner.get(mesh, "mesh")?,
+                    interner.get(Some(t.get_item(off)?), "source")?,
+                    u32::MAX,
+                    interner.get(Some(t.get_item(off + 1)?), "destination")?,
+                ]);
+                ports.push(port_of(Some(t.get_item(off + 2)?)));
+            } else if let Ok(d) = r.cast::<PyDict>() {
+                idx.push([
+                    interner.get(d.get_item("mesh")?, "mesh")?,
+                    interner.get(d.get_item("source")?, "source")?,
+                    interner.get(d.get_item("source_tags")?, "source_tags")?,
+                    interner.get(d.get_item("destination")?, "destination")?,
+                ]);
+                ports.push(port_of(d.get_item("port")?));
+            } else {
+                return Err(PyTypeError::new_err("rows must be tuples or dicts"));
+            }
+        }
+        let strings = interner.strings;
+        let set = &self.set.get().set;
+        py.detach(|| {
+            let row = |i: usize| -> TrafficRow<'_> {
+                let [m, s, t, d] = idx[i];
+                (
+                    str_ref(&strings, m),
+                    source_of(str_ref(&strings, s), str_ref(&strings, t)),
+                    str_ref(&strings, d),
+                    ports[i],
+                )
+            };
+            let outcomes = run_rows(idx.len(), threads, |cache, i| {
+                let (m, s, d, p) = row(i);
+                set.batch_row(&self.index, cache, m, s, d, p)
+            })?;
+            Ok(self.finish(set, outcomes, row))
+        })
+    }
+
+    /// Pre-interned ids (native-endian int64 buffers): source id (-1 = non-mesh client),
+    /// destination id (from `dataplane_ids`), port.
+    #[pyo3(signature = (sources, destinations, ports, threads=1))]
+    fn check_ids(
+        &self,
+        py: Python<'_>,
+        sources: &Bound<'_, PyBytes>,
+        destinations: &Bound<'_, PyBytes>,
+        ports: &Bound<'_, PyBytes>,
+        threads: usize,
+    ) -> PyResult<(BatchResult, Vec<E4Row>)> {
+        let ints = |b: &Bound<'_, PyBytes>| -> Vec<i64> {
+            b.as_bytes()
+                .chunks_exact(8)
+                .map(|c| i64::from_ne_bytes(c.try_into().unwrap_or([0; 8])))
+                .collect()
+        };
+        let (sources, destinations, ports) = (ints(sources), ints(destinations), ints(ports));
+        if sources.len() != destinations.len() || sources.len() != ports.len() {
+            return Err(PyValueError::new_err("id arrays differ in length"));
+        }
+        let set = &self.set.get().set;
+        py.detach(|| {
+            let names: Vec<(&str, &str)> = set
+                .dataplanes
+                .iter()
+                .map(|d| (set.meshes[d.mesh as usize].name.as_str(), d.name.as_str()))
+                .collect();
+            let row = |i: usize| -> TrafficRow<'_> {
+                let dest = usize::try_from(destinations[i])
+                    .ok()
+                    .and_then(|d| names.get(d));
+                let source = match sources[i] {
+                    s if s < 0 => RowSource::NonMesh,
+                    s => RowSource::DataplaneId(u32::try_from(s).unwrap_or(u32::MAX)),
+                };
+                match dest {
+                    Some((m, d)) => (Some(*m), source, Some(*d), Some(ports[i])),
+                    None => (None, source, Some(""), Some(ports[i])),
+                }
+            };
+            let outcomes = run_rows(sources.len(), threads, |cache, i| {
+                let (m, s, d, p) = row(i);
+                set.batch_row(&self.index, cache, m, s, d, p)
+            })?;
+            Ok(self.finish(set, outcomes, row))
+        })
+    }
+}
+
+// ---- RBAC --------------------------------------------------------------------------------------
+
+fn rbac_reason(r: &RbacReason) -> &'static str {
+    match r {
+        RbacReason::CannotAccessResource => "cannot-access-resource",
+        RbacReason::ResourceOfType(_) => "resource-of-type",
+        RbacReason::DataplaneToken => "dataplane-token",
+        RbacReason::ZoneToken(_) => "zone-token",
+        RbacReason::UserToken => "user-token",
+        RbacReason::EnvoyProxyInfo => "envoy-proxy-info",
+        RbacReason::ZoneCpToken => "zone-cp-token",
+    }
+}
+
+/// Groups: list<string> (any list flavour) or a comma-separated string column.
+enum GroupsCol {
+    Absent,
+    Text(StrCol),
+    List(ArrayRef, StrCol),
+}
+
+impl GroupsCol {
+    fn new(a: Option<&ArrayRef>) -> PyResult<GroupsCol> {
+        let Some(a) = a else {
+            return Ok(GroupsCol::Absent);
+        };
+        Ok(match a.data_type() {
+            DataType::List(_) | DataType::LargeList(_) => {
+                let values = match a.as_list_opt::<i32>() {
+                    Some(l) => l.values().clone(),
+                    None => a.as_list::<i64>().values().clone(),
+                };
+                GroupsCol::List(a.clone(), StrCol::new(Some(&values), "groups")?)
+            }
+            _ => GroupsCol::Text(StrCol::new(Some(a), "groups")?),
+        })
+    }
+
+    fn get(&self, i: usize) -> Vec<String> {
+        match self {
+            GroupsCol::Absent => Vec::new(),
+            GroupsCol::Text(c) => split_groups(c.get(i)),
+            GroupsCol::List(a, values) => {
+                if a.is_null(i) {
+                    return Vec::new();
+                }
+                let range = match a.as_list_opt::<i32>() {
+                    Some(l) => {
+                        let o = l.value_offsets();
+                        o[i] as usize..o[i + 1] as usize
+                    }
+                    None => {
+                        let o = a.as_list::<i64>().value_offsets();
+                        o[i] as usize..o[i + 1] as usize
+                    }
+                };
+                range
+                    .filter_map(|j| values.get(j).map(str::to_owned))
+                    .collect()
+            }
+        }
+    }
+}
+
+fn split_groups(s: Option<&str>) -> Vec<String> {
+    match s.map(str::trim) {
+        None | Some("") => Vec::new(),
+        Some(s) => s.split(',').map(|g| g.trim().to_owned()).collect(),
+    }
+}
+
+/// Arrow RBAC input held between `rbac_prepare` and `rbac_run` (resources resolved in Python).
+#[pyclass(frozen, module = "meshauthz._core")]
+pub struct RbacBatchInput {
+    batches: Vec<RecordBatch>,
+    /// per row: index into the targets passed to `rbac_run` (-1 = no resource).
+    resource: Vec<i64>,
+}
+
+/// Per row: resource handle index (-1 = none, -2 = bad) plus the row's user/groups/action.
+struct RbacRows<'a> {
+    user: Vec<StrCol>,
+    groups: Vec<GroupsCol>,
+    action: Vec<StrCol>,
+    starts: Vec<usize>,
+    targets: &'a [Option<Arc<Target>>],
+    resource: &'a [i64],
+}
+
+fn rbac_row(
+    engine: &Engine,
+    name: Option<&str>,
+    groups: Vec<String>,
+    action: Option<&str>,
+    target: Result<Option<&Target>, ()>,
+) -> (bool, i32, Option<String>) {
+    let err = |c: &str| (false, code(c), None);
+    let Some(action) = action.and_then(Action::parse) else {
+        return err("error:unknown-action");
+    };
+    if matches!(action, Action::Access(a) if a.is_token()) {
+        return err("error:unsupported-action");
+    }
+    let Ok(target) = target else {
+        return err("error:bad-resource");
+    };
+    let user = User {
+        name: name.unwrap_or_default().to_owned(),
+        groups,
+    };
+    match engine.check(&user, action, target, None, None) {
+        Ok(d) => {
+            let reason = match &d.reason {
+                Some(r) => rbac_reason(r),
+                None if d.allowed => "allowed",
+                None => "cannot-access-resource",
+            };
+            (d.allowed, code(reason), d.grant.map(|g| g.role))
+        }
+        Err(_) => err("error:invalid"),
+    }
+}
+
+impl RbacRows<'_> {
+    fn eval(&self, engine: &Engine, i: usize) -> (bool, i32, Option<String>) {
+        let b = self.starts.partition_point(|&s| s <= i) - 1;
+        let j = i - self.starts[b];
+        let target = match self.resource[i] {
+            -1 => Ok(None),
+            r => match usize::try_from(r).ok().and_then(|r| self.targets.get(r)) {
+                Some(Some(t)) => Ok(Some(t.as_ref())),
+                _ => Err(()),
+            },
+        };
+        rbac_row(
+            engine,
+            self.user[b].get(j),
+            self.groups[b].get(j),
+            self.action[b].get(j),
+            target,
+        )
+    }
+}
+
+fn rbac_collect(
+    n: usize,
+    threads: usize,
+    row: impl Fn(usize) -> (bool, i32, Option<String>) + Sync,
+) -> PyResult<BatchResult> {
+    let mut out: Vec<(bool, i32, Option<String>)> = vec![(false, 0, None); n];
+    if threads <= 1 || n < 2 * 4096 {
+        for (i, slot) in out.iter_mut().enumerate() {
+            *slot = row(i);
+        }
+    } else {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let chunk = n.div_ceil(threads * 8).max(4096);
+        pool.install(|| {
+            out.par_chunks_mut(chunk).enumerate().for_each(|(c, s)| {
+                for (j, slot) in s.iter_mut().enumerate() {
+                    *slot = row(c * chunk + j);
+                }
+            })
+        });
+    }
+    let mut res = BatchResult {
+        allowed: Vec::with_capacity(n),
+        reason: Vec::with_capacity(n),
+        policy: Vec::with_capacity(n),
+        policies: Dict::default(),
+    };
+    for (a, r, p) in out {
+        res.allowed.push(a);
+        res.reason.push(r);
+        res.policy
+            .push(p.as_deref().map_or(-1, |p| res.policies.id(p)));
+    }
+    Ok(res)
+}
+
+fn engine_of<'a>(set: &'a Bound<'_, RbacPolicySet>) -> &'a Engine {
+    &set.get().engine
+}
+
+/// Reads Arrow RBAC input (zero-copy). Returns the held input and the distinct resource texts
+/// for Python to normalise once each (None when `resource` is an integer handle column).
+#[pyfunction]
+fn rbac_prepare(data: &Bound<'_, PyAny>) -> PyResult<(RbacBatchInput, Option<Vec<String>>)> {
+    let batches = arrow_batches(data)?;
+    let mut distinct: HashMap<String, i64> = HashMap::new();
+    let mut texts: Vec<String> = Vec::new();
+    let mut resource: Vec<i64> = Vec::new();
+    let mut ints = false;
+    for b in &batches {
+        match column(b, "resource") {
+            None => resource.extend(std::iter::repeat_n(-1, b.num_rows())),
+            Some(a) if a.data_type().is_integer() => {
+                ints = true;
+                let c = IntCol::new(Some(a), "resource")?;
+                resource.extend((0..b.num_rows()).map(|i| c.get(i).unwrap_or(-1)));
+            }
+            Some(a) => {
+                let c = StrCol::new(Some(a), "resource")?;
+                for i in 0..b.num_rows() {
+                    resource.push(match c.get(i) {
+                        None => -1,
+                        Some(t) => *distinct.entry(t.to_owned()).or_insert_with(|| {
+                            texts.push(t.to_owned());
+                            texts.len() as i64 - 1
+                        }),
+                    });
+                }
+            }
+        }
+    }
+    if ints && !texts.is_empty() {
+        return Err(PyTypeError::new_err(
+            "resource must be text in every batch or integer handles in every batch",
+        ));
+    }
+    Ok((
+        RbacBatchInput { batches, resource },
+        (!ints).then_some(texts),
+    ))
+}
+
+/// Evaluates prepared Arrow RBAC rows; a row's resource indexes `targets` (the normalised
+/// distinct texts, or the caller's handles); a None target is a bad resource.
+#[pyfunction]
+#[pyo3(signature = (set, input, targets, threads=1))]
+fn rbac_run(
+    py: Python<'_>,
+    set: &Bound<'_, RbacPolicySet>,
+    input: &Bound<'_, RbacBatchInput>,
+    targets: Vec<Option<Bound<'_, RbacTarget>>>,
+    threads: usize,
+) -> PyResult<BatchResult> {
+    let targets: Vec<Option<Arc<Target>>> = targets
+        .into_iter()
+        .map(|t| t.map(|t| t.get().inner.clone()))
+        .collect();
+    let input = input.get();
+    let mut starts = Vec::new();
+    let mut n = 0usize;
+    let (mut user, mut groups, mut action) = (Vec::new(), Vec::new(), Vec::new());
+    for b in &input.batches {
+        user.push(StrCol::new(column(b, "user"), "user")?);
+        groups.push(GroupsCol::new(column(b, "groups"))?);
+        action.push(StrCol::new(column(b, "action"), "action")?);
+        starts.push(n);
+        n += b.num_rows();
+    }
+    let rows = RbacRows {
+        user,
+        groups,
+        action,
+        starts,
+        targets: &targets,
+        resource: &input.resource,
+    };
+    let engine = engine_of(set);
+    py.detach(|| rbac_collect(n, threads, |i| rows.eval(engine, i)))
+}
+
+/// List form: `(user, groups, action, resource_id)` tuples; groups a list or "a,b" string.
+type RbacPyRow<'py> = (Option<String>, Bound<'py, PyAny>, Option<String>, i64);
+type RbacRow = (Option<String>, Vec<String>, Option<String>, i64);
+
+#[pyfunction]
+#[pyo3(signature = (set, rows, targets, threads=1))]
+fn rbac_check_rows(
+    py: Python<'_>,
+    set: &Bound<'_, RbacPolicySet>,
+    rows: Vec<RbacPyRow<'_>>,
+    targets: Vec<Option<Bound<'_, RbacTarget>>>,
+    threads: usize,
+) -> PyResult<BatchResult> {
+    let targets: Vec<Option<Arc<Target>>> = targets
+        .into_iter()
+        .map(|t| t.map(|t| t.get().inner.clone()))
+        .collect();
+    let rows: Vec<RbacRow> = rows
+        .into_iter()
+        .map(|(u, g, a, r)| {
+            let groups = if g.is_none() {
+                Vec::new()
+            } else if let Ok(s) = g.cast::<PyString>() {
+                split_groups(Some(&s.to_cow()?))
+            } else {
+                g.extract::<Vec<String>>()?
+            };
+            Ok((u, groups, a, r))
+        })
+        .collect::<PyResult<_>>()?;
+    let engine = engine_of(set);
+    py.detach(|| {
+        rbac_collect(rows.len(), threads, |i| {
+            let (u, g, a, r) = &rows[i];
+            let target = match *r {
+                -1 => Ok(None),
+                r => match usize::try_from(r).ok().and_then(|r| targets.get(r)) {
+                    Some(Some(t)) => Ok(Some(t.as_ref())),
+                    _ => Err(()),
+                },
+            };
+            rbac_row(engine, u.as_deref(), g.clone(), a.as_deref(), target)
+        })
+    })
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<BatchResult>()?;
+    m.add_class::<TrafficBatch>()?;
+    m.add_class::<RbacBatchInput>()?;
+    m.add_function(wrap_pyfunction!(rbac_prepare, m)?)?;
+    m.add_function(wrap_pyfunction!(rbac_run, m)?)?;
+    m.add_function(wrap_pyfunction!(rbac_check_rows, m)?)?;
+    Ok(())
+}
