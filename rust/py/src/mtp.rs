@@ -4,10 +4,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use meshauthz_core::mtp::{
-    self, subset, Action, ClientIdentity, FromItem, MtpDataplane, MtpDecision, MtpGateway,
-    MtpInbound, MtpPolicy, PolicyOrder, Tag, TargetRef,
+    self, subset, Action, ClientIdentity, ClientIds, FromItem, InboundPlan, MtpDataplane,
+    MtpGateway, MtpInbound, MtpPolicy, PolicyOrder, Tag, TargetRef, Verdict,
 };
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -99,24 +99,112 @@ fn render(ss: &[Tag]) -> Vec<String> {
     ss.iter().map(Tag::to_string).collect()
 }
 
-fn decision<'py>(py: Python<'py>, d: &MtpDecision) -> PyResult<Bound<'py, PyDict>> {
-    let out = PyDict::new(py);
-    out.set_item("allowed", d.allowed)?;
-    out.set_item("reason", d.reason.as_str())?;
-    out.set_item("action", d.action.map(Action::as_str))?;
-    out.set_item("policy", d.policy.as_deref())?;
-    out.set_item("from_index", d.from_index)?;
-    out.set_item("shadow_deny", d.shadow_deny)?;
-    out.set_item("kuma_enforcement_divergence", d.kuma_enforcement_divergence)?;
-    out.set_item("matched_policies", &d.matched_policies)?;
-    let overridden: Vec<(&str, usize, &str)> = d
-        .overridden
-        .iter()
-        .map(|o| (o.policy.as_str(), o.from_index, o.action.as_str()))
-        .collect();
-    out.set_item("overridden", overridden)?;
-    out.set_item("tie", d.tie)?;
-    Ok(out)
+const KEYS: [&str; 10] = [
+    "allowed",
+    "reason",
+    "action",
+    "policy",
+    "from_index",
+    "shadow_deny",
+    "kuma_enforcement_divergence",
+    "matched_policies",
+    "overridden",
+    "tie",
+];
+
+/// One M6.2 decision (§9). The scalar fields are computed by `decide`; `matched_policies` and
+/// `overridden` are built from the cached inbound plan when read. Readable as attributes or as a
+/// read-only mapping (`d["reason"]`, `keys()`, `to_dict()`).
+#[pyclass(frozen, name = "MtpVerdict", module = "meshauthz._core")]
+struct PyMtpVerdict {
+    set: Py<PyMtpSet>,
+    dp: usize,
+    port: u32,
+    ids: ClientIds,
+    v: Verdict,
+}
+
+impl PyMtpVerdict {
+    fn plan<'a>(&self, set: &'a PyMtpSet) -> &'a InboundPlan {
+        set.inner
+            .plan(self.dp, self.port)
+            .expect("a verdict is made from an existing plan")
+    }
+}
+
+#[pymethods]
+impl PyMtpVerdict {
+    #[getter]
+    fn allowed(&self) -> bool {
+        self.v.allowed
+    }
+    #[getter]
+    fn reason(&self) -> &'static str {
+        self.v.reason.as_str()
+    }
+    #[getter]
+    fn action(&self) -> Option<&'static str> {
+        self.v.action.map(Action::as_str)
+    }
+    #[getter]
+    fn policy(&self) -> Option<String> {
+        let set = self.set.get();
+        self.v
+            .last
+            .map(|l| self.plan(set).item_policy(&set.inner, l).to_string())
+    }
+    #[getter(from_index)]
+    fn deciding_from_index(&self) -> Option<usize> {
+        let set = self.set.get();
+        self.v.last.map(|l| self.plan(set).item_from_index(l))
+    }
+    #[getter]
+    fn shadow_deny(&self) -> bool {
+        self.v.reason == mtp::Reason::MtpAllowShadowDeny
+    }
+    #[getter]
+    fn kuma_enforcement_divergence(&self) -> bool {
+        self.v.divergence
+    }
+    #[getter]
+    fn tie(&self) -> bool {
+        self.plan(self.set.get()).tie
+    }
+    /// Lowest priority first (M4.9).
+    #[getter]
+    fn matched_policies(&self) -> Vec<&str> {
+        let set = self.set.get();
+        self.plan(set).policy_names(&set.inner).collect()
+    }
+    /// Earlier matching items: [(policy, from index, action)].
+    #[getter]
+    fn overridden(&self) -> Vec<(&str, usize, &'static str)> {
+        let set = self.set.get();
+        self.plan(set)
+            .overridden(&set.inner, &self.v, &self.ids)
+            .map(|(p, f, a)| (p, f, a.as_str()))
+            .collect()
+    }
+
+    fn keys(&self) -> Vec<&'static str> {
+        KEYS.to_vec()
+    }
+    fn __getitem__<'py>(slf: &Bound<'py, Self>, key: &str) -> PyResult<Bound<'py, PyAny>> {
+        if !KEYS.contains(&key) {
+            return Err(PyKeyError::new_err(key.to_string()));
+        }
+        slf.getattr(key)
+    }
+    fn to_dict<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(slf.py());
+        for k in KEYS {
+            out.set_item(k, slf.getattr(k)?)?;
+        }
+        Ok(out)
+    }
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        Ok(format!("MtpVerdict({})", Self::to_dict(slf)?.repr()?))
+    }
 }
 
 /// The compiled MTP engine (`meshauthz_core::mtp::MtpSet`), immutable.
@@ -126,10 +214,36 @@ struct PyMtpSet {
 }
 
 impl PyMtpSet {
-    fn dp(&self, mesh: &str, name: &str) -> PyResult<&MtpDataplane> {
+    fn dp_index(&self, mesh: &str, name: &str) -> PyResult<usize> {
         self.inner
-            .dataplane(mesh, name)
+            .dataplane_index(mesh, name)
             .ok_or_else(|| PyValueError::new_err(format!("no Dataplane {name:?} in mesh {mesh:?}")))
+    }
+    fn dp(&self, mesh: &str, name: &str) -> PyResult<&MtpDataplane> {
+        Ok(&self.inner.dataplanes()[self.dp_index(mesh, name)?])
+    }
+
+    fn verdict(
+        &self,
+        slf: &Bound<'_, Self>,
+        mesh: &str,
+        name: &str,
+        port: u32,
+        identity: &ClientIdentity,
+        ids: &ClientIds,
+    ) -> PyResult<Option<PyMtpVerdict>> {
+        let dp = self.dp_index(mesh, name)?;
+        let Some(plan) = self.inner.plan(dp, port).filter(|p| !p.is_empty()) else {
+            return Ok(None);
+        };
+        let v = plan.decide(&self.inner, mesh, identity, ids);
+        Ok(Some(PyMtpVerdict {
+            set: slf.clone().unbind(),
+            dp,
+            port,
+            ids: ids.clone(),
+            v,
+        }))
     }
 }
 
@@ -152,45 +266,46 @@ impl PyMtpSet {
     }
 
     /// M4: names of the policies selecting the inbound, lowest priority first.
-    fn matched_policies(&self, mesh: &str, name: &str, port: u32) -> PyResult<Vec<String>> {
-        Ok(self.inner.matched_policies(self.dp(mesh, name)?, port))
+    fn matched_policies(&self, mesh: &str, name: &str, port: u32) -> PyResult<Vec<&str>> {
+        let dp = self.dp_index(mesh, name)?;
+        Ok(self
+            .inner
+            .plan(dp, port)
+            .map(|p| p.policy_names(&self.inner).collect())
+            .unwrap_or_default())
     }
 
     /// E4 hook: M6.2 decision for a client Dataplane, or None when no MTP selects the inbound.
-    fn decide<'py>(
-        &self,
-        py: Python<'py>,
+    fn decide(
+        slf: &Bound<'_, Self>,
         mesh: &str,
         name: &str,
         port: u32,
         client_mesh: &str,
         client_name: &str,
-    ) -> PyResult<Option<Bound<'py, PyDict>>> {
-        let identity = self.dp(client_mesh, client_name)?.identity();
-        self.inner
-            .decide_inbound(self.dp(mesh, name)?, port, &identity)
-            .map(|d| decision(py, &d))
-            .transpose()
+    ) -> PyResult<Option<PyMtpVerdict>> {
+        let this = slf.get();
+        let client = this.dp_index(client_mesh, client_name)?;
+        let (identity, ids) = this.inner.dataplane_identity(client);
+        this.verdict(slf, mesh, name, port, identity, ids)
     }
 
     /// As `decide`, for an explicit certificate identity (M5.1: (key, value) SAN pairs).
-    fn decide_identity<'py>(
-        &self,
-        py: Python<'py>,
+    fn decide_identity(
+        slf: &Bound<'_, Self>,
         mesh: &str,
         name: &str,
         port: u32,
         client_mesh: String,
         client_tags: Vec<(String, String)>,
-    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+    ) -> PyResult<Option<PyMtpVerdict>> {
+        let this = slf.get();
         let identity = ClientIdentity {
             mesh: client_mesh,
             tags: client_tags.into_iter().collect(),
         };
-        self.inner
-            .decide_inbound(self.dp(mesh, name)?, port, &identity)
-            .map(|d| decision(py, &d))
-            .transpose()
+        let ids = this.inner.client_ids(&identity);
+        this.verdict(slf, mesh, name, port, &identity, &ids)
     }
 
     /// M6.4 rule list as [(subset strings, action)], or None when no MTP selects the inbound.
@@ -251,6 +366,7 @@ fn mtp_subset_iter(tag_list: Vec<String>) -> PyResult<Vec<Vec<String>>> {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyMtpSet>()?;
+    m.add_class::<PyMtpVerdict>()?;
     m.add_function(wrap_pyfunction!(mtp_subset_contains, m)?)?;
     m.add_function(wrap_pyfunction!(mtp_subset_is_subset, m)?)?;
     m.add_function(wrap_pyfunction!(mtp_subset_iter, m)?)?;
