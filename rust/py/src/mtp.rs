@@ -1,86 +1,171 @@
 //! Bindings for MeshTrafficPermission (`meshauthz.mtp`): conversions only, decisions live in
 //! `meshauthz_core::mtp`. Bad input raises `ValueError`; nothing here panics.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use meshauthz_core::mtp::{
     self, subset, Action, ClientIdentity, ClientIds, FromItem, InboundPlan, MtpDataplane,
     MtpGateway, MtpInbound, MtpPolicy, PolicyOrder, Tag, TargetRef, Verdict,
 };
-use pyo3::exceptions::{PyKeyError, PyValueError};
+use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 type Map = BTreeMap<String, String>;
-/// (kind, name, namespace, labels, tags, proxyTypes, sectionName); "" / {} / [] = not set.
-type PyTargetRef = (String, String, String, Map, Map, Vec<String>, String);
-/// (name, mesh, labels, targetRef, [(from targetRef, action)]).
-type PyPolicy = (String, String, Map, PyTargetRef, Vec<(PyTargetRef, String)>);
 /// [(subset strings, action)].
 type PyRules = Vec<(Vec<String>, &'static str)>;
-/// (name, mesh, labels, [(port, name, tags, ignored)], gateway: (builtin, tags) | None).
-type PyDataplane = (
-    String,
-    String,
-    Map,
-    Vec<(u32, String, Map, bool)>,
-    Option<(bool, Map)>,
-);
 
-fn target_ref(t: PyTargetRef) -> TargetRef {
-    let (kind, name, namespace, labels, tags, proxy_types, section_name) = t;
-    TargetRef {
-        kind,
-        name,
-        namespace,
-        labels,
-        tags,
-        proxy_types,
-        section_name,
+/// Identity hash for object addresses.
+#[derive(Default)]
+struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(26);
     }
 }
 
-fn policy(p: PyPolicy) -> PyResult<MtpPolicy> {
-    let (name, mesh, labels, tr, from) = p;
-    let from = from
-        .into_iter()
-        .map(|(t, a)| {
-            let action = Action::parse(&a).ok_or_else(|| {
+/// Converts the compile inputs, turning each distinct Python string object into UTF-8 once (policy
+/// sets repeat kinds, service names, keys and actions many times). Entries keep their object alive, so
+/// an address is never reused during one conversion.
+///
+/// Input shapes (""/{}/[] = not set):
+/// targetRef: (kind, name, namespace, labels, tags, proxyTypes, sectionName);
+/// policy: (name, mesh, labels, targetRef, [(from targetRef, action)]);
+/// dataplane: (name, mesh, labels, [(port, name, tags, ignored)], gateway: (builtin, tags) | None).
+#[derive(Default)]
+struct Converter<'py> {
+    strings: HashMap<usize, (Bound<'py, PyAny>, String), BuildHasherDefault<AddrHasher>>,
+}
+
+fn tuple<'a, 'py>(
+    o: &'a Bound<'py, PyAny>,
+    n: usize,
+    what: &str,
+) -> PyResult<&'a Bound<'py, PyTuple>> {
+    let t = o.cast::<PyTuple>()?;
+    if t.len() != n {
+        return Err(PyValueError::new_err(format!(
+            "{what}: expected a tuple of {n} items, got {}",
+            t.len()
+        )));
+    }
+    Ok(t)
+}
+
+impl<'py> Converter<'py> {
+    fn str_ref(&mut self, o: &Bound<'py, PyAny>) -> PyResult<&str> {
+        let entry = match self.strings.entry(o.as_ptr() as usize) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert((o.clone(), o.extract()?)),
+        };
+        Ok(entry.1.as_str())
+    }
+    fn str(&mut self, o: &Bound<'py, PyAny>) -> PyResult<String> {
+        self.str_ref(o).map(str::to_string)
+    }
+    fn map(&mut self, o: &Bound<'py, PyAny>) -> PyResult<Map> {
+        let mut out = Map::new();
+        for (k, v) in o.cast::<PyDict>()?.iter() {
+            out.insert(self.str(&k)?, self.str(&v)?);
+        }
+        Ok(out)
+    }
+    fn list<T>(
+        &mut self,
+        o: &Bound<'py, PyAny>,
+        mut f: impl FnMut(&mut Self, &Bound<'py, PyAny>) -> PyResult<T>,
+    ) -> PyResult<Vec<T>> {
+        if let Ok(l) = o.cast::<PyList>() {
+            let mut out = Vec::with_capacity(l.len());
+            for x in l.iter() {
+                out.push(f(self, &x)?);
+            }
+            return Ok(out);
+        }
+        if o.is_instance_of::<PyString>() {
+            return Err(PyTypeError::new_err("expected a sequence, not str"));
+        }
+        let mut out = Vec::with_capacity(o.len().unwrap_or(0));
+        for x in o.try_iter()? {
+            out.push(f(self, &x?)?);
+        }
+        Ok(out)
+    }
+    fn target_ref(&mut self, o: &Bound<'py, PyAny>) -> PyResult<TargetRef> {
+        let t = tuple(o, 7, "targetRef")?;
+        Ok(TargetRef {
+            kind: self.str(&*t.get_borrowed_item(0)?)?,
+            name: self.str(&*t.get_borrowed_item(1)?)?,
+            namespace: self.str(&*t.get_borrowed_item(2)?)?,
+            labels: self.map(&*t.get_borrowed_item(3)?)?,
+            tags: self.map(&*t.get_borrowed_item(4)?)?,
+            proxy_types: self.list(&*t.get_borrowed_item(5)?, Self::str)?,
+            section_name: self.str(&*t.get_borrowed_item(6)?)?,
+        })
+    }
+    fn policy(&mut self, o: &Bound<'py, PyAny>) -> PyResult<MtpPolicy> {
+        let t = tuple(o, 5, "MeshTrafficPermission")?;
+        let name = self.str(&*t.get_borrowed_item(0)?)?;
+        let from = self.list(&*t.get_borrowed_item(4)?, |c, item| {
+            let it = tuple(item, 2, "from item")?;
+            let target_ref = c.target_ref(&*it.get_borrowed_item(0)?)?;
+            let a = c.str_ref(&*it.get_borrowed_item(1)?)?;
+            let action = Action::parse(a).ok_or_else(|| {
                 PyValueError::new_err(format!(
                     "MeshTrafficPermission {name}: unknown action {a:?}"
                 ))
             })?;
-            Ok(FromItem {
-                target_ref: target_ref(t),
-                action,
-            })
+            Ok(FromItem { target_ref, action })
+        })?;
+        Ok(MtpPolicy {
+            mesh: self.str(&*t.get_borrowed_item(1)?)?,
+            labels: self.map(&*t.get_borrowed_item(2)?)?,
+            target_ref: self.target_ref(&*t.get_borrowed_item(3)?)?,
+            from,
+            name,
         })
-        .collect::<PyResult<_>>()?;
-    Ok(MtpPolicy {
-        name,
-        mesh,
-        labels,
-        target_ref: target_ref(tr),
-        from,
-    })
-}
-
-fn dataplane(d: PyDataplane) -> MtpDataplane {
-    let (name, mesh, labels, inbounds, gateway) = d;
-    MtpDataplane {
-        name,
-        mesh,
-        labels,
-        inbounds: inbounds
-            .into_iter()
-            .map(|(port, name, tags, ignored)| MtpInbound {
-                port,
-                name,
-                tags,
-                ignored,
+    }
+    fn dataplane(&mut self, o: &Bound<'py, PyAny>) -> PyResult<MtpDataplane> {
+        let t = tuple(o, 5, "Dataplane")?;
+        let inbounds = self.list(&*t.get_borrowed_item(3)?, |c, i| {
+            let i = tuple(i, 4, "inbound")?;
+            Ok(MtpInbound {
+                port: i.get_borrowed_item(0)?.extract()?,
+                name: c.str(&*i.get_borrowed_item(1)?)?,
+                tags: c.map(&*i.get_borrowed_item(2)?)?,
+                ignored: i.get_borrowed_item(3)?.extract()?,
             })
-            .collect(),
-        gateway: gateway.map(|(builtin, tags)| MtpGateway { builtin, tags }),
+        })?;
+        let gw = t.get_borrowed_item(4)?;
+        let gateway = if gw.is_none() {
+            None
+        } else {
+            let g = tuple(&gw, 2, "gateway")?;
+            Some(MtpGateway {
+                builtin: g.get_borrowed_item(0)?.extract()?,
+                tags: self.map(&*g.get_borrowed_item(1)?)?,
+            })
+        };
+        Ok(MtpDataplane {
+            name: self.str(&*t.get_borrowed_item(0)?)?,
+            mesh: self.str(&*t.get_borrowed_item(1)?)?,
+            labels: self.map(&*t.get_borrowed_item(2)?)?,
+            inbounds,
+            gateway,
+        })
     }
 }
 
@@ -249,11 +334,16 @@ impl PyMtpSet {
 
 #[pymethods]
 impl PyMtpSet {
+    /// policies: [(name, mesh, labels, targetRef, [(from targetRef, action)])], dataplanes:
+    /// [(name, mesh, labels, [(port, name, tags, ignored)], (builtin, tags) | None)] (see `Converter`).
     #[new]
-    fn new(policies: Vec<PyPolicy>, dataplanes: Vec<PyDataplane>) -> PyResult<Self> {
-        let policies = policies.into_iter().map(policy).collect::<PyResult<_>>()?;
+    fn new(policies: &Bound<'_, PyAny>, dataplanes: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let mut c = Converter::default();
+        let policies = c.list(policies, Converter::policy)?;
+        let dataplanes = c.list(dataplanes, Converter::dataplane)?;
+        drop(c);
         Ok(PyMtpSet {
-            inner: mtp::MtpSet::new(policies, dataplanes.into_iter().map(dataplane).collect()),
+            inner: mtp::MtpSet::new(policies, dataplanes),
         })
     }
 

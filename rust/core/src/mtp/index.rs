@@ -62,12 +62,23 @@ fn bucket(p: &MtpPolicy) -> Bucket<'_> {
     }
 }
 
+/// `map[key].push(i)`, allocating the key only when it is new.
+fn push(map: &mut HashMap<String, Vec<usize>>, key: &str, i: usize) {
+    match map.get_mut(key) {
+        Some(ids) => ids.push(i),
+        None => {
+            map.insert(key.to_string(), vec![i]);
+        }
+    }
+}
+
 fn push_pair(map: &mut PairMap, k: &str, v: &str, i: usize) {
-    map.entry(k.to_string())
-        .or_default()
-        .entry(v.to_string())
-        .or_default()
-        .push(i);
+    match map.get_mut(k) {
+        Some(values) => push(values, v, i),
+        None => {
+            push(map.entry(k.to_string()).or_default(), v, i);
+        }
+    }
 }
 
 fn get_pair<'m>(map: &'m PairMap, k: &str, v: &str) -> &'m [usize] {
@@ -89,9 +100,9 @@ impl MeshIndex {
         match bucket(p) {
             Bucket::Never => {}
             Bucket::Any => self.any.push(i),
-            Bucket::Service(s) => self.by_service.entry(s.to_string()).or_default().push(i),
+            Bucket::Service(s) => push(&mut self.by_service, s, i),
             Bucket::Tag(k, v) => push_pair(&mut self.by_tag, k, v, i),
-            Bucket::DpName(n) => self.by_dp_name.entry(n.to_string()).or_default().push(i),
+            Bucket::DpName(n) => push(&mut self.by_dp_name, n, i),
             Bucket::DpLabel(k, v) => push_pair(&mut self.by_dp_label, k, v, i),
         }
     }
