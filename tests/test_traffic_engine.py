@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import fields
 
 import pytest
 
@@ -13,6 +14,7 @@ from meshauthz import (
     Identity,
     Inbound,
     NotFoundError,
+    TrafficDecision,
     TrafficEngine,
     mesh_defaults,
     rank_compare,
@@ -276,3 +278,14 @@ def test_index_evaluates_a_handful_of_selectors_on_10000_policies() -> None:
     ranked, evaluated = core.select_tags("m", {"kuma.io/service": "s77", "version": "v1"})
     assert [r[0] for r in ranked] == ["p77", "all"]
     assert evaluated <= 3
+
+
+def test_fast_path_equals_general_path() -> None:
+    """`check(source=<name>, destination=(<name>, <port>))` takes a fast path; `Inbound(...)` the general one."""
+    for eng in (TrafficEngine(meshauthz.loads(WORLD)), _with_mtp("Deny"), _with_mtp("Allow")):
+        for src in ("web-1", "edge-1", "backend-1"):
+            for dst, port in (("backend-1", 9000), ("backend-1", 1), ("edge-1", 80), ("web-1", 8080)):
+                fast = eng.check(source=src, destination=(dst, port))
+                slow = eng.check(source=src, destination=Inbound(dst, port))
+                assert fast == slow and type(fast) is type(slow) and fast.to_dict() == slow.to_dict()
+                assert fast == TrafficDecision(**{f.name: getattr(fast, f.name) for f in fields(TrafficDecision)})

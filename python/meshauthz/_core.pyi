@@ -113,6 +113,23 @@ _Policy = tuple[str, str, dict[str, str], _TargetRef, list[tuple[_TargetRef, str
 _Dataplane = tuple[str, str, dict[str, str], list[tuple[int, str, dict[str, str], bool]],
                    tuple[bool, dict[str, str]] | None]
 
+class MtpVerdict:
+    """One M6.2 decision; attributes or read-only mapping (`v["reason"]`, `keys()`, `to_dict()`).
+    `matched_policies` / `overridden` are built from the cached inbound plan when read."""
+    allowed: bool
+    reason: str
+    action: str | None
+    policy: str | None
+    from_index: int | None
+    shadow_deny: bool
+    kuma_enforcement_divergence: bool
+    tie: bool
+    matched_policies: list[str]
+    overridden: list[tuple[str, int, str]]
+    def keys(self) -> list[str]: ...
+    def __getitem__(self, key: str) -> object: ...
+    def to_dict(self) -> dict[str, object]: ...
+
 class MtpSet:
     """Compiled MeshTrafficPermissions + Dataplanes (meshauthz_core::mtp::MtpSet), immutable."""
     def __init__(self, policies: list[_Policy], dataplanes: list[_Dataplane]) -> None: ...
@@ -120,10 +137,10 @@ class MtpSet:
     def has_dataplane(self, mesh: str, name: str) -> bool: ...
     def matched_policies(self, mesh: str, name: str, port: int) -> list[str]:
         """M4: names selecting the inbound, lowest priority first."""
-    def decide(self, mesh: str, name: str, port: int, client_mesh: str, client_name: str) -> dict[str, object] | None:
+    def decide(self, mesh: str, name: str, port: int, client_mesh: str, client_name: str) -> MtpVerdict | None:
         """M6.2 decision dict, or None when no MTP selects the inbound (TP hook E4 falls through)."""
     def decide_identity(self, mesh: str, name: str, port: int, client_mesh: str,
-                        client_tags: list[tuple[str, str]]) -> dict[str, object] | None: ...
+                        client_tags: list[tuple[str, str]]) -> MtpVerdict | None: ...
     def rules(self, mesh: str, name: str, port: int, as_listed: bool = False) -> list[tuple[list[str], str]] | None:
         """M6.4 rule list; ValueError when it exceeds the size bound."""
     def noop(self, mesh: str, name: str, port: int, client_mesh: str, client_name: str) -> None: ...

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, Optional, Union
 
 from .. import _core
@@ -25,19 +25,95 @@ class Rule:
         return {"subset": list(self.subset), "action": self.action}
 
 
-@dataclass(frozen=True)
+_FIELDS = ("allowed", "reason", "action", "policy", "from_index", "shadow_deny", "kuma_enforcement_divergence",
+           "matched_policies", "overridden", "tie")
+
+
 class MtpDecision:
-    """M6.2 decision for one inbound (§9); `reason` is an E6 code of §7."""
+    """M6.2 decision for one inbound (§9); `reason` is an E6 code of §7. Immutable.
+
+    `matched_policies` (lowest priority first, M4.9) and `overridden` (earlier matching items as
+    (policy, from index, action)) can be long: when the decision comes from the engine they are
+    built from the compiled inbound on first access.
+    """
+
+    __slots__ = ("allowed", "reason", "action", "policy", "from_index", "shadow_deny",
+                 "kuma_enforcement_divergence", "tie", "_matched", "_overridden", "_verdict")
+
     allowed: bool
     reason: str
     action: Optional[str]
     policy: Optional[str]
     from_index: Optional[int]
-    shadow_deny: bool = False
-    kuma_enforcement_divergence: bool = False  # A3/A4
-    matched_policies: list[str] = field(default_factory=list)  # lowest priority first (M4.9)
-    overridden: list[tuple[str, int, str]] = field(default_factory=list)  # earlier matching items
-    tie: bool = False  # A2
+    shadow_deny: bool
+    kuma_enforcement_divergence: bool  # A3/A4
+    tie: bool  # A2
+
+    def __init__(self, allowed: bool, reason: str, action: Optional[str], policy: Optional[str],
+                 from_index: Optional[int], shadow_deny: bool = False, kuma_enforcement_divergence: bool = False,
+                 matched_policies: Optional[list[str]] = None,
+                 overridden: Optional[list[tuple[str, int, str]]] = None, tie: bool = False):
+        s = object.__setattr__
+        s(self, "allowed", allowed)
+        s(self, "reason", reason)
+        s(self, "action", action)
+        s(self, "policy", policy)
+        s(self, "from_index", from_index)
+        s(self, "shadow_deny", shadow_deny)
+        s(self, "kuma_enforcement_divergence", kuma_enforcement_divergence)
+        s(self, "tie", tie)
+        s(self, "_matched", list(matched_policies or []))
+        s(self, "_overridden", [tuple(o) for o in overridden or []])
+        s(self, "_verdict", None)
+
+    @classmethod
+    def _lazy(cls, verdict: Any) -> MtpDecision:
+        """From a `_core.MtpVerdict`: scalars now, the two lists on first access."""
+        d = cls.__new__(cls)
+        s = object.__setattr__
+        s(d, "allowed", verdict.allowed)
+        s(d, "reason", verdict.reason)
+        s(d, "action", verdict.action)
+        s(d, "policy", verdict.policy)
+        s(d, "from_index", verdict.from_index)
+        s(d, "shadow_deny", verdict.shadow_deny)
+        s(d, "kuma_enforcement_divergence", verdict.kuma_enforcement_divergence)
+        s(d, "tie", verdict.tie)
+        s(d, "_matched", None)
+        s(d, "_overridden", None)
+        s(d, "_verdict", verdict)
+        return d
+
+    @property
+    def matched_policies(self) -> list[str]:
+        if self._matched is None:
+            object.__setattr__(self, "_matched", list(self._verdict.matched_policies))
+        return self._matched  # type: ignore[return-value]
+
+    @property
+    def overridden(self) -> list[tuple[str, int, str]]:
+        if self._overridden is None:
+            object.__setattr__(self, "_overridden", [tuple(o) for o in self._verdict.overridden])
+        return self._overridden  # type: ignore[return-value]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"MtpDecision is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"MtpDecision is immutable: cannot delete {name!r}")
+
+    def _astuple(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, f) for f in _FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._astuple() == other._astuple()  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return "MtpDecision(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in _FIELDS) + ")"
 
     def to_dict(self) -> dict[str, Any]:
         return {"allowed": self.allowed, "reason": self.reason, "action": self.action, "policy": self.policy,
@@ -131,5 +207,5 @@ class MtpEngine:
         return None if raw is None else _decision(raw)
 
 
-def _decision(raw: dict[str, Any]) -> MtpDecision:
-    return MtpDecision(**{**raw, "overridden": [tuple(o) for o in raw["overridden"]]})
+def _decision(raw: Any) -> MtpDecision:
+    return MtpDecision._lazy(raw)

@@ -23,8 +23,20 @@ ACTIONS = ("CREATE", "UPDATE", "DELETE", "GET", "LIST", "VIEW_CONFIG_DUMP", "VIE
            *TOKEN_KINDS.values())
 
 
+_TOKEN_ACTIONS = frozenset(TOKEN_KINDS.values())
+_ACTION_SET = frozenset(ACTIONS)
+_TOKEN_NOTES = ("types/names do not restrict token actions (A9)",)
+_NEW = object.__new__
+_SET = object.__setattr__
+
+
 def _grant(g: Optional[tuple[str, str, int, str]]) -> Optional[Grant]:
-    return None if g is None else Grant(*g)
+    if g is None:
+        return None
+    # Grant(*g) without the frozen dataclass's per-field setattr (same instance dict).
+    grant = _NEW(Grant)
+    _SET(grant, "__dict__", {"role": g[0], "binding": g[1], "rule": g[2], "access": g[3]})
+    return grant
 
 
 class Authorizer:
@@ -82,32 +94,35 @@ class Authorizer:
 
     def _run(self, user: User, action: str, resource: Optional[ResourceLike], old: Optional[ResourceLike],
              token: Optional[dict[str, Any]]) -> AccessDecision:
-        if action not in ACTIONS:
+        if action not in _ACTION_SET:
             raise EvaluationError(f"unknown action {action!r} (expected one of {', '.join(ACTIONS)})")
         try:
-            t = None if resource is None else as_target(resource)
+            t = None if resource is None else resource if type(resource) is RbacTarget else as_target(resource)
             o = None if old is None else as_target(old)
             allowed, grant, old_grant, side, uncovered, reason, examined = self._set.check(
                 user.name, list(user.groups), action, t, o, token)
         except (ValueError, TypeError) as e:  # fail closed: no decision without valid input
             raise EvaluationError(f"cannot check {action}: {e}") from None
         notes: tuple[str, ...] = ()
-        if action in TOKEN_KINDS.values() and self.mode == "rbac":
-            notes = ("types/names do not restrict token actions (A9)",)
-        return AccessDecision(
-            allowed=allowed, user=user, action=action,
-            target=describe(resource) if resource is not None else "token request",
-            mode=self._set.mode, grant=_grant(grant), old_grant=_grant(old_grant), denied_side=side,
-            uncovered=tuple(uncovered), reason=reason, examined=examined, notes=notes)
+        if action in _TOKEN_ACTIONS and self.mode == "rbac":
+            notes = _TOKEN_NOTES
+        # AccessDecision(...) without the frozen dataclass's per-field setattr (same fields, same dict).
+        d = _NEW(AccessDecision)
+        _SET(d, "__dict__", {
+            "allowed": allowed, "user": user, "action": action,
+            "target": describe(resource) if resource is not None else "token request",
+            "mode": self._set.mode, "grant": _grant(grant), "old_grant": _grant(old_grant), "denied_side": side,
+            "uncovered": tuple(uncovered), "reason": reason, "examined": examined, "notes": notes})
+        return d
 
     def check(self, user: UserLike, action: str, resource: Optional[ResourceLike] = None,
               old: Optional[ResourceLike] = None, *,
               token_request: Optional[dict[str, Any]] = None) -> AccessDecision:
         """CREATE / UPDATE (needs `old`, A10) / DELETE (stored object, R5.10) / GET / LIST (R3.1,
         A12) / VIEW_* (the inspected dataplane, A16); GENERATE_* with `token_request`."""
-        if action in TOKEN_KINDS.values():
+        if action in _TOKEN_ACTIONS:
             return self._run(as_user(user), action, None, None, token_request or {})
-        return self._run(as_user(user), action, resource, old, None)
+        return self._run(user if type(user) is User else as_user(user), action, resource, old, None)
 
     def check_token(self, user: UserLike, kind: str, request: dict[str, Any]) -> AccessDecision:
         """`kind`: dataplane | user | zone | zone-cp (or the GENERATE_* value)."""

@@ -44,16 +44,43 @@ def _input_error(message: str) -> InputError:
     return InputError([Problem(message, file="<query>")])
 
 
+def _mapped(e: Exception) -> Exception:
+    """A core exception as its meshauthz counterpart."""
+    if isinstance(e, LookupError):
+        return NotFoundError(str(e))
+    if isinstance(e, ValueError):
+        return _input_error(str(e))
+    return EvaluationError(str(e))
+
+
 def _call(fn: Any, *args: Any) -> Any:
     """Map core exceptions onto the meshauthz hierarchy (never swallowing: fail closed)."""
     try:
         return fn(*args)
-    except LookupError as e:
-        raise NotFoundError(str(e)) from None
-    except ValueError as e:
-        raise _input_error(str(e)) from None
-    except RuntimeError as e:
-        raise EvaluationError(str(e)) from None
+    except (LookupError, ValueError, RuntimeError) as e:
+        raise _mapped(e) from None
+
+
+_NEW = object.__new__
+_SET = object.__setattr__
+
+
+def _decision(
+    allowed: bool, reason: str, policy: Optional[str], mesh: str, target: dict[str, Any],
+    matched_source: Optional[int] = None, shadowed: tuple[str, ...] = (), bypass_possible: bool = False,
+    action: Optional[str] = None, from_index: Optional[int] = None, shadow_deny: bool = False,
+    kuma_enforcement_divergence: bool = False, matched_policies: tuple[str, ...] = (),
+) -> TrafficDecision:
+    """`TrafficDecision(...)` without the frozen dataclass's per-field `object.__setattr__` calls (same fields,
+    same instance dict: equality, hashing, repr and `dataclasses` helpers are unaffected)."""
+    d = _NEW(TrafficDecision)
+    _SET(d, "__dict__", {
+        "allowed": allowed, "reason": reason, "policy": policy, "mesh": mesh, "target": target,
+        "matched_source": matched_source, "shadowed": shadowed, "bypass_possible": bypass_possible,
+        "action": action, "from_index": from_index, "shadow_deny": shadow_deny,
+        "kuma_enforcement_divergence": kuma_enforcement_divergence, "matched_policies": matched_policies,
+    })
+    return d
 
 
 # Outcomes of §4.1 E5–E7: where the E4 hook (a selecting MeshTrafficPermission) takes precedence.
@@ -176,7 +203,37 @@ class TrafficEngine:
         self, *, source: Source, destination: Destination, mesh: Optional[str] = None
     ) -> TrafficDecision:
         """Decide `source` -> `destination` (§4.1 inbound, §4.2 ExternalService)."""
-        c = self.compiled
+        c = self._compiled
+        if c.version != self.store.version:
+            c = self.compiled
+        # Fast path: (dataplane name, port) destination and a dataplane-name source, the common query.
+        if (
+            type(destination) is tuple
+            and len(destination) == 2
+            and type(destination[0]) is str
+            and type(destination[1]) is int
+            and type(source) is str
+        ):
+            name, port = destination
+            meshes = c.dp_meshes.get(name)
+            if mesh is None and meshes is not None and len(meshes) == 1:
+                m = meshes[0]
+            else:
+                m = self._mesh_of("Dataplane", name, c.dp_meshes, mesh)
+            if m not in c.meshes:
+                raise NotFoundError(f"no Mesh named {m!r}")
+            source_meshes = c.dp_meshes.get(source)
+            client: Any = (m, source) if source_meshes is not None and m in source_meshes else \
+                self._client(c, source, m)
+            try:
+                row = c.core.check_inbound(m, name, port, client)
+            except (LookupError, ValueError, RuntimeError) as e:
+                raise _mapped(e) from None
+            target: dict[str, Any] = {"kind": "inbound", "dataplane": name, "port": port}
+            if row[1] in _TP_REASONS and m in c.mtp_meshes:
+                return self._mtp_or_tp(m, Inbound(name, port), client, row, target)
+            allowed, reason, policy, matched, shadowed, bypass = row
+            return _decision(allowed, reason, policy, m, target, matched, tuple(shadowed), bypass)
         dest = self._destination(destination)
         if isinstance(dest, Inbound):
             m = self._mesh_of("Dataplane", dest.dataplane, c.dp_meshes, mesh)
@@ -185,13 +242,7 @@ class TrafficEngine:
             row = _call(c.core.check_inbound, m, dest.dataplane, dest.port, client)
             target = {"kind": "inbound", "dataplane": dest.dataplane, "port": dest.port}
             if row[1] in _TP_REASONS and m in c.mtp_meshes:
-                mtp = self._mtp_decision(m, dest, client)
-                if mtp is not None:  # E4 / T4.11 / M7.1: an MTP selects the inbound and replaces TP
-                    return TrafficDecision(
-                        mtp.allowed, mtp.reason, mtp.policy, m, target, None, (), False, mtp.action,
-                        mtp.from_index, mtp.shadow_deny, mtp.kuma_enforcement_divergence,
-                        tuple(mtp.matched_policies),
-                    )
+                return self._mtp_or_tp(m, dest, client, row, target)
         else:
             m = self._mesh_of("ExternalService", dest.name, c.es_meshes, mesh)
             self._require_mesh(c, m)
@@ -199,7 +250,18 @@ class TrafficEngine:
             row = _call(c.core.check_external_service, m, dest.name, client, self.external_service_gating)
             target = {"kind": "external_service", "name": dest.name}
         allowed, reason, policy, matched, shadowed, bypass = row
-        return TrafficDecision(allowed, reason, policy, m, target, matched, tuple(shadowed), bypass)
+        return _decision(allowed, reason, policy, m, target, matched, tuple(shadowed), bypass)
+
+    def _mtp_or_tp(self, m: str, dest: Inbound, client: Any, row: Any, target: dict[str, Any]) -> TrafficDecision:
+        mtp = self._mtp_decision(m, dest, client)
+        if mtp is not None:  # E4 / T4.11 / M7.1: an MTP selects the inbound and replaces TP
+            return _decision(
+                mtp.allowed, mtp.reason, mtp.policy, m, target, None, (), False, mtp.action,
+                mtp.from_index, mtp.shadow_deny, mtp.kuma_enforcement_divergence,
+                tuple(mtp.matched_policies),
+            )
+        allowed, reason, policy, matched, shadowed, bypass = row
+        return _decision(allowed, reason, policy, m, target, matched, tuple(shadowed), bypass)
 
     def check_batch(self, data: Any, *, threads: int = 1) -> Any:
         """Inbound decisions for many rows at once: see `meshauthz.batch.check_traffic`."""

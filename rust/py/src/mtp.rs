@@ -1,86 +1,171 @@
 //! Bindings for MeshTrafficPermission (`meshauthz.mtp`): conversions only, decisions live in
 //! `meshauthz_core::mtp`. Bad input raises `ValueError`; nothing here panics.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use meshauthz_core::mtp::{
-    self, subset, Action, ClientIdentity, FromItem, MtpDataplane, MtpDecision, MtpGateway,
-    MtpInbound, MtpPolicy, PolicyOrder, Tag, TargetRef,
+    self, subset, Action, ClientIdentity, ClientIds, FromItem, InboundPlan, MtpDataplane,
+    MtpGateway, MtpInbound, MtpPolicy, PolicyOrder, Tag, TargetRef, Verdict,
 };
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 type Map = BTreeMap<String, String>;
-/// (kind, name, namespace, labels, tags, proxyTypes, sectionName); "" / {} / [] = not set.
-type PyTargetRef = (String, String, String, Map, Map, Vec<String>, String);
-/// (name, mesh, labels, targetRef, [(from targetRef, action)]).
-type PyPolicy = (String, String, Map, PyTargetRef, Vec<(PyTargetRef, String)>);
 /// [(subset strings, action)].
 type PyRules = Vec<(Vec<String>, &'static str)>;
-/// (name, mesh, labels, [(port, name, tags, ignored)], gateway: (builtin, tags) | None).
-type PyDataplane = (
-    String,
-    String,
-    Map,
-    Vec<(u32, String, Map, bool)>,
-    Option<(bool, Map)>,
-);
 
-fn target_ref(t: PyTargetRef) -> TargetRef {
-    let (kind, name, namespace, labels, tags, proxy_types, section_name) = t;
-    TargetRef {
-        kind,
-        name,
-        namespace,
-        labels,
-        tags,
-        proxy_types,
-        section_name,
+/// Identity hash for object addresses.
+#[derive(Default)]
+struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(26);
     }
 }
 
-fn policy(p: PyPolicy) -> PyResult<MtpPolicy> {
-    let (name, mesh, labels, tr, from) = p;
-    let from = from
-        .into_iter()
-        .map(|(t, a)| {
-            let action = Action::parse(&a).ok_or_else(|| {
+/// Converts the compile inputs, turning each distinct Python string object into UTF-8 once (policy
+/// sets repeat kinds, service names, keys and actions many times). Entries keep their object alive, so
+/// an address is never reused during one conversion.
+///
+/// Input shapes (""/{}/[] = not set):
+/// targetRef: (kind, name, namespace, labels, tags, proxyTypes, sectionName);
+/// policy: (name, mesh, labels, targetRef, [(from targetRef, action)]);
+/// dataplane: (name, mesh, labels, [(port, name, tags, ignored)], gateway: (builtin, tags) | None).
+#[derive(Default)]
+struct Converter<'py> {
+    strings: HashMap<usize, (Bound<'py, PyAny>, String), BuildHasherDefault<AddrHasher>>,
+}
+
+fn tuple<'a, 'py>(
+    o: &'a Bound<'py, PyAny>,
+    n: usize,
+    what: &str,
+) -> PyResult<&'a Bound<'py, PyTuple>> {
+    let t = o.cast::<PyTuple>()?;
+    if t.len() != n {
+        return Err(PyValueError::new_err(format!(
+            "{what}: expected a tuple of {n} items, got {}",
+            t.len()
+        )));
+    }
+    Ok(t)
+}
+
+impl<'py> Converter<'py> {
+    fn str_ref(&mut self, o: &Bound<'py, PyAny>) -> PyResult<&str> {
+        let entry = match self.strings.entry(o.as_ptr() as usize) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert((o.clone(), o.extract()?)),
+        };
+        Ok(entry.1.as_str())
+    }
+    fn str(&mut self, o: &Bound<'py, PyAny>) -> PyResult<String> {
+        self.str_ref(o).map(str::to_string)
+    }
+    fn map(&mut self, o: &Bound<'py, PyAny>) -> PyResult<Map> {
+        let mut out = Map::new();
+        for (k, v) in o.cast::<PyDict>()?.iter() {
+            out.insert(self.str(&k)?, self.str(&v)?);
+        }
+        Ok(out)
+    }
+    fn list<T>(
+        &mut self,
+        o: &Bound<'py, PyAny>,
+        mut f: impl FnMut(&mut Self, &Bound<'py, PyAny>) -> PyResult<T>,
+    ) -> PyResult<Vec<T>> {
+        if let Ok(l) = o.cast::<PyList>() {
+            let mut out = Vec::with_capacity(l.len());
+            for x in l.iter() {
+                out.push(f(self, &x)?);
+            }
+            return Ok(out);
+        }
+        if o.is_instance_of::<PyString>() {
+            return Err(PyTypeError::new_err("expected a sequence, not str"));
+        }
+        let mut out = Vec::with_capacity(o.len().unwrap_or(0));
+        for x in o.try_iter()? {
+            out.push(f(self, &x?)?);
+        }
+        Ok(out)
+    }
+    fn target_ref(&mut self, o: &Bound<'py, PyAny>) -> PyResult<TargetRef> {
+        let t = tuple(o, 7, "targetRef")?;
+        Ok(TargetRef {
+            kind: self.str(&*t.get_borrowed_item(0)?)?,
+            name: self.str(&*t.get_borrowed_item(1)?)?,
+            namespace: self.str(&*t.get_borrowed_item(2)?)?,
+            labels: self.map(&*t.get_borrowed_item(3)?)?,
+            tags: self.map(&*t.get_borrowed_item(4)?)?,
+            proxy_types: self.list(&*t.get_borrowed_item(5)?, Self::str)?,
+            section_name: self.str(&*t.get_borrowed_item(6)?)?,
+        })
+    }
+    fn policy(&mut self, o: &Bound<'py, PyAny>) -> PyResult<MtpPolicy> {
+        let t = tuple(o, 5, "MeshTrafficPermission")?;
+        let name = self.str(&*t.get_borrowed_item(0)?)?;
+        let from = self.list(&*t.get_borrowed_item(4)?, |c, item| {
+            let it = tuple(item, 2, "from item")?;
+            let target_ref = c.target_ref(&*it.get_borrowed_item(0)?)?;
+            let a = c.str_ref(&*it.get_borrowed_item(1)?)?;
+            let action = Action::parse(a).ok_or_else(|| {
                 PyValueError::new_err(format!(
                     "MeshTrafficPermission {name}: unknown action {a:?}"
                 ))
             })?;
-            Ok(FromItem {
-                target_ref: target_ref(t),
-                action,
-            })
+            Ok(FromItem { target_ref, action })
+        })?;
+        Ok(MtpPolicy {
+            mesh: self.str(&*t.get_borrowed_item(1)?)?,
+            labels: self.map(&*t.get_borrowed_item(2)?)?,
+            target_ref: self.target_ref(&*t.get_borrowed_item(3)?)?,
+            from,
+            name,
         })
-        .collect::<PyResult<_>>()?;
-    Ok(MtpPolicy {
-        name,
-        mesh,
-        labels,
-        target_ref: target_ref(tr),
-        from,
-    })
-}
-
-fn dataplane(d: PyDataplane) -> MtpDataplane {
-    let (name, mesh, labels, inbounds, gateway) = d;
-    MtpDataplane {
-        name,
-        mesh,
-        labels,
-        inbounds: inbounds
-            .into_iter()
-            .map(|(port, name, tags, ignored)| MtpInbound {
-                port,
-                name,
-                tags,
-                ignored,
+    }
+    fn dataplane(&mut self, o: &Bound<'py, PyAny>) -> PyResult<MtpDataplane> {
+        let t = tuple(o, 5, "Dataplane")?;
+        let inbounds = self.list(&*t.get_borrowed_item(3)?, |c, i| {
+            let i = tuple(i, 4, "inbound")?;
+            Ok(MtpInbound {
+                port: i.get_borrowed_item(0)?.extract()?,
+                name: c.str(&*i.get_borrowed_item(1)?)?,
+                tags: c.map(&*i.get_borrowed_item(2)?)?,
+                ignored: i.get_borrowed_item(3)?.extract()?,
             })
-            .collect(),
-        gateway: gateway.map(|(builtin, tags)| MtpGateway { builtin, tags }),
+        })?;
+        let gw = t.get_borrowed_item(4)?;
+        let gateway = if gw.is_none() {
+            None
+        } else {
+            let g = tuple(&gw, 2, "gateway")?;
+            Some(MtpGateway {
+                builtin: g.get_borrowed_item(0)?.extract()?,
+                tags: self.map(&*g.get_borrowed_item(1)?)?,
+            })
+        };
+        Ok(MtpDataplane {
+            name: self.str(&*t.get_borrowed_item(0)?)?,
+            mesh: self.str(&*t.get_borrowed_item(1)?)?,
+            labels: self.map(&*t.get_borrowed_item(2)?)?,
+            inbounds,
+            gateway,
+        })
     }
 }
 
@@ -99,24 +184,112 @@ fn render(ss: &[Tag]) -> Vec<String> {
     ss.iter().map(Tag::to_string).collect()
 }
 
-fn decision<'py>(py: Python<'py>, d: &MtpDecision) -> PyResult<Bound<'py, PyDict>> {
-    let out = PyDict::new(py);
-    out.set_item("allowed", d.allowed)?;
-    out.set_item("reason", d.reason.as_str())?;
-    out.set_item("action", d.action.map(Action::as_str))?;
-    out.set_item("policy", d.policy.as_deref())?;
-    out.set_item("from_index", d.from_index)?;
-    out.set_item("shadow_deny", d.shadow_deny)?;
-    out.set_item("kuma_enforcement_divergence", d.kuma_enforcement_divergence)?;
-    out.set_item("matched_policies", &d.matched_policies)?;
-    let overridden: Vec<(&str, usize, &str)> = d
-        .overridden
-        .iter()
-        .map(|o| (o.policy.as_str(), o.from_index, o.action.as_str()))
-        .collect();
-    out.set_item("overridden", overridden)?;
-    out.set_item("tie", d.tie)?;
-    Ok(out)
+const KEYS: [&str; 10] = [
+    "allowed",
+    "reason",
+    "action",
+    "policy",
+    "from_index",
+    "shadow_deny",
+    "kuma_enforcement_divergence",
+    "matched_policies",
+    "overridden",
+    "tie",
+];
+
+/// One M6.2 decision (§9). The scalar fields are computed by `decide`; `matched_policies` and
+/// `overridden` are built from the cached inbound plan when read. Readable as attributes or as a
+/// read-only mapping (`d["reason"]`, `keys()`, `to_dict()`).
+#[pyclass(frozen, name = "MtpVerdict", module = "meshauthz._core")]
+struct PyMtpVerdict {
+    set: Py<PyMtpSet>,
+    dp: usize,
+    port: u32,
+    ids: ClientIds,
+    v: Verdict,
+}
+
+impl PyMtpVerdict {
+    fn plan<'a>(&self, set: &'a PyMtpSet) -> &'a InboundPlan {
+        set.inner
+            .plan(self.dp, self.port)
+            .expect("a verdict is made from an existing plan")
+    }
+}
+
+#[pymethods]
+impl PyMtpVerdict {
+    #[getter]
+    fn allowed(&self) -> bool {
+        self.v.allowed
+    }
+    #[getter]
+    fn reason(&self) -> &'static str {
+        self.v.reason.as_str()
+    }
+    #[getter]
+    fn action(&self) -> Option<&'static str> {
+        self.v.action.map(Action::as_str)
+    }
+    #[getter]
+    fn policy(&self) -> Option<String> {
+        let set = self.set.get();
+        self.v
+            .last
+            .map(|l| self.plan(set).item_policy(&set.inner, l).to_string())
+    }
+    #[getter(from_index)]
+    fn deciding_from_index(&self) -> Option<usize> {
+        let set = self.set.get();
+        self.v.last.map(|l| self.plan(set).item_from_index(l))
+    }
+    #[getter]
+    fn shadow_deny(&self) -> bool {
+        self.v.reason == mtp::Reason::MtpAllowShadowDeny
+    }
+    #[getter]
+    fn kuma_enforcement_divergence(&self) -> bool {
+        self.v.divergence
+    }
+    #[getter]
+    fn tie(&self) -> bool {
+        self.plan(self.set.get()).tie
+    }
+    /// Lowest priority first (M4.9).
+    #[getter]
+    fn matched_policies(&self) -> Vec<&str> {
+        let set = self.set.get();
+        self.plan(set).policy_names(&set.inner).collect()
+    }
+    /// Earlier matching items: [(policy, from index, action)].
+    #[getter]
+    fn overridden(&self) -> Vec<(&str, usize, &'static str)> {
+        let set = self.set.get();
+        self.plan(set)
+            .overridden(&set.inner, &self.v, &self.ids)
+            .map(|(p, f, a)| (p, f, a.as_str()))
+            .collect()
+    }
+
+    fn keys(&self) -> Vec<&'static str> {
+        KEYS.to_vec()
+    }
+    fn __getitem__<'py>(slf: &Bound<'py, Self>, key: &str) -> PyResult<Bound<'py, PyAny>> {
+        if !KEYS.contains(&key) {
+            return Err(PyKeyError::new_err(key.to_string()));
+        }
+        slf.getattr(key)
+    }
+    fn to_dict<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(slf.py());
+        for k in KEYS {
+            out.set_item(k, slf.getattr(k)?)?;
+        }
+        Ok(out)
+    }
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        Ok(format!("MtpVerdict({})", Self::to_dict(slf)?.repr()?))
+    }
 }
 
 /// The compiled MTP engine (`meshauthz_core::mtp::MtpSet`), immutable.
@@ -126,20 +299,51 @@ struct PyMtpSet {
 }
 
 impl PyMtpSet {
-    fn dp(&self, mesh: &str, name: &str) -> PyResult<&MtpDataplane> {
+    fn dp_index(&self, mesh: &str, name: &str) -> PyResult<usize> {
         self.inner
-            .dataplane(mesh, name)
+            .dataplane_index(mesh, name)
             .ok_or_else(|| PyValueError::new_err(format!("no Dataplane {name:?} in mesh {mesh:?}")))
+    }
+    fn dp(&self, mesh: &str, name: &str) -> PyResult<&MtpDataplane> {
+        Ok(&self.inner.dataplanes()[self.dp_index(mesh, name)?])
+    }
+
+    fn verdict(
+        &self,
+        slf: &Bound<'_, Self>,
+        mesh: &str,
+        name: &str,
+        port: u32,
+        identity: &ClientIdentity,
+        ids: &ClientIds,
+    ) -> PyResult<Option<PyMtpVerdict>> {
+        let dp = self.dp_index(mesh, name)?;
+        let Some(plan) = self.inner.plan(dp, port).filter(|p| !p.is_empty()) else {
+            return Ok(None);
+        };
+        let v = plan.decide(&self.inner, mesh, identity, ids);
+        Ok(Some(PyMtpVerdict {
+            set: slf.clone().unbind(),
+            dp,
+            port,
+            ids: ids.clone(),
+            v,
+        }))
     }
 }
 
 #[pymethods]
 impl PyMtpSet {
+    /// policies: [(name, mesh, labels, targetRef, [(from targetRef, action)])], dataplanes:
+    /// [(name, mesh, labels, [(port, name, tags, ignored)], (builtin, tags) | None)] (see `Converter`).
     #[new]
-    fn new(policies: Vec<PyPolicy>, dataplanes: Vec<PyDataplane>) -> PyResult<Self> {
-        let policies = policies.into_iter().map(policy).collect::<PyResult<_>>()?;
+    fn new(policies: &Bound<'_, PyAny>, dataplanes: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let mut c = Converter::default();
+        let policies = c.list(policies, Converter::policy)?;
+        let dataplanes = c.list(dataplanes, Converter::dataplane)?;
+        drop(c);
         Ok(PyMtpSet {
-            inner: mtp::MtpSet::new(policies, dataplanes.into_iter().map(dataplane).collect()),
+            inner: mtp::MtpSet::new(policies, dataplanes),
         })
     }
 
@@ -152,45 +356,46 @@ impl PyMtpSet {
     }
 
     /// M4: names of the policies selecting the inbound, lowest priority first.
-    fn matched_policies(&self, mesh: &str, name: &str, port: u32) -> PyResult<Vec<String>> {
-        Ok(self.inner.matched_policies(self.dp(mesh, name)?, port))
+    fn matched_policies(&self, mesh: &str, name: &str, port: u32) -> PyResult<Vec<&str>> {
+        let dp = self.dp_index(mesh, name)?;
+        Ok(self
+            .inner
+            .plan(dp, port)
+            .map(|p| p.policy_names(&self.inner).collect())
+            .unwrap_or_default())
     }
 
     /// E4 hook: M6.2 decision for a client Dataplane, or None when no MTP selects the inbound.
-    fn decide<'py>(
-        &self,
-        py: Python<'py>,
+    fn decide(
+        slf: &Bound<'_, Self>,
         mesh: &str,
         name: &str,
         port: u32,
         client_mesh: &str,
         client_name: &str,
-    ) -> PyResult<Option<Bound<'py, PyDict>>> {
-        let identity = self.dp(client_mesh, client_name)?.identity();
-        self.inner
-            .decide_inbound(self.dp(mesh, name)?, port, &identity)
-            .map(|d| decision(py, &d))
-            .transpose()
+    ) -> PyResult<Option<PyMtpVerdict>> {
+        let this = slf.get();
+        let client = this.dp_index(client_mesh, client_name)?;
+        let (identity, ids) = this.inner.dataplane_identity(client);
+        this.verdict(slf, mesh, name, port, identity, ids)
     }
 
     /// As `decide`, for an explicit certificate identity (M5.1: (key, value) SAN pairs).
-    fn decide_identity<'py>(
-        &self,
-        py: Python<'py>,
+    fn decide_identity(
+        slf: &Bound<'_, Self>,
         mesh: &str,
         name: &str,
         port: u32,
         client_mesh: String,
         client_tags: Vec<(String, String)>,
-    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+    ) -> PyResult<Option<PyMtpVerdict>> {
+        let this = slf.get();
         let identity = ClientIdentity {
             mesh: client_mesh,
             tags: client_tags.into_iter().collect(),
         };
-        self.inner
-            .decide_inbound(self.dp(mesh, name)?, port, &identity)
-            .map(|d| decision(py, &d))
-            .transpose()
+        let ids = this.inner.client_ids(&identity);
+        this.verdict(slf, mesh, name, port, &identity, &ids)
     }
 
     /// M6.4 rule list as [(subset strings, action)], or None when no MTP selects the inbound.
@@ -251,6 +456,7 @@ fn mtp_subset_iter(tag_list: Vec<String>) -> PyResult<Vec<Vec<String>>> {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyMtpSet>()?;
+    m.add_class::<PyMtpVerdict>()?;
     m.add_function(wrap_pyfunction!(mtp_subset_contains, m)?)?;
     m.add_function(wrap_pyfunction!(mtp_subset_is_subset, m)?)?;
     m.add_function(wrap_pyfunction!(mtp_subset_iter, m)?)?;

@@ -64,42 +64,6 @@ pub struct MtpDecision {
     pub tie: bool,
 }
 
-/// M6.1 + M6.2 over a non-empty selection.
-pub(crate) fn decide(sel: &Selection<'_>, mesh: &str, client: &ClientIdentity) -> MtpDecision {
-    let matching: Vec<(Action, usize, usize)> = sel
-        .items()
-        .filter(|(s, ..)| client.matches(mesh, s))
-        .map(|(_, a, p, f)| (a, p, f))
-        .collect();
-    let last = matching.last().copied();
-    let (allowed, reason) = match last.map(|l| l.0) {
-        None => (false, Reason::MtpNoMatch),
-        Some(Action::Allow) => (true, Reason::MtpAllow),
-        Some(Action::AllowWithShadowDeny) => (true, Reason::MtpAllowShadowDeny),
-        Some(Action::Deny) => (false, Reason::MtpDeny),
-    };
-    let divergence = !allowed && client.mesh == mesh && kuma_rules_admit(sel, mesh, client);
-    MtpDecision {
-        allowed,
-        reason,
-        action: last.map(|l| l.0),
-        policy: last.map(|l| sel.policies[l.1].name.clone()),
-        from_index: last.map(|l| l.2),
-        shadow_deny: reason == Reason::MtpAllowShadowDeny,
-        kuma_enforcement_divergence: divergence,
-        matched_policies: sel.names(),
-        overridden: matching[..matching.len().saturating_sub(1)]
-            .iter()
-            .map(|&(action, p, f)| Overridden {
-                policy: sel.policies[p].name.clone(),
-                from_index: f,
-                action,
-            })
-            .collect(),
-        tie: sel.tie,
-    }
-}
-
 /// Above this many items the divergence flag is not computed (the clique graph is quadratic to build
 /// and its enumeration exponential); the decision itself is unaffected.
 pub const MAX_DIVERGENCE_ITEMS: usize = 256;
@@ -107,7 +71,7 @@ pub const MAX_DIVERGENCE_ITEMS: usize = 256;
 /// A3/A4: would Envoy's ALLOW list built from Kuma's rules (M6.4) admit the client?
 /// Only matching items can be relevant to a rule containing the client, so without an allowing
 /// matching item the answer is no; beyond the M6.4 size bounds it is reported as no.
-fn kuma_rules_admit(sel: &Selection<'_>, mesh: &str, client: &ClientIdentity) -> bool {
+pub(crate) fn kuma_rules_admit(sel: &Selection<'_>, mesh: &str, client: &ClientIdentity) -> bool {
     if !sel
         .items()
         .any(|(s, a, ..)| a.allows() && client.matches(mesh, s))

@@ -5,14 +5,18 @@
 //! plugs it in at its hook E4 through [`MtpSet::decide_inbound`] (`None` = no MTP selects the inbound).
 
 pub mod decide;
+mod index;
 pub mod order;
+pub mod plan;
 pub mod rules;
 pub mod select;
 pub mod subset;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::OnceLock;
 
 pub use decide::{ClientIdentity, MtpDecision, Overridden, Reason};
+pub use plan::{ClientIds, InboundPlan, Verdict};
 pub use rules::{Rule, RulesError};
 pub use subset::{Subset, Tag};
 
@@ -172,17 +176,27 @@ pub enum PolicyOrder {
 pub(crate) struct Compiled {
     pub policy: MtpPolicy,
     pub items: Vec<(Vec<(String, String)>, Action)>,
+    /// `items` requirements as interned pair ids (sorted), see [`MtpSet::client_ids`].
+    pub req_ids: Vec<Box<[u32]>>,
     pub key: order::PriorityKey,
     pub doc_order: usize,
 }
 
-/// The compiled engine: MTPs and Dataplanes of every mesh. Immutable, `Send + Sync`.
+/// The compiled engine: MTPs and Dataplanes of every mesh. Immutable (plus lazily filled, thread-safe
+/// per-inbound caches), `Send + Sync`.
 #[derive(Debug, Default)]
 pub struct MtpSet {
     pub(crate) policies: Vec<Compiled>,
-    by_mesh: HashMap<String, Vec<usize>>,
+    by_mesh: HashMap<String, index::MeshIndex>,
     dataplanes: Vec<MtpDataplane>,
-    dp_index: HashMap<(String, String), usize>,
+    /// mesh -> name -> position in `dataplanes`.
+    dp_index: HashMap<String, HashMap<String, usize>>,
+    /// Interned (key, value) pairs of every `from` item requirement (M5.2): key -> value -> id.
+    pair_ids: HashMap<String, HashMap<String, u32>>,
+    /// Per Dataplane, per inbound (same positions): the M6.1 plan, filled on first use (M6.1 hot path).
+    plans: Vec<Vec<OnceLock<InboundPlan>>>,
+    /// Per Dataplane: its client identity (M5.1) and interned ids, filled on first use.
+    identities: Vec<OnceLock<(ClientIdentity, ClientIds)>>,
 }
 
 /// The policies selecting one inbound, in applied order (lowest priority first).
@@ -215,27 +229,63 @@ impl MtpSet {
     /// Compile policies (in document order: A2's last tie-break) and dataplanes.
     pub fn new(policies: Vec<MtpPolicy>, dataplanes: Vec<MtpDataplane>) -> MtpSet {
         let mut set = MtpSet::default();
+        let mut next_id = 0u32;
         for (doc_order, policy) in policies.into_iter().enumerate() {
-            let items = policy
+            let items: Vec<_> = policy
                 .from
                 .iter()
                 .map(|f| (subset::from_item_subset(&f.target_ref), f.action))
                 .collect();
+            let req_ids = items
+                .iter()
+                .map(|(req, _)| {
+                    let mut ids: Vec<u32> = req
+                        .iter()
+                        .map(|(k, v)| {
+                            let values = match set.pair_ids.get_mut(k.as_str()) {
+                                Some(m) => m,
+                                None => set.pair_ids.entry(k.clone()).or_default(),
+                            };
+                            match values.get(v.as_str()) {
+                                Some(&id) => id,
+                                None => {
+                                    values.insert(v.clone(), next_id);
+                                    next_id += 1;
+                                    next_id - 1
+                                }
+                            }
+                        })
+                        .collect();
+                    ids.sort_unstable();
+                    ids.into_boxed_slice()
+                })
+                .collect();
             let key = order::PriorityKey::of(&policy);
-            set.by_mesh
-                .entry(policy.mesh.clone())
-                .or_default()
-                .push(set.policies.len());
+            let i = set.policies.len();
+            match set.by_mesh.get_mut(policy.mesh.as_str()) {
+                Some(ix) => ix.add(&policy, i),
+                None => set
+                    .by_mesh
+                    .entry(policy.mesh.clone())
+                    .or_default()
+                    .add(&policy, i),
+            }
             set.policies.push(Compiled {
                 policy,
                 items,
+                req_ids,
                 key,
                 doc_order,
             });
         }
         for dp in dataplanes {
             set.dp_index
-                .insert((dp.mesh.clone(), dp.name.clone()), set.dataplanes.len());
+                .entry(dp.mesh.clone())
+                .or_default()
+                .insert(dp.name.clone(), set.dataplanes.len());
+            set.plans
+                .push(dp.inbounds.iter().map(|_| OnceLock::new()).collect());
+            set.identities.push(OnceLock::new());
             set.dataplanes.push(dp);
         }
         set
@@ -249,38 +299,107 @@ impl MtpSet {
     }
 
     pub fn dataplane(&self, mesh: &str, name: &str) -> Option<&MtpDataplane> {
-        self.dp_index
-            .get(&(mesh.to_string(), name.to_string()))
-            .map(|&i| &self.dataplanes[i])
+        self.dataplane_index(mesh, name)
+            .map(|i| &self.dataplanes[i])
+    }
+    /// Position of a Dataplane in [`MtpSet::dataplanes`].
+    pub fn dataplane_index(&self, mesh: &str, name: &str) -> Option<usize> {
+        self.dp_index.get(mesh)?.get(name).copied()
     }
     pub fn dataplanes(&self) -> &[MtpDataplane] {
         &self.dataplanes
     }
 
-    /// M4.1–M4.9: the policies selecting inbound `port` of `dest`, lowest priority first.
-    /// Empty when none does or the port is not a non-ignored inbound.
-    pub fn select(&self, dest: &MtpDataplane, port: u32, order: PolicyOrder) -> Selection<'_> {
-        let mut compiled: Vec<&Compiled> = match (dest.inbound(port), self.by_mesh.get(&dest.mesh))
-        {
-            (Some(inbound), Some(ids)) => ids
-                .iter()
-                .map(|&i| &self.policies[i])
-                .filter(|c| select::selects(&c.policy, dest, inbound))
-                .collect(),
+    /// Position of `dp` in `self.dataplanes` when it is one of them (by address).
+    fn own_index(&self, dp: &MtpDataplane) -> Option<usize> {
+        let start = self.dataplanes.as_ptr() as usize;
+        let addr = dp as *const MtpDataplane as usize;
+        let size = std::mem::size_of::<MtpDataplane>();
+        let off = addr.checked_sub(start)?;
+        (off % size == 0 && off / size < self.dataplanes.len()).then_some(off / size)
+    }
+
+    /// M4.1–M4.9 over the index: selecting policies (as positions in `self.policies`), ordered.
+    fn select_ids(&self, dest: &MtpDataplane, port: u32, order: PolicyOrder) -> (Vec<usize>, bool) {
+        let mut ids: Vec<usize> = match (dest.inbound(port), self.by_mesh.get(&dest.mesh)) {
+            (Some(inbound), Some(ix)) => {
+                let mut c = ix.candidates(dest, inbound);
+                c.retain(|&i| select::selects(&self.policies[i].policy, dest, inbound));
+                c
+            }
             _ => Vec::new(),
         };
         let tie = match order {
-            PolicyOrder::Kuma => order::sort(&mut compiled),
+            PolicyOrder::Kuma => order::sort_ids(&self.policies, &mut ids),
             PolicyOrder::AsListed => {
-                compiled.sort_by_key(|c| c.doc_order);
+                ids.sort_unstable_by_key(|&i| self.policies[i].doc_order);
                 false
             }
         };
+        (ids, tie)
+    }
+
+    /// M4.1–M4.9: the policies selecting inbound `port` of `dest`, lowest priority first.
+    /// Empty when none does or the port is not a non-ignored inbound.
+    pub fn select(&self, dest: &MtpDataplane, port: u32, order: PolicyOrder) -> Selection<'_> {
+        let (ids, tie) = self.select_ids(dest, port, order);
+        let compiled: Vec<&Compiled> = ids.iter().map(|&i| &self.policies[i]).collect();
         Selection {
             policies: compiled.iter().map(|c| &c.policy).collect(),
             tie,
             compiled,
         }
+    }
+
+    /// The selection of a plan (for M6.4 and the divergence check).
+    pub(crate) fn selection_of(&self, plan: &InboundPlan) -> Selection<'_> {
+        let compiled: Vec<&Compiled> = plan
+            .policies
+            .iter()
+            .map(|&i| &self.policies[i as usize])
+            .collect();
+        Selection {
+            policies: compiled.iter().map(|c| &c.policy).collect(),
+            tie: plan.tie,
+            compiled,
+        }
+    }
+
+    fn build_plan(&self, dest: &MtpDataplane, port: u32) -> InboundPlan {
+        let (ids, tie) = self.select_ids(dest, port, PolicyOrder::Kuma);
+        InboundPlan::new(&self.policies, ids, tie)
+    }
+
+    /// The M6.1 plan (Kuma order) of inbound `port` of the Dataplane at `dp` (see
+    /// [`MtpSet::dataplane_index`]), computed once. `None` when `port` is not a non-ignored inbound.
+    pub fn plan(&self, dp: usize, port: u32) -> Option<&InboundPlan> {
+        let d = self.dataplanes.get(dp)?;
+        let pos = d
+            .inbounds
+            .iter()
+            .position(|i| i.port == port && !i.ignored)?;
+        Some(self.plans[dp][pos].get_or_init(|| self.build_plan(d, port)))
+    }
+
+    /// M5.1 identity of the Dataplane at `dp` with its interned ids, computed once.
+    pub fn dataplane_identity(&self, dp: usize) -> &(ClientIdentity, ClientIds) {
+        self.identities[dp].get_or_init(|| {
+            let ident = self.dataplanes[dp].identity();
+            let ids = self.client_ids(&ident);
+            (ident, ids)
+        })
+    }
+
+    /// The interned ids of the client's pairs that occur in some `from` item (others cannot matter).
+    pub fn client_ids(&self, client: &ClientIdentity) -> ClientIds {
+        let mut ids: Vec<u32> = client
+            .tags
+            .iter()
+            .filter_map(|(k, v)| self.pair_ids.get(k.as_str())?.get(v.as_str()).copied())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ClientIds(ids)
     }
 
     /// Names of the policies selecting the inbound, lowest priority first (`[]` = none).
@@ -296,11 +415,20 @@ impl MtpSet {
         port: u32,
         client: &ClientIdentity,
     ) -> Option<MtpDecision> {
-        let sel = self.select(dest, port, PolicyOrder::Kuma);
-        if sel.policies.is_empty() {
+        let owned;
+        let plan = match self.own_index(dest) {
+            Some(i) => self.plan(i, port)?,
+            None => {
+                owned = self.build_plan(dest, port);
+                &owned
+            }
+        };
+        if plan.is_empty() {
             return None;
         }
-        Some(decide::decide(&sel, &dest.mesh, client))
+        let ids = self.client_ids(client);
+        let v = plan.decide(self, &dest.mesh, client, &ids);
+        Some(plan.full_decision(self, &v, &dest.mesh, client, &ids))
     }
 
     /// M6.4: Kuma's rule list for the inbound; `Ok(None)` when no MTP selects it.

@@ -79,18 +79,18 @@ impl PriorityKey {
     }
 }
 
-/// Sort lowest priority first; A2: full ties by resource name ascending, then document order.
-/// Returns whether any tie occurred.
-pub(crate) fn sort(policies: &mut [&Compiled]) -> bool {
-    policies.sort_by(|a, b| {
+/// Sort positions in `all` lowest priority first; A2: full ties by resource name ascending, then
+/// document order. Returns whether any tie occurred.
+pub(crate) fn sort_ids(all: &[Compiled], ids: &mut [usize]) -> bool {
+    ids.sort_unstable_by(|&a, &b| {
+        let (a, b) = (&all[a], &all[b]);
         a.key
             .priority_cmp(&b.key)
             .then_with(|| a.policy.name.cmp(&b.policy.name))
             .then_with(|| a.doc_order.cmp(&b.doc_order))
     });
-    policies
-        .windows(2)
-        .any(|w| w[0].key.priority_cmp(&w[1].key) == Ordering::Equal)
+    ids.windows(2)
+        .any(|w| all[w[0]].key.priority_cmp(&all[w[1]].key) == Ordering::Equal)
 }
 
 #[cfg(test)]
