@@ -2,14 +2,13 @@
 //! allocation per row, bad rows as error codes (never an error that aborts the batch).
 //!
 //! Selection (T3.5) depends only on the target inbound, so a [`BatchCache`] memoises the winner
-//! per `(dataplane, port)`; the E0–E7 rows themselves mirror [`PolicySet::authorize_inbound`]
-//! (checked row by row against it by the differential tests).
+//! per `(dataplane, port)`; the E0–E7 rows are [`PolicySet::inbound_verdict`], the same function
+//! `authorize_inbound` uses (spec §4.1).
 
 use std::collections::HashMap;
 
-use super::decide::Reason;
-use super::identity::identity_matches;
-use super::intern::{Sym, TagMap};
+use super::decide::{Peer, Reason};
+use super::intern::TagMap;
 use super::policy_set::{DpId, MeshId, PolicyId, PolicySet};
 
 /// Why a row could not be decided (`TrafficEngine.check` would raise).
@@ -70,15 +69,6 @@ impl RowOutcome {
             e4: false,
         }
     }
-
-    fn plain(allowed: bool, reason: Reason) -> RowOutcome {
-        RowOutcome {
-            allowed,
-            reason: Ok(reason),
-            policy: None,
-            e4: false,
-        }
-    }
 }
 
 /// Parses `k=v,k=v` (whitespace around items trimmed; empty string = empty map; a repeated key
@@ -120,14 +110,6 @@ pub struct BatchIndex {
 #[derive(Debug, Default)]
 pub struct BatchCache {
     winners: HashMap<(DpId, u32), Option<PolicyId>>,
-}
-
-/// E4 outcomes that an MTP may replace (mirrors `_TP_REASONS` in `traffic/engine.py`).
-fn e4_applies(r: Reason) -> bool {
-    matches!(
-        r,
-        Reason::NoPolicy | Reason::Allowed | Reason::SourceNotMatched
-    )
 }
 
 impl PolicySet {
@@ -252,53 +234,25 @@ impl PolicySet {
         let Some(port) = port.and_then(|p| u32::try_from(p).ok()) else {
             return RowOutcome::error(RowError::BadPort);
         };
-        let d = &self.dataplanes[dp as usize];
-        let m = &self.meshes[dmesh as usize];
-        // E0 / E0b / E1 / E2 / E3, as in authorize_inbound.
-        if d.gateway.is_some() || self.prometheus_port(dmesh) == Some(port) {
-            return RowOutcome::plain(true, Reason::NotEnforced);
+        let peer = match client_mesh {
+            None => Peer::NonMesh,
+            Some((DpId::MAX, m)) => Peer::Mesh(m, &tag_pairs),
+            Some((s, m)) => Peer::Mesh(m, &self.dataplanes[s as usize].identity),
+        };
+        // §4.1 E0–E7: the one decision function, with the memoised T3.5 winner.
+        let v = self.inbound_verdict(peer, dp, port, |mesh, tags| {
+            *cache
+                .winners
+                .entry((dp, port))
+                .or_insert_with(|| self.select(mesh, tags).winner())
+        });
+        RowOutcome {
+            allowed: v.allowed,
+            reason: Ok(v.reason),
+            policy: v.policy,
+            // E4 / T4.11: the caller consults the MTP engine for this row.
+            e4: idx.mtp_meshes[dmesh as usize] && v.at_e4(),
         }
-        let Some((_, tags)) = d.inbounds.iter().find(|(p, _)| *p == port) else {
-            return RowOutcome::plain(false, Reason::UnknownInbound);
-        };
-        if !m.mtls_enabled {
-            return RowOutcome::plain(true, Reason::MtlsDisabled);
-        }
-        let pairs: &[(Sym, Sym)] = match client_mesh {
-            None if m.permissive => {
-                return RowOutcome::plain(true, Reason::PermissiveNonMeshTraffic)
-            }
-            None => return RowOutcome::plain(false, Reason::MtlsRequired),
-            Some((_, cm)) if cm != dmesh => return RowOutcome::plain(false, Reason::MtlsRequired),
-            Some((DpId::MAX, _)) => &tag_pairs,
-            Some((s, _)) => &self.dataplanes[s as usize].identity,
-        };
-        // E5–E7 with the memoised winner.
-        let winner = *cache
-            .winners
-            .entry((dp, port))
-            .or_insert_with(|| self.select(dmesh, tags).winner());
-        let mut out = match winner {
-            None => RowOutcome::plain(false, Reason::NoPolicy),
-            Some(w) => {
-                let allowed = self.policies[w as usize]
-                    .sources
-                    .iter()
-                    .any(|s| identity_matches(s, pairs));
-                RowOutcome {
-                    allowed,
-                    reason: Ok(if allowed {
-                        Reason::Allowed
-                    } else {
-                        Reason::SourceNotMatched
-                    }),
-                    policy: Some(w),
-                    e4: false,
-                }
-            }
-        };
-        out.e4 = idx.mtp_meshes[dmesh as usize] && out.reason.is_ok_and(e4_applies);
-        out
     }
 }
 
