@@ -7,7 +7,9 @@
 //! Bad rows become `error:*` reason codes; nothing raises once evaluation starts.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use ahash::AHashMap;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
@@ -20,11 +22,16 @@ use arrow_array::{
 use arrow_pyarrow::FromPyArrow;
 use arrow_schema::{DataType, Field};
 use meshauthz_core::rbac::{Action, Engine, Reason as RbacReason, Target, User};
-use meshauthz_core::traffic::batch::{BatchCache, BatchIndex, RowError, RowOutcome, RowSource};
+use meshauthz_core::traffic::batch::{
+    BatchCache, BatchIndex, NameId, RowError, RowOutcome, RowSource, SourceIds,
+};
+use meshauthz_core::traffic::intern::TagMap;
+use meshauthz_core::traffic::policy_set::MeshId;
 use meshauthz_core::traffic::{PolicySet, Reason};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyCapsule, PyDict, PyList, PyString, PyTuple};
+use pyo3::Borrowed;
 use rayon::prelude::*;
 
 use crate::rbac::{RbacPolicySet, RbacTarget};
@@ -74,10 +81,15 @@ fn code(s: &str) -> i32 {
 }
 
 fn traffic_code(r: Result<Reason, RowError>) -> i32 {
-    code(match r {
-        Ok(r) => r.as_str(),
-        Err(e) => e.as_str(),
-    })
+    let (s, guess) = match r {
+        Ok(r) => (r.as_str(), r as usize),
+        Err(e) => (e.as_str(), 20 + e as usize),
+    };
+    // REASONS lists the traffic reasons and row errors in enum order: one comparison a row.
+    if REASONS.get(guess) == Some(&s) {
+        return guess as i32;
+    }
+    code(s)
 }
 
 /// An append-only string dictionary.
@@ -327,6 +339,29 @@ impl IntCol {
     }
 }
 
+impl IntCol {
+    /// Every row (`None` for null or out of i64 range), the column type dispatched once.
+    fn extend_into(&self, n: usize, out: &mut Vec<Option<i64>>) {
+        let IntCol::Some(a) = self else {
+            out.extend(std::iter::repeat_n(None, n));
+            return;
+        };
+        macro_rules! prim {
+            ($($t:ty),*) => {{
+                $(if let Some(p) = a.as_primitive_opt::<$t>() {
+                    out.extend(p.iter().map(|v| v.and_then(|v| i64::try_from(v).ok())));
+                    return;
+                })*
+            }};
+        }
+        prim!(
+            Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type,
+            UInt64Type
+        );
+        out.extend((0..n).map(|i| self.get(i)));
+    }
+}
+
 /// Record batches from an Arrow PyCapsule producer (stream or array), zero-copy.
 fn arrow_batches(data: &Bound<'_, PyAny>) -> PyResult<Vec<RecordBatch>> {
     if data.hasattr("__arrow_c_stream__")? {
@@ -344,8 +379,162 @@ fn column<'a>(b: &'a RecordBatch, name: &str) -> Option<&'a ArrayRef> {
 
 // ---- traffic -----------------------------------------------------------------------------------
 
-/// One traffic row as evaluation sees it.
+/// One traffic row by names (what the E4 MTP step needs).
 type TrafficRow<'a> = (Option<&'a str>, RowSource<'a>, Option<&'a str>, Option<i64>);
+
+/// "No value" in a per-row id column.
+const NULL: u32 = u32::MAX;
+
+/// The distinct values of one input role (mesh, dataplane name, source tags), each resolved
+/// once per batch, not once per row.
+struct Distinct<'a, T> {
+    ids: AHashMap<&'a str, u32>,
+    texts: Vec<&'a str>,
+    values: Vec<T>,
+}
+
+impl<'a, T> Distinct<'a, T> {
+    fn new() -> Self {
+        Distinct {
+            ids: AHashMap::new(),
+            texts: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+
+    fn id(&mut self, s: &'a str, resolve: impl Fn(&str) -> T) -> u32 {
+        if let Some(&i) = self.ids.get(s) {
+            return i;
+        }
+        let i = self.texts.len() as u32;
+        self.ids.insert(s, i);
+        self.texts.push(s);
+        self.values.push(resolve(s));
+        i
+    }
+
+    /// A table of interned texts (ids = positions), each resolved once.
+    fn from_owned(texts: &'a [String], resolve: impl Fn(&str) -> T) -> Self {
+        Distinct {
+            ids: AHashMap::new(),
+            texts: texts.iter().map(String::as_str).collect(),
+            values: texts.iter().map(|t| resolve(t)).collect(),
+        }
+    }
+
+    fn text(&self, i: u32) -> Option<&'a str> {
+        self.texts.get(i as usize).copied()
+    }
+
+    /// Per-row ids of a string column appended to `out` (NULL for null); a dictionary column's
+    /// values are resolved once each, then its keys are gathered.
+    fn column(
+        &mut self,
+        col: &'a StrCol,
+        n: usize,
+        out: &mut Vec<u32>,
+        resolve: impl Fn(&str) -> T,
+    ) {
+        match col {
+            StrCol::Absent => out.extend(std::iter::repeat_n(NULL, n)),
+            StrCol::Dict(a, keys, values) => {
+                let map: Vec<u32> = (0..a.as_any_dictionary().values().len())
+                    .map(|k| values.get(k).map_or(NULL, |s| self.id(s, &resolve)))
+                    .collect();
+                match a.nulls() {
+                    None => out.extend(keys.iter().map(|&k| map[k])),
+                    Some(nulls) => out.extend(keys.iter().enumerate().map(|(i, &k)| {
+                        if nulls.is_valid(i) {
+                            map[k]
+                        } else {
+                            NULL
+                        }
+                    })),
+                }
+            }
+            _ => out.extend((0..n).map(|i| col.get(i).map_or(NULL, |s| self.id(s, &resolve)))),
+        }
+    }
+}
+
+/// Traffic rows as per-row ids into per-batch resolved tables (§4.1 input, names resolved once).
+struct TrafficRows<'a> {
+    mesh: Vec<u32>,
+    source: Vec<u32>,
+    tags: Vec<u32>,
+    dest: Vec<u32>,
+    port: Vec<Option<i64>>,
+    meshes: Distinct<'a, Option<MeshId>>,
+    /// dataplane names of `source` and `destination`.
+    names: Distinct<'a, Option<NameId>>,
+    tag_maps: Distinct<'a, Result<TagMap, RowError>>,
+}
+
+impl<'a> TrafficRows<'a> {
+    fn with_capacity(n: usize) -> Self {
+        TrafficRows {
+            mesh: Vec::with_capacity(n),
+            source: Vec::with_capacity(n),
+            tags: Vec::with_capacity(n),
+            dest: Vec::with_capacity(n),
+            port: Vec::with_capacity(n),
+            meshes: Distinct::new(),
+            names: Distinct::new(),
+            tag_maps: Distinct::new(),
+        }
+    }
+
+    fn eval(
+        &self,
+        set: &PolicySet,
+        idx: &BatchIndex,
+        cache: &mut BatchCache,
+        i: usize,
+    ) -> RowOutcome {
+        let mesh = match self.mesh[i] {
+            NULL => None,
+            m => Some(self.meshes.values[m as usize]),
+        };
+        // A dataplane source wins over source_tags (`source_of`).
+        let source = match (self.source[i], self.tags[i]) {
+            (NULL, NULL) => SourceIds::NonMesh,
+            (NULL, t) => {
+                SourceIds::Tags(self.tag_maps.values[t as usize].as_deref().map_err(|e| *e))
+            }
+            (s, _) => SourceIds::Dataplane(self.names.values[s as usize]),
+        };
+        let dest = match self.dest[i] {
+            NULL => None,
+            d => Some(self.names.values[d as usize]),
+        };
+        set.batch_row_ids(idx, cache, mesh, source, dest, self.port[i])
+    }
+
+    fn text(&self, i: usize) -> TrafficRow<'a> {
+        (
+            self.meshes.text(self.mesh[i]),
+            source_of(
+                self.names.text(self.source[i]),
+                self.tag_maps.text(self.tags[i]),
+            ),
+            self.names.text(self.dest[i]),
+            self.port[i],
+        )
+    }
+
+    fn push_strs(&mut self, set: &PolicySet, idx: &BatchIndex, cols: &'a ArrowCols) {
+        let n = cols.len;
+        self.meshes
+            .column(&cols.mesh, n, &mut self.mesh, |m| set.batch_mesh(m));
+        self.names
+            .column(&cols.source, n, &mut self.source, |d| idx.name_id(d));
+        self.tag_maps
+            .column(&cols.tags, n, &mut self.tags, |t| set.batch_tags(t));
+        self.names
+            .column(&cols.dest, n, &mut self.dest, |d| idx.name_id(d));
+        cols.port.extend_into(n, &mut self.port);
+    }
+}
 
 struct ArrowCols {
     mesh: StrCol,
@@ -369,15 +558,6 @@ impl ArrowCols {
             len: b.num_rows(),
         })
     }
-
-    fn row(&self, i: usize) -> TrafficRow<'_> {
-        (
-            self.mesh.get(i),
-            source_of(self.source.get(i), self.tags.get(i)),
-            self.dest.get(i),
-            self.port.get(i),
-        )
-    }
 }
 
 fn source_of<'a>(dp: Option<&'a str>, tags: Option<&'a str>) -> RowSource<'a> {
@@ -386,6 +566,23 @@ fn source_of<'a>(dp: Option<&'a str>, tags: Option<&'a str>) -> RowSource<'a> {
         (None, Some(t)) => RowSource::Tags(t),
         (None, None) => RowSource::NonMesh,
     }
+}
+
+/// One rayon pool per thread count, built on first use and reused by later batches.
+fn pool(threads: usize) -> PyResult<Arc<rayon::ThreadPool>> {
+    static POOLS: Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>> = Mutex::new(Vec::new());
+    let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, p)) = pools.iter().find(|(t, _)| *t == threads) {
+        return Ok(p.clone());
+    }
+    let p = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| PyValueError::new_err(e.to_string()))?,
+    );
+    pools.push((threads, p.clone()));
+    Ok(p)
 }
 
 /// Evaluates `n` rows with `threads` workers (1 = this thread); each chunk has its own cache.
@@ -410,12 +607,8 @@ where
         fill(0, &mut out);
         return Ok(out);
     }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| PyValueError::new_err(e.to_string()))?;
     let chunk = n.div_ceil(threads * 8).max(4096);
-    pool.install(|| {
+    pool(threads)?.install(|| {
         out.par_chunks_mut(chunk)
             .enumerate()
             .for_each(|(c, slice)| fill(c * chunk, slice));
@@ -466,6 +659,19 @@ impl TrafficBatch {
         (res, e4)
     }
 
+    /// Evaluates resolved rows and builds the result.
+    fn run(
+        &self,
+        set: &PolicySet,
+        rows: &TrafficRows<'_>,
+        threads: usize,
+    ) -> PyResult<(BatchResult, Vec<E4Row>)> {
+        let outcomes = run_rows(rows.port.len(), threads, |cache, i| {
+            rows.eval(set, &self.index, cache, i)
+        })?;
+        Ok(self.finish(set, outcomes, |i| rows.text(i)))
+    }
+
     /// The resolved names `TrafficEngine._mtp_decision` needs for row `i`.
     fn e4_row(&self, set: &PolicySet, i: usize, r: TrafficRow<'_>) -> Option<E4Row> {
         let (mesh, source, dest, port) = r;
@@ -491,38 +697,61 @@ impl TrafficBatch {
     }
 }
 
-fn str_ref(strings: &[String], i: u32) -> Option<&str> {
-    strings.get(i as usize).map(String::as_str)
+/// Interns the Python strings of one role of a row list: by the string's own (cached) hash and
+/// equality, so each distinct text is decoded once (no pointer keys, no `unsafe`).
+struct PyStrings<'py> {
+    by_hash: AHashMap<isize, u32>,
+    /// per id: the next id with the same hash (NULL = end of chain).
+    next: Vec<u32>,
+    objs: Vec<Bound<'py, PyString>>,
+    texts: Vec<String>,
 }
 
-/// Interns Python strings by object identity (a list repeats the same objects).
-struct PyInterner {
-    by_ptr: HashMap<usize, u32>,
-    strings: Vec<String>,
-}
+impl<'py> PyStrings<'py> {
+    fn new() -> Self {
+        PyStrings {
+            by_hash: AHashMap::new(),
+            next: Vec::new(),
+            objs: Vec::new(),
+            texts: Vec::new(),
+        }
+    }
 
-impl PyInterner {
-    fn get(&mut self, v: Option<Bound<'_, PyAny>>, what: &str) -> PyResult<u32> {
-        let Some(v) = v.filter(|v| !v.is_none()) else {
-            return Ok(u32::MAX);
-        };
-        let key = v.as_ptr() as usize;
-        if let Some(&i) = self.by_ptr.get(&key) {
-            return Ok(i);
+    /// A dict row's string field (absent or None: NULL).
+    fn item(&mut self, d: &Bound<'py, PyDict>, key: &str) -> PyResult<u32> {
+        match d.get_item(key)? {
+            Some(v) => self.get(v.as_borrowed(), key),
+            None => Ok(NULL),
+        }
+    }
+
+    fn get(&mut self, v: Borrowed<'_, 'py, PyAny>, what: &str) -> PyResult<u32> {
+        if v.is_none() {
+            return Ok(NULL);
         }
         let s = v
             .cast::<PyString>()
-            .map_err(|_| PyTypeError::new_err(format!("{what} must be a string or None")))?
-            .to_cow()?
-            .into_owned();
-        let i = self.strings.len() as u32;
-        self.strings.push(s);
-        self.by_ptr.insert(key, i);
-        Ok(i)
+            .map_err(|_| PyTypeError::new_err(format!("{what} must be a string or None")))?;
+        let h = s.hash()?;
+        let head = self.by_hash.get(&h).copied().unwrap_or(NULL);
+        let mut cur = head;
+        while cur != NULL {
+            let o = &self.objs[cur as usize];
+            if o.is(&*s) || o.as_any().eq(&*s)? {
+                return Ok(cur);
+            }
+            cur = self.next[cur as usize];
+        }
+        let id = self.texts.len() as u32;
+        self.texts.push(s.to_cow()?.into_owned()); // decoded once per distinct text
+        self.objs.push(s.to_owned());
+        self.next.push(head);
+        self.by_hash.insert(h, id);
+        Ok(id)
     }
 }
 
-fn port_of(v: Option<Bound<'_, PyAny>>) -> Option<i64> {
+fn port_of(v: Option<Borrowed<'_, '_, PyAny>>) -> Option<i64> {
     v.filter(|v| !v.is_none()).and_then(|v| v.extract().ok())
 }
 
@@ -569,22 +798,12 @@ impl TrafficBatch {
             .collect::<PyResult<Vec<_>>>()?;
         let set = &self.set.get().set;
         py.detach(|| {
-            // Flatten batches into one row space: (batch, offset) by binary search.
-            let mut starts = Vec::with_capacity(cols.len());
-            let mut n = 0usize;
+            let n = cols.iter().map(|c| c.len).sum();
+            let mut rows = TrafficRows::with_capacity(n);
             for c in &cols {
-                starts.push(n);
-                n += c.len;
+                rows.push_strs(set, &self.index, c);
             }
-            let locate = |i: usize| {
-                let b = starts.partition_point(|&s| s <= i) - 1;
-                cols[b].row(i - starts[b])
-            };
-            let outcomes = run_rows(n, threads, |cache, i| {
-                let (m, s, d, p) = locate(i);
-                set.batch_row(&self.index, cache, m, s, d, p)
-            })?;
-            Ok(self.finish(set, outcomes, locate))
+            self.run(set, &rows, threads)
         })
     }
 
@@ -597,59 +816,48 @@ impl TrafficBatch {
         rows: &Bound<'_, PyList>,
         threads: usize,
     ) -> PyResult<(BatchResult, Vec<E4Row>)> {
-        let mut interner = PyInterner {
-            by_ptr: HashMap::new(),
-            strings: Vec::new(),
-        };
-        let mut idx: Vec<[u32; 4]> = Vec::with_capacity(rows.len());
-        let mut ports: Vec<Option<i64>> = Vec::with_capacity(rows.len());
+        let n = rows.len();
+        let (mut meshes, mut names, mut tags) =
+            (PyStrings::new(), PyStrings::new(), PyStrings::new());
+        let mut ids = TrafficRows::with_capacity(n);
         for r in rows.iter() {
             if let Ok(t) = r.cast::<PyTuple>() {
                 let (mesh, off) = match t.len() {
-                    3 => (None, 0),
-                    4 => (Some(t.get_item(0)?), 1),
+                    3 => (NULL, 0),
+                    4 => (meshes.get(t.get_borrowed_item(0)?, "mesh")?, 1),
                     n => {
                         return Err(PyTypeError::new_err(format!(
                             "a row tuple has 3 or 4 items, not {n}"
                         )))
                     }
                 };
-                idx.push([
-                    interner.get(mesh, "mesh")?,
-                    interner.get(Some(t.get_item(off)?), "source")?,
-                    u32::MAX,
-                    interner.get(Some(t.get_item(off + 1)?), "destination")?,
-                ]);
-                ports.push(port_of(Some(t.get_item(off + 2)?)));
+                ids.mesh.push(mesh);
+                ids.source
+                    .push(names.get(t.get_borrowed_item(off)?, "source")?);
+                ids.tags.push(NULL);
+                ids.dest
+                    .push(names.get(t.get_borrowed_item(off + 1)?, "destination")?);
+                ids.port.push(port_of(Some(t.get_borrowed_item(off + 2)?)));
             } else if let Ok(d) = r.cast::<PyDict>() {
-                idx.push([
-                    interner.get(d.get_item("mesh")?, "mesh")?,
-                    interner.get(d.get_item("source")?, "source")?,
-                    interner.get(d.get_item("source_tags")?, "source_tags")?,
-                    interner.get(d.get_item("destination")?, "destination")?,
-                ]);
-                ports.push(port_of(d.get_item("port")?));
+                ids.mesh.push(meshes.item(d, "mesh")?);
+                ids.source.push(names.item(d, "source")?);
+                ids.tags.push(tags.item(d, "source_tags")?);
+                ids.dest.push(names.item(d, "destination")?);
+                ids.port.push(port_of(
+                    d.get_item("port")?.as_ref().map(Bound::as_borrowed),
+                ));
             } else {
                 return Err(PyTypeError::new_err("rows must be tuples or dicts"));
             }
         }
-        let strings = interner.strings;
         let set = &self.set.get().set;
+        let index = &self.index;
+        let (meshes, names, tags) = (meshes.texts, names.texts, tags.texts);
         py.detach(|| {
-            let row = |i: usize| -> TrafficRow<'_> {
-                let [m, s, t, d] = idx[i];
-                (
-                    str_ref(&strings, m),
-                    source_of(str_ref(&strings, s), str_ref(&strings, t)),
-                    str_ref(&strings, d),
-                    ports[i],
-                )
-            };
-            let outcomes = run_rows(idx.len(), threads, |cache, i| {
-                let (m, s, d, p) = row(i);
-                set.batch_row(&self.index, cache, m, s, d, p)
-            })?;
-            Ok(self.finish(set, outcomes, row))
+            ids.meshes = Distinct::from_owned(&meshes, |m| set.batch_mesh(m));
+            ids.names = Distinct::from_owned(&names, |d| index.name_id(d));
+            ids.tag_maps = Distinct::from_owned(&tags, |t| set.batch_tags(t));
+            self.run(set, &ids, threads)
         })
     }
 
@@ -681,23 +889,35 @@ impl TrafficBatch {
                 .iter()
                 .map(|d| (set.meshes[d.mesh as usize].name.as_str(), d.name.as_str()))
                 .collect();
-            let row = |i: usize| -> TrafficRow<'_> {
-                let dest = usize::try_from(destinations[i])
-                    .ok()
-                    .and_then(|d| names.get(d));
-                let source = match sources[i] {
-                    s if s < 0 => RowSource::NonMesh,
-                    s => RowSource::DataplaneId(u32::try_from(s).unwrap_or(u32::MAX)),
+            // Per dataplane id: (mesh, name group), resolved once (not per row).
+            let resolved: Vec<(Option<MeshId>, Option<NameId>)> = set
+                .dataplanes
+                .iter()
+                .map(|d| (Some(d.mesh), self.index.name_id(&d.name)))
+                .collect();
+            let unknown = self.index.name_id("");
+            let source = |i: usize| match sources[i] {
+                s if s < 0 => RowSource::NonMesh,
+                s => RowSource::DataplaneId(u32::try_from(s).unwrap_or(u32::MAX)),
+            };
+            let dest = |i: usize| usize::try_from(destinations[i]).ok();
+            let outcomes = run_rows(sources.len(), threads, |cache, i| {
+                let src = match source(i) {
+                    RowSource::DataplaneId(d) => SourceIds::DataplaneId(d),
+                    _ => SourceIds::NonMesh,
                 };
-                match dest {
-                    Some((m, d)) => (Some(*m), source, Some(*d), Some(ports[i])),
-                    None => (None, source, Some(""), Some(ports[i])),
+                let (mesh, name) = match dest(i).and_then(|d| resolved.get(d)) {
+                    Some(&(m, n)) => (Some(m), n),
+                    None => (None, unknown),
+                };
+                set.batch_row_ids(&self.index, cache, mesh, src, Some(name), Some(ports[i]))
+            })?;
+            let row = |i: usize| -> TrafficRow<'_> {
+                match dest(i).and_then(|d| names.get(d)) {
+                    Some((m, d)) => (Some(*m), source(i), Some(*d), Some(ports[i])),
+                    None => (None, source(i), Some(""), Some(ports[i])),
                 }
             };
-            let outcomes = run_rows(sources.len(), threads, |cache, i| {
-                let (m, s, d, p) = row(i);
-                set.batch_row(&self.index, cache, m, s, d, p)
-            })?;
             Ok(self.finish(set, outcomes, row))
         })
     }

@@ -2,13 +2,12 @@
 //! allocation per row, bad rows as error codes (never an error that aborts the batch).
 //!
 //! Selection (T3.5) depends only on the target inbound, so a [`BatchCache`] memoises the winner
-//! per `(dataplane, port)`; the E0–E7 rows themselves mirror [`PolicySet::authorize_inbound`]
-//! (checked row by row against it by the differential tests).
+//! per `(dataplane, port)`; the E0–E7 rows are [`PolicySet::inbound_verdict`], the same function
+//! `authorize_inbound` uses (spec §4.1).
 
-use std::collections::HashMap;
+use ahash::AHashMap;
 
-use super::decide::Reason;
-use super::identity::identity_matches;
+use super::decide::{Peer, Reason};
 use super::intern::{Sym, TagMap};
 use super::policy_set::{DpId, MeshId, PolicyId, PolicySet};
 
@@ -70,15 +69,6 @@ impl RowOutcome {
             e4: false,
         }
     }
-
-    fn plain(allowed: bool, reason: Reason) -> RowOutcome {
-        RowOutcome {
-            allowed,
-            reason: Ok(reason),
-            policy: None,
-            e4: false,
-        }
-    }
 }
 
 /// Parses `k=v,k=v` (whitespace around items trimmed; empty string = empty map; a repeated key
@@ -107,35 +97,55 @@ pub fn parse_tags(s: &str) -> Result<Vec<(&str, &str)>, RowError> {
     Ok(tags)
 }
 
+/// A dataplane name resolved once per batch: an index into [`BatchIndex`]'s name groups.
+pub type NameId = u32;
+
 /// Name indexes for batch resolution, built once per compiled set.
 #[derive(Debug, Default)]
 pub struct BatchIndex {
-    /// dataplane name -> every dataplane of that name (any mesh, defined or not).
-    by_name: HashMap<String, Vec<DpId>>,
+    /// dataplane name -> its group in `groups`.
+    by_name: AHashMap<String, NameId>,
+    /// per name: every dataplane of that name (any mesh, defined or not).
+    groups: Vec<Vec<DpId>>,
     /// meshes whose inbound TP outcomes must go through the E4 hook.
     mtp_meshes: Vec<bool>,
+}
+
+impl BatchIndex {
+    /// A dataplane name, resolved once per distinct value (None: no dataplane has that name).
+    pub fn name_id(&self, name: &str) -> Option<NameId> {
+        self.by_name.get(name).copied()
+    }
+}
+
+/// A row's client with its names resolved ([`PolicySet::batch_row_ids`]).
+#[derive(Debug, Clone, Copy)]
+pub enum SourceIds<'a> {
+    NonMesh,
+    /// A dataplane name (None: unknown name).
+    Dataplane(Option<NameId>),
+    DataplaneId(DpId),
+    /// A tag-map client's identity pairs ([`PolicySet::batch_tags`]), or why it is malformed.
+    Tags(Result<&'a [(Sym, Sym)], RowError>),
 }
 
 /// Per-thread memo of T3.5 winners per `(dataplane, port)` (selection ignores the client).
 #[derive(Debug, Default)]
 pub struct BatchCache {
-    winners: HashMap<(DpId, u32), Option<PolicyId>>,
-}
-
-/// E4 outcomes that an MTP may replace (mirrors `_TP_REASONS` in `traffic/engine.py`).
-fn e4_applies(r: Reason) -> bool {
-    matches!(
-        r,
-        Reason::NoPolicy | Reason::Allowed | Reason::SourceNotMatched
-    )
+    winners: AHashMap<(DpId, u32), Option<PolicyId>>,
 }
 
 impl PolicySet {
     /// `mtp_meshes`: names of meshes with MeshTrafficPermissions (E4 in the caller).
     pub fn batch_index<'a, I: IntoIterator<Item = &'a str>>(&self, mtp_meshes: I) -> BatchIndex {
-        let mut by_name: HashMap<String, Vec<DpId>> = HashMap::new();
+        let mut by_name: AHashMap<String, NameId> = AHashMap::new();
+        let mut groups: Vec<Vec<DpId>> = Vec::new();
         for (id, d) in self.dataplanes.iter().enumerate() {
-            by_name.entry(d.name.clone()).or_default().push(id as DpId);
+            let g = *by_name.entry(d.name.clone()).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() as NameId - 1
+            });
+            groups[g as usize].push(id as DpId);
         }
         let mut mtp = vec![false; self.meshes.len()];
         for m in mtp_meshes {
@@ -145,8 +155,23 @@ impl PolicySet {
         }
         BatchIndex {
             by_name,
+            groups,
             mtp_meshes: mtp,
         }
+    }
+
+    /// A mesh name, resolved once per distinct value (None: no resource names that mesh).
+    pub fn batch_mesh(&self, name: &str) -> Option<MeshId> {
+        self.mesh_ids.get(name).copied()
+    }
+
+    /// A `k=v,k=v` tag-map client (A5), parsed once per distinct text: its identity pairs
+    /// (T2.7), unknown keys and values dropped (no selector can name them).
+    pub fn batch_tags(&self, text: &str) -> Result<TagMap, RowError> {
+        let tags = parse_tags(text)?;
+        let mut pairs = self.interner.lookup_map(tags.iter().copied());
+        pairs.retain(|&(_, v)| v != super::intern::UNKNOWN);
+        Ok(pairs)
     }
 
     fn defined(&self, mesh: MeshId) -> Result<MeshId, RowError> {
@@ -158,21 +183,20 @@ impl PolicySet {
     }
 
     /// `_mesh_of("Dataplane", name, mesh)` + `_require_mesh`: the destination dataplane.
-    pub fn batch_destination(
+    /// `mesh`: None = not given; Some(None) = a mesh name no resource uses.
+    pub fn batch_destination_ids(
         &self,
         idx: &BatchIndex,
-        mesh: Option<&str>,
-        name: &str,
+        mesh: Option<Option<MeshId>>,
+        name: Option<NameId>,
     ) -> Result<DpId, RowError> {
-        let ids = idx
-            .by_name
-            .get(name)
-            .map(Vec::as_slice)
+        let ids = name
+            .map(|n| idx.groups[n as usize].as_slice())
             .ok_or(RowError::UnknownDataplane)?;
         let id = match mesh {
             Some(m) => *ids
                 .iter()
-                .find(|&&d| self.meshes[self.dataplanes[d as usize].mesh as usize].name == m)
+                .find(|&&d| Some(self.dataplanes[d as usize].mesh) == m)
                 .ok_or(RowError::UnknownDataplane)?,
             None if ids.len() > 1 => return Err(RowError::AmbiguousDataplane),
             None => ids[0],
@@ -181,17 +205,25 @@ impl PolicySet {
         Ok(id)
     }
 
+    /// [`PolicySet::batch_destination_ids`] by names.
+    pub fn batch_destination(
+        &self,
+        idx: &BatchIndex,
+        mesh: Option<&str>,
+        name: &str,
+    ) -> Result<DpId, RowError> {
+        self.batch_destination_ids(idx, mesh.map(|m| self.batch_mesh(m)), idx.name_id(name))
+    }
+
     /// `_client` for a dataplane name: the one in the destination's mesh, else the only one.
     fn batch_source_dp(
         &self,
         idx: &BatchIndex,
         mesh: MeshId,
-        name: &str,
+        name: Option<NameId>,
     ) -> Result<DpId, RowError> {
-        let ids = idx
-            .by_name
-            .get(name)
-            .map(Vec::as_slice)
+        let ids = name
+            .map(|n| idx.groups[n as usize].as_slice())
             .ok_or(RowError::UnknownDataplane)?;
         let id = match ids
             .iter()
@@ -205,7 +237,8 @@ impl PolicySet {
         Ok(id)
     }
 
-    /// One row: the TrafficPermission outcome `TrafficEngine.check` gives before its E4 hook.
+    /// One row by names: the TrafficPermission outcome `TrafficEngine.check` gives before its
+    /// E4 hook. Batches resolve each distinct name once and call [`PolicySet::batch_row_ids`].
     pub fn batch_row(
         &self,
         idx: &BatchIndex,
@@ -215,90 +248,83 @@ impl PolicySet {
         destination: Option<&str>,
         port: Option<i64>,
     ) -> RowOutcome {
+        let tags;
+        let source = match source {
+            RowSource::NonMesh => SourceIds::NonMesh,
+            RowSource::Dataplane(n) => SourceIds::Dataplane(idx.name_id(n)),
+            RowSource::DataplaneId(d) => SourceIds::DataplaneId(d),
+            RowSource::Tags(t) => {
+                tags = self.batch_tags(t);
+                SourceIds::Tags(tags.as_deref().map_err(|e| *e))
+            }
+        };
+        self.batch_row_ids(
+            idx,
+            cache,
+            mesh.map(|m| self.batch_mesh(m)),
+            source,
+            destination.map(|d| idx.name_id(d)),
+            port,
+        )
+    }
+
+    /// One row with its names resolved: `mesh` None = not given, Some(None) = unknown name;
+    /// `destination` None = missing, Some(None) = unknown name. No allocation.
+    pub fn batch_row_ids(
+        &self,
+        idx: &BatchIndex,
+        cache: &mut BatchCache,
+        mesh: Option<Option<MeshId>>,
+        source: SourceIds<'_>,
+        destination: Option<Option<NameId>>,
+        port: Option<i64>,
+    ) -> RowOutcome {
         let Some(dest) = destination else {
             return RowOutcome::error(RowError::MissingField);
         };
-        let dp = match self.batch_destination(idx, mesh, dest) {
+        let dp = match self.batch_destination_ids(idx, mesh, dest) {
             Ok(d) => d,
             Err(e) => return RowOutcome::error(e),
         };
         let dmesh = self.dataplanes[dp as usize].mesh;
         // The client, resolved as `_client` + the core's `resolve` do (source errors win over E0).
-        let mut tag_pairs: TagMap = Vec::new();
-        let client_mesh = match source {
-            RowSource::NonMesh => None,
-            RowSource::Dataplane(name) => match self.batch_source_dp(idx, dmesh, name) {
-                Ok(s) => Some((s, self.dataplanes[s as usize].mesh)),
+        let peer = match source {
+            SourceIds::NonMesh => Peer::NonMesh,
+            SourceIds::Dataplane(name) => match self.batch_source_dp(idx, dmesh, name) {
+                Ok(s) => {
+                    let d = &self.dataplanes[s as usize];
+                    Peer::Mesh(d.mesh, &d.identity)
+                }
                 Err(e) => return RowOutcome::error(e),
             },
-            RowSource::DataplaneId(s) => match self.dataplanes.get(s as usize) {
+            SourceIds::DataplaneId(s) => match self.dataplanes.get(s as usize) {
                 Some(d) => match self.defined(d.mesh) {
-                    Ok(m) => Some((s, m)),
+                    Ok(m) => Peer::Mesh(m, &d.identity),
                     Err(e) => return RowOutcome::error(e),
                 },
                 None => return RowOutcome::error(RowError::UnknownDataplane),
             },
-            RowSource::Tags(text) => match parse_tags(text) {
-                // An ad-hoc client lives in the destination's mesh (defined: checked above).
-                Ok(tags) => {
-                    tag_pairs = self.interner.lookup_map(tags.iter().copied());
-                    // Identity pairs: drop unknown values too (no selector can name them).
-                    tag_pairs.retain(|&(_, v)| v != super::intern::UNKNOWN);
-                    Some((DpId::MAX, dmesh))
-                }
-                Err(e) => return RowOutcome::error(e),
-            },
+            // An ad-hoc client lives in the destination's mesh (defined: checked above).
+            SourceIds::Tags(Ok(pairs)) => Peer::Mesh(dmesh, pairs),
+            SourceIds::Tags(Err(e)) => return RowOutcome::error(e),
         };
         let Some(port) = port.and_then(|p| u32::try_from(p).ok()) else {
             return RowOutcome::error(RowError::BadPort);
         };
-        let d = &self.dataplanes[dp as usize];
-        let m = &self.meshes[dmesh as usize];
-        // E0 / E0b / E1 / E2 / E3, as in authorize_inbound.
-        if d.gateway.is_some() || self.prometheus_port(dmesh) == Some(port) {
-            return RowOutcome::plain(true, Reason::NotEnforced);
+        // §4.1 E0–E7: the one decision function, with the memoised T3.5 winner.
+        let v = self.inbound_verdict(peer, dp, port, |mesh, tags| {
+            *cache
+                .winners
+                .entry((dp, port))
+                .or_insert_with(|| self.select(mesh, tags).winner())
+        });
+        RowOutcome {
+            allowed: v.allowed,
+            reason: Ok(v.reason),
+            policy: v.policy,
+            // E4 / T4.11: the caller consults the MTP engine for this row.
+            e4: idx.mtp_meshes[dmesh as usize] && v.at_e4(),
         }
-        let Some((_, tags)) = d.inbounds.iter().find(|(p, _)| *p == port) else {
-            return RowOutcome::plain(false, Reason::UnknownInbound);
-        };
-        if !m.mtls_enabled {
-            return RowOutcome::plain(true, Reason::MtlsDisabled);
-        }
-        let pairs: &[(Sym, Sym)] = match client_mesh {
-            None if m.permissive => {
-                return RowOutcome::plain(true, Reason::PermissiveNonMeshTraffic)
-            }
-            None => return RowOutcome::plain(false, Reason::MtlsRequired),
-            Some((_, cm)) if cm != dmesh => return RowOutcome::plain(false, Reason::MtlsRequired),
-            Some((DpId::MAX, _)) => &tag_pairs,
-            Some((s, _)) => &self.dataplanes[s as usize].identity,
-        };
-        // E5–E7 with the memoised winner.
-        let winner = *cache
-            .winners
-            .entry((dp, port))
-            .or_insert_with(|| self.select(dmesh, tags).winner());
-        let mut out = match winner {
-            None => RowOutcome::plain(false, Reason::NoPolicy),
-            Some(w) => {
-                let allowed = self.policies[w as usize]
-                    .sources
-                    .iter()
-                    .any(|s| identity_matches(s, pairs));
-                RowOutcome {
-                    allowed,
-                    reason: Ok(if allowed {
-                        Reason::Allowed
-                    } else {
-                        Reason::SourceNotMatched
-                    }),
-                    policy: Some(w),
-                    e4: false,
-                }
-            }
-        };
-        out.e4 = idx.mtp_meshes[dmesh as usize] && out.reason.is_ok_and(e4_applies);
-        out
     }
 }
 

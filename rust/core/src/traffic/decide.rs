@@ -2,7 +2,7 @@
 
 use super::identity::{dataplane_matches, identity_matches};
 use super::intern::{Sym, TagMap};
-use super::policy_set::{Client, DpId, EsId, MeshId, PolicySet, TrafficError};
+use super::policy_set::{Client, DpId, EsId, MeshId, PolicyId, PolicySet, TrafficError};
 use super::select::Selection;
 
 /// Reason codes of spec §4.1 / §6 (and the MTP codes of meshtrafficpermission.md §7 E6).
@@ -77,6 +77,44 @@ impl Decision {
             bypass_possible: false,
         }
     }
+}
+
+/// The compact outcome of the §4.1 inbound decision ([`PolicySet::inbound_verdict`]): `policy`
+/// is the deciding TP (E6/E7), `matched_source` its first matching source (E6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    pub allowed: bool,
+    pub reason: Reason,
+    pub policy: Option<PolicyId>,
+    pub matched_source: Option<u32>,
+}
+
+impl Verdict {
+    fn plain(allowed: bool, reason: Reason) -> Verdict {
+        Verdict {
+            allowed,
+            reason,
+            policy: None,
+            matched_source: None,
+        }
+    }
+
+    /// TrafficPermission decided (E5–E7): the E4 hook (T4.11) may replace this verdict with a
+    /// MeshTrafficPermission decision (`_TP_REASONS` in `traffic/engine.py`).
+    pub fn at_e4(&self) -> bool {
+        matches!(
+            self.reason,
+            Reason::NoPolicy | Reason::Allowed | Reason::SourceNotMatched
+        )
+    }
+}
+
+/// The client as the §4.1 decision sees it: no sidecar (E2/E3), or its mesh and sorted T2.7
+/// identity pairs (T4.10).
+#[derive(Debug, Clone, Copy)]
+pub enum Peer<'a> {
+    NonMesh,
+    Mesh(MeshId, &'a [(Sym, Sym)]),
 }
 
 /// The E4 hook (T4.11 / A16): MeshTrafficPermission precedence. The MTP engine implements it;
@@ -204,7 +242,56 @@ impl PolicySet {
             .collect()
     }
 
-    /// §4.1: the inbound decision, first applicable row wins.
+    /// The client as the §4.1 decision sees it (mesh + T2.7 identity pairs).
+    pub fn peer<'a>(&'a self, client: Client<'a>) -> Peer<'a> {
+        match self.client_mesh(client) {
+            None => Peer::NonMesh,
+            Some(m) => Peer::Mesh(m, self.client_pairs(client)),
+        }
+    }
+
+    /// §4.1 E0–E3 and E5–E7, first applicable row wins: the ONE inbound decision, shared by
+    /// [`PolicySet::authorize_inbound`] and the batch (`batch_row`). Allocation-free.
+    ///
+    /// `winner` gives the T3.5 winner for the inbound's `(mesh, tags)` (the batch memoises it per
+    /// `(dataplane, port)`; selection ignores the client). The E4 hook (T4.11) is the caller's:
+    /// when [`Verdict::at_e4`], a MeshTrafficPermission selecting the inbound replaces this
+    /// verdict (E4 precedes E5, but E5–E7 are pure, so evaluating them first changes nothing).
+    /// The destination's mesh must be defined (callers check; `TrafficError::UnknownMesh`).
+    pub fn inbound_verdict<W>(&self, peer: Peer<'_>, dp: DpId, port: u32, winner: W) -> Verdict
+    where
+        W: FnOnce(MeshId, &[(Sym, Sym)]) -> Option<PolicyId>,
+    {
+        let d = &self.dataplanes[dp as usize];
+        let mesh = &self.meshes[d.mesh as usize];
+        // E0 / T4.3 / A15: gateways are never checked; E0 / T4.9 / A10: Prometheus inbound.
+        if d.gateway.is_some() || self.prometheus_port(d.mesh) == Some(port) {
+            return Verdict::plain(true, Reason::NotEnforced);
+        }
+        // E0b: no listener on that port.
+        let Some((_, tags)) = d.inbounds.iter().find(|(p, _)| *p == port) else {
+            return Verdict::plain(false, Reason::UnknownInbound);
+        };
+        // E1.
+        if !mesh.mtls_enabled {
+            return Verdict::plain(true, Reason::MtlsDisabled);
+        }
+        // E2 / E3 / T4.1: a non-mesh client, or one from another mesh (fails TLS validation).
+        let pairs = match peer {
+            Peer::NonMesh if mesh.permissive => {
+                return Verdict::plain(true, Reason::PermissiveNonMeshTraffic)
+            }
+            Peer::NonMesh => return Verdict::plain(false, Reason::MtlsRequired),
+            Peer::Mesh(m, _) if m != d.mesh => return Verdict::plain(false, Reason::MtlsRequired),
+            Peer::Mesh(_, pairs) => pairs,
+        };
+        // E4 is the caller's (see above). MTP §7 E4 ("no TP on any inbound of D" -> no-policy) is
+        // implied by E5: if no TP matches any inbound, none matches this one.
+        self.sources_verdict(winner(d.mesh, tags), |sel| identity_matches(sel, pairs))
+    }
+
+    /// §4.1: the inbound decision, first applicable row wins ([`PolicySet::inbound_verdict`]
+    /// plus the E4 hook), with the shadowed TPs (T3.6) of the target.
     pub fn authorize_inbound(
         &self,
         client: Client<'_>,
@@ -217,64 +304,68 @@ impl PolicySet {
         if !mesh.defined {
             return Err(TrafficError::UnknownMesh(mesh.name.clone()));
         }
-        // E0 / T4.3 / A15: gateways are never checked; E0 / T4.9 / A10: Prometheus inbound.
-        if d.gateway.is_some() || self.prometheus_port(d.mesh) == Some(port) {
-            return Ok(Decision::plain(true, Reason::NotEnforced));
-        }
-        // E0b: no listener on that port.
-        let Some((_, tags)) = d.inbounds.iter().find(|(p, _)| *p == port) else {
-            return Ok(Decision::plain(false, Reason::UnknownInbound));
-        };
-        // E1.
-        if !mesh.mtls_enabled {
-            return Ok(Decision::plain(true, Reason::MtlsDisabled));
-        }
-        // E2 / E3 / T4.1: a non-mesh client, or one from another mesh (fails TLS validation).
-        match self.client_mesh(client) {
-            None if mesh.permissive => {
-                return Ok(Decision::plain(true, Reason::PermissiveNonMeshTraffic))
+        let mut selection = None;
+        let verdict = self.inbound_verdict(self.peer(client), dp, port, |m, tags| {
+            selection.insert(self.select(m, tags)).winner()
+        });
+        if verdict.at_e4() {
+            // E4 / T4.11: a MeshTrafficPermission selecting the inbound replaces TP.
+            let tags = d
+                .inbounds
+                .iter()
+                .find(|(p, _)| *p == port)
+                .map_or(&[][..], |(_, t)| t.as_slice());
+            if let Some(decision) = hook.inbound(self, client, dp, port, tags)? {
+                return Ok(decision);
             }
-            None => return Ok(Decision::plain(false, Reason::MtlsRequired)),
-            Some(m) if m != d.mesh => return Ok(Decision::plain(false, Reason::MtlsRequired)),
-            Some(_) => {}
         }
-        // E4 / T4.11: a MeshTrafficPermission selecting the inbound replaces TP.
-        if let Some(decision) = hook.inbound(self, client, dp, port, tags)? {
-            return Ok(decision);
-        }
-        // MTP §7 E4 ("no TP on any inbound of D" -> no-policy) is implied by E5 below: if no TP
-        // matches any inbound, none matches this one.
-        self.decide_with_sources(self.select(d.mesh, tags), |sel| {
-            identity_matches(sel, self.client_pairs(client))
-        })
+        Ok(self.decision(verdict, selection.as_ref()))
     }
 
-    /// E5–E7 (and T4.6/T4.7): winner, then the first matching source.
-    fn decide_with_sources<F>(
-        &self,
-        sel: Selection,
-        source_matches: F,
-    ) -> Result<Decision, TrafficError>
+    /// The rich [`Decision`] of a [`Verdict`] (names resolved; shadowed TPs from `selection`).
+    pub fn decision(&self, v: Verdict, selection: Option<&Selection>) -> Decision {
+        Decision {
+            allowed: v.allowed,
+            reason: v.reason,
+            policy: v.policy.map(|p| self.policy_name(p).to_owned()),
+            matched_source: v.matched_source,
+            shadowed: selection.map(|s| self.names(s)).unwrap_or_default(),
+            bypass_possible: false,
+        }
+    }
+
+    /// E5–E7 (and T4.6/T4.7): the winner, then the first matching source.
+    fn sources_verdict<F>(&self, winner: Option<PolicyId>, source_matches: F) -> Verdict
     where
         F: Fn(&super::policy_set::Selector) -> bool,
     {
-        let Some(winner) = sel.winner() else {
-            return Ok(Decision::plain(false, Reason::NoPolicy));
+        let Some(winner) = winner else {
+            return Verdict::plain(false, Reason::NoPolicy); // E5
         };
-        let policy = &self.policies[winner as usize];
-        let matched = policy.sources.iter().position(source_matches);
-        Ok(Decision {
+        let matched = self.policies[winner as usize]
+            .sources
+            .iter()
+            .position(source_matches);
+        Verdict {
             allowed: matched.is_some(),
+            // E6 / E7
             reason: if matched.is_some() {
                 Reason::Allowed
             } else {
                 Reason::SourceNotMatched
             },
-            policy: Some(policy.name.clone()),
+            policy: Some(winner),
             matched_source: matched.map(|i| i as u32),
-            shadowed: self.names(&sel),
-            bypass_possible: false,
-        })
+        }
+    }
+
+    /// E5–E7 over a selection, as a [`Decision`] (§4.2 paths).
+    fn decide_with_sources<F>(&self, sel: Selection, source_matches: F) -> Decision
+    where
+        F: Fn(&super::policy_set::Selector) -> bool,
+    {
+        let v = self.sources_verdict(sel.winner(), source_matches);
+        self.decision(v, Some(&sel))
     }
 
     /// §4.2: may `client` use ExternalService `es`? The path follows the Mesh: zone egress (T4.7,
@@ -312,7 +403,7 @@ impl PolicySet {
                 Some(d) => d,
                 None => self.decide_with_sources(self.select(e.mesh, &e.tags), |sel| {
                     identity_matches(sel, self.client_pairs(client))
-                })?,
+                }),
             }
         } else {
             let maps = self.client_maps(client);
@@ -323,7 +414,7 @@ impl PolicySet {
             }
             self.decide_with_sources(self.select(e.mesh, &e.tags), |sel| {
                 dataplane_matches(sel, maps.iter().copied())
-            })?
+            })
         };
         decision.bypass_possible = mesh.passthrough; // T4.8
         Ok(decision)

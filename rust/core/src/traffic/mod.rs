@@ -16,7 +16,7 @@ pub mod intern;
 pub mod policy_set;
 pub mod select;
 
-pub use decide::{Decision, EsGating, MtpHook, NoMtpHook, Reason};
+pub use decide::{Decision, EsGating, MtpHook, NoMtpHook, Peer, Reason, Verdict};
 pub use policy_set::{
     ClientInput, DataplaneInput, ExternalServiceInput, MeshInput, PolicyInput, PolicySet,
     PrometheusInput, TrafficError,
