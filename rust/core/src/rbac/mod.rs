@@ -4,6 +4,7 @@
 //! [`Engine::check`] per request.
 
 pub mod coverage;
+pub mod fxhash;
 pub mod glob;
 pub mod identity;
 pub mod message;
@@ -16,7 +17,7 @@ pub mod target_ref;
 pub use coverage::Qualifier;
 pub use identity::{Subjects, User};
 pub use message::{denial_text, go_quote, reason_text, Channel, Reason};
-pub use policy_set::{Action, Binding, Decision, Grant, PolicySet, Role, SecretReads};
+pub use policy_set::{Action, Binding, Decision, Grant, HeldRoles, PolicySet, Role, SecretReads};
 pub use rule::{Access, Rule, TokenRequest};
 pub use static_mode::StaticConfig;
 pub use target::{Body, Family, Scope, Target};
@@ -58,6 +59,57 @@ impl Engine {
                 &static_config.admin_resources,
             ),
             Engine::Static(cfg) => cfg.check(user, action, target, token),
+        }
+    }
+
+    /// [`Engine::check`] for a user given as borrowed name and groups: under RBAC the user is
+    /// never materialised (R5.1 subjects are interned at compile time); static mode builds it.
+    pub fn check_named<'g>(
+        &self,
+        name: &str,
+        groups: impl IntoIterator<Item = &'g str> + Clone,
+        action: Action,
+        target: Option<&Target>,
+        old: Option<&Target>,
+        token: Option<&TokenRequest>,
+    ) -> Result<Decision, String> {
+        let user = || User {
+            name: name.to_owned(),
+            groups: groups.clone().into_iter().map(str::to_owned).collect(),
+        };
+        match self {
+            Engine::Rbac {
+                set,
+                secret_reads,
+                static_config,
+            } => set.decide(
+                &set.roles_of(name, groups.clone()),
+                || static_config.admin_resources.matches(&user()),
+                action,
+                target,
+                old,
+                token,
+                *secret_reads,
+            ),
+            Engine::Static(cfg) => cfg.check(&user(), action, target, token),
+        }
+    }
+
+    /// R5.6 on demand for a denial of `check` / `check_named`: the uncovered elements of the
+    /// denied side (`old` when `denied_side` is `"old"`, else `target`). Empty for non-resource
+    /// actions, reads and the static strategy (they never explain coverage).
+    pub fn uncovered<'g>(
+        &self,
+        name: &str,
+        groups: impl IntoIterator<Item = &'g str>,
+        action: Action,
+        target: &Target,
+    ) -> Vec<String> {
+        match (self, action) {
+            (Engine::Rbac { set, .. }, Action::Access(a)) if a.is_resource() => {
+                set.uncovered(&set.roles_of(name, groups), a, target)
+            }
+            _ => Vec::new(),
         }
     }
 }
