@@ -93,6 +93,9 @@ class RbacPolicySet:
               target: Union[RbacTarget, _TargetTuple, None] = None,
               old: Union[RbacTarget, _TargetTuple, None] = None,
               token: Optional[dict[str, Any]] = None) -> _CheckResult: ...
+    def decide(self, user: Any, action: str, target: RbacTarget) -> Any:
+        """`Authorizer.check` hot path: the `AccessDecision` for a `User`, a non-token action
+        (not UPDATE) and a handle."""
     def uncovered(self, name: str, groups: _Groups, action: str,
                   target: Union[RbacTarget, _TargetTuple]) -> list[str]:
         """R5.6 on demand: the denied side's elements no applicable rule covers."""
@@ -109,6 +112,9 @@ class RbacPolicySet:
 
 def rbac_denial_text(channel: str, reason: str) -> str:
     """R8.3 / R8.4 text of a denial reason on a channel."""
+
+def rbac_bind_types(decision: type, grant: type) -> None:
+    """Registers `AccessDecision` and `Grant` for `RbacPolicySet.decide`."""
 
 def rbac_go_quote(s: str) -> str:
     """R8.1 Go %q quoting."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Literal, Optional
 
-from .._core import RbacPolicySet, RbacTarget
+from .._core import RbacPolicySet, RbacTarget, rbac_bind_types
 from ..errors import EvaluationError, InputError, Problem
 from .decision import AccessDecision, Grant
 from .documents import Source, collect, plain_binding, plain_role
@@ -32,6 +32,10 @@ _EXPLAINED = frozenset(("CREATE", "UPDATE", "DELETE"))
 _TOKEN_NOTES = ("types/names do not restrict token actions (A9)",)
 _NEW = object.__new__
 _SET = object.__setattr__
+
+
+# `RbacPolicySet.decide` (the check hot path) builds these directly.
+rbac_bind_types(AccessDecision, Grant)
 
 
 def _new_grant(g: tuple[str, str, int, str]) -> Grant:
@@ -144,13 +148,12 @@ class Authorizer:
         """CREATE / UPDATE (needs `old`, A10) / DELETE (stored object, R5.10) / GET / LIST (R3.1,
         A12) / VIEW_* (the inspected dataplane, A16); GENERATE_* with `token_request`."""
         if type(resource) is RbacTarget and old is None and type(user) is User and action in _FAST_ACTIONS:
-            # Hot path: a handle, a User, no stored object or token (same result as `_run`).
-            rset = self._set
+            # Hot path: a handle, a User, no stored object or token; the decision is built in Rust
+            # with the same fields as `_run` (R5.6 `uncovered` lazy on denials).
             try:
-                result = rset.check(user.name, user.groups, action, resource)
+                return self._set.decide(user, action, resource)  # type: ignore[no-any-return]
             except (ValueError, TypeError) as e:  # fail closed
                 raise EvaluationError(f"cannot check {action}: {e}") from None
-            return self._decision(rset, user, action, resource.label, resource, None, result)
         if action in _TOKEN_ACTIONS:
             return self._run(as_user(user), action, None, None, token_request or {})
         return self._run(user if type(user) is User else as_user(user), action, resource, old, None)

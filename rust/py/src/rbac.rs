@@ -2,7 +2,8 @@
 //! `RbacTarget` handles, and one FFI crossing per check. Conversions only; decisions live in
 //! `meshauthz_core::rbac`. Bad input raises `ValueError` / `TypeError`, never panics.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use meshauthz_core::rbac::{
     denial_text, go_quote, Access, Action, Binding, Body, Channel, Decision, Engine, Family, Grant,
@@ -11,7 +12,8 @@ use meshauthz_core::rbac::{
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyInt, PyList, PyString, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyInt, PyList, PyString, PyTuple, PyType};
 use pyo3::{intern, IntoPyObjectExt};
 
 fn err(msg: impl Into<String>) -> PyErr {
@@ -657,11 +659,111 @@ fn grant_py<'py>(py: Python<'py>, names: &Names, g: &Option<Grant>) -> PyResult<
     }
 }
 
+/// The Python classes `decide` builds (`rbac_bind_types`, once at import of the rbac package).
+struct Types {
+    decision: Py<PyType>,
+    grant: Py<PyType>,
+    object_new: Py<PyAny>,
+    object_setattr: Py<PyAny>,
+}
+
+static TYPES: PyOnceLock<Types> = PyOnceLock::new();
+
+/// Registers `AccessDecision` and `Grant` for `RbacPolicySet.decide`.
+#[pyfunction]
+fn rbac_bind_types(
+    py: Python<'_>,
+    decision: &Bound<'_, PyType>,
+    grant: &Bound<'_, PyType>,
+) -> PyResult<()> {
+    let object = py.get_type::<pyo3::types::PyAny>();
+    let types = Types {
+        decision: decision.clone().unbind(),
+        grant: grant.clone().unbind(),
+        object_new: object.getattr("__new__")?.unbind(),
+        object_setattr: object.getattr("__setattr__")?.unbind(),
+    };
+    let _ = TYPES.set(py, types);
+    Ok(())
+}
+
+impl Types {
+    /// `object.__new__(cls)` (a plain, non-slotted Python class) and its fresh `__dict__`; the
+    /// caller fills the dict (a frozen dataclass without its per-field `__setattr__`, same fields
+    /// as `cls(**state)`).
+    fn blank<'py>(
+        &self,
+        py: Python<'py>,
+        cls: &Py<PyType>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
+        let obj = self.object_new.bind(py).call1((cls.bind(py),))?;
+        let dict = obj
+            .getattr(intern!(py, "__dict__"))?
+            .cast_into::<PyDict>()?;
+        Ok((obj, dict))
+    }
+
+    /// `cls.__new__` + one `__dict__` assignment: a frozen dataclass instance without its
+    /// per-field `__setattr__` (same fields, same dict as `cls(**state)`).
+    fn instance<'py>(
+        &self,
+        py: Python<'py>,
+        cls: &Py<PyType>,
+        state: Bound<'py, PyDict>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let obj = self.object_new.bind(py).call1((cls.bind(py),))?;
+        self.object_setattr
+            .bind(py)
+            .call1((&obj, intern!(py, "__dict__"), state))?;
+        Ok(obj)
+    }
+}
+
+type GrantKey = (u32, u32, usize, Access);
+
 /// The compiled, immutable policy set (or the static strategy, R7.1).
 #[pyclass(frozen, module = "meshauthz._core")]
 pub struct RbacPolicySet {
     pub(crate) engine: Engine,
     names: Names,
+    /// `Grant` objects are immutable and determined by their key: built once each.
+    grants: Mutex<HashMap<GrantKey, Py<PyAny>>>,
+    /// `AccessDecision.__dict__` defaults for `decide` (field order as the dataclass).
+    template: PyOnceLock<Py<PyDict>>,
+}
+
+impl RbacPolicySet {
+    fn grant_obj<'py>(
+        &self,
+        py: Python<'py>,
+        types: &Types,
+        g: &Option<Grant>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let Some(g) = g else {
+            return Ok(py.None().into_bound(py));
+        };
+        let key = (g.role, g.binding, g.rule, g.access);
+        if let Some(o) = self.grants.lock().unwrap().get(&key) {
+            return Ok(o.bind(py).clone());
+        }
+        let state = PyDict::new(py);
+        state.set_item(
+            intern!(py, "role"),
+            self.names.roles[g.role as usize].bind(py),
+        )?;
+        state.set_item(
+            intern!(py, "binding"),
+            self.names.bindings[g.binding as usize].bind(py),
+        )?;
+        state.set_item(intern!(py, "rule"), g.rule)?;
+        state.set_item(intern!(py, "access"), access_py(py, g.access))?;
+        let obj = types.instance(py, &types.grant, state)?;
+        self.grants
+            .lock()
+            .unwrap()
+            .insert(key, obj.clone().unbind());
+        Ok(obj)
+    }
 }
 
 impl RbacPolicySet {
@@ -772,7 +874,12 @@ impl RbacPolicySet {
             _ => return Err(err(format!("mode must be rbac or static, not {mode:?}"))),
         };
         let names = Names::new(py, &engine)?;
-        Ok(RbacPolicySet { engine, names })
+        Ok(RbacPolicySet {
+            engine,
+            names,
+            grants: Mutex::new(HashMap::new()),
+            template: PyOnceLock::new(),
+        })
     }
 
     #[allow(clippy::too_many_arguments)] // the Python signature
@@ -843,6 +950,82 @@ impl RbacPolicySet {
         ))
     }
 
+    /// `Authorizer.check` hot path: `user` a `User`, `target` a handle, a non-token action without
+    /// a stored object. Returns the `AccessDecision` (`rbac_bind_types`) with the same fields as
+    /// the Python path; a resource-write denial carries `_explain` for the lazy R5.6 `uncovered`.
+    fn decide<'py>(
+        slf: &Bound<'py, Self>,
+        user: &Bound<'py, PyAny>,
+        action: &Bound<'py, PyString>,
+        target: &Bound<'py, RbacTarget>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let this = slf.get();
+        let types = TYPES
+            .get(py)
+            .ok_or_else(|| err("rbac_bind_types was not called"))?;
+        let act = Action::parse(&action.to_cow()?)
+            .ok_or_else(|| err(format!("unknown action {action}")))?;
+        let name = user.getattr(intern!(py, "name"))?;
+        let groups = user.getattr(intern!(py, "groups"))?;
+        let pu = Self::user(&name, &groups)?;
+        let handle = target.get();
+        let d = this.run(py, &pu, act, Some(&handle.inner), None, None)?;
+        let reason = match &d.reason {
+            Some(r) => Some(meshauthz_core::rbac::reason_text(r, &pu.owned()?)),
+            None => None,
+        };
+        let (mode, rbac) = match &this.engine {
+            Engine::Rbac { .. } => (intern!(py, "rbac"), true),
+            Engine::Static(_) => (intern!(py, "static"), false),
+        };
+        let template = this
+            .template
+            .get_or_try_init(py, || -> PyResult<Py<PyDict>> {
+                let t = PyDict::new(py);
+                let none = py.None();
+                for k in ["allowed", "user", "action", "target"] {
+                    t.set_item(k, &none)?;
+                }
+                t.set_item("mode", mode)?;
+                for k in ["grant", "old_grant", "denied_side"] {
+                    t.set_item(k, &none)?;
+                }
+                t.set_item("uncovered", PyTuple::empty(py))?;
+                t.set_item("reason", &none)?;
+                t.set_item("examined", 0)?;
+                t.set_item("notes", PyTuple::empty(py))?;
+                Ok(t.unbind())
+            })?;
+        let (obj, state) = types.blank(py, &types.decision)?;
+        state.update(template.bind(py).as_mapping())?;
+        state.set_item(intern!(py, "allowed"), d.allowed)?;
+        state.set_item(intern!(py, "user"), user)?;
+        state.set_item(intern!(py, "action"), action)?;
+        state.set_item(intern!(py, "target"), handle.label.bind(py))?;
+        if d.grant.is_some() {
+            state.set_item(intern!(py, "grant"), this.grant_obj(py, types, &d.grant)?)?;
+        }
+        let explained = matches!(act, Action::Access(a) if a.is_resource());
+        if !d.allowed && rbac && explained {
+            // R5.6 on demand (decision.py `_LazyUncovered`).
+            let lazy = (
+                slf.getattr(intern!(py, "uncovered"))?,
+                &name,
+                &groups,
+                action,
+                target,
+            );
+            state.del_item(intern!(py, "uncovered"))?;
+            state.set_item(intern!(py, "_explain"), lazy)?;
+        }
+        if let Some(r) = reason {
+            state.set_item(intern!(py, "reason"), r)?;
+        }
+        state.set_item(intern!(py, "examined"), d.examined)?;
+        Ok(obj)
+    }
+
     /// Same arguments as `check`, no work: the FFI floor for benchmarks.
     #[pyo3(signature = (name, groups, action, target=None, old=None, token=None))]
     fn _noop(
@@ -906,5 +1089,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<RbacTarget>()?;
     m.add_function(wrap_pyfunction!(rbac_denial_text, m)?)?;
     m.add_function(wrap_pyfunction!(rbac_go_quote, m)?)?;
+    m.add_function(wrap_pyfunction!(rbac_bind_types, m)?)?;
     Ok(())
 }
