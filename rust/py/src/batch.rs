@@ -19,6 +19,7 @@ use arrow_array::{
 };
 use arrow_pyarrow::FromPyArrow;
 use arrow_schema::{DataType, Field};
+use meshauthz_core::rbac::fxhash::FxMap;
 use meshauthz_core::rbac::{Action, Engine, Reason as RbacReason, Target};
 use meshauthz_core::traffic::batch::{BatchCache, BatchIndex, RowError, RowOutcome, RowSource};
 use meshauthz_core::traffic::{PolicySet, Reason};
@@ -963,7 +964,7 @@ fn engine_of<'a>(set: &'a Bound<'_, RbacPolicySet>) -> &'a Engine {
 #[pyfunction]
 fn rbac_prepare(data: &Bound<'_, PyAny>) -> PyResult<(RbacBatchInput, Option<Vec<String>>)> {
     let batches = arrow_batches(data)?;
-    let mut distinct: HashMap<String, i64> = HashMap::new();
+    let mut distinct: FxMap<String, i64> = FxMap::default();
     let mut texts: Vec<String> = Vec::new();
     let mut resource: Vec<i64> = Vec::new();
     let mut ints = false;
@@ -980,10 +981,16 @@ fn rbac_prepare(data: &Bound<'_, PyAny>) -> PyResult<(RbacBatchInput, Option<Vec
                 for i in 0..b.num_rows() {
                     resource.push(match c.get(i) {
                         None => -1,
-                        Some(t) => *distinct.entry(t.to_owned()).or_insert_with(|| {
-                            texts.push(t.to_owned());
-                            texts.len() as i64 - 1
-                        }),
+                        // Look up before inserting: no per-row copy of a seen text.
+                        Some(t) => match distinct.get(t) {
+                            Some(&id) => id,
+                            None => {
+                                texts.push(t.to_owned());
+                                let id = texts.len() as i64 - 1;
+                                distinct.insert(t.to_owned(), id);
+                                id
+                            }
+                        },
                     });
                 }
             }

@@ -254,6 +254,43 @@ mod index_tests {
         assert_eq!(d.examined, 0);
     }
 
+    /// R5.2: a role's binding is the first (load order) among all bindings matching the user by
+    /// name or any group, across interned subjects; duplicate groups and roleless subjects too.
+    #[test]
+    fn r5_2_first_binding_across_subjects() {
+        let r = |n: &str| Role {
+            name: n.into(),
+            rules: vec![],
+        };
+        let b = |n: &str, users: &[&str], groups: &[&str], roles: &[&str]| Binding {
+            name: n.into(),
+            subjects: Subjects::new(users, groups),
+            roles: roles.iter().map(|x| x.to_string()).collect(),
+        };
+        let set = PolicySet::compile(
+            vec![r("a"), r("b"), r("c"), r("d"), r("e"), r("f")],
+            vec![
+                b("b0", &[], &["g2"], &["c"]),
+                b("b1", &["u"], &[], &["b", "a"]),
+                b("b2", &[], &["g1"], &["a", "c", "missing"]),
+                b("b3", &[], &["g3"], &["d"]),
+                b("b4", &[], &["g4"], &["e"]),
+                b("b5", &[], &["g5"], &["f"]),
+                b("b6", &[], &["g6"], &[]),
+            ],
+        )
+        .unwrap();
+        let u = User::new("u", &["g1", "g2", "g1", "g6"]);
+        assert_eq!(set.user_roles(&u), vec![(0, 1), (1, 1), (2, 0)]);
+        // More than four matching subjects (inline lists spill).
+        let v = User::new("u", &["g5", "g4", "g3", "g2", "g1"]);
+        assert_eq!(
+            set.user_roles(&v),
+            vec![(0, 1), (1, 1), (2, 0), (3, 3), (4, 4), (5, 5)]
+        );
+        assert!(set.user_roles(&User::new("U", &["G1"])).is_empty());
+    }
+
     #[test]
     fn a14_duplicates_rejected() {
         let r = Role {

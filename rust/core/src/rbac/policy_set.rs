@@ -109,7 +109,48 @@ type Key = (Access, u32);
 /// place; several are merged only when a walk in role order needs it.
 #[derive(Debug, Default)]
 pub struct HeldRoles<'a> {
-    lists: Vec<&'a [(u32, u32)]>,
+    lists: Inline<&'a [(u32, u32)]>,
+}
+
+/// Up to 4 items inline, then spilled: a check allocates nothing for the usual few subjects.
+#[derive(Debug)]
+struct Inline<T: Copy> {
+    inline: [Option<T>; 4],
+    n: usize,
+    spill: Vec<T>,
+}
+
+impl<T: Copy> Default for Inline<T> {
+    fn default() -> Self {
+        Inline {
+            inline: [None; 4],
+            n: 0,
+            spill: Vec::new(),
+        }
+    }
+}
+
+impl<T: Copy> Inline<T> {
+    fn push(&mut self, x: T) {
+        if self.n < self.inline.len() {
+            self.inline[self.n] = Some(x);
+        } else {
+            if self.spill.is_empty() {
+                self.spill.extend(self.inline.iter().flatten());
+            }
+            self.spill.push(x);
+        }
+        self.n += 1;
+    }
+
+    fn iter(&self) -> impl Iterator<Item = T> + '_ {
+        let (a, b) = if self.n <= self.inline.len() {
+            (&self.inline[..self.n], &self.spill[..0])
+        } else {
+            (&self.inline[..0], &self.spill[..])
+        };
+        a.iter().flatten().copied().chain(b.iter().copied())
+    }
 }
 
 impl<'a> HeldRoles<'a> {
@@ -122,7 +163,7 @@ impl<'a> HeldRoles<'a> {
     #[inline]
     fn binding_of(&self, r: u32) -> Option<u32> {
         let mut best: Option<u32> = None;
-        for l in &self.lists {
+        for l in self.lists.iter() {
             if let Ok(p) = l.binary_search_by_key(&r, |x| x.0) {
                 let b = l[p].1;
                 if best.is_none_or(|x| b < x) {
@@ -135,12 +176,13 @@ impl<'a> HeldRoles<'a> {
 
     /// All held roles in role-id order, each with its first binding.
     fn merged(&self) -> Cow<'a, [(u32, u32)]> {
-        match self.lists.as_slice() {
-            [] => Cow::Borrowed(&[]),
-            [one] => Cow::Borrowed(one),
-            many => {
-                let mut acc: Vec<(u32, u32)> = many[0].to_vec();
-                for l in &many[1..] {
+        let mut lists = self.lists.iter();
+        match (self.lists.n, lists.next()) {
+            (_, None) => Cow::Borrowed(&[]),
+            (1, Some(one)) => Cow::Borrowed(one),
+            (_, Some(first)) => {
+                let mut acc: Vec<(u32, u32)> = first.to_vec();
+                for l in lists {
                     let mut out = Vec::with_capacity(acc.len() + l.len());
                     let (mut i, mut j) = (0, 0);
                     while i < acc.len() && j < l.len() {
@@ -339,10 +381,14 @@ impl PolicySet {
 
     /// R5.2: the roles held through the given subject ids (see `user_subject` / `group_subject`).
     pub fn held_roles(&self, subjects: &[u32]) -> HeldRoles<'_> {
-        let mut lists: Vec<&[(u32, u32)]> = Vec::with_capacity(subjects.len());
-        for &s in subjects {
+        self.held(subjects.iter().copied())
+    }
+
+    fn held(&self, subjects: impl IntoIterator<Item = u32>) -> HeldRoles<'_> {
+        let mut lists: Inline<&[(u32, u32)]> = Inline::default();
+        for s in subjects {
             let l = self.subject_roles[s as usize].as_slice();
-            if !l.is_empty() && !lists.iter().any(|x| std::ptr::eq(*x, l)) {
+            if !l.is_empty() && !lists.iter().any(|x| std::ptr::eq(x, l)) {
                 lists.push(l);
             }
         }
@@ -355,10 +401,11 @@ impl PolicySet {
         name: &str,
         groups: I,
     ) -> HeldRoles<'_> {
-        let mut ids: Vec<u32> = Vec::new();
-        ids.extend(self.user_subject(name));
-        ids.extend(groups.into_iter().filter_map(|g| self.group_subject(g)));
-        self.held_roles(&ids)
+        let user = self.user_subject(name);
+        self.held(
+            user.into_iter()
+                .chain(groups.into_iter().filter_map(|g| self.group_subject(g))),
+        )
     }
 
     /// R5.2: the user's roles as `(role id, first binding id)`, sorted by role id.
