@@ -71,6 +71,29 @@ def test_r8_3_r8_4_denial_texts_and_uncovered() -> None:
     assert "DENY" in str(d) and d.explain()["allowed"] is False
 
 
+def test_r5_6_uncovered_lazy_and_handle_path_matches_general_path() -> None:
+    """R5.6 is computed on demand; the handle hot path (`RbacPolicySet.decide`) gives the same
+    decision as the general path, field for field, and a lazy denial pickles with its list."""
+    import pickle
+
+    authz = Authorizer([OWNER, OWNERS, role("r2", {"types": ["MeshTrafficPermission"], "access": ["DELETE"]}),
+                        binding("b2", ["r2", "owner"], groups=("g",))])
+    users = [BO, User("x", ["g", "mesh-system:authenticated"]), User("nobody"), User("x", ("g", "g"))]
+    for res in (mtp("web"), mtp("backend"), mtp("web", froms=("a", "b"))):
+        h = authz.target(res)
+        for u in users:
+            for action in ("CREATE", "DELETE", "GET", "LIST", "VIEW_STATS"):
+                fast, slow = authz.check(u, action, h), authz.check(u, action, res)
+                assert fast.explain() == {**slow.explain(), "target": fast.target}
+                assert fast == slow.__class__(**{**vars(slow), "target": fast.target})
+                assert "_explain" not in vars(pickle.loads(pickle.dumps(fast)))
+                assert pickle.loads(pickle.dumps(slow)) == slow
+    d = authz.check(BO, "CREATE", mtp("web"))
+    assert "_explain" in vars(d) and d.uncovered and "_explain" not in vars(d)
+    with pytest.raises(EvaluationError):
+        authz.check(User("u", [1]), "CREATE", authz.target(mtp("web")))  # type: ignore[list-item]
+
+
 def test_r5_9_update_needs_old_and_both_sides() -> None:
     authz = Authorizer([OWNER, OWNERS])
     with pytest.raises(EvaluationError):

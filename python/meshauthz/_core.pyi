@@ -62,7 +62,9 @@ def default_traffic_permission_name(
 # --- RBAC (rust/py/src/rbac.rs) ------------------------------------------------------------------
 
 _Grant = tuple[str, str, int, str]  # (role, binding, rule index, access)
-_CheckResult = tuple[bool, Optional[_Grant], Optional[_Grant], Optional[str], list[str], Optional[str], int]
+# (allowed, grant, old_grant, denied_side, reason, examined); R5.6 uncovered via `uncovered` (lazy)
+_CheckResult = tuple[bool, Optional[_Grant], Optional[_Grant], Optional[str], Optional[str], int]
+_Groups = Union[list[str], tuple[str, ...]]
 _TargetTuple = tuple[str, str, str, Optional[str], str, Optional[dict[str, Any]]]
 
 class RbacTarget:
@@ -78,16 +80,25 @@ class RbacTarget:
     def mesh(self) -> Optional[str]: ...
     @property
     def elements(self) -> list[str]: ...
+    @property
+    def label(self) -> str:
+        """`"<type> <mesh>/<name>"` (no mesh: `"<type> <name>"`), built once."""
 
 class RbacPolicySet:
     """Compiled, immutable AccessRole/AccessRoleBinding set (or the static strategy, R7.1)."""
 
     def __init__(self, roles: list[dict[str, Any]], bindings: list[dict[str, Any]], mode: str = "rbac",
                  secret_reads: str = "rbac", static_config: Optional[dict[str, Any]] = None) -> None: ...
-    def check(self, name: str, groups: list[str], action: str,
+    def check(self, name: str, groups: _Groups, action: str,
               target: Union[RbacTarget, _TargetTuple, None] = None,
               old: Union[RbacTarget, _TargetTuple, None] = None,
               token: Optional[dict[str, Any]] = None) -> _CheckResult: ...
+    def decide(self, user: Any, action: str, target: RbacTarget) -> Any:
+        """`Authorizer.check` hot path: the `AccessDecision` for a `User`, a non-token action
+        (not UPDATE) and a handle."""
+    def uncovered(self, name: str, groups: _Groups, action: str,
+                  target: Union[RbacTarget, _TargetTuple]) -> list[str]:
+        """R5.6 on demand: the denied side's elements no applicable rule covers."""
     def _noop(self, name: str, groups: list[str], action: str,
               target: Union[RbacTarget, _TargetTuple, None] = None,
               old: Union[RbacTarget, _TargetTuple, None] = None,
@@ -101,6 +112,9 @@ class RbacPolicySet:
 
 def rbac_denial_text(channel: str, reason: str) -> str:
     """R8.3 / R8.4 text of a denial reason on a channel."""
+
+def rbac_bind_types(decision: type, grant: type) -> None:
+    """Registers `AccessDecision` and `Grant` for `RbacPolicySet.decide`."""
 
 def rbac_go_quote(s: str) -> str:
     """R8.1 Go %q quoting."""

@@ -27,6 +27,7 @@ as `TrafficEngine.check` does (correct first; those rows run at single-check spe
 from __future__ import annotations
 
 import json
+from collections import abc as _abc
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 from .. import _core
@@ -133,12 +134,19 @@ def check_rbac(authorizer: Authorizer, data: Any, *, targets: Sequence[Any] = ()
     handles: list[Any] = list(targets)
     by_key: dict[Any, int] = {}
     rows = []
+    append = rows.append
     for r in data:
-        if isinstance(r, Mapping):
-            user, groups, action, resource = r.get("user"), r.get("groups"), r.get("action"), r.get("resource")
-        else:
+        # Plain tuples first: `isinstance(r, typing.Mapping)` per row dominated the list form.
+        if type(r) is tuple or not isinstance(r, _abc.Mapping):
             user, groups, action, resource = r
-        if resource is None:
+        else:
+            user, groups, action, resource = r.get("user"), r.get("groups"), r.get("action"), r.get("resource")
+        if type(resource) is str:
+            rid = by_key.get(resource, -2)
+            if rid == -2:
+                rid = by_key[resource] = len(handles)
+                handles.append(_target(authorizer, resource))
+        elif resource is None:
             rid = -1
         elif isinstance(resource, int) and not isinstance(resource, bool):
             rid = resource
@@ -148,5 +156,5 @@ def check_rbac(authorizer: Authorizer, data: Any, *, targets: Sequence[Any] = ()
             if rid == -2:
                 rid = by_key[key] = len(handles)
                 handles.append(_target(authorizer, resource))
-        rows.append((user, groups, action, rid))
+        append((user, groups, action, rid))
     return _core.rbac_check_rows(rset, rows, handles, threads)

@@ -42,6 +42,11 @@ class AccessDecision:
     def __bool__(self) -> bool:
         return self.allowed
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Materialise a lazy R5.6 `uncovered` so the state never carries the compiled policy set.
+        self.uncovered  # noqa: B018
+        return {k: v for k, v in self.__dict__.items() if k != "_explain"}
+
     @property
     def role(self) -> Optional[str]:
         return self.grant.role if self.grant else None
@@ -96,3 +101,27 @@ class AccessDecision:
                 lines.append(f"  {self.message('api')}")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+class _LazyUncovered:
+    """R5.6 on demand: a denial made by `Authorizer.check` carries `_explain` (the core's
+    `RbacPolicySet.uncovered` bound to the compiled set plus its arguments) instead of the list;
+    the first read computes and stores it in the instance (a non-data descriptor, so the stored
+    value wins afterwards). Instances built through `__init__` store `uncovered` directly."""
+
+    def __get__(self, obj: Optional[AccessDecision], owner: Any = None) -> tuple[str, ...]:
+        if obj is None:
+            return ()
+        d = obj.__dict__
+        lazy = d.get("_explain")
+        if lazy is None:
+            return d.get("uncovered", ())  # type: ignore[no-any-return]
+        fn, *args = lazy
+        value = tuple(fn(*args))
+        d["uncovered"] = value
+        d.pop("_explain", None)
+        return value
+
+
+# After the dataclass is built: its `__init__` keeps `()` as the field default.
+AccessDecision.uncovered = _LazyUncovered()  # type: ignore[assignment]

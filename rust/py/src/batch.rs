@@ -21,7 +21,7 @@ use arrow_array::{
 };
 use arrow_pyarrow::FromPyArrow;
 use arrow_schema::{DataType, Field};
-use meshauthz_core::rbac::{Action, Engine, Reason as RbacReason, Target, User};
+use meshauthz_core::rbac::{Action, Engine, Reason as RbacReason, Target};
 use meshauthz_core::traffic::batch::{
     BatchCache, BatchIndex, NameId, RowError, RowOutcome, RowSource, SourceIds,
 };
@@ -961,13 +961,14 @@ impl GroupsCol {
         })
     }
 
-    fn get(&self, i: usize) -> Vec<String> {
+    /// Row `i`'s groups, borrowed from the column (no per-row string copies, R1.1 order kept).
+    fn get(&self, i: usize) -> Groups<'_> {
         match self {
-            GroupsCol::Absent => Vec::new(),
+            GroupsCol::Absent => Groups::new(),
             GroupsCol::Text(c) => split_groups(c.get(i)),
             GroupsCol::List(a, values) => {
                 if a.is_null(i) {
-                    return Vec::new();
+                    return Groups::new();
                 }
                 let range = match a.as_list_opt::<i32>() {
                     Some(l) => {
@@ -979,19 +980,64 @@ impl GroupsCol {
                         o[i] as usize..o[i + 1] as usize
                     }
                 };
-                range
-                    .filter_map(|j| values.get(j).map(str::to_owned))
-                    .collect()
+                let mut out = Groups::new();
+                out.extend(range.filter_map(|j| values.get(j)));
+                out
             }
         }
     }
 }
 
-fn split_groups(s: Option<&str>) -> Vec<String> {
-    match s.map(str::trim) {
-        None | Some("") => Vec::new(),
-        Some(s) => s.split(',').map(|g| g.trim().to_owned()).collect(),
+/// A row's groups: inline up to 8, then spilled (one allocation for the rare larger set).
+struct Groups<'a> {
+    inline: [&'a str; 8],
+    n: usize,
+    spill: Vec<&'a str>,
+}
+
+impl<'a> Groups<'a> {
+    fn new() -> Groups<'a> {
+        Groups {
+            inline: [""; 8],
+            n: 0,
+            spill: Vec::new(),
+        }
     }
+
+    fn push(&mut self, g: &'a str) {
+        if self.spill.is_empty() && self.n < self.inline.len() {
+            self.inline[self.n] = g;
+            self.n += 1;
+        } else {
+            if self.spill.is_empty() {
+                self.spill.extend_from_slice(&self.inline[..self.n]);
+            }
+            self.spill.push(g);
+        }
+    }
+
+    fn extend(&mut self, it: impl IntoIterator<Item = &'a str>) {
+        for g in it {
+            self.push(g);
+        }
+    }
+
+    fn as_slice(&self) -> &[&'a str] {
+        if self.spill.is_empty() {
+            &self.inline[..self.n]
+        } else {
+            &self.spill
+        }
+    }
+}
+
+fn split_groups(s: Option<&str>) -> Groups<'_> {
+    let mut out = Groups::new();
+    match s.map(str::trim) {
+        None | Some("") => {}
+        Some(s) => out.extend(s.split(',').map(str::trim)),
+    }
+    out
 }
 
 /// Arrow RBAC input held between `rbac_prepare` and `rbac_run` (resources resolved in Python).
@@ -1012,13 +1058,16 @@ struct RbacRows<'a> {
     resource: &'a [i64],
 }
 
+/// One row: `(allowed, reason code, granting role id)`.
+type RbacOut = (bool, i32, Option<u32>);
+
 fn rbac_row(
     engine: &Engine,
     name: Option<&str>,
-    groups: Vec<String>,
+    groups: &[&str],
     action: Option<&str>,
     target: Result<Option<&Target>, ()>,
-) -> (bool, i32, Option<String>) {
+) -> RbacOut {
     let err = |c: &str| (false, code(c), None);
     let Some(action) = action.and_then(Action::parse) else {
         return err("error:unknown-action");
@@ -1029,11 +1078,15 @@ fn rbac_row(
     let Ok(target) = target else {
         return err("error:bad-resource");
     };
-    let user = User {
-        name: name.unwrap_or_default().to_owned(),
-        groups,
-    };
-    match engine.check(&user, action, target, None, None) {
+    // R5.1 subjects are interned in the compiled set: the row's user is never copied.
+    match engine.check_named(
+        name.unwrap_or_default(),
+        groups.iter().copied(),
+        action,
+        target,
+        None,
+        None,
+    ) {
         Ok(d) => {
             let reason = match &d.reason {
                 Some(r) => rbac_reason(r),
@@ -1047,7 +1100,7 @@ fn rbac_row(
 }
 
 impl RbacRows<'_> {
-    fn eval(&self, engine: &Engine, i: usize) -> (bool, i32, Option<String>) {
+    fn eval(&self, engine: &Engine, i: usize) -> RbacOut {
         let b = self.starts.partition_point(|&s| s <= i) - 1;
         let j = i - self.starts[b];
         let target = match self.resource[i] {
@@ -1060,7 +1113,7 @@ impl RbacRows<'_> {
         rbac_row(
             engine,
             self.user[b].get(j),
-            self.groups[b].get(j),
+            self.groups[b].get(j).as_slice(),
             self.action[b].get(j),
             target,
         )
@@ -1068,11 +1121,12 @@ impl RbacRows<'_> {
 }
 
 fn rbac_collect(
+    engine: &Engine,
     n: usize,
     threads: usize,
-    row: impl Fn(usize) -> (bool, i32, Option<String>) + Sync,
+    row: impl Fn(usize) -> RbacOut + Sync,
 ) -> PyResult<BatchResult> {
-    let mut out: Vec<(bool, i32, Option<String>)> = vec![(false, 0, None); n];
+    let mut out: Vec<RbacOut> = vec![(false, 0, None); n];
     if threads <= 1 || n < 2 * 4096 {
         for (i, slot) in out.iter_mut().enumerate() {
             *slot = row(i);
@@ -1097,11 +1151,25 @@ fn rbac_collect(
         policy: Vec::with_capacity(n),
         policies: Dict::default(),
     };
+    // Role id → dictionary id, resolved once per distinct role.
+    let mut ids: Vec<i32> = Vec::new();
     for (a, r, p) in out {
         res.allowed.push(a);
         res.reason.push(r);
-        res.policy
-            .push(p.as_deref().map_or(-1, |p| res.policies.id(p)));
+        let id = match (p, engine) {
+            (Some(p), Engine::Rbac { set, .. }) => {
+                let p = p as usize;
+                if ids.len() <= p {
+                    ids.resize(p + 1, -2);
+                }
+                if ids[p] == -2 {
+                    ids[p] = res.policies.id(set.role_name(p as u32));
+                }
+                ids[p]
+            }
+            _ => -1,
+        };
+        res.policy.push(id);
     }
     Ok(res)
 }
@@ -1115,7 +1183,7 @@ fn engine_of<'a>(set: &'a Bound<'_, RbacPolicySet>) -> &'a Engine {
 #[pyfunction]
 fn rbac_prepare(data: &Bound<'_, PyAny>) -> PyResult<(RbacBatchInput, Option<Vec<String>>)> {
     let batches = arrow_batches(data)?;
-    let mut distinct: HashMap<String, i64> = HashMap::new();
+    let mut distinct: AHashMap<String, i64> = AHashMap::default();
     let mut texts: Vec<String> = Vec::new();
     let mut resource: Vec<i64> = Vec::new();
     let mut ints = false;
@@ -1132,10 +1200,16 @@ fn rbac_prepare(data: &Bound<'_, PyAny>) -> PyResult<(RbacBatchInput, Option<Vec
                 for i in 0..b.num_rows() {
                     resource.push(match c.get(i) {
                         None => -1,
-                        Some(t) => *distinct.entry(t.to_owned()).or_insert_with(|| {
-                            texts.push(t.to_owned());
-                            texts.len() as i64 - 1
-                        }),
+                        // Look up before inserting: no per-row copy of a seen text.
+                        Some(t) => match distinct.get(t) {
+                            Some(&id) => id,
+                            None => {
+                                texts.push(t.to_owned());
+                                let id = texts.len() as i64 - 1;
+                                distinct.insert(t.to_owned(), id);
+                                id
+                            }
+                        },
                     });
                 }
             }
@@ -1187,7 +1261,7 @@ fn rbac_run(
         resource: &input.resource,
     };
     let engine = engine_of(set);
-    py.detach(|| rbac_collect(n, threads, |i| rows.eval(engine, i)))
+    py.detach(|| rbac_collect(engine, n, threads, |i| rows.eval(engine, i)))
 }
 
 /// List form: `(user, groups, action, resource_id)` tuples; groups a list or "a,b" string.
@@ -1213,7 +1287,12 @@ fn rbac_check_rows(
             let groups = if g.is_none() {
                 Vec::new()
             } else if let Ok(s) = g.cast::<PyString>() {
-                split_groups(Some(&s.to_cow()?))
+                let s = s.to_cow()?;
+                split_groups(Some(&s))
+                    .as_slice()
+                    .iter()
+                    .map(|g| g.to_string())
+                    .collect()
             } else {
                 g.extract::<Vec<String>>()?
             };
@@ -1222,7 +1301,7 @@ fn rbac_check_rows(
         .collect::<PyResult<_>>()?;
     let engine = engine_of(set);
     py.detach(|| {
-        rbac_collect(rows.len(), threads, |i| {
+        rbac_collect(engine, rows.len(), threads, |i| {
             let (u, g, a, r) = &rows[i];
             let target = match *r {
                 -1 => Ok(None),
@@ -1231,7 +1310,15 @@ fn rbac_check_rows(
                     _ => Err(()),
                 },
             };
-            rbac_row(engine, u.as_deref(), g.clone(), a.as_deref(), target)
+            let mut groups = Groups::new();
+            groups.extend(g.iter().map(String::as_str));
+            rbac_row(
+                engine,
+                u.as_deref(),
+                groups.as_slice(),
+                a.as_deref(),
+                target,
+            )
         })
     })
 }

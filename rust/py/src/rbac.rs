@@ -2,7 +2,8 @@
 //! `RbacTarget` handles, and one FFI crossing per check. Conversions only; decisions live in
 //! `meshauthz_core::rbac`. Bad input raises `ValueError` / `TypeError`, never panics.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use meshauthz_core::rbac::{
     denial_text, go_quote, Access, Action, Binding, Body, Channel, Decision, Engine, Family, Grant,
@@ -11,7 +12,9 @@ use meshauthz_core::rbac::{
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyInt, PyList, PyString, PyTuple, PyType};
+use pyo3::{intern, IntoPyObjectExt};
 
 fn err(msg: impl Into<String>) -> PyErr {
     PyValueError::new_err(msg.into())
@@ -389,6 +392,21 @@ fn build_target(
 #[pyclass(frozen, module = "meshauthz._core")]
 pub struct RbacTarget {
     pub(crate) inner: Arc<Target>,
+    /// `"<type> <mesh>/<name>"` (or `"<type> <name>"`), built once for `AccessDecision.target`.
+    label: Py<PyString>,
+}
+
+impl RbacTarget {
+    pub(crate) fn from_target(py: Python<'_>, t: Target) -> RbacTarget {
+        let label = match t.mesh.as_deref() {
+            Some(m) if !m.is_empty() => format!("{} {}/{}", t.type_name, m, t.name),
+            _ => format!("{} {}", t.type_name, t.name),
+        };
+        RbacTarget {
+            inner: Arc::new(t),
+            label: PyString::new(py, &label).unbind(),
+        }
+    }
 }
 
 #[pymethods]
@@ -396,6 +414,7 @@ impl RbacTarget {
     #[new]
     #[pyo3(signature = (type_name, scope, family, mesh, name, spec))]
     fn new(
+        py: Python<'_>,
         type_name: &str,
         scope: &str,
         family: &str,
@@ -403,9 +422,14 @@ impl RbacTarget {
         name: &str,
         spec: &Bound<'_, PyAny>,
     ) -> PyResult<Self> {
-        Ok(RbacTarget {
-            inner: Arc::new(build_target(type_name, scope, family, mesh, name, spec)?),
-        })
+        let t = build_target(type_name, scope, family, mesh, name, spec)?;
+        Ok(RbacTarget::from_target(py, t))
+    }
+
+    /// What `AccessDecision.target` shows for this handle (same text as `describe`).
+    #[getter]
+    fn label(&self, py: Python<'_>) -> Py<PyString> {
+        self.label.clone_ref(py)
     }
 
     #[getter]
@@ -508,41 +532,303 @@ fn token_arg(
     }))
 }
 
-fn grant_tuple(g: &Option<Grant>) -> Option<(String, String, usize, &'static str)> {
-    g.as_ref()
-        .map(|g| (g.role.clone(), g.binding.clone(), g.rule, g.access.as_str()))
+/// The access value as an interned Python string (no per-check allocation).
+fn access_py(py: Python<'_>, a: Access) -> &Bound<'_, PyString> {
+    match a {
+        Access::Create => intern!(py, "CREATE"),
+        Access::Update => intern!(py, "UPDATE"),
+        Access::Delete => intern!(py, "DELETE"),
+        Access::GenerateDataplaneToken => intern!(py, "GENERATE_DATAPLANE_TOKEN"),
+        Access::GenerateUserToken => intern!(py, "GENERATE_USER_TOKEN"),
+        Access::GenerateZoneCpToken => intern!(py, "GENERATE_ZONE_CP_TOKEN"),
+        Access::GenerateZoneToken => intern!(py, "GENERATE_ZONE_TOKEN"),
+        Access::ViewConfigDump => intern!(py, "VIEW_CONFIG_DUMP"),
+        Access::ViewStats => intern!(py, "VIEW_STATS"),
+        Access::ViewClusters => intern!(py, "VIEW_CLUSTERS"),
+    }
 }
 
-type CheckResult = (
-    bool,
-    Option<(String, String, usize, &'static str)>,
-    Option<(String, String, usize, &'static str)>,
-    Option<&'static str>,
-    Vec<String>,
-    Option<String>,
-    usize,
-);
-
-fn result(d: Decision, user: &User) -> CheckResult {
-    let reason = d
-        .reason
-        .as_ref()
-        .map(|r| meshauthz_core::rbac::reason_text(r, user));
-    (
-        d.allowed,
-        grant_tuple(&d.grant),
-        grant_tuple(&d.old_grant),
-        d.denied_side,
-        d.uncovered,
-        reason,
-        d.examined,
-    )
+/// Names interned once per compiled set, and the R5.1 subject maps as Python dicts (a lookup by a
+/// Python `str` uses its cached hash: no UTF-8 conversion, no allocation per check).
+struct Names {
+    roles: Vec<Py<PyString>>,
+    bindings: Vec<Py<PyString>>,
+    users: Py<PyDict>,
+    groups: Py<PyDict>,
 }
+
+impl Names {
+    fn new(py: Python<'_>, engine: &Engine) -> PyResult<Names> {
+        let (users, groups) = (PyDict::new(py), PyDict::new(py));
+        let (mut roles, mut bindings) = (Vec::new(), Vec::new());
+        if let Engine::Rbac { set, .. } = engine {
+            roles = set
+                .roles()
+                .iter()
+                .map(|r| PyString::new(py, &r.name).unbind())
+                .collect();
+            bindings = set
+                .bindings()
+                .iter()
+                .map(|b| PyString::new(py, &b.name).unbind())
+                .collect();
+            for b in set.bindings() {
+                for u in &b.subjects.users {
+                    if let Some(id) = set.user_subject(u) {
+                        users.set_item(u, id)?;
+                    }
+                }
+                for g in &b.subjects.groups {
+                    if let Some(id) = set.group_subject(g) {
+                        groups.set_item(g, id)?;
+                    }
+                }
+            }
+        }
+        Ok(Names {
+            roles,
+            bindings,
+            users: users.unbind(),
+            groups: groups.unbind(),
+        })
+    }
+}
+
+/// A user passed as `(name, groups)` Python objects; groups a list or tuple of `str`.
+struct PyUser<'a, 'py> {
+    name: &'a Bound<'py, PyString>,
+    groups: &'a Bound<'py, PyAny>,
+}
+
+impl<'py> PyUser<'_, 'py> {
+    fn for_each_group(&self, mut f: impl FnMut(&Bound<'py, PyString>)) -> PyResult<()> {
+        let mut each = |g: Bound<'py, PyAny>| -> PyResult<()> {
+            f(g.cast::<PyString>()
+                .map_err(|_| PyTypeError::new_err("groups must be strings"))?);
+            Ok(())
+        };
+        if let Ok(t) = self.groups.cast::<PyTuple>() {
+            t.iter().try_for_each(&mut each)
+        } else if let Ok(l) = self.groups.cast::<PyList>() {
+            l.iter().try_for_each(&mut each)
+        } else if self.groups.is_instance_of::<PyString>() {
+            Err(PyTypeError::new_err(
+                "groups must be a list of strings, not str",
+            ))
+        } else {
+            self.groups.try_iter()?.try_for_each(|g| each(g?))
+        }
+    }
+
+    /// The owned user (messages, static mode): only built when needed.
+    fn owned(&self) -> PyResult<User> {
+        let mut groups = Vec::new();
+        let mut bad = None;
+        self.for_each_group(|g| match g.to_cow() {
+            Ok(c) => groups.push(c.into_owned()),
+            Err(e) => bad = Some(e),
+        })?;
+        if let Some(e) = bad {
+            return Err(e);
+        }
+        Ok(User {
+            name: self.name.to_cow()?.into_owned(),
+            groups,
+        })
+    }
+}
+
+fn subject_id(d: &Bound<'_, PyDict>, key: &Bound<'_, PyString>) -> PyResult<Option<u32>> {
+    match d.get_item(key)? {
+        Some(v) => Ok(Some(v.cast::<PyInt>()?.extract()?)),
+        None => Ok(None),
+    }
+}
+
+/// `(role, binding, rule index, access)` with interned strings.
+fn grant_py<'py>(py: Python<'py>, names: &Names, g: &Option<Grant>) -> PyResult<Bound<'py, PyAny>> {
+    match g {
+        None => Ok(py.None().into_bound(py)),
+        Some(g) => (
+            names.roles[g.role as usize].bind(py),
+            names.bindings[g.binding as usize].bind(py),
+            g.rule,
+            access_py(py, g.access),
+        )
+            .into_bound_py_any(py),
+    }
+}
+
+/// The Python classes `decide` builds (`rbac_bind_types`, once at import of the rbac package).
+struct Types {
+    decision: Py<PyType>,
+    grant: Py<PyType>,
+    object_new: Py<PyAny>,
+    object_setattr: Py<PyAny>,
+}
+
+static TYPES: PyOnceLock<Types> = PyOnceLock::new();
+
+/// Registers `AccessDecision` and `Grant` for `RbacPolicySet.decide`.
+#[pyfunction]
+fn rbac_bind_types(
+    py: Python<'_>,
+    decision: &Bound<'_, PyType>,
+    grant: &Bound<'_, PyType>,
+) -> PyResult<()> {
+    let object = py.get_type::<pyo3::types::PyAny>();
+    let types = Types {
+        decision: decision.clone().unbind(),
+        grant: grant.clone().unbind(),
+        object_new: object.getattr("__new__")?.unbind(),
+        object_setattr: object.getattr("__setattr__")?.unbind(),
+    };
+    let _ = TYPES.set(py, types);
+    Ok(())
+}
+
+impl Types {
+    /// `object.__new__(cls)` (a plain, non-slotted Python class) and its fresh `__dict__`; the
+    /// caller fills the dict (a frozen dataclass without its per-field `__setattr__`, same fields
+    /// as `cls(**state)`).
+    fn blank<'py>(
+        &self,
+        py: Python<'py>,
+        cls: &Py<PyType>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
+        let obj = self.object_new.bind(py).call1((cls.bind(py),))?;
+        let dict = obj
+            .getattr(intern!(py, "__dict__"))?
+            .cast_into::<PyDict>()?;
+        Ok((obj, dict))
+    }
+
+    /// `cls.__new__` + one `__dict__` assignment: a frozen dataclass instance without its
+    /// per-field `__setattr__` (same fields, same dict as `cls(**state)`).
+    fn instance<'py>(
+        &self,
+        py: Python<'py>,
+        cls: &Py<PyType>,
+        state: Bound<'py, PyDict>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let obj = self.object_new.bind(py).call1((cls.bind(py),))?;
+        self.object_setattr
+            .bind(py)
+            .call1((&obj, intern!(py, "__dict__"), state))?;
+        Ok(obj)
+    }
+}
+
+type GrantKey = (u32, u32, usize, Access);
 
 /// The compiled, immutable policy set (or the static strategy, R7.1).
 #[pyclass(frozen, module = "meshauthz._core")]
 pub struct RbacPolicySet {
     pub(crate) engine: Engine,
+    names: Names,
+    /// `Grant` objects are immutable and determined by their key: built once each.
+    grants: Mutex<HashMap<GrantKey, Py<PyAny>>>,
+    /// `AccessDecision.__dict__` defaults for `decide` (field order as the dataclass).
+    template: PyOnceLock<Py<PyDict>>,
+}
+
+impl RbacPolicySet {
+    fn grant_obj<'py>(
+        &self,
+        py: Python<'py>,
+        types: &Types,
+        g: &Option<Grant>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let Some(g) = g else {
+            return Ok(py.None().into_bound(py));
+        };
+        let key = (g.role, g.binding, g.rule, g.access);
+        if let Some(o) = self.grants.lock().unwrap().get(&key) {
+            return Ok(o.bind(py).clone());
+        }
+        let state = PyDict::new(py);
+        state.set_item(
+            intern!(py, "role"),
+            self.names.roles[g.role as usize].bind(py),
+        )?;
+        state.set_item(
+            intern!(py, "binding"),
+            self.names.bindings[g.binding as usize].bind(py),
+        )?;
+        state.set_item(intern!(py, "rule"), g.rule)?;
+        state.set_item(intern!(py, "access"), access_py(py, g.access))?;
+        let obj = types.instance(py, &types.grant, state)?;
+        self.grants
+            .lock()
+            .unwrap()
+            .insert(key, obj.clone().unbind());
+        Ok(obj)
+    }
+}
+
+impl RbacPolicySet {
+    fn user<'a, 'py>(
+        name: &'a Bound<'py, PyAny>,
+        groups: &'a Bound<'py, PyAny>,
+    ) -> PyResult<PyUser<'a, 'py>> {
+        let name = name
+            .cast::<PyString>()
+            .map_err(|_| PyTypeError::new_err("user name must be a string"))?;
+        Ok(PyUser { name, groups })
+    }
+
+    /// Run §5 / §7 for a Python user: under RBAC the user's roles come from the interned subject
+    /// maps (R5.1, R5.2); the owned user is built only for static checks.
+    fn run(
+        &self,
+        py: Python<'_>,
+        user: &PyUser<'_, '_>,
+        action: Action,
+        t: Option<&Target>,
+        o: Option<&Target>,
+        tok: Option<&TokenRequest>,
+    ) -> PyResult<Decision> {
+        match &self.engine {
+            Engine::Rbac {
+                set,
+                secret_reads,
+                static_config,
+            } => {
+                let mut ids: Vec<u32> = Vec::with_capacity(4);
+                ids.extend(subject_id(self.names.users.bind(py), user.name)?);
+                let groups = self.names.groups.bind(py);
+                let mut bad = None;
+                user.for_each_group(|g| match subject_id(groups, g) {
+                    Ok(id) => ids.extend(id),
+                    Err(e) => bad = Some(e),
+                })?;
+                if let Some(e) = bad {
+                    return Err(e);
+                }
+                let mut owned_err = None;
+                let d = set.decide(
+                    &set.held_roles(&ids),
+                    || match user.owned() {
+                        Ok(u) => static_config.admin_resources.matches(&u),
+                        Err(e) => {
+                            owned_err = Some(e);
+                            false
+                        }
+                    },
+                    action,
+                    t,
+                    o,
+                    tok,
+                    *secret_reads,
+                );
+                if let Some(e) = owned_err {
+                    return Err(e);
+                }
+                d.map_err(err)
+            }
+            Engine::Static(cfg) => cfg.check(&user.owned()?, action, t, tok).map_err(err),
+        }
+    }
 }
 
 #[pymethods]
@@ -550,6 +836,7 @@ impl RbacPolicySet {
     #[new]
     #[pyo3(signature = (roles, bindings, mode="rbac", secret_reads="rbac", static_config=None))]
     fn new(
+        py: Python<'_>,
         roles: &Bound<'_, PyList>,
         bindings: &Bound<'_, PyList>,
         mode: &str,
@@ -586,39 +873,157 @@ impl RbacPolicySet {
             }
             _ => return Err(err(format!("mode must be rbac or static, not {mode:?}"))),
         };
-        Ok(RbacPolicySet { engine })
+        let names = Names::new(py, &engine)?;
+        Ok(RbacPolicySet {
+            engine,
+            names,
+            grants: Mutex::new(HashMap::new()),
+            template: PyOnceLock::new(),
+        })
     }
 
-    /// One decision: `(allowed, grant, old_grant, denied_side, uncovered, reason, examined)`,
-    /// grants as `(role, binding, rule index, access)`.
+    #[allow(clippy::too_many_arguments)] // the Python signature
+    /// One decision: `(allowed, grant, old_grant, denied_side, reason, examined)`, grants as
+    /// `(role, binding, rule index, access)`. `groups`: a list or tuple of `str`. R5.6 uncovered
+    /// elements of a denial come from `uncovered` (on demand).
     #[pyo3(signature = (name, groups, action, target=None, old=None, token=None))]
-    fn check(
+    fn check<'py>(
         &self,
-        name: &str,
-        groups: Vec<String>,
+        py: Python<'py>,
+        name: &Bound<'py, PyAny>,
+        groups: &Bound<'py, PyAny>,
         action: &str,
-        target: Option<&Bound<'_, PyAny>>,
-        old: Option<&Bound<'_, PyAny>>,
-        token: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<CheckResult> {
+        target: Option<&Bound<'py, PyAny>>,
+        old: Option<&Bound<'py, PyAny>>,
+        token: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
         let action =
             Action::parse(action).ok_or_else(|| err(format!("unknown action {action:?}")))?;
         let access = match action {
             Action::Access(a) => Some(a),
             _ => None,
         };
-        let user = User {
-            name: name.to_owned(),
-            groups,
-        };
+        let user = Self::user(name, groups)?;
         let t = target_arg(target)?;
         let o = target_arg(old)?;
         let tok = token_arg(access, token)?;
-        let d = self
-            .engine
-            .check(&user, action, t.as_deref(), o.as_deref(), tok.as_ref())
-            .map_err(err)?;
-        Ok(result(d, &user))
+        let d = self.run(py, &user, action, t.as_deref(), o.as_deref(), tok.as_ref())?;
+        let reason = match &d.reason {
+            Some(r) => Some(meshauthz_core::rbac::reason_text(r, &user.owned()?)),
+            None => None,
+        };
+        PyTuple::new(
+            py,
+            [
+                d.allowed.into_bound_py_any(py)?,
+                grant_py(py, &self.names, &d.grant)?,
+                grant_py(py, &self.names, &d.old_grant)?,
+                d.denied_side.into_bound_py_any(py)?,
+                reason.into_bound_py_any(py)?,
+                d.examined.into_bound_py_any(py)?,
+            ],
+        )
+    }
+
+    /// R5.6 on demand: for a denied resource action, the labels of the denied side's elements
+    /// (`target`, or `old` for an UPDATE denied on the stored object) that no applicable rule of
+    /// the user's roles covers. Empty for reads, token / VIEW_* actions and static mode.
+    #[pyo3(signature = (name, groups, action, target))]
+    fn uncovered(
+        &self,
+        name: &Bound<'_, PyAny>,
+        groups: &Bound<'_, PyAny>,
+        action: &str,
+        target: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<String>> {
+        let action =
+            Action::parse(action).ok_or_else(|| err(format!("unknown action {action:?}")))?;
+        let user = Self::user(name, groups)?.owned()?;
+        let Some(t) = target_arg(Some(target))? else {
+            return Ok(Vec::new());
+        };
+        Ok(self.engine.uncovered(
+            &user.name,
+            user.groups.iter().map(String::as_str),
+            action,
+            &t,
+        ))
+    }
+
+    /// `Authorizer.check` hot path: `user` a `User`, `target` a handle, a non-token action without
+    /// a stored object. Returns the `AccessDecision` (`rbac_bind_types`) with the same fields as
+    /// the Python path; a resource-write denial carries `_explain` for the lazy R5.6 `uncovered`.
+    fn decide<'py>(
+        slf: &Bound<'py, Self>,
+        user: &Bound<'py, PyAny>,
+        action: &Bound<'py, PyString>,
+        target: &Bound<'py, RbacTarget>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let this = slf.get();
+        let types = TYPES
+            .get(py)
+            .ok_or_else(|| err("rbac_bind_types was not called"))?;
+        let act = Action::parse(&action.to_cow()?)
+            .ok_or_else(|| err(format!("unknown action {action}")))?;
+        let name = user.getattr(intern!(py, "name"))?;
+        let groups = user.getattr(intern!(py, "groups"))?;
+        let pu = Self::user(&name, &groups)?;
+        let handle = target.get();
+        let d = this.run(py, &pu, act, Some(&handle.inner), None, None)?;
+        let reason = match &d.reason {
+            Some(r) => Some(meshauthz_core::rbac::reason_text(r, &pu.owned()?)),
+            None => None,
+        };
+        let (mode, rbac) = match &this.engine {
+            Engine::Rbac { .. } => (intern!(py, "rbac"), true),
+            Engine::Static(_) => (intern!(py, "static"), false),
+        };
+        let template = this
+            .template
+            .get_or_try_init(py, || -> PyResult<Py<PyDict>> {
+                let t = PyDict::new(py);
+                let none = py.None();
+                for k in ["allowed", "user", "action", "target"] {
+                    t.set_item(k, &none)?;
+                }
+                t.set_item("mode", mode)?;
+                for k in ["grant", "old_grant", "denied_side"] {
+                    t.set_item(k, &none)?;
+                }
+                t.set_item("uncovered", PyTuple::empty(py))?;
+                t.set_item("reason", &none)?;
+                t.set_item("examined", 0)?;
+                t.set_item("notes", PyTuple::empty(py))?;
+                Ok(t.unbind())
+            })?;
+        let (obj, state) = types.blank(py, &types.decision)?;
+        state.update(template.bind(py).as_mapping())?;
+        state.set_item(intern!(py, "allowed"), d.allowed)?;
+        state.set_item(intern!(py, "user"), user)?;
+        state.set_item(intern!(py, "action"), action)?;
+        state.set_item(intern!(py, "target"), handle.label.bind(py))?;
+        if d.grant.is_some() {
+            state.set_item(intern!(py, "grant"), this.grant_obj(py, types, &d.grant)?)?;
+        }
+        let explained = matches!(act, Action::Access(a) if a.is_resource());
+        if !d.allowed && rbac && explained {
+            // R5.6 on demand (decision.py `_LazyUncovered`).
+            let lazy = (
+                slf.getattr(intern!(py, "uncovered"))?,
+                &name,
+                &groups,
+                action,
+                target,
+            );
+            state.del_item(intern!(py, "uncovered"))?;
+            state.set_item(intern!(py, "_explain"), lazy)?;
+        }
+        if let Some(r) = reason {
+            state.set_item(intern!(py, "reason"), r)?;
+        }
+        state.set_item(intern!(py, "examined"), d.examined)?;
+        Ok(obj)
     }
 
     /// Same arguments as `check`, no work: the FFI floor for benchmarks.
@@ -631,9 +1036,9 @@ impl RbacPolicySet {
         target: Option<&Bound<'_, PyAny>>,
         old: Option<&Bound<'_, PyAny>>,
         token: Option<&Bound<'_, PyAny>>,
-    ) -> CheckResult {
+    ) -> (bool, Option<()>, Option<()>, Option<()>, Option<()>, usize) {
         let _ = (name, groups, action, target, old, token);
-        (true, None, None, None, Vec::new(), None, 0)
+        (true, None, None, None, None, 0)
     }
 
     /// Candidate rules examined by every check so far (index test).
@@ -684,5 +1089,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<RbacTarget>()?;
     m.add_function(wrap_pyfunction!(rbac_denial_text, m)?)?;
     m.add_function(wrap_pyfunction!(rbac_go_quote, m)?)?;
+    m.add_function(wrap_pyfunction!(rbac_bind_types, m)?)?;
     Ok(())
 }

@@ -16,7 +16,7 @@ pub mod target_ref;
 pub use coverage::Qualifier;
 pub use identity::{Subjects, User};
 pub use message::{denial_text, go_quote, reason_text, Channel, Reason};
-pub use policy_set::{Action, Binding, Decision, Grant, PolicySet, Role, SecretReads};
+pub use policy_set::{Action, Binding, Decision, Grant, HeldRoles, PolicySet, Role, SecretReads};
 pub use rule::{Access, Rule, TokenRequest};
 pub use static_mode::StaticConfig;
 pub use target::{Body, Family, Scope, Target};
@@ -58,6 +58,57 @@ impl Engine {
                 &static_config.admin_resources,
             ),
             Engine::Static(cfg) => cfg.check(user, action, target, token),
+        }
+    }
+
+    /// [`Engine::check`] for a user given as borrowed name and groups: under RBAC the user is
+    /// never materialised (R5.1 subjects are interned at compile time); static mode builds it.
+    pub fn check_named<'g>(
+        &self,
+        name: &str,
+        groups: impl IntoIterator<Item = &'g str> + Clone,
+        action: Action,
+        target: Option<&Target>,
+        old: Option<&Target>,
+        token: Option<&TokenRequest>,
+    ) -> Result<Decision, String> {
+        let user = || User {
+            name: name.to_owned(),
+            groups: groups.clone().into_iter().map(str::to_owned).collect(),
+        };
+        match self {
+            Engine::Rbac {
+                set,
+                secret_reads,
+                static_config,
+            } => set.decide(
+                &set.roles_of(name, groups.clone()),
+                || static_config.admin_resources.matches(&user()),
+                action,
+                target,
+                old,
+                token,
+                *secret_reads,
+            ),
+            Engine::Static(cfg) => cfg.check(&user(), action, target, token),
+        }
+    }
+
+    /// R5.6 on demand for a denial of `check` / `check_named`: the uncovered elements of the
+    /// denied side (`old` when `denied_side` is `"old"`, else `target`). Empty for non-resource
+    /// actions, reads and the static strategy (they never explain coverage).
+    pub fn uncovered<'g>(
+        &self,
+        name: &str,
+        groups: impl IntoIterator<Item = &'g str>,
+        action: Action,
+        target: &Target,
+    ) -> Vec<String> {
+        match (self, action) {
+            (Engine::Rbac { set, .. }, Action::Access(a)) if a.is_resource() => {
+                set.uncovered(&set.roles_of(name, groups), a, target)
+            }
+            _ => Vec::new(),
         }
     }
 }
@@ -200,6 +251,43 @@ mod index_tests {
             )
             .unwrap();
         assert_eq!(d.examined, 0);
+    }
+
+    /// R5.2: a role's binding is the first (load order) among all bindings matching the user by
+    /// name or any group, across interned subjects; duplicate groups and roleless subjects too.
+    #[test]
+    fn r5_2_first_binding_across_subjects() {
+        let r = |n: &str| Role {
+            name: n.into(),
+            rules: vec![],
+        };
+        let b = |n: &str, users: &[&str], groups: &[&str], roles: &[&str]| Binding {
+            name: n.into(),
+            subjects: Subjects::new(users, groups),
+            roles: roles.iter().map(|x| x.to_string()).collect(),
+        };
+        let set = PolicySet::compile(
+            vec![r("a"), r("b"), r("c"), r("d"), r("e"), r("f")],
+            vec![
+                b("b0", &[], &["g2"], &["c"]),
+                b("b1", &["u"], &[], &["b", "a"]),
+                b("b2", &[], &["g1"], &["a", "c", "missing"]),
+                b("b3", &[], &["g3"], &["d"]),
+                b("b4", &[], &["g4"], &["e"]),
+                b("b5", &[], &["g5"], &["f"]),
+                b("b6", &[], &["g6"], &[]),
+            ],
+        )
+        .unwrap();
+        let u = User::new("u", &["g1", "g2", "g1", "g6"]);
+        assert_eq!(set.user_roles(&u), vec![(0, 1), (1, 1), (2, 0)]);
+        // More than four matching subjects (inline lists spill).
+        let v = User::new("u", &["g5", "g4", "g3", "g2", "g1"]);
+        assert_eq!(
+            set.user_roles(&v),
+            vec![(0, 1), (1, 1), (2, 0), (3, 3), (4, 4), (5, 5)]
+        );
+        assert!(set.user_roles(&User::new("U", &["G1"])).is_empty());
     }
 
     #[test]

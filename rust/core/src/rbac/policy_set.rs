@@ -3,6 +3,7 @@
 //! Rules are indexed by `(access, type)` (token and VIEW_* rules under "any type", A9/A16), both
 //! per role and globally, so a check only examines rules that could grant its action on its type.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -11,6 +12,7 @@ use super::identity::{Subjects, User};
 use super::message::Reason;
 use super::rule::{Access, Rule, TokenRequest};
 use super::target::{Family, Target};
+use ahash::AHashMap as FastMap;
 
 pub const ANY_TYPE: u32 = u32::MAX;
 
@@ -56,11 +58,12 @@ pub enum SecretReads {
     StaticAdmin,
 }
 
-/// Which role / binding / rule granted.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which role / binding / rule granted: ids into [`PolicySet::roles`] / [`PolicySet::bindings`]
+/// (names via [`PolicySet::role_name`] / [`PolicySet::binding_name`]; no per-check copies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Grant {
-    pub role: String,
-    pub binding: String,
+    pub role: u32,
+    pub binding: u32,
     pub rule: usize,
     pub access: Access,
 }
@@ -74,8 +77,8 @@ pub struct Decision {
     pub old_grant: Option<Grant>,
     /// UPDATE denials: `"old"` or `"new"` — the side that was not granted.
     pub denied_side: Option<&'static str>,
-    /// Denials: labels of target elements no applicable rule covers (R5.6).
-    pub uncovered: Vec<String>,
+    // R5.6 uncovered elements are not computed here: a denial explains itself on demand through
+    // `PolicySet::uncovered` (lazy; most denials are never explained).
     pub reason: Option<Reason>,
     /// Candidate rules examined for this decision.
     pub examined: usize,
@@ -101,17 +104,127 @@ impl Decision {
 
 type Key = (Access, u32);
 
+/// R5.2: the roles a user holds, as the precomputed `(role id, first binding id)` lists (sorted by
+/// role id) of each subject that matches them (user name, then each group). One list is used in
+/// place; several are merged only when a walk in role order needs it.
+#[derive(Debug, Default)]
+pub struct HeldRoles<'a> {
+    lists: Inline<&'a [(u32, u32)]>,
+}
+
+/// Up to 4 items inline, then spilled: a check allocates nothing for the usual few subjects.
+#[derive(Debug)]
+struct Inline<T: Copy> {
+    inline: [Option<T>; 4],
+    n: usize,
+    spill: Vec<T>,
+}
+
+impl<T: Copy> Default for Inline<T> {
+    fn default() -> Self {
+        Inline {
+            inline: [None; 4],
+            n: 0,
+            spill: Vec::new(),
+        }
+    }
+}
+
+impl<T: Copy> Inline<T> {
+    fn push(&mut self, x: T) {
+        if self.n < self.inline.len() {
+            self.inline[self.n] = Some(x);
+        } else {
+            if self.spill.is_empty() {
+                self.spill.extend(self.inline.iter().flatten());
+            }
+            self.spill.push(x);
+        }
+        self.n += 1;
+    }
+
+    fn iter(&self) -> impl Iterator<Item = T> + '_ {
+        let (a, b) = if self.n <= self.inline.len() {
+            (&self.inline[..self.n], &self.spill[..0])
+        } else {
+            (&self.inline[..0], &self.spill[..])
+        };
+        a.iter().flatten().copied().chain(b.iter().copied())
+    }
+}
+
+impl<'a> HeldRoles<'a> {
+    /// Upper bound of the number of held roles (exact with one matching subject).
+    fn len_hint(&self) -> usize {
+        self.lists.iter().map(|l| l.len()).sum()
+    }
+
+    /// R5.2: the first binding (by load order) that gives role `r`, if the user holds it.
+    #[inline]
+    fn binding_of(&self, r: u32) -> Option<u32> {
+        let mut best: Option<u32> = None;
+        for l in self.lists.iter() {
+            if let Ok(p) = l.binary_search_by_key(&r, |x| x.0) {
+                let b = l[p].1;
+                if best.is_none_or(|x| b < x) {
+                    best = Some(b);
+                }
+            }
+        }
+        best
+    }
+
+    /// All held roles in role-id order, each with its first binding.
+    fn merged(&self) -> Cow<'a, [(u32, u32)]> {
+        let mut lists = self.lists.iter();
+        match (self.lists.n, lists.next()) {
+            (_, None) => Cow::Borrowed(&[]),
+            (1, Some(one)) => Cow::Borrowed(one),
+            (_, Some(first)) => {
+                let mut acc: Vec<(u32, u32)> = first.to_vec();
+                for l in lists {
+                    let mut out = Vec::with_capacity(acc.len() + l.len());
+                    let (mut i, mut j) = (0, 0);
+                    while i < acc.len() && j < l.len() {
+                        let (a, b) = (acc[i], l[j]);
+                        match a.0.cmp(&b.0) {
+                            std::cmp::Ordering::Less => {
+                                out.push(a);
+                                i += 1;
+                            }
+                            std::cmp::Ordering::Greater => {
+                                out.push(b);
+                                j += 1;
+                            }
+                            std::cmp::Ordering::Equal => {
+                                out.push((a.0, a.1.min(b.1)));
+                                i += 1;
+                                j += 1;
+                            }
+                        }
+                    }
+                    out.extend_from_slice(&acc[i..]);
+                    out.extend_from_slice(&l[j..]);
+                    acc = out;
+                }
+                Cow::Owned(acc)
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct PolicySet {
     roles: Vec<Role>,
     bindings: Vec<Binding>,
-    /// Per binding: resolved role ids (missing names skipped, A14).
-    binding_roles: Vec<Vec<u32>>,
-    by_user: HashMap<String, Vec<u32>>,
-    by_group: HashMap<String, Vec<u32>>,
-    type_ids: HashMap<String, u32>,
-    role_index: Vec<HashMap<Key, Vec<u32>>>,
-    global_index: HashMap<Key, Vec<(u32, u32)>>,
+    /// R5.1 subjects interned at compile time: name → index into `subject_roles`.
+    by_user: FastMap<Box<str>, u32>,
+    by_group: FastMap<Box<str>, u32>,
+    /// Per subject: `(role id, first binding id)` sorted by role id (R5.2).
+    subject_roles: Vec<Vec<(u32, u32)>>,
+    type_ids: FastMap<String, u32>,
+    role_index: Vec<FastMap<Key, Vec<u32>>>,
+    global_index: FastMap<Key, Vec<(u32, u32)>>,
     examined: AtomicU64,
 }
 
@@ -139,16 +252,9 @@ impl PolicySet {
                 ));
             }
         }
-        let mut by_user: HashMap<String, Vec<u32>> = HashMap::new();
-        let mut by_group: HashMap<String, Vec<u32>> = HashMap::new();
-        let mut binding_roles = Vec::with_capacity(bindings.len());
-        for (bi, b) in bindings.iter().enumerate() {
-            for u in &b.subjects.users {
-                push_unique(by_user.entry(u.clone()).or_default(), bi as u32);
-            }
-            for g in &b.subjects.groups {
-                push_unique(by_group.entry(g.clone()).or_default(), bi as u32);
-            }
+        // Per binding: resolved role ids (missing names skipped, A14).
+        let mut binding_roles: Vec<Vec<u32>> = Vec::with_capacity(bindings.len());
+        for b in &bindings {
             binding_roles.push(
                 b.roles
                     .iter()
@@ -156,11 +262,44 @@ impl PolicySet {
                     .collect(),
             );
         }
-        let mut type_ids: HashMap<String, u32> = HashMap::new();
+        // R5.1 / R5.2: intern every subject and precompute the roles it gives, each with the
+        // first binding (load order) that gives it.
+        let mut by_user: FastMap<Box<str>, u32> = FastMap::default();
+        let mut by_group: FastMap<Box<str>, u32> = FastMap::default();
+        let mut subject_roles: Vec<Vec<(u32, u32)>> = Vec::new();
+        for (bi, b) in bindings.iter().enumerate() {
+            let mut subjects: Vec<u32> = Vec::new();
+            for (map, names) in [
+                (&mut by_user, &b.subjects.users),
+                (&mut by_group, &b.subjects.groups),
+            ] {
+                for name in names {
+                    let n = subject_roles.len() as u32;
+                    let id = *map.entry(name.as_str().into()).or_insert(n);
+                    if id == n {
+                        subject_roles.push(Vec::new());
+                    }
+                    subjects.push(id);
+                }
+            }
+            for s in subjects {
+                let held = &mut subject_roles[s as usize];
+                for &r in &binding_roles[bi] {
+                    // Bindings are visited in load order: the first one to give `r` stays.
+                    if !held.iter().any(|x| x.0 == r) {
+                        held.push((r, bi as u32));
+                    }
+                }
+            }
+        }
+        for held in &mut subject_roles {
+            held.sort_unstable();
+        }
+        let mut type_ids: FastMap<String, u32> = FastMap::default();
         let mut role_index = Vec::with_capacity(roles.len());
-        let mut global_index: HashMap<Key, Vec<(u32, u32)>> = HashMap::new();
+        let mut global_index: FastMap<Key, Vec<(u32, u32)>> = FastMap::default();
         for (ri, role) in roles.iter().enumerate() {
-            let mut idx: HashMap<Key, Vec<u32>> = HashMap::new();
+            let mut idx: FastMap<Key, Vec<u32>> = FastMap::default();
             for (ki, rule) in role.rules.iter().enumerate() {
                 for a in rule.accesses() {
                     // A9 / A16: `types` do not restrict token and VIEW_* actions.
@@ -193,9 +332,9 @@ impl PolicySet {
         Ok(PolicySet {
             roles,
             bindings,
-            binding_roles,
             by_user,
             by_group,
+            subject_roles,
             type_ids,
             role_index,
             global_index,
@@ -220,26 +359,60 @@ impl PolicySet {
         self.roles.iter().map(|r| r.rules.len()).sum()
     }
 
-    /// R5.2: the user's roles as `(role id, first binding id)`, sorted by role id.
-    pub fn user_roles(&self, user: &User) -> Vec<(u32, u32)> {
-        let mut bs: Vec<u32> = Vec::new();
-        if let Some(v) = self.by_user.get(&user.name) {
-            bs.extend_from_slice(v);
-        }
-        for g in &user.groups {
-            if let Some(v) = self.by_group.get(g) {
-                bs.extend_from_slice(v);
+    pub fn role_name(&self, id: u32) -> &str {
+        &self.roles[id as usize].name
+    }
+
+    pub fn binding_name(&self, id: u32) -> &str {
+        &self.bindings[id as usize].name
+    }
+
+    /// R5.1: the subject id of a `User` subject name (exact, case-sensitive).
+    #[inline]
+    pub fn user_subject(&self, name: &str) -> Option<u32> {
+        self.by_user.get(name).copied()
+    }
+
+    /// R5.1: the subject id of a `Group` subject name.
+    #[inline]
+    pub fn group_subject(&self, group: &str) -> Option<u32> {
+        self.by_group.get(group).copied()
+    }
+
+    /// R5.2: the roles held through the given subject ids (see `user_subject` / `group_subject`).
+    pub fn held_roles(&self, subjects: &[u32]) -> HeldRoles<'_> {
+        self.held(subjects.iter().copied())
+    }
+
+    fn held(&self, subjects: impl IntoIterator<Item = u32>) -> HeldRoles<'_> {
+        let mut lists: Inline<&[(u32, u32)]> = Inline::default();
+        for s in subjects {
+            let l = self.subject_roles[s as usize].as_slice();
+            if !l.is_empty() && !lists.iter().any(|x| std::ptr::eq(x, l)) {
+                lists.push(l);
             }
         }
-        bs.sort_unstable();
-        bs.dedup();
-        let mut out: Vec<(u32, u32)> = bs
-            .iter()
-            .flat_map(|&b| self.binding_roles[b as usize].iter().map(move |&r| (r, b)))
-            .collect();
-        out.sort_unstable();
-        out.dedup_by_key(|x| x.0);
-        out
+        HeldRoles { lists }
+    }
+
+    /// R5.1 / R5.2: the roles `user` holds (name, then each group).
+    pub fn roles_of<'s, I: IntoIterator<Item = &'s str>>(
+        &self,
+        name: &str,
+        groups: I,
+    ) -> HeldRoles<'_> {
+        let user = self.user_subject(name);
+        self.held(
+            user.into_iter()
+                .chain(groups.into_iter().filter_map(|g| self.group_subject(g))),
+        )
+    }
+
+    /// R5.2: the user's roles as `(role id, first binding id)`, sorted by role id.
+    pub fn user_roles(&self, user: &User) -> Vec<(u32, u32)> {
+        self.roles_of(&user.name, user.groups.iter().map(String::as_str))
+            .merged()
+            .into_owned()
     }
 
     fn type_key(&self, type_name: Option<&str>) -> Option<u32> {
@@ -250,7 +423,7 @@ impl PolicySet {
     /// (and `type_name` when given) that satisfies `pred`.
     fn find<F: Fn(&Rule) -> bool>(
         &self,
-        user_roles: &[(u32, u32)],
+        held: &HeldRoles<'_>,
         access: Access,
         type_name: Option<&str>,
         pred: F,
@@ -262,10 +435,11 @@ impl PolicySet {
             .and_then(|t| self.global_index.get(&(access, t)))
             .unwrap_or(&empty);
         let g_any = self.global_index.get(&(access, ANY_TYPE)).unwrap_or(&empty);
-        let result = if 2 * user_roles.len() <= g_typed.len() + g_any.len() {
+        let result = if 2 * held.len_hint() <= g_typed.len() + g_any.len() {
             // Few roles: walk the user's roles in order, each through its own index.
+            let user_roles = held.merged();
             let mut found = None;
-            for &(r, b) in user_roles {
+            for &(r, b) in user_roles.iter() {
                 let idx = &self.role_index[r as usize];
                 let mut best: Option<u32> = None;
                 for bucket in [
@@ -299,34 +473,36 @@ impl PolicySet {
                     if best.is_some_and(|(br, bk, _)| (br, bk) < (r, k)) {
                         continue;
                     }
-                    let Ok(pos) = user_roles.binary_search_by_key(&r, |x| x.0) else {
+                    let Some(b) = held.binding_of(r) else {
                         continue;
                     };
                     examined += 1;
                     if pred(&self.roles[r as usize].rules[k as usize]) {
-                        best = Some((r, k, user_roles[pos].1));
+                        best = Some((r, k, b));
                     }
                 }
             }
             best
         };
-        self.examined.fetch_add(examined as u64, Ordering::Relaxed);
+        if examined > 0 {
+            self.examined.fetch_add(examined as u64, Ordering::Relaxed);
+        }
         (result, examined)
     }
 
     fn grant_of(&self, found: (u32, u32, u32), access: Access) -> Grant {
         Grant {
-            role: self.roles[found.0 as usize].name.clone(),
-            binding: self.bindings[found.2 as usize].name.clone(),
+            role: found.0,
+            binding: found.2,
             rule: found.1 as usize,
             access,
         }
     }
 
-    /// R5.4 for one resource action; on denial, the elements no applicable rule covers.
+    /// R5.4 for one resource action.
     fn check_resource(
         &self,
-        roles: &[(u32, u32)],
+        roles: &HeldRoles<'_>,
         access: Access,
         target: &Target,
         d: &mut Decision,
@@ -335,13 +511,17 @@ impl PolicySet {
             r.grants_resource(access, target)
         });
         d.examined += n;
-        if let Some(f) = found {
-            return Some(self.grant_of(f, access));
-        }
-        // Denied: explain coverage over the applicable rules that have qualifiers.
+        found.map(|f| self.grant_of(f, access))
+    }
+
+    /// R5.6, on demand: for a denied resource `access` on `target` (for UPDATE the side named by
+    /// `Decision::denied_side`), the labels of the elements no applicable rule of the user's
+    /// roles covers. Empty when no applicable rule has qualifiers.
+    pub fn uncovered(&self, roles: &HeldRoles<'_>, access: Access, target: &Target) -> Vec<String> {
+        let mut out = Vec::new();
         let mut covered = vec![false; target.elements.len()];
         let mut any = false;
-        for &(r, _) in roles {
+        for &(r, _) in roles.merged().iter() {
             for rule in &self.roles[r as usize].rules {
                 if rule.has(access) && rule.applies(target) && !rule.when.is_empty() {
                     any = true;
@@ -353,18 +533,18 @@ impl PolicySet {
         }
         if any {
             if target.family == Family::None {
-                d.uncovered.push(format!(
+                out.push(format!(
                     "{} has no section a qualifier can match (A7)",
                     target.type_name
                 ));
             }
             for (i, c) in covered.iter().enumerate() {
                 if !c {
-                    push_unique(&mut d.uncovered, target.labels[i].clone());
+                    push_unique(&mut out, target.labels[i].clone());
                 }
             }
         }
-        None
+        out
     }
 
     /// The RBAC decision (§5). `static_admin` serves `SecretReads::StaticAdmin`.
@@ -379,7 +559,31 @@ impl PolicySet {
         secret_reads: SecretReads,
         static_admin: &Subjects,
     ) -> Result<Decision, String> {
-        let roles = self.user_roles(user);
+        let roles = self.roles_of(&user.name, user.groups.iter().map(String::as_str));
+        self.decide(
+            &roles,
+            || static_admin.matches(user),
+            action,
+            target,
+            old,
+            token,
+            secret_reads,
+        )
+    }
+
+    /// §5 for a user given by the roles they hold (`roles_of` / `held_roles`);
+    /// `is_static_admin` answers A12 `SecretReads::StaticAdmin` (asked only then).
+    #[allow(clippy::too_many_arguments)]
+    pub fn decide(
+        &self,
+        roles: &HeldRoles<'_>,
+        is_static_admin: impl FnOnce() -> bool,
+        action: Action,
+        target: Option<&Target>,
+        old: Option<&Target>,
+        token: Option<&TokenRequest>,
+        secret_reads: SecretReads,
+    ) -> Result<Decision, String> {
         let mut d = Decision::default();
         let deny = |mut d: Decision| {
             d.allowed = false;
@@ -395,7 +599,7 @@ impl PolicySet {
                 match secret_reads {
                     SecretReads::Open => Ok(Decision::allow(None)),
                     SecretReads::StaticAdmin => {
-                        if static_admin.matches(user) {
+                        if is_static_admin() {
                             Ok(Decision::allow(None))
                         } else {
                             deny(d)
@@ -405,7 +609,7 @@ impl PolicySet {
                         // A12: any write grant on the object implies reading it; LIST needs it unnamed.
                         let list = action == Action::List;
                         for a in [Access::Create, Access::Update, Access::Delete] {
-                            let (found, n) = self.find(&roles, a, Some(&t.type_name), |r| {
+                            let (found, n) = self.find(roles, a, Some(&t.type_name), |r| {
                                 (!list || r.names.is_empty()) && r.grants_resource(a, t)
                             });
                             d.examined += n;
@@ -430,14 +634,14 @@ impl PolicySet {
                             o.type_name, o.mesh, o.name, t.type_name, t.mesh, t.name
                         ));
                     }
-                    match self.check_resource(&roles, a, o, &mut d) {
+                    match self.check_resource(roles, a, o, &mut d) {
                         Some(g) => d.old_grant = Some(g),
                         None => {
                             d.denied_side = Some("old");
                             return deny(d);
                         }
                     }
-                    match self.check_resource(&roles, a, t, &mut d) {
+                    match self.check_resource(roles, a, t, &mut d) {
                         Some(g) => d.grant = Some(g),
                         None => {
                             d.denied_side = Some("new");
@@ -447,7 +651,7 @@ impl PolicySet {
                     d.allowed = true;
                     return Ok(d);
                 }
-                match self.check_resource(&roles, a, t, &mut d) {
+                match self.check_resource(roles, a, t, &mut d) {
                     Some(g) => {
                         d.allowed = true;
                         d.grant = Some(g);
@@ -461,7 +665,7 @@ impl PolicySet {
                 if req.access() != a {
                     return Err(format!("token request does not fit {}", a.as_str()));
                 }
-                let (found, n) = self.find(&roles, a, None, |r| r.grants_token(req));
+                let (found, n) = self.find(roles, a, None, |r| r.grants_token(req));
                 d.examined += n;
                 match found {
                     Some(f) => {
@@ -475,7 +679,7 @@ impl PolicySet {
             Action::Access(a) => {
                 let t = target
                     .ok_or_else(|| format!("{} needs the inspected dataplane", a.as_str()))?;
-                let (found, n) = self.find(&roles, a, None, |r| r.grants_view(a, t));
+                let (found, n) = self.find(roles, a, None, |r| r.grants_view(a, t));
                 d.examined += n;
                 match found {
                     Some(f) => {
