@@ -18,25 +18,9 @@ impl ClientIdentity {
     }
 }
 
-/// §7 E6 reason codes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Reason {
-    MtpAllow,
-    MtpAllowShadowDeny,
-    MtpDeny,
-    MtpNoMatch,
-}
-
-impl Reason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::MtpAllow => "mtp-allow",
-            Reason::MtpAllowShadowDeny => "mtp-allow-shadow-deny",
-            Reason::MtpDeny => "mtp-deny",
-            Reason::MtpNoMatch => "mtp-no-match",
-        }
-    }
-}
+/// §7 E6 reason codes: one decision vocabulary for both traffic kinds (trafficpermission.md §4.1 E4),
+/// so an MTP decision only ever uses the `Mtp*` variants.
+pub use crate::traffic::decide::Reason;
 
 /// An earlier matching item that the deciding item overrides (§9 `overridden`).
 #[derive(Clone, Debug, PartialEq, Eq)]
