@@ -39,21 +39,8 @@ use crate::traffic::TrafficPolicySet;
 
 // ---- output ------------------------------------------------------------------------------------
 
-/// Reason codes with fixed dictionary positions (traffic, RBAC, row errors).
-const REASONS: &[&str] = &[
-    "not-enforced",
-    "unknown-inbound",
-    "mtls-disabled",
-    "permissive-non-mesh-traffic",
-    "mtls-required",
-    "no-policy",
-    "allowed",
-    "source-not-matched",
-    "not-gated",
-    "mtp-allow",
-    "mtp-allow-shadow-deny",
-    "mtp-deny",
-    "mtp-no-match",
+/// RBAC reason codes of a batch (`meshauthz_core::rbac::Reason`, without their payloads).
+const RBAC_REASONS: &[&str] = &[
     "cannot-access-resource",
     "resource-of-type",
     "dataplane-token",
@@ -61,17 +48,31 @@ const REASONS: &[&str] = &[
     "user-token",
     "envoy-proxy-info",
     "zone-cp-token",
-    "error:unknown-dataplane",
-    "error:unknown-mesh",
-    "error:ambiguous-dataplane",
-    "error:malformed-tags",
-    "error:bad-port",
-    "error:missing-field",
+];
+
+/// Row errors raised in the bindings rather than by the traffic core.
+const BINDING_ERRORS: &[&str] = &[
     "error:unknown-action",
     "error:unsupported-action",
     "error:bad-resource",
     "error:invalid",
 ];
+
+/// The reason dictionary of every batch result, with fixed positions: the traffic reasons and the
+/// traffic row errors come from their enums in discriminant order (so their code is an offset),
+/// then the RBAC reasons and the bindings' own errors. The last entry is the catch-all.
+static REASONS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    Reason::ALL
+        .iter()
+        .map(|r| r.as_str())
+        .chain(RBAC_REASONS.iter().copied())
+        .chain(RowError::ALL.iter().map(|e| e.as_str()))
+        .chain(BINDING_ERRORS.iter().copied())
+        .collect()
+});
+
+/// Position of the first traffic row error in `REASONS`.
+const ROW_ERROR_BASE: usize = Reason::ALL.len() + RBAC_REASONS.len();
 
 fn code(s: &str) -> i32 {
     REASONS
@@ -81,15 +82,10 @@ fn code(s: &str) -> i32 {
 }
 
 fn traffic_code(r: Result<Reason, RowError>) -> i32 {
-    let (s, guess) = match r {
-        Ok(r) => (r.as_str(), r as usize),
-        Err(e) => (e.as_str(), 20 + e as usize),
-    };
-    // REASONS lists the traffic reasons and row errors in enum order: one comparison a row.
-    if REASONS.get(guess) == Some(&s) {
-        return guess as i32;
+    match r {
+        Ok(r) => r as i32,
+        Err(e) => (ROW_ERROR_BASE + e as usize) as i32,
     }
-    code(s)
 }
 
 /// An append-only string dictionary.

@@ -29,6 +29,16 @@ pub enum RowError {
 }
 
 impl RowError {
+    /// Every row error, in declaration (discriminant) order: `ALL[e as usize] == e`.
+    pub const ALL: [RowError; 6] = [
+        RowError::UnknownDataplane,
+        RowError::UnknownMesh,
+        RowError::AmbiguousDataplane,
+        RowError::MalformedTags,
+        RowError::BadPort,
+        RowError::MissingField,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RowError::UnknownDataplane => "error:unknown-dataplane",
@@ -330,6 +340,13 @@ impl PolicySet {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn row_error_all_is_in_discriminant_order() {
+        for (i, e) in RowError::ALL.iter().enumerate() {
+            assert_eq!(*e as usize, i, "{e:?}");
+        }
+    }
+
     use super::super::policy_set::{DataplaneInput, MeshInput, PolicyInput};
     use super::super::NoMtpHook;
     use super::*;

@@ -24,6 +24,23 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in declaration (discriminant) order: `ALL[r as usize] == r`.
+    pub const ALL: [Reason; 13] = [
+        Reason::NotEnforced,
+        Reason::UnknownInbound,
+        Reason::MtlsDisabled,
+        Reason::PermissiveNonMeshTraffic,
+        Reason::MtlsRequired,
+        Reason::NoPolicy,
+        Reason::Allowed,
+        Reason::SourceNotMatched,
+        Reason::NotGated,
+        Reason::MtpAllow,
+        Reason::MtpAllowShadowDeny,
+        Reason::MtpDeny,
+        Reason::MtpNoMatch,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::NotEnforced => "not-enforced",
@@ -445,6 +462,13 @@ impl PolicySet {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn reason_all_is_in_discriminant_order() {
+        for (i, r) in Reason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i, "{r:?}");
+        }
+    }
+
     use super::super::policy_set::*;
     use super::*;
 
