@@ -2,6 +2,15 @@
 
 from typing import Any, Optional, Union
 
+from typing_extensions import Self, final
+
+__all__ = [
+    "__version__", "selector_matches", "selector_rank", "rank_compare", "rank_combine", "TrafficPolicySet",
+    "default_traffic_permission_name", "RbacPolicySet", "RbacTarget", "rbac_denial_text", "rbac_go_quote",
+    "rbac_bind_types", "MtpSet", "MtpVerdict", "mtp_subset_contains", "mtp_subset_is_subset", "mtp_subset_iter",
+    "BatchResult", "TrafficBatch", "RbacBatchInput", "rbac_prepare", "rbac_run", "rbac_check_rows",
+]
+
 __version__: str
 
 # --- selectors (rust/py/src/selector.rs) -------------------------------------------------------
@@ -24,17 +33,17 @@ _Client = tuple[str, str] | tuple[str, list[dict[str, str]], list[tuple[str, str
 _DecisionTuple = tuple[bool, str, str | None, int | None, list[str], bool]
 _Ranked = list[tuple[str, int, int]]
 
+@final
 class TrafficPolicySet:
     """Compiled, immutable TrafficPermission input; raises LookupError (unknown name), ValueError (bad
     input) or RuntimeError (cannot evaluate, e.g. MeshTrafficPermissions present)."""
 
-    def __init__(
-        self,
+    def __new__(cls,
         meshes: list[tuple[str, bool, bool, bool, bool, tuple[int, dict[str, str]] | None, bool]],
         dataplanes: list[tuple[str, str, list[tuple[int, dict[str, str]]], dict[str, str] | None]],
         external_services: list[tuple[str, str, dict[str, str]]],
         policies: list[tuple[str, str, int, list[dict[str, str]], list[dict[str, str]]]],
-    ) -> None: ...
+    ) -> Self: ...
     def __len__(self) -> int: ...
     def check_inbound(self, mesh: str, dataplane: str, port: int, client: _Client) -> _DecisionTuple:
         """§4.1 decision (E0–E7)."""
@@ -67,11 +76,12 @@ _CheckResult = tuple[bool, Optional[_Grant], Optional[_Grant], Optional[str], Op
 _Groups = Union[list[str], tuple[str, ...]]
 _TargetTuple = tuple[str, str, str, Optional[str], str, Optional[dict[str, Any]]]
 
+@final
 class RbacTarget:
     """A pre-normalised target (rbac.md §4): build once, check many times."""
 
-    def __init__(self, type_name: str, scope: str, family: str, mesh: Optional[str], name: str,
-                 spec: Optional[dict[str, Any]]) -> None: ...
+    def __new__(cls, type_name: str, scope: str, family: str, mesh: Optional[str], name: str,
+                 spec: Optional[dict[str, Any]]) -> Self: ...
     @property
     def type_name(self) -> str: ...
     @property
@@ -84,11 +94,12 @@ class RbacTarget:
     def label(self) -> str:
         """`"<type> <mesh>/<name>"` (no mesh: `"<type> <name>"`), built once."""
 
+@final
 class RbacPolicySet:
     """Compiled, immutable AccessRole/AccessRoleBinding set (or the static strategy, R7.1)."""
 
-    def __init__(self, roles: list[dict[str, Any]], bindings: list[dict[str, Any]], mode: str = "rbac",
-                 secret_reads: str = "rbac", static_config: Optional[dict[str, Any]] = None) -> None: ...
+    def __new__(cls, roles: list[dict[str, Any]], bindings: list[dict[str, Any]], mode: str = "rbac",
+                 secret_reads: str = "rbac", static_config: Optional[dict[str, Any]] = None) -> Self: ...
     def check(self, name: str, groups: _Groups, action: str,
               target: Union[RbacTarget, _TargetTuple, None] = None,
               old: Union[RbacTarget, _TargetTuple, None] = None,
@@ -127,6 +138,7 @@ _Policy = tuple[str, str, dict[str, str], _TargetRef, list[tuple[_TargetRef, str
 _Dataplane = tuple[str, str, dict[str, str], list[tuple[int, str, dict[str, str], bool]],
                    tuple[bool, dict[str, str]] | None]
 
+@final
 class MtpVerdict:
     """One M6.2 decision; attributes or read-only mapping (`v["reason"]`, `keys()`, `to_dict()`).
     `matched_policies` / `overridden` are built from the cached inbound plan when read."""
@@ -141,12 +153,13 @@ class MtpVerdict:
     matched_policies: list[str]
     overridden: list[tuple[str, int, str]]
     def keys(self) -> list[str]: ...
-    def __getitem__(self, key: str) -> object: ...
+    def __getitem__(self, key: str, /) -> object: ...
     def to_dict(self) -> dict[str, object]: ...
 
+@final
 class MtpSet:
     """Compiled MeshTrafficPermissions + Dataplanes (meshauthz_core::mtp::MtpSet), immutable."""
-    def __init__(self, policies: list[_Policy], dataplanes: list[_Dataplane]) -> None: ...
+    def __new__(cls, policies: list[_Policy], dataplanes: list[_Dataplane]) -> Self: ...
     def __len__(self) -> int: ...
     def has_dataplane(self, mesh: str, name: str) -> bool: ...
     def matched_policies(self, mesh: str, name: str, port: int) -> list[str]:
@@ -165,6 +178,7 @@ def mtp_subset_iter(tag_list: list[str]) -> list[list[str]]: ...
 
 # ---- batch APIs (issue #6) ------------------------------------------------------------------
 
+@final
 class BatchResult:
     """Columns in input order; `__arrow_c_array__` exports struct{allowed, reason, policy}."""
 
@@ -181,17 +195,19 @@ class BatchResult:
     ) -> None: ...
 
 # (row, mesh, dataplane, port, client) rows the Python E4 (MeshTrafficPermission) step decides.
-E4Row = tuple[int, str, str, int, tuple[Any, ...]]
+_E4Row = tuple[int, str, str, int, tuple[Any, ...]]
 
+@final
 class TrafficBatch:
-    def __init__(self, set: TrafficPolicySet, mtp_meshes: list[str]) -> None: ...
+    def __new__(cls, set: TrafficPolicySet, mtp_meshes: list[str]) -> Self: ...
     def dataplane_ids(self) -> dict[tuple[str, str], int]: ...
-    def check_arrow(self, data: Any, threads: int = 1) -> tuple[BatchResult, list[E4Row]]: ...
-    def check_rows(self, rows: list[Any], threads: int = 1) -> tuple[BatchResult, list[E4Row]]: ...
+    def check_arrow(self, data: Any, threads: int = 1) -> tuple[BatchResult, list[_E4Row]]: ...
+    def check_rows(self, rows: list[Any], threads: int = 1) -> tuple[BatchResult, list[_E4Row]]: ...
     def check_ids(
         self, sources: bytes, destinations: bytes, ports: bytes, threads: int = 1
-    ) -> tuple[BatchResult, list[E4Row]]: ...
+    ) -> tuple[BatchResult, list[_E4Row]]: ...
 
+@final
 class RbacBatchInput: ...
 
 def rbac_prepare(data: Any) -> tuple[RbacBatchInput, Optional[list[str]]]: ...
