@@ -214,12 +214,11 @@ def dump_yaml(data: Any) -> str:
 
 def render_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: Optional[str] = None) -> str:
     """A kubectl-style table (Rich), plain text when not writing to a terminal."""
-    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=title, title_justify="left",
-                  header_style="bold")
+    table = Table(box=None, show_edge=False, pad_edge=False, title=title, title_justify="left",
+                  header_style="bold", padding=(0, 2, 0, 0), collapse_padding=True)
     for c in columns:
         table.add_column(c, overflow="fold")
     for r in rows:

@@ -158,6 +158,8 @@ def diff_text(report: Any, meshes: int) -> str:
             [(c.mesh, c.source, c.destination, c.before, c.after, ", ".join(c.policies_before) or "-",
               ", ".join(c.policies_after) or "-") for c in report.traffic]))
     if report.rbac:
+        if lines:
+            lines.append("\n")
         lines.append(render_table(
             ("USER", "ACTION", "RESOURCE", "BEFORE", "AFTER", "GRANT BEFORE", "GRANT AFTER"),
             [(c.user, c.action, c.resource, c.before, c.after, c.grant_before or "-", c.grant_after or "-")

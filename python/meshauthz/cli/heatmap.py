@@ -13,6 +13,7 @@ from ._common import CliError
 PALETTE = {"deny": "#D55E00", "partial": "#F0E442", "allow": "#0072B2"}
 ORDER = ("deny", "partial", "allow")  # matrix codes 0, 1, 2
 LETTERS = {"deny": "D", "partial": "P", "allow": "A"}
+MEANING = {"allow": "allow: every dataplane pair", "partial": "partial: some pairs", "deny": "deny: no pair"}
 TEXT_COLOUR = {"deny": "white", "partial": "black", "allow": "white"}
 
 
@@ -55,9 +56,9 @@ def draw(m: Any, path: str) -> None:
     ax.set_title(f"Service reachability in mesh {m.mesh}\n"
                  f"{n} client x {k} destination services: {counts.get('allow', 0)} allow, "
                  f"{counts.get('partial', 0)} partial, {counts.get('deny', 0)} deny", fontsize=11, loc="left")
-    handles = [Patch(facecolor=PALETTE[v], edgecolor="black", label=f"{LETTERS[v]}  {v}") for v in reversed(ORDER)]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False,
-              title="every dataplane pair")
+    handles = [Patch(facecolor=PALETTE[v], edgecolor="black", label=f"{LETTERS[v]}  {MEANING[v]}")
+               for v in reversed(ORDER)]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=100, bbox_inches="tight", metadata={"Date": None} if path.lower().endswith(".svg")
                 else None)

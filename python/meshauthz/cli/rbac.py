@@ -43,6 +43,19 @@ def user_text(user: User) -> str:
     return f"{user.name} ({'groups: ' + ', '.join(user.groups) if user.groups else 'no groups'})"
 
 
+def describe(doc: Optional[dict[str, Any]], fallback: str) -> str:
+    """`TrafficPermission demo/x` for a Universal or Kubernetes document."""
+    if not isinstance(doc, dict):
+        return fallback
+    meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+    kind = doc.get("type") or doc.get("kind") or fallback
+    name = doc.get("name") or meta.get("name")
+    mesh = doc.get("mesh") or (meta.get("labels") or {}).get("kuma.io/mesh")
+    if meta.get("namespace") and name:
+        name = f"{name}.{meta['namespace']}"
+    return f"{kind} {mesh + '/' if mesh else ''}{name}" if name else str(kind)
+
+
 def roles_option(required: bool = False) -> Any:
     return click.option("--roles", "roles", multiple=True, required=required, metavar="PATH",
                         help="AccessRole / AccessRoleBinding file, directory or bundle (repeatable; - = stdin).")
@@ -60,7 +73,7 @@ def mode_option(fn: Any) -> Any:
 
 
 def explain_text(d: Any) -> str:
-    lines = [f"{'ALLOW' if d.allowed else 'DENY'} {d.action} {d.target} for user {user_text(d.user)}"]
+    lines = [f"{'ALLOW' if d.allowed else 'DENY'} {d.action} {d.target} for user {user_text(d.user)}:"]
     if d.grant:
         lines.append(f"  granted by {d.grant}")
     if d.old_grant:
@@ -109,6 +122,7 @@ def can_i(action: str, user: str, groups: tuple[str, ...], file: Optional[str], 
     if action in TOKEN_KINDS.values():
         request = one_document(file, "-f") if file else {}
         d = authz.check_token(who, action, request)
+        what = action
     else:
         if not file:
             raise CliError(f"{action} needs -f FILE (the resource)")
@@ -116,6 +130,7 @@ def can_i(action: str, user: str, groups: tuple[str, ...], file: Optional[str], 
             raise CliError("UPDATE needs --old FILE (the stored object) as well as -f FILE (the new one)")
         resource = one_document(file, "-f")
         d = authz.check(who, action, resource, one_document(old, "--old") if old else None)
+        what = f"{action} {describe(resource, d.target)}"
     message = d.message(channel)
     data: dict[str, Any] = {"allowed": d.allowed, "user": {"name": who.name, "groups": list(who.groups)},
                             "action": action, "target": d.target, "channel": channel, "message": message}
@@ -125,7 +140,10 @@ def can_i(action: str, user: str, groups: tuple[str, ...], file: Optional[str], 
                                         "examined", "notes")})
 
     def text() -> str:
-        head = "yes\n" if d.allowed else f"no: {message}\n"
+        if d.allowed:
+            head = "yes\n"
+        else:  # our wording, then Kuma's exact response (it writes the user as NAME/GROUPS, R8.1)
+            head = f"no: user {user_text(who)} may not {what}\n  Kuma's response ({channel}): {message}\n"
         return head + (explain_text(d) if explain else "")
 
     emit(fmt, out, data, text, lambda: kv_table(data))
