@@ -122,7 +122,7 @@ def can_i(action: str, user: str, groups: tuple[str, ...], file: Optional[str], 
     if action in TOKEN_KINDS.values():
         request = one_document(file, "-f") if file else {}
         d = authz.check_token(who, action, request)
-        what = action
+        what = target = action
     else:
         if not file:
             raise CliError(f"{action} needs -f FILE (the resource)")
@@ -130,10 +130,11 @@ def can_i(action: str, user: str, groups: tuple[str, ...], file: Optional[str], 
             raise CliError("UPDATE needs --old FILE (the stored object) as well as -f FILE (the new one)")
         resource = one_document(file, "-f")
         d = authz.check(who, action, resource, one_document(old, "--old") if old else None)
-        what = f"{action} {describe(resource, d.target)}"
+        target = describe(resource, d.target)
+        what = f"{action} {target}"
     message = d.message(channel)
     data: dict[str, Any] = {"allowed": d.allowed, "user": {"name": who.name, "groups": list(who.groups)},
-                            "action": action, "target": d.target, "channel": channel, "message": message}
+                            "action": action, "target": target, "channel": channel, "message": message}
     if explain:
         ex = d.explain()
         data.update({k: ex[k] for k in ("mode", "grant", "old_grant", "denied_side", "uncovered", "reason",
