@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -348,6 +349,11 @@ def polish(text: str) -> str:
     return text
 
 
+# Whose ambiguity ids (A<n>) a command's messages carry when they do not say (docs/semantics.md).
+ID_FAMILIES = {"can-i": "RBAC", "lint": "RBAC", "what-can": "RBAC", "traffic": "TP", "inspect": "TP",
+               "who-can": "TP", "matrix": "TP"}
+
+
 def fail_on_errors(fn: Callable[..., int]) -> Callable[..., int]:
     """Run a command body; library errors become located one-line errors with exit status 2."""
     import functools
@@ -361,7 +367,8 @@ def fail_on_errors(fn: Callable[..., int]) -> Callable[..., int]:
         except click.ClickException:
             raise
         except (MeshauthzError, OSError, ValueError, LookupError) as e:
-            lines = error_lines(e)
+            family = ID_FAMILIES.get(click.get_current_context().command.name)
+            lines = [qualify_ids(line, family) if family else line for line in error_lines(e)]
             for line in lines[:-1]:
                 click.echo(f"meshauthz: error: {line}", err=True)
             raise CliError(lines[-1] if lines else type(e).__name__) from None
@@ -373,3 +380,22 @@ def finish(code: int) -> None:
     """End the command with an exit status (0 falls through normally)."""
     if code:
         raise click.exceptions.Exit(code)
+
+
+# ---- rule ids -----------------------------------------------------------------------------------
+
+_PAREN = re.compile(r"\(([^()]*)\)")
+_BARE_A = re.compile(r"(^|[\s,/])(?<!TP )(?<!MTP )(?<!RBAC )A(\d+[a-z]?)\b")
+
+
+def qualify_ids(text: str, family: str) -> str:
+    """Ambiguity ids (`A<n>`) are numbered per specification: inside parentheses, an unqualified
+    `A12` becomes `RBAC A12` / `TP A12` / `MTP A12` (docs/semantics.md has one table per family)."""
+
+    def group(m: re.Match[str]) -> str:
+        inner = m.group(1)
+        if "A" not in inner:
+            return m.group(0)
+        return "(" + _BARE_A.sub(lambda a: f"{a.group(1)}{family} A{a.group(2)}", inner) + ")"
+
+    return _PAREN.sub(group, text)

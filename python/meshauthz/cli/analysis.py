@@ -29,6 +29,7 @@ from ._common import (
     files_option,
     input_paths,
     output_options,
+    qualify_ids,
     quiet_option,
     render_table,
     resolve_format,
@@ -40,7 +41,7 @@ FORMATS = ("text", "json", "yaml", "table")
 MATRIX_FORMATS = ("text", "json", "yaml", "table", "csv", "png", "svg")
 
 
-@click.command("who-can")
+@click.command("who-can", short_help="Which clients may reach DATAPLANE:PORT.")
 @click.argument("target", metavar="DATAPLANE:PORT")
 @files_option()
 @click.option("--mesh", metavar="MESH", help="Mesh of the dataplane (needed when its name exists in several meshes).")
@@ -73,7 +74,7 @@ def who_can(target: str, files: tuple[str, ...], mesh: Optional[str], output: Op
     return EXIT_OK
 
 
-@click.command("what-can")
+@click.command("what-can", short_help="What a user may do.")
 @user_options
 @roles_option(required=True)
 @mode_option
@@ -98,11 +99,11 @@ def what_can(user: str, groups: tuple[str, ...], roles: tuple[str, ...], mode: s
                 for p in caps.permissions]
         return render_table(("ROLE[RULE]", "ACCESS", "TYPES", "NAMES", "MESH", "WHEN"), rows)
 
-    emit(fmt, out, caps.to_dict(), lambda: str(caps) + "\n", table)
+    emit(fmt, out, caps.to_dict(), lambda: qualify_ids(str(caps), "RBAC") + "\n", table)
     return EXIT_OK
 
 
-@click.command("matrix")
+@click.command("matrix", short_help="allow / deny / partial for every pair of services.")
 @click.argument("mesh", metavar="MESH")
 @files_option()
 @output_options(MATRIX_FORMATS, out_help="Write to FILE; .png / .svg draw a heat map (needs meshauthz[plot]).")
@@ -170,7 +171,7 @@ def diff_text(report: Any, meshes: int) -> str:
     return "".join(lines)
 
 
-@click.command("diff")
+@click.command("diff", short_help="Decisions that change between two policy versions.")
 @click.option("--before", "before", multiple=True, required=True, metavar="PATH",
               help="The current policies: file, directory or bundle (repeatable).")
 @click.option("--after", "after", multiple=True, required=True, metavar="PATH",

@@ -26,7 +26,7 @@ from ._common import (
 FORMATS = ("text", "json", "yaml", "table")
 
 
-@click.command("compile")
+@click.command("compile", short_help="Validate once, write a fast-loading bundle.")
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
 @files_option(required=False, help="YAML file, directory or bundle (repeatable; - = stdin); same as PATH.")
 @click.option("--out", "bundle", required=True, metavar="FILE", help="The bundle file to write.")

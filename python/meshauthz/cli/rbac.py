@@ -30,6 +30,7 @@ from ._common import (
     kv_table,
     one_document,
     output_options,
+    qualify_ids,
     quiet_option,
     render_table,
     resolve_format,
@@ -85,10 +86,10 @@ def explain_text(d: Any) -> str:
         if not d.grant and not d.uncovered and not d.denied_side:
             lines.append("  no rule of the user's roles grants this action on this resource (R5.1-R5.6)")
     lines += [f"  note: {n}" for n in d.notes]
-    return "\n".join(lines) + "\n"
+    return qualify_ids("\n".join(lines), "RBAC") + "\n"
 
 
-@click.command("can-i")
+@click.command("can-i", short_help="May this user do ACTION on this resource?")
 @click.argument("action", type=click.Choice(ACTIONS, case_sensitive=False), metavar="ACTION")
 @user_options
 @click.option("-f", "--file", "file", metavar="FILE",
@@ -151,7 +152,7 @@ def can_i(action: str, user: str, groups: tuple[str, ...], file: Optional[str], 
     return EXIT_OK if d.allowed else EXIT_FINDINGS
 
 
-@click.command("lint")
+@click.command("lint", short_help="Security lint of AccessRoles / AccessRoleBindings.")
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
 @files_option(required=False, help="AccessRole / AccessRoleBinding file or directory (repeatable); same as PATH.")
 @click.option("--fail-on", type=click.Choice(SEVERITIES), default="high", show_default=True,
@@ -186,11 +187,12 @@ def lint_cmd(paths: tuple[str, ...], files: tuple[str, ...], fail_on: str, outpu
 
     def table() -> str:
         rows = [(f.code, f.severity, f"{f.file}:{f.line}" if f.line else f.file, f.resource, f.path or "-",
-                 f.message) for f in findings]
+                 qualify_ids(f.message, "RBAC")) for f in findings]
         return (render_table(("CODE", "SEVERITY", "LOCATION", "RESOURCE", "FIELD", "MESSAGE"), rows) if rows
                 else "") + summary + "\n"
 
-    emit(fmt, out, data, lambda: "".join(f"{f}\n" for f in findings) + summary + "\n", table)
+    emit(fmt, out, data, lambda: "".join(qualify_ids(f"{f}", "RBAC") + "\n" for f in findings) + summary + "\n",
+         table)
     return EXIT_FINDINGS if failing else EXIT_OK
 
 

@@ -240,7 +240,7 @@ def _parquet_batch(pa: Any, pq: Any, writer: Any, path: Path, batch: list[dict[s
 # ---- command ------------------------------------------------------------------------------------
 
 
-@click.command("replay")
+@click.command("replay", short_help="Evaluate a log of requests (JSONL, CSV, Parquet).")
 @click.argument("log", metavar="LOG")
 @click.option("-f", "--file", "--resources", "resources", multiple=True, required=True, metavar="PATH",
               help="Policies, dataplanes, roles: file, directory or bundle (repeatable).")

@@ -336,7 +336,7 @@ def junit_xml(results: list[Result]) -> str:
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-@click.command("test")
+@click.command("test", short_help="Run expectation files; JUnit XML; exit 1 on failure.")
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @click.option("--junit", metavar="FILE", help="Also write the results as JUnit XML to FILE.")
 @click.option("-v", "--verbose", is_flag=True, help="List passing tests too (text output).")

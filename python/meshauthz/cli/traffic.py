@@ -29,6 +29,7 @@ from ._common import (
     input_paths,
     kv_table,
     output_options,
+    qualify_ids,
     quiet_option,
     render_table,
     resolve_format,
@@ -137,7 +138,7 @@ def explain_text(x: Any, notes: list[str]) -> str:
     if x.mtp is not None:  # M7.1: a MeshTrafficPermission decides; TrafficPermissions are ignored
         if d.kuma_enforcement_divergence:
             lines.append("  note: Kuma's Envoy rules would admit this client (MTP A3/A4); reported as DENY")
-        lines += x.mtp.lines()
+        lines += [qualify_ids(line, "MTP") for line in x.mtp.lines()]
     elif d.reason in NOT_CONSULTED:
         lines.append(f"  TrafficPermissions not consulted: {NOT_CONSULTED[d.reason]}")
     elif not x.candidates:
@@ -177,7 +178,7 @@ def explanation_dict(x: Any) -> dict[str, Any]:
     return data
 
 
-@click.command("traffic")
+@click.command("traffic", short_help="Is traffic SOURCE -> DEST allowed?")
 @engine_options
 @click.option("--from", "source", required=True, metavar="SOURCE",
               help="Dataplane name | tags:KEY=VALUE,... | non-mesh (a client without a sidecar).")
@@ -241,7 +242,7 @@ def inspection_dict(ins: Any) -> dict[str, Any]:
     return data
 
 
-@click.command("inspect")
+@click.command("inspect", short_help="The policies governing each inbound of a dataplane.")
 @click.argument("dataplane")
 @engine_options
 @output_options(FORMATS)
@@ -267,11 +268,11 @@ def inspect_cmd(dataplane: str, files: tuple[str, ...], mesh: Optional[str], ext
         return render_table(("PORT", "TAGS", "DECIDED BY", "POLICIES", "SHADOWED / IGNORED"), rows,
                             title=f"Dataplane {data['mesh']}/{data['dataplane']}")
 
-    emit(fmt, out, data, lambda: str(ins) + "\n", table)
+    emit(fmt, out, data, lambda: qualify_ids(str(ins), "MTP") + "\n", table)
     return EXIT_OK
 
 
-@click.group("check", context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("check", short_help="Decide one request (check traffic).")
 def check_group() -> None:
     """Decide one request (exit 0 allowed, 1 denied, 2 bad input)."""
 

@@ -39,7 +39,7 @@ def summary_line(documents: int, resources: int, problems: int) -> str:
     return f"{_plural(documents, 'document')}, {_plural(resources, 'valid resource')}: {status}"
 
 
-@click.command("validate")
+@click.command("validate", short_help="Validate resource files; list every located problem.")
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
 @files_option(required=False, help="Resource file or directory (repeatable; - = stdin); same as PATH.")
 @output_options(FORMATS)
