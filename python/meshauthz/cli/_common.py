@@ -217,19 +217,29 @@ def render_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: O
     """A kubectl-style table (Rich), plain text when not writing to a terminal."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(box=None, show_edge=False, pad_edge=False, title=title, title_justify="left",
-                  header_style="bold", padding=(0, 2, 0, 0), collapse_padding=True)
+    table = Table(box=None, show_edge=False, pad_edge=False, header_style="bold", padding=(0, 2, 0, 0),
+                  collapse_padding=True)
     for c in columns:
-        table.add_column(c, overflow="fold")
+        table.add_column(Text(c), overflow="fold")
     for r in rows:
-        table.add_row(*["-" if v is None else str(v) for v in r])
+        table.add_row(*[Text(_cell(v)) for v in r])  # Text: no Rich markup in user data
     buf = io.StringIO()
     tty = sys.stdout.isatty()
     console = Console(file=buf, width=max(_terminal_width(), 80) if tty else 400, force_terminal=tty,
                       no_color=not tty or None, highlight=False, emoji=False)
     console.print(table)
-    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
+    head = f"{title}\n" if title else ""
+    return head + "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
 
 
 def kv_table(data: dict[str, Any]) -> str:
@@ -240,7 +250,7 @@ def kv_table(data: dict[str, Any]) -> str:
             v = ", ".join(json.dumps(to_plain(x)) if isinstance(x, (dict, list)) else str(x) for x in v) or "-"
         elif isinstance(v, dict):
             v = json.dumps(to_plain(v), sort_keys=True)
-        rows.append((k, "-" if v is None else v))
+        rows.append((k, v))
     return render_table(("FIELD", "VALUE"), rows)
 
 

@@ -99,7 +99,15 @@ def what_can(user: str, groups: tuple[str, ...], roles: tuple[str, ...], mode: s
                 for p in caps.permissions]
         return render_table(("ROLE[RULE]", "ACCESS", "TYPES", "NAMES", "MESH", "WHEN"), rows)
 
-    emit(fmt, out, caps.to_dict(), lambda: qualify_ids(str(caps), "RBAC") + "\n", table)
+    def text() -> str:  # the header in our words (no Kuma `name/groups` form)
+        from .rbac import user_text
+
+        body = str(caps).split("\n", 1)
+        head = (f"user {user_text(caps.user)}  mode {caps.mode}  roles: {', '.join(caps.roles) or '-'}"
+                + (f"  missing roles: {', '.join(caps.missing_roles)}" if caps.missing_roles else ""))
+        return qualify_ids("\n".join([head, *body[1:]]), "RBAC") + "\n"
+
+    emit(fmt, out, caps.to_dict(), text, table)
     return EXIT_OK
 
 

@@ -73,8 +73,8 @@ def mode_option(fn: Any) -> Any:
                         help="Kuma's access mode: RBAC roles, or the static admin-only strategy (R7).")(fn)
 
 
-def explain_text(d: Any) -> str:
-    lines = [f"{'ALLOW' if d.allowed else 'DENY'} {d.action} {d.target} for user {user_text(d.user)}:"]
+def explain_text(d: Any, what: Optional[str] = None) -> str:
+    lines = [f"{'ALLOW' if d.allowed else 'DENY'} {what or f'{d.action} {d.target}'} for user {user_text(d.user)}:"]
     if d.grant:
         lines.append(f"  granted by {d.grant}")
     if d.old_grant:
@@ -146,7 +146,7 @@ def can_i(action: str, user: str, groups: tuple[str, ...], file: Optional[str], 
             head = "yes\n"
         else:  # our wording, then Kuma's exact response (it writes the user as NAME/GROUPS, R8.1)
             head = f"no: user {user_text(who)} may not {what}\n  Kuma's response ({channel}): {message}\n"
-        return head + (explain_text(d) if explain else "")
+        return head + (explain_text(d, what) if explain else "")
 
     emit(fmt, out, data, text, lambda: kv_table(data))
     return EXIT_OK if d.allowed else EXIT_FINDINGS

@@ -125,7 +125,7 @@ def source_notes(engine: TrafficEngine, source: Any, decision: Any) -> list[str]
             notes.append(
                 f"{source} is in mesh {', '.join(meshes)}, the destination in mesh {decision.mesh}: a client of "
                 "another mesh has no certificate this mesh accepts, so it is denied like a client without a "
-                "sidecar (T4.1, A12); use --mesh or a source of the same mesh")
+                "sidecar (T4.1, TP A12); use --mesh or a source of the same mesh")
     return notes
 
 
