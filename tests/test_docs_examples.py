@@ -107,3 +107,28 @@ def test_docs_build(tmp_path: Path) -> None:
         assert command in cli_page, command
     api_page = (tmp_path / "site" / "reference" / "api" / "index.html").read_text()
     assert "TrafficEngine" in api_page and "who_can_reach" in api_page
+
+
+PY_BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+
+
+@pytest.mark.parametrize("path", [p for p in documents() if PY_BLOCK.search(p.read_text())],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_python_examples_run(path: Path) -> None:
+    """The ```python blocks run as they are, in order, from the repository root (policies.bundle made
+    by the console example that precedes the bundle section)."""
+    import shutil
+
+    from docs_examples import environment, scratch
+
+    cwd = scratch()
+    try:
+        env = environment()
+        subprocess.run(["meshauthz", "compile", "examples/", "--out", "policies.bundle", "-q"], cwd=cwd, env=env,
+                       check=True, timeout=120)
+        code = "\n".join(b for b in PY_BLOCK.findall(path.read_text()))
+        r = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+    finally:
+        shutil.rmtree(cwd, ignore_errors=True)

@@ -81,7 +81,7 @@ def parse_destination(text: str) -> Any:
 def engine_options(fn: Any) -> Any:
     fn = click.option("--external-service-gating", type=click.Choice(["legacy", "none"]), default="legacy",
                       show_default=True,
-                      help="ExternalService access: TP-gated (legacy) or Kuma 2.6+ routing (none), A6.")(fn)
+                      help="ExternalService access: TP-gated (legacy) or Kuma 2.6+ routing (none), TP A6.")(fn)
     fn = click.option("--mesh", metavar="MESH",
                       help="Mesh of the destination (needed when its name exists in several meshes).")(fn)
     return files_option()(fn)
