@@ -463,3 +463,15 @@ def test_test_command_bad_file_is_exit_2(capsys: pytest.CaptureFixture[str], tmp
     code, _, err = run(capsys, "test", str(f))
     assert code == 2 and "tests:" in err
     assert run(capsys, "test", str(tmp_path / "none"))[0] == 2
+
+
+def test_test_command_reads_stdin(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = (ROOT / "samples" / "tests" / "demo.test.yaml").read_text()
+    doc = doc.replace("../../examples/universal", "examples/universal").replace("../tp.yaml", "samples/tp.yaml")
+    code, out, _ = run(capsys, "test", "-", stdin=doc.encode(), monkeypatch=monkeypatch)
+    assert (code, out) == (0, "6 passed, 0 failed, 0 errors (1 file)\n")
+
+
+def test_bare_group_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "check")
+    assert code == 2 and "Usage: meshauthz check" in err and "traffic" in err

@@ -96,6 +96,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         e.show()
         return e.exit_code
     except click.UsageError as e:  # wrong option, missing argument: usage line + one error line
+        if type(e).__name__ == "NoArgsIsHelpError":  # `meshauthz`, `meshauthz check`: the help, exit 2
+            click.echo(e.format_message(), err=True)
+            return EXIT_INPUT
         if e.ctx is not None:
             click.echo(e.ctx.get_usage(), err=True)
             click.echo(f"Try '{e.ctx.command_path} --help' for help.", err=True)

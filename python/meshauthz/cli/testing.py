@@ -75,7 +75,9 @@ def discover(paths: tuple[str, ...]) -> list[Path]:
     files: list[Path] = []
     for raw in paths:
         p = Path(raw)
-        if p.is_dir():
+        if raw == "-":  # an expectation file on stdin; its paths are relative to the current directory
+            files.append(Path("-"))
+        elif p.is_dir():
             files += sorted(f for f in p.rglob("*") if f.is_file() and is_test_file(f))
         elif p.is_file():
             files.append(p)
@@ -243,11 +245,11 @@ def run_case(suite: Suite, case: Any, base: Path) -> tuple[str, list[str]]:
 
 
 def run_expectations(path: Path, doc: dict[str, Any]) -> list[Result]:
-    base = path.parent
+    base = Path(".") if str(path) == "-" else path.parent
     tests = doc.get("tests")
     if not isinstance(tests, list):
         raise CliError(f"{path}: expected a mapping with a `tests:` list (or a conformance `vectors:` list)")
-    resources = _paths(doc, "resources", base, _neighbours(path))
+    resources = _paths(doc, "resources", base, [] if str(path) == "-" else _neighbours(path))
     roles = _paths(doc, "roles", base, resources)
     suite = Suite(resources, roles)
     out = []
@@ -355,7 +357,7 @@ def test_cmd(paths: tuple[str, ...], junit: Optional[str], verbose: bool, output
         raise CliError(f"no test files (*.test.yaml, *_test.yaml) under {', '.join(paths)}")
     results: list[Result] = []
     for f in files:
-        docs = yaml_documents(str(f), "PATH")
+        docs = yaml_documents(str(f), "PATH")  # `-` = stdin
         if len(docs) != 1 or not isinstance(docs[0], dict):
             raise CliError(f"{f}: expected one YAML mapping with `tests:` or `vectors:`")
         doc = docs[0]
