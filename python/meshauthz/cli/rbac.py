@@ -114,7 +114,7 @@ def can_i(action: str, user: str, groups: tuple[str, ...], file: Optional[str], 
     Kuma's exact text for --channel.
 
     \b
-    meshauthz can-i CREATE -f examples/tp.yaml --user bob --roles examples/universal/rbac.yaml
+    meshauthz can-i CREATE -f samples/tp.yaml --user bob --roles examples/universal/rbac.yaml
     """
     fmt = resolve_format(output, out, FORMATS)
     action = action.upper()
