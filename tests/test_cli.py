@@ -475,3 +475,16 @@ def test_test_command_reads_stdin(capsys: pytest.CaptureFixture[str], monkeypatc
 def test_bare_group_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "check")
     assert code == 2 and "Usage: meshauthz check" in err and "traffic" in err
+
+
+def test_colour_only_on_a_terminal_without_no_color(capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    args = ["check", "traffic", "-f", "examples/", "--from", "web-1", "--to", "backend-1:8080"]
+    assert "\x1b[" not in run(capsys, *args)[1]  # not a terminal
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    out = run(capsys, *args)[1]
+    assert out.startswith("\x1b[") and "ALLOW" in out
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert "\x1b[" not in run(capsys, *args)[1]

@@ -285,7 +285,23 @@ def emit(fmt: str, out: Optional[str], data: Any, text: Callable[[], str],
             raise CliError(f"--out {out}: cannot write: {(e.strerror or str(e)).lower()}") from None
         return
     if not state().quiet:
-        click.echo(body, nl=False)
+        click.echo(_colour(body) if fmt == "text" and _colour_wanted() else body, nl=False)
+
+
+_VERDICT = re.compile(r"^(ALLOW|DENY|yes|no)\b", re.M)
+
+
+def _colour_wanted() -> bool:
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+def _colour(body: str) -> str:
+    """Verdict words in bold colour on a terminal (blue allow / orange deny: colour-blind safe)."""
+    def paint(m: re.Match[str]) -> str:
+        ok = m.group(1) in ("ALLOW", "yes")
+        return click.style(m.group(1), fg=(0, 114, 178) if ok else (213, 94, 0), bold=True)
+
+    return _VERDICT.sub(paint, body)
 
 
 def echo(text: str) -> None:
