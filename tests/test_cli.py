@@ -488,3 +488,16 @@ def test_colour_only_on_a_terminal_without_no_color(capsys: pytest.CaptureFixtur
     assert out.startswith("\x1b[") and "ALLOW" in out
     monkeypatch.setenv("NO_COLOR", "1")
     assert "\x1b[" not in run(capsys, *args)[1]
+
+
+def test_expectation_files_next_to_policies_are_not_loaded_as_resources(capsys: pytest.CaptureFixture[str],
+                                                                        tmp_path: Path) -> None:
+    import shutil
+
+    policies = tmp_path / "policies"
+    shutil.copytree(ROOT / "examples" / "universal", policies)
+    (policies / "policies.test.yaml").write_text(
+        "tests:\n  - traffic: {from: web-1, to: backend-1:8080}\n    expect: {allowed: true, policy: web-to-backend}\n")
+    assert run(capsys, "test", str(policies))[:2] == (0, "1 passed, 0 failed, 0 errors (1 file)\n")
+    assert run(capsys, "validate", str(policies))[0] == 0
+    assert run(capsys, "check", "traffic", "-f", str(policies), "--from", "web-1", "--to", "backend-1:8080")[0] == 0

@@ -78,14 +78,25 @@ def state() -> State:
 # ---- input --------------------------------------------------------------------------------------
 
 
+TEST_FILE_SUFFIXES = (".test.yaml", ".test.yml", "_test.yaml", "_test.yml")  # `meshauthz test` files
+RESOURCE_SUFFIXES = (".yaml", ".yml", ".json")
+
+
 def input_paths(values: Iterable[str], option: str) -> list[str]:
-    """Paths for the loader; `-` (stdin) is checked to be used once, missing paths fail early."""
+    """Paths for the loader; `-` (stdin) is checked to be used once, missing paths fail early. A
+    directory holding expectation files (`*.test.yaml`, kept next to the policies) is expanded into
+    its other YAML files, so those files are never read as resources."""
     out = []
     for v in values:
         if v == "-":
             state().claim_stdin(option)
         elif not os.path.exists(v):
             raise CliError(f"{option} {v}: no such file or directory")
+        elif os.path.isdir(v):
+            files = sorted(f for f in Path(v).rglob("*") if f.is_file() and f.suffix in RESOURCE_SUFFIXES)
+            if any(f.name.endswith(TEST_FILE_SUFFIXES) for f in files):
+                out += [str(f) for f in files if not f.name.endswith(TEST_FILE_SUFFIXES)]
+                continue
         out.append(v)
     return out
 

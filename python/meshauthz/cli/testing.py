@@ -37,6 +37,7 @@ import click
 from ._common import (
     EXIT_FINDINGS,
     EXIT_OK,
+    TEST_FILE_SUFFIXES,
     CliError,
     emit,
     fail_on_errors,
@@ -48,7 +49,7 @@ from ._common import (
 )
 
 FORMATS = ("text", "json", "yaml", "table")
-TEST_SUFFIXES = (".test.yaml", ".test.yml", "_test.yaml", "_test.yml")
+TEST_SUFFIXES = TEST_FILE_SUFFIXES
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
