@@ -431,8 +431,9 @@ def test_test_command_passes_fails_and_writes_junit(capsys: pytest.CaptureFixtur
         ]}))
     code, out, _ = run(capsys, "test", str(tmp_path), "--junit", str(junit))
     assert code == 1
-    assert "FAIL" in out and "policy: expected 'core-to-payments', got 'web-to-backend'" in out
-    assert "services: expected exactly ['backend'], got ['backend', 'payments']" in out
+    assert "FAIL" in out and 'policy: expected "core-to-payments", got "web-to-backend"' in out
+    assert "allowed: expected true, got false" in out
+    assert 'services: expected exactly ["backend"], got ["backend", "payments"]' in out
     assert out.splitlines()[-1] == "1 passed, 3 failed, 1 errors (1 file)"
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None and (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("5", "3", "1")

@@ -145,6 +145,11 @@ def _verdict(expect: Any) -> dict[str, Any]:
     raise CaseError(f"expect: {expect!r} is not allow, deny or a mapping")
 
 
+def _show(value: Any) -> str:
+    """A value as the expectation file would write it (true, null, "text", [a, b])."""
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
 def _compare(expect: dict[str, Any], got: dict[str, Any]) -> list[str]:
     diffs = []
     for k, want in expect.items():
@@ -153,9 +158,10 @@ def _compare(expect: dict[str, Any], got: dict[str, Any]) -> list[str]:
         have = got[k]
         if isinstance(want, list) and isinstance(have, (list, tuple)):
             if sorted(map(str, want)) != sorted(map(str, have)):
-                diffs.append(f"{k}: expected exactly {sorted(map(str, want))}, got {sorted(map(str, have))}")
+                diffs.append(f"{k}: expected exactly {_show(sorted(map(str, want)))}, "
+                             f"got {_show(sorted(map(str, have)))}")
         elif want != have:
-            diffs.append(f"{k}: expected {want!r}, got {have!r}")
+            diffs.append(f"{k}: expected {_show(want)}, got {_show(have)}")
     return diffs
 
 
