@@ -139,7 +139,7 @@ def test_rbac_round_trip_identical(w: Any) -> None:
 @pytest.mark.parametrize("form", ["universal", "kubernetes"])
 def test_examples_compile_and_decide(tmp_path: Path, form: str) -> None:
     out = tmp_path / "ex.bundle"
-    assert main(["compile", str(EXAMPLES / form), "-o", str(out), "-q"]) == 0
+    assert main(["compile", str(EXAMPLES / form), "--out", str(out), "-q"]) == 0
     store = meshauthz.load(EXAMPLES / form)
     b = meshauthz.load_bundle(out)
     assert [r.key for r in b.store] == [r.key for r in store]
@@ -154,7 +154,7 @@ def test_examples_compile_and_decide(tmp_path: Path, form: str) -> None:
 def test_compile_refuses_invalid_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("type: TrafficPermission\nname: x\nmesh: default\nsources: 3\n")
-    assert main(["compile", str(bad), "-o", str(tmp_path / "x.bundle")]) == 2
+    assert main(["compile", str(bad), "--out", str(tmp_path / "x.bundle")]) == 2
     assert "bad.yaml" in capsys.readouterr().err
     assert not (tmp_path / "x.bundle").exists()
 

@@ -209,7 +209,7 @@ def test_cli_inspect_json_and_explain(world: str, capsys: pytest.CaptureFixture[
     assert main(["check", "traffic", "-f", world, "--from", "client-b", "--to", "dest:9090", "--explain",
                  "--output", "json"]) == 1
     out = json.loads(capsys.readouterr().out)
-    assert out["decision"]["reason"] == "mtp-deny" and out["mtp"]["policies"] == ["zz-base", "aa-base"]
+    assert out["reason"] == "mtp-deny" and out["explanation"]["mtp"]["policies"] == ["zz-base", "aa-base"]
     assert main(["check", "traffic", "-f", world, "--from", "client-a", "--to", "dest:8080", "--explain"]) == 0
     assert "dp-policy from[2] MeshSubset {kuma.io/service: a} -> Allow: decides" in capsys.readouterr().out
 

@@ -1,4 +1,4 @@
-"""`python -m meshauthz ...` is the `meshauthz` command."""
+"""`python -m meshauthz`: the `meshauthz` command."""
 
 import sys
 
