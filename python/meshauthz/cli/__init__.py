@@ -42,6 +42,10 @@ def _command_modules() -> list:
             modules.append(__import__(f"{__name__}.{name}", fromlist=["add_parsers"]))
         except ImportError:
             pass
+    try:  # `serve`, `token`, `webhook-manifest` (issue #15; meshauthz.server.cli)
+        modules.append(__import__("meshauthz.server.cli", fromlist=["add_parsers"]))
+    except ImportError:
+        pass
     return modules
 
 
