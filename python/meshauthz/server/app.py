@@ -185,10 +185,11 @@ def create_app(service: Service) -> Starlette:
                 continue
             inner = key[len("filter["):]
             field, _, rest = inner.partition("]")
+            where = f"{template}.{key}"
             if not field.startswith("labels."):
-                raise invalid("Could not retrieve resources", [(f"{template}.{key}", "filters are only supported on labels")])
+                raise invalid("Could not retrieve resources", [(where, "filters are only supported on labels")])
             if rest:
-                raise invalid("Could not retrieve resources", [(f"{template}.{key}", "advanced filters are not supported")])
+                raise invalid("Could not retrieve resources", [(where, "advanced filters are not supported")])
             label_filters[field[len("labels."):]] = value
         name_filter = q.get("name")
         items = service.list(user, rtype, mesh)

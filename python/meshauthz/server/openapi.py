@@ -18,6 +18,10 @@ def _responses(ok: dict[str, Any], *codes: int) -> dict[str, Any]:
     return out
 
 
+def _body(schema: str) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
 def _path_param(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
@@ -46,11 +50,11 @@ def openapi_document() -> dict[str, Any]:
                           "403": {"description": "denied"}}}},
         "/_meshauthz/v1/access": {"post": {
             "summary": "RBAC decision (one request or {checks: [...]})",
-            "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/AccessRequest"}}}},
+            "requestBody": _body("AccessRequest"),
             "responses": _responses({"type": "object"}, 400, 401, 403)}},
         "/_meshauthz/v1/traffic": {"post": {
             "summary": "Traffic decision (one request or {checks: [...]})",
-            "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/TrafficRequest"}}}},
+            "requestBody": _body("TrafficRequest"),
             "responses": _responses({"type": "object"}, 400, 401)}},
         "/_meshauthz/openapi.json": {"get": {"summary": "This document", "responses": _responses({"type": "object"})}},
     }
