@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -234,6 +235,11 @@ def create_app(service: Service) -> Starlette:
         Route("/validate-kuma-io-v1alpha1", route(validate_webhook), methods=["POST"]),
         Route("/{path:path}", route(resource), methods=["GET", "PUT", "DELETE"]),
     ]
-    app = Starlette(routes=routes)
+    async def http_error(request: Request, exc: Exception) -> Response:
+        code = getattr(exc, "status_code", 500)
+        title = {404: "Not Found", 405: "Method not Allowed"}.get(code, "Bad Request")
+        return _json(error_body(code, title, str(getattr(exc, "detail", "")) or title), code)
+
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
     app.state.service = service
     return app
