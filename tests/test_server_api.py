@@ -7,6 +7,7 @@ import json
 import threading
 
 import pytest
+
 from server_support import err, server_factory, store_kind  # noqa: F401
 
 MTP = {"targetRef": {"kind": "Mesh"}, "from": [{"targetRef": {"kind": "Mesh"}, "default": {"action": "Allow"}}]}
@@ -237,7 +238,8 @@ def test_concurrent_puts_of_one_name(kuma) -> None:
         barrier.wait(timeout=10)
         r = client.put("/meshes/default/traffic-permissions/same", json={
             "type": "TrafficPermission", "name": "same", "mesh": "default",
-            "sources": [{"match": {"kuma.io/service": f"s{i}"}}], "destinations": [{"match": {"kuma.io/service": "d"}}]})
+            "sources": [{"match": {"kuma.io/service": f"s{i}"}}],
+            "destinations": [{"match": {"kuma.io/service": "d"}}]})
         with lock:
             statuses.append(r.status_code)
 
