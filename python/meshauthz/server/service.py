@@ -273,7 +273,7 @@ class Service:
         auth = headers.get("authorization")
         if auth is None:
             return ANONYMOUS_USER
-        if auth.startswith("Bearer "):
+        if auth.startswith("Bearer ") or auth == "Bearer":  # HTTP servers trim the space of `Bearer `
             token = auth[len("Bearer "):]
             if not token:
                 log.info("authentication failed: empty bearer token")
@@ -283,7 +283,7 @@ class Service:
             except tk.TokenError as e:
                 log.info("authentication failed: %s", e)
                 raise unauthenticated() from None
-        if auth[:7].lower() == "bearer ":  # SA14: `bearer x`, other case
+        if auth[:7].lower() == "bearer " or auth.lower() == "bearer":  # SA14: `bearer x`, other case
             log.info("authentication failed: bearer scheme with the wrong case")
             raise unauthenticated()
         return ANONYMOUS_USER  # other schemes (Basic ...): anonymous, as Kuma
