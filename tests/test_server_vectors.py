@@ -141,7 +141,11 @@ def _route(case: dict, roles: list[dict]) -> str:
 
 def _reset(running, case: dict) -> list[dict]:
     service = running.service
-    if ("GlobalSecret", "", "user-token-signing-key-1") not in service.snapshot.docs:  # a case deleted it
+    for key, doc in list(service.snapshot.docs.items()):  # cases may write or delete signing keys
+        if key[0] == "GlobalSecret" and key[2].startswith("user-token-signing-key") and \
+                doc.get("data") != running.signing_key["data"]:
+            service.system_delete("GlobalSecret", None, key[2])
+    if ("GlobalSecret", "", "user-token-signing-key-1") not in service.snapshot.docs:
         service.system_put(running.signing_key)
     if case.get("mode", "rbac") != "rbac":
         return []

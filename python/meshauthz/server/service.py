@@ -538,7 +538,12 @@ class Service:
         if not keys:
             raise ApiError(500, "Internal Server Error", "there is no signing key")
         serial = max(keys)
-        return tk.issue(keys[serial], serial, name, groups, seconds)
+        try:
+            return tk.issue(keys[serial], serial, name, groups, seconds)
+        except (ValueError, TypeError) as e:  # a corrupt stored key: fail closed, say which
+            log.error("cannot sign with %s: %s", tk.key_name(serial), e)
+            raise ApiError(500, "Internal Server Error",
+                           f"the signing key {tk.key_name(serial)} is not a usable RSA private key") from None
 
     def rotate_signing_key(self) -> int:
         """S4.5: add key N+1 (new tokens use it); delete N separately to invalidate its tokens."""
