@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from server_support import err, server_factory  # noqa: F401
 
 import meshauthz
+from server_support import err, server_factory  # noqa: F401
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "universal"
 ORDER = {"Mesh": 0, "Dataplane": 1, "ExternalService": 1}

@@ -135,7 +135,9 @@ def manifest(service_name: str = "kuma-control-plane", namespace: str = "kuma-sy
     """S6.5: the ValidatingWebhookConfiguration (YAML)."""
     import yaml
 
-    resources = sorted({t.path.replace("-", "") for t in TYPES.values()} | {"accessroles", "accessrolebindings"})
+    # CRD plurals; Secrets / GlobalSecrets are v1 Secrets (SA7: not registered by default).
+    resources = sorted({t.path.replace("-", "") for t in TYPES.values() if not t.secret}
+                       | {"accessroles", "accessrolebindings"})
     doc = {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingWebhookConfiguration",
