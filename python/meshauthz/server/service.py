@@ -162,10 +162,16 @@ class Service:
         except Exception as e:  # noqa: BLE001
             log.warning("reload after notification failed: %s", e)
 
-    def close(self) -> None:
+    def stop_watching(self) -> None:
+        """Stop following other replicas' writes (reads may then be stale; writes still re-check)."""
         self._closed.set()
         if self._poller is not None:
-            self._poller.join(timeout=2)
+            self._poller.join(timeout=5)
+            self._poller = None
+        self.store.stop_listening()
+
+    def close(self) -> None:
+        self.stop_watching()
         self.store.close()
 
     # ---- writes ------------------------------------------------------------------------------

@@ -78,6 +78,9 @@ class Store:
     def listen(self, callback: Callable[[int], None]) -> None:
         """Call `callback(revision)` when another process commits (no-op where unsupported)."""
 
+    def stop_listening(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
@@ -271,10 +274,14 @@ class PostgresStore(Store):
         return {(t, m, n): json.loads(d)
                 for t, m, n, d in conn.execute("SELECT type, mesh, name, doc FROM meshauthz_resources")}
 
-    def close(self) -> None:
+    def stop_listening(self) -> None:
         self._closed.set()
         if self._listener is not None:
-            self._listener.join(timeout=2)
+            self._listener.join(timeout=5)
+            self._listener = None
+
+    def close(self) -> None:
+        self.stop_listening()
         with self._lock:
             self._db.close()
 
