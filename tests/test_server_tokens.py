@@ -288,3 +288,20 @@ def test_offline_token_and_static_public_keys(tmp_path, server_factory) -> None:
     assert whoami(api, api.admin_token()).json() == UNAUTH
     with contextlib.redirect_stderr(io.StringIO()):
         assert main(["token", "--signing-key", str(tmp_path / "missing.pem"), "--name", "x"]) == 2
+
+
+def test_signing_key_secrets_must_hold_an_rsa_key(api) -> None:
+    """meshauthz signs with these secrets: a garbage key would break issuing, so it is refused (step 6)."""
+    admin = api.client(api.admin_token())
+    r = admin.put("/global-secrets/user-token-signing-key-2", json={
+        "type": "GlobalSecret", "name": "user-token-signing-key-2", "data": base64.b64encode(b"test").decode()})
+    assert r.json() == err(400, "Could not create a resource", "Resource is not valid", [
+        ("data", "must be a PEM-encoded RSA private key (a user token signing key)")])
+    assert admin.post("/tokens/user", json={"name": "x", "validFor": "1h"}).status_code == 200
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
+    r = admin.put("/global-secrets/user-token-signing-key-2", json={
+        "type": "GlobalSecret", "name": "user-token-signing-key-2", "data": base64.b64encode(pem).decode()})
+    assert r.status_code == 201
+    new = admin.post("/tokens/user", json={"name": "x", "validFor": "1h"}).text
+    assert json.loads(base64.urlsafe_b64decode(new.split(".")[0] + "=="))["kid"] == "2"

@@ -98,6 +98,15 @@ def _valid_universal(doc: dict) -> bool:
         return False
 
 
+def _server_valid(doc: dict) -> bool:
+    """The server also requires signing-key GlobalSecrets to hold an RSA key (it signs with them)."""
+    if doc.get("type") == "GlobalSecret" and str(doc.get("name", "")).startswith("user-token-signing-key"):
+        import base64
+
+        return b"PRIVATE KEY" in base64.b64decode(doc.get("data", ""))
+    return _valid_universal(doc)
+
+
 def _path(doc: dict) -> str:
     t = TYPES[doc["type"]]
     return f"/{t.path}/{doc['name']}" if t.global_scoped else f"/meshes/{doc['mesh']}/{t.path}/{doc['name']}"
@@ -132,7 +141,7 @@ def _route(case: dict, roles: list[dict]) -> str:
         return "access"
     res = case.get("resource") or {}
     old = case.get("old_resource")
-    if not _valid_universal(res) or (old is not None and (not _valid_universal(old) or _key(old) != _key(res))):
+    if not _server_valid(res) or (old is not None and (not _server_valid(old) or _key(old) != _key(res))):
         return "access"
     if _key(res) in {_key(r) for r in roles}:
         return "access"  # the case's own roles/bindings occupy the key: not a plain CREATE/DELETE

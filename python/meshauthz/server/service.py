@@ -425,9 +425,15 @@ class Service:
                 self.require(snap, user, "CREATE", doc)
             else:
                 self.require(snap, user, "UPDATE", doc, stored)
-            if checked.spec:  # 6
+            spec = list(checked.spec)
+            if rtype.name == "GlobalSecret" and tk.serial_of(name) is not None:  # meshauthz: a usable key only
+                try:
+                    tk.load_private_key(base64.b64decode(body.get("data") or ""))
+                except (ValueError, TypeError):
+                    spec.append(("data", "must be a PEM-encoded RSA private key (a user token signing key)"))
+            if spec:  # 6
                 raise invalid("Could not create a resource" if stored is None else "Could not update a resource",
-                              checked.spec)
+                              spec)
             tx.put(key, doc)  # 7
             out: Doc = {"warnings": checked.warnings} if checked.warnings else {}
             return (201 if stored is None else 200), out
