@@ -33,12 +33,10 @@ import meshauthz  # noqa: E402
 from meshauthz.server import ServerConfig, start_in_thread  # noqa: E402
 from meshauthz.server.types import TYPES  # noqa: E402
 
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors" / "rbac.yaml"
-if not VECTORS.exists():
-    VECTORS = Path("/work/shared/vectors/rbac.yaml")
+VECTORS = Path(__file__).resolve().parent / "vectors" / "rbac.yaml"  # the repository's copy of the shared file
 import yaml  # noqa: E402
 
-SUITE = yaml.safe_load(VECTORS.read_text()) if VECTORS.exists() else {"vectors": [], "roles": {}, "bindings": {}}
+SUITE = yaml.safe_load(VECTORS.read_text())
 CASES = SUITE["vectors"]
 AUTH = "mesh-system:authenticated"
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -69,8 +67,7 @@ def go_quote(s: str) -> str:
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory):
-    if not CASES:
-        pytest.skip("rbac.yaml vectors not found")
+    assert CASES, f"no vectors in {VECTORS}"
     made = {}
     for mode in ("rbac", "static"):
         path = tmp_path_factory.mktemp(f"vectors-{mode}") / "db.sqlite"
