@@ -85,6 +85,33 @@ def rbac_doc(doc: Doc) -> Doc:
     return {k: v for k, v in doc.items() if k not in ("creationTime", "modificationTime")}
 
 
+def fast_target(doc: Any) -> Any:
+    """R4.1 for a plain Universal document of a served type: the `meshauthz.RbacTarget` handle built
+    directly (the hot path of the decision endpoints). Anything else (Kubernetes form, unknown type,
+    missing or non-string name/mesh) is returned unchanged for the library's own normalisation.
+    tests/test_server_decisions.py checks the handles against `Authorizer.target`."""
+    if type(doc) is not dict or "kind" in doc or "apiVersion" in doc:
+        return doc
+    rtype = TYPES.get(doc.get("type"))  # type: ignore[arg-type]
+    name = doc.get("name")
+    if rtype is None or type(name) is not str:
+        return doc
+    mesh = doc.get("mesh")
+    if rtype.mesh_scoped:
+        if type(mesh) is not str or not mesh:
+            return doc
+    else:
+        mesh = None
+    if rtype.spec_wrapped:
+        spec = doc.get("spec")
+        if type(spec) is not dict:
+            spec = {}
+    else:
+        spec = {k: v for k, v in doc.items() if k not in ENVELOPE}
+    return meshauthz.RbacTarget(rtype.name, "global" if rtype.global_scoped else "mesh", rtype.family, mesh, name,
+                                spec)
+
+
 class Service:
     def __init__(self, config: ServerConfig, store: Store) -> None:
         self.config = config
@@ -92,6 +119,7 @@ class Service:
         self._write_lock = threading.Lock()
         self._swap_lock = threading.Lock()
         self._key_cache: dict[tuple[str, str], Any] = {}
+        self._token_cache: dict[str, tuple[Any, ...]] = {}
         self._static_keys: dict[str, Any] = {}
         for entry in config.public_keys:
             kid, key = str(entry.get("kid")), entry.get("key")
@@ -295,7 +323,23 @@ class Service:
         return ANONYMOUS_USER  # other schemes (Basic ...): anonymous, as Kuma
 
     def verify_token(self, token: str) -> User:
+        """S4.4. A verified token is remembered per snapshot (signing keys, revocations and static keys
+        only change with the snapshot); its time claims are re-checked on every use."""
         snap = self._snapshot
+        cached = self._token_cache.get(token)
+        if cached is not None and cached[0] is snap:
+            _, user, exp, nbf, iat = cached
+            now = time.time()
+            if (exp is None or exp > now) and (nbf is None or nbf <= now) and (iat is None or iat <= now):
+                return user  # type: ignore[no-any-return]
+            self._token_cache.pop(token, None)
+        user, times = self._verify_token(snap, token)
+        if len(self._token_cache) >= 10_000:
+            self._token_cache.clear()
+        self._token_cache[token] = (snap, user, *times)
+        return user
+
+    def _verify_token(self, snap: Snapshot, token: str) -> tuple[User, tuple[Any, Any, Any]]:
 
         def key_for(kid: str) -> Any:
             if kid in self._static_keys:
@@ -326,7 +370,7 @@ class Service:
             return tk.parse_revocations(data)
 
         v = tk.verify(token, key_for, revoked)
-        return authenticated(User(v.name, v.groups))
+        return authenticated(User(v.name, v.groups)), (v.exp, v.nbf, v.iat)
 
     # ---- decisions ---------------------------------------------------------------------------
 
@@ -341,8 +385,8 @@ class Service:
         try:
             if token_request is not None:
                 return authz.check(user, action, token_request=token_request)
-            return authz.check(user, action, None if resource is None else rbac_doc(resource),
-                               None if old is None else rbac_doc(old))
+            return authz.check(user, action, None if resource is None else fast_target(resource),
+                               None if old is None else fast_target(old))
         except meshauthz.MeshauthzError as e:
             log.error("RBAC check failed: %s", e)
             raise ApiError(500, "Internal Server Error", "the access check failed") from None

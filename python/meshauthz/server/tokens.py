@@ -85,6 +85,9 @@ class Verified:
     name: str
     groups: tuple[str, ...]
     jti: Optional[str]
+    exp: Optional[float] = None
+    nbf: Optional[float] = None
+    iat: Optional[float] = None
 
 
 def _claim(claims: dict[str, Any], name: str) -> Any:
@@ -140,7 +143,7 @@ def verify(token: str, key_for_kid: Callable[[str], Optional[Any]], revoked: Cal
         raise TokenError("jti is not a string")
     if jti is not None and jti in revoked():
         raise TokenError("token is revoked")
-    return Verified(name, tuple(groups), jti)
+    return Verified(name, tuple(groups), jti, claims.get("exp"), claims.get("nbf"), claims.get("iat"))
 
 
 def parse_revocations(data: bytes) -> set[str]:

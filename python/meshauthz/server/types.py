@@ -17,6 +17,7 @@ class ResourceType:
     global_scoped: bool
     spec_wrapped: bool  # targetRef-era: the body lives under `spec` (S2.10)
     typed: bool  # full schema + Kuma validation through meshauthz (issue #15 "typed kinds")
+    family: str = "none"  # rbac.md R4.4 section family (which `when` qualifiers can apply)
     read_only: bool = False
 
     @property
@@ -72,10 +73,31 @@ for _n in ("MeshAccessLog", "MeshCircuitBreaker", "MeshFaultInjection", "MeshHea
            "MeshGlobalRateLimit", "MeshOPA"):
     _TABLE.append((_n, _PLURALS.get(_n, _n.lower() + "s"), False, True))
 
+# R4.4 section families (the rest: "none").
+_LEGACY_CONNECTION = {"TrafficPermission", "TrafficRoute", "HealthCheck", "CircuitBreaker", "FaultInjection",
+                      "Retry", "Timeout", "RateLimit", "TrafficLog"}
+_LEGACY_DATAPLANE = {"TrafficTrace", "ProxyTemplate", "MeshGateway", "MeshGatewayRoute", "VirtualOutbound",
+                     "OPAPolicy"}
+_TARGETREF = {"MeshAccessLog", "MeshCircuitBreaker", "MeshFaultInjection", "MeshHealthCheck", "MeshHTTPRoute",
+              "MeshTCPRoute", "MeshLoadBalancingStrategy", "MeshMetric", "MeshPassthrough", "MeshProxyPatch",
+              "MeshRateLimit", "MeshRetry", "MeshTimeout", "MeshTLS", "MeshTrace", "MeshTrafficPermission",
+              "MeshGlobalRateLimit", "MeshOPA"}
+
+
+def _family(name: str) -> str:
+    if name in _TARGETREF:
+        return "targetRef"
+    if name in _LEGACY_CONNECTION:
+        return "legacy-connection"
+    if name in _LEGACY_DATAPLANE:
+        return "legacy-dataplane"
+    return "none"
+
+
 TYPES: dict[str, ResourceType] = {}
 BY_PATH: dict[str, ResourceType] = {}
 for _name, _path, _global, _wrapped in _TABLE:
-    _t = ResourceType(_name, _path, _global, _wrapped, _name in _TYPED)
+    _t = ResourceType(_name, _path, _global, _wrapped, _name in _TYPED, _family(_name))
     TYPES[_name] = _t
     BY_PATH[_path] = _t
 
