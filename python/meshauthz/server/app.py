@@ -39,7 +39,9 @@ def _error(e: ApiError) -> Response:
 
 def _user(service: Service, request: Request) -> Any:
     client = request.client
-    return service.authenticate(client.host if client else None, request.headers, request.url.scheme)
+    user = service.authenticate(client.host if client else None, request.headers, request.url.scheme)
+    request.state.user = user  # for the access log
+    return user
 
 
 def _log(request: Request, status: int, started: float, user: Any = None) -> None:
@@ -55,7 +57,6 @@ def create_app(service: Service) -> Starlette:
 
     async def guarded(request: Request, handler: Any) -> Response:
         started = time.perf_counter()
-        user = None
         try:
             response: Response = await handler(request)
         except ApiError as e:
@@ -63,7 +64,7 @@ def create_app(service: Service) -> Starlette:
         except Exception:  # noqa: BLE001 - never leak a traceback; fail closed with a 500 (SA13)
             log.exception("unhandled error on %s %s", request.method, request.url.path)
             response = _json(error_body(500, "Internal Server Error", "internal error"), 500)
-        _log(request, response.status_code, started, user)
+        _log(request, response.status_code, started, getattr(request.state, "user", None))
         return response
 
     def route(handler: Any) -> Any:
