@@ -143,3 +143,22 @@ def test_kill_9_during_writes_keeps_every_acknowledged_write(tmp_path, server_fa
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def test_sigterm_stops_both_listeners_gracefully(tmp_path) -> None:
+    port, https = _free_port(), _free_port()
+    env = dict(os.environ, MESHAUTHZ_ACCESS_LOG="false")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "meshauthz.server.cli", "serve", "--address", f"127.0.0.1:{port}", "--https-port",
+         str(https), "--store", f"sqlite:{tmp_path / 'g.db'}"], cwd=tmp_path, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_up(f"http://127.0.0.1:{port}", proc)
+        assert (tmp_path / "meshauthz-tls.crt").exists()  # generated at first start
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        assert proc.returncode in (0, -signal.SIGTERM)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
