@@ -259,3 +259,17 @@ def test_error_bodies_are_json_for_unrouted_methods(kuma) -> None:
     r = c.post("/meshes", content=b"{}")
     assert r.status_code in (404, 405)
     assert json.loads(r.text)["type"] == "/std-errors"
+
+
+def test_unknown_fields_are_rejected(kuma) -> None:
+    """SA12: an unknown body field is a 400 at the schema step (the loader only warns)."""
+    c = kuma.client()
+    _meshes(c, "default")
+    r = c.put("/meshes/default/traffic-permissions/tp", json={
+        "type": "TrafficPermission", "name": "tp", "mesh": "default", "foo": 1,
+        "sources": [{"match": {"kuma.io/service": "a"}}], "destinations": [{"match": {"kuma.io/service": "b"}}]})
+    assert r.json() == err(400, "Could not process a resource", "Resource is not valid", [("foo", "unknown field")])
+    r = c.put("/meshes/default/meshtrafficpermissions/m", json={
+        "type": "MeshTrafficPermission", "name": "m", "mesh": "default", "bogus": {}, "spec": MTP})
+    assert r.json()["invalid_parameters"] == [{"field": "bogus", "reason": "unknown field"}]
+    assert c.get("/meshes/default/traffic-permissions/tp").status_code == 404

@@ -209,47 +209,66 @@ class PostgresStore(Store):
         except psycopg.Error as e:
             raise StoreError(f"cannot open PostgreSQL store: {e}") from None
 
+    def _conn(self) -> Any:
+        """The shared connection, reopened after a broken one (database restart, network blip)."""
+        if self._db.closed or self._db.broken:
+            try:
+                self._db = self._psycopg.connect(self.url, autocommit=True)
+            except self._psycopg.Error as e:
+                raise StoreError(f"cannot reconnect to PostgreSQL: {e}") from None
+        return self._db
+
     def revision(self) -> int:
         with self._lock:
-            return int(self._db.execute("SELECT v FROM meshauthz_meta WHERE k='revision'").fetchone()[0])
+            try:
+                return int(self._conn().execute("SELECT v FROM meshauthz_meta WHERE k='revision'").fetchone()[0])
+            except self._psycopg.Error as e:
+                raise StoreError(f"PostgreSQL: {e}") from None
 
     def load(self) -> tuple[int, dict[Key, Doc]]:
-        with self._lock, self._db.transaction():
-            self._db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            rev = int(self._db.execute("SELECT v FROM meshauthz_meta WHERE k='revision'").fetchone()[0])
-            return rev, self._all(self._db)
+        with self._lock:
+            try:
+                return self._load(self._conn())
+            except self._psycopg.Error as e:
+                raise StoreError(f"PostgreSQL: {e}") from None
+
+    def _load(self, db: Any) -> tuple[int, dict[Key, Doc]]:
+        with db.transaction():
+            db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            rev = int(db.execute("SELECT v FROM meshauthz_meta WHERE k='revision'").fetchone()[0])
+            return rev, self._all(db)
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
         with self._lock:
             try:
-                with self._db.transaction():
-                    rev = int(self._db.execute(
+                db = self._conn()
+                with db.transaction():
+                    rev = int(db.execute(
                         "SELECT v FROM meshauthz_meta WHERE k='revision' FOR UPDATE").fetchone()[0])
-                    tx = Tx(self, self._db, rev)
+                    tx = Tx(self, db, rev)
                     yield tx
                     if tx.changes:
-                        self._db.execute("UPDATE meshauthz_meta SET v = v + 1 WHERE k='revision'")
-                        self._db.execute(f"NOTIFY {CHANNEL}, '{rev + 1}'")
+                        db.execute("UPDATE meshauthz_meta SET v = v + 1 WHERE k='revision'")
+                        db.execute(f"NOTIFY {CHANNEL}, '{rev + 1}'")
             except self._psycopg.Error as e:
                 raise StoreError(f"PostgreSQL: {e}") from None
 
     def listen(self, callback: Callable[[int], None]) -> None:
-        conn = self._psycopg.connect(self.url, autocommit=True)
-        conn.execute(f"LISTEN {CHANNEL}")
-
         def run() -> None:
-            try:
-                while not self._closed.is_set():
-                    for n in conn.notifies(timeout=0.5):
-                        try:
-                            callback(int(n.payload))
-                        except Exception:  # noqa: BLE001 - a bad payload must not stop the listener
-                            callback(-1)
-            except self._psycopg.Error:
-                pass
-            finally:
-                conn.close()
+            while not self._closed.is_set():  # reconnects; the revision poll covers the gaps
+                try:
+                    with self._psycopg.connect(self.url, autocommit=True) as conn:
+                        conn.execute(f"LISTEN {CHANNEL}")
+                        callback(-1)  # catch up with anything missed while not listening
+                        while not self._closed.is_set():
+                            for n in conn.notifies(timeout=0.5):
+                                try:
+                                    callback(int(n.payload))
+                                except ValueError:
+                                    callback(-1)
+                except self._psycopg.Error:
+                    self._closed.wait(1.0)
 
         self._listener = threading.Thread(target=run, name="meshauthz-pg-listen", daemon=True)
         self._listener.start()
