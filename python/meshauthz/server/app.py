@@ -38,9 +38,14 @@ def _error(e: ApiError) -> Response:
 
 
 def _user(service: Service, request: Request) -> Any:
-    client = request.client
-    user = service.authenticate(client.host if client else None, request.headers, request.url.scheme)
-    request.state.user = user  # for the access log
+    scope = request.scope
+    # ASGI header names are lower-case bytes; a repeated header answers its first value (as Go's Header.Get)
+    headers: dict[str, str] = {}
+    for k, v in scope["headers"]:
+        headers.setdefault(k.decode("latin-1"), v.decode("latin-1"))
+    client = scope.get("client")
+    user = service.authenticate(client[0] if client else None, headers, scope.get("scheme", "http"))
+    scope["meshauthz.user"] = user  # for the access log
     return user
 
 
@@ -64,7 +69,7 @@ def create_app(service: Service) -> Starlette:
         except Exception:  # noqa: BLE001 - never leak a traceback; fail closed with a 500 (SA13)
             log.exception("unhandled error on %s %s", request.method, request.url.path)
             response = _json(error_body(500, "Internal Server Error", "internal error"), 500)
-        _log(request, response.status_code, started, getattr(request.state, "user", None))
+        _log(request, response.status_code, started, request.scope.get("meshauthz.user"))
         return response
 
     def route(handler: Any) -> Any:
