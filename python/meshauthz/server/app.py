@@ -57,7 +57,7 @@ def _log(request: Request, status: int, started: float, user: Any = None) -> Non
             "peer": request.client.host if request.client else None}))
 
 
-def create_app(service: Service) -> Starlette:
+def create_app(service: Service) -> Any:
     """The application for one Service (both ports serve it, S1.1)."""
 
     async def guarded(request: Request, handler: Any) -> Response:
@@ -248,4 +248,61 @@ def create_app(service: Service) -> Starlette:
 
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
     app.state.service = service
-    return app
+    return DecisionFastPath(app, service)
+
+
+class DecisionFastPath:
+    """`POST /_meshauthz/v1/access` served as a plain ASGI handler in front of Starlette (the decision hot
+    path: no Request object, routing table or middleware stack); everything else goes to the app.
+    Same authentication, same decisions module, same S3 error bodies."""
+
+    PATH = "/_meshauthz/v1/access"
+
+    def __init__(self, app: Starlette, service: Service) -> None:
+        self.app = app
+        self.service = service
+        self.state = app.state
+        self.routes = app.routes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != self.PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        chunks = []
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        raw = b"".join(chunks)
+        status = 200
+        try:
+            headers: dict[str, str] = {}
+            for k, v in scope["headers"]:
+                headers.setdefault(k.decode("latin-1"), v.decode("latin-1"))
+            client = scope.get("client")
+            user = self.service.authenticate(client[0] if client else None, headers, scope.get("scheme", "http"))
+            scope["meshauthz.user"] = user
+            try:
+                body = json.loads(raw)
+            except (ValueError, UnicodeDecodeError):
+                raise ApiError(400, "Bad Request", "could not unmarshal the request body as JSON") from None
+            out: Any = decisions.access(self.service, user, body)
+        except ApiError as e:
+            status, out = e.status, e.body()
+        except Exception:  # noqa: BLE001 - fail closed, never a traceback
+            log.exception("unhandled error on POST %s", self.PATH)
+            status, out = 500, error_body(500, "Internal Server Error", "internal error")
+        data = json.dumps(out, separators=(",", ":"), ensure_ascii=False).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+        await send({"type": "http.response.body", "body": data})
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(json.dumps({"method": "POST", "path": self.PATH, "status": status,
+                                        "user": None if scope.get("meshauthz.user") is None else
+                                        str(scope["meshauthz.user"]),
+                                        "ms": round((time.perf_counter() - started) * 1000, 3),
+                                        "peer": client[0] if (client := scope.get("client")) else None}))
