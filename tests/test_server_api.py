@@ -273,3 +273,18 @@ def test_unknown_fields_are_rejected(kuma) -> None:
         "type": "MeshTrafficPermission", "name": "m", "mesh": "default", "bogus": {}, "spec": MTP})
     assert r.json()["invalid_parameters"] == [{"field": "bogus", "reason": "unknown field"}]
     assert c.get("/meshes/default/traffic-permissions/tp").status_code == 404
+
+
+def test_other_kinds_keep_their_body_with_metadata_checks(kuma) -> None:
+    """Kinds without a typed model: name/mesh/labels checks only, the body stored as sent."""
+    c = kuma.client()
+    _meshes(c, "default")
+    doc = {"type": "MeshTrace", "name": "t", "mesh": "default",
+           "spec": {"targetRef": {"kind": "Mesh"}, "default": {"backends": [{"type": "Zipkin", "anything": [1, 2]}]}}}
+    assert c.put("/meshes/default/meshtraces/t", json=doc).status_code == 201
+    got = c.get("/meshes/default/meshtraces/t").json()
+    assert got["spec"] == doc["spec"] and got["labels"] == {"kuma.io/mesh": "default"}
+    r = c.put("/meshes/default/meshtraces/Bad", json={**doc, "name": "Bad"})
+    assert r.status_code == 400 and r.json()["invalid_parameters"][0]["field"] == "name"
+    r = c.put("/hostnamegenerators/h", json={"type": "HostnameGenerator", "name": "h", "spec": {"template": "x"}})
+    assert r.status_code == 201 and c.get("/hostnamegenerators/h").json()["spec"] == {"template": "x"}

@@ -442,6 +442,8 @@ class Service:
 
     def put(self, user: User, rtype: ResourceType, mesh: Optional[str], name: str, raw: bytes) -> tuple[int, Doc]:
         """S2.7; returns (status, body)."""
+        if self.config.read_only:
+            raise ApiError(405, "Method not Allowed", "Method not allowed")
         self._require_mesh(self._snapshot, rtype, mesh)  # 1
         try:  # 2
             body = json.loads(raw)
@@ -482,8 +484,6 @@ class Service:
             out: Doc = {"warnings": checked.warnings} if checked.warnings else {}
             return (201 if stored is None else 200), out
 
-        if self.config.read_only:
-            raise ApiError(405, "Method not Allowed", "Method not allowed")
         return self._transaction(run)  # type: ignore[no-any-return]
 
     @staticmethod
