@@ -288,3 +288,33 @@ def test_other_kinds_keep_their_body_with_metadata_checks(kuma) -> None:
     assert r.status_code == 400 and r.json()["invalid_parameters"][0]["field"] == "name"
     r = c.put("/hostnamegenerators/h", json={"type": "HostnameGenerator", "name": "h", "spec": {"template": "x"}})
     assert r.status_code == 201 and c.get("/hostnamegenerators/h").json()["spec"] == {"template": "x"}
+
+
+def test_dataplane_put_cases(kuma) -> None:
+    """Kuma's put_dataplanes cases (consistency, decoding errors) as this project's own data."""
+    c = kuma.client()
+    _meshes(c, "default")
+    net = {"address": "10.1.2.1", "inbound": [{"port": 1234, "tags": {"kuma.io/service": "my-svc"}}]}
+    dp = {"type": "Dataplane", "mesh": "default", "networking": net}
+    assert c.put("/meshes/default/dataplanes/dp-2", json={**dp, "name": "dp-2"}).status_code == 201
+    long = "a" * 254
+    r = c.put("/meshes/default/dataplanes/foo", json={**dp, "name": long})
+    assert r.json() == err(400, "Could not process a resource", "Resource is not valid", [
+        ("name", "name from the URL has to be the same as in body"), ("name", "value length must less or equal 253")])
+    r = c.put("/meshes/default/dataplanes/dp-3", json={**dp, "name": "dp-3", "mesh": "diff-mesh"})
+    assert r.json() == err(400, "Could not process a resource", "Resource is not valid", [
+        ("mesh", "mesh from the URL has to be the same as in body")])
+    r = c.put("/meshes/default/dataplanes/dp-4", json={**dp, "name": "dp-3", "type": "MeshTrafficPermission"})
+    assert r.json() == err(400, "Could not process a resource", "Resource is not valid", [
+        ("name", "name from the URL has to be the same as in body"),
+        ("type", "type from the URL has to be the same as in body")])
+    r = c.put("/meshes/default/dataplanes/dp-5", json={**dp, "name": "dp-5", "type": ""})
+    assert r.json() == err(400, "Could not process a resource", "Resource is not valid", [
+        ("type", "type from the URL has to be the same as in body")])
+    r = c.put("/meshes/default/dataplanes/dp-5", json={**dp, "name": 4})
+    assert r.json() == err(400, "Bad Request", 'invalid Dataplane object: "json: cannot unmarshal number into Go '
+                                               'struct field ResourceMeta.name of type string"')
+    r = c.put("/meshes/default/dataplanes/dp-5", content=b"{,}")
+    assert r.status_code == 400 and r.json()["title"] == "Bad Request"
+    assert r.json()["detail"].startswith("invalid Dataplane object: ")
+    assert c.get("/meshes/default/dataplanes").json()["total"] == 1

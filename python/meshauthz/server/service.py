@@ -27,7 +27,7 @@ from .config import ServerConfig
 from .errors import ApiError, Param, access_denied, invalid, not_found, unauthenticated
 from .store import Doc, Key, Store, StoreError, Tx
 from .types import TYPES, ResourceType
-from .validation import ENVELOPE, check_body, consistency, envelope_schema
+from .validation import ENVELOPE, check_body, consistency, decode_error, envelope_schema, json_type
 
 log = logging.getLogger("meshauthz.server")
 
@@ -447,10 +447,14 @@ class Service:
         self._require_mesh(self._snapshot, rtype, mesh)  # 1
         try:  # 2
             body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise ApiError(400, "Bad Request", "could not unmarshal the request body as JSON") from None
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ApiError(400, "Bad Request", f"invalid {rtype.name} object: {json.dumps(str(e))}") from None
         if not isinstance(body, dict):
-            raise ApiError(400, "Bad Request", "the request body must be a JSON object")
+            raise ApiError(400, "Bad Request", f'invalid {rtype.name} object: "json: cannot unmarshal '
+                                               f'{_go_kind(body)} into Go value of type rest.Resource"')
+        decode = decode_error(rtype, body)
+        if decode is not None:
+            raise ApiError(400, "Bad Request", decode)
         schema = envelope_schema(rtype, body)
         checked = check_body(rtype, mesh, name, body) if not schema else None
         if schema or (checked is not None and checked.schema):
@@ -611,6 +615,10 @@ class Service:
             return serial
 
         return self._transaction(run)  # type: ignore[no-any-return]
+
+
+def _go_kind(value: Any) -> str:
+    return {"integer": "number", "boolean": "bool"}.get(json_type(value), json_type(value))
 
 
 def _loopback_host(host: str) -> bool:

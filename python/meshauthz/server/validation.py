@@ -126,6 +126,29 @@ def json_type(value: Any) -> str:
     return "object"
 
 
+_GO_KIND = {"integer": "number", "number": "number", "boolean": "bool", "array": "array", "object": "object",
+            "string": "string"}
+
+
+def decode_error(rtype: ResourceType, body: dict[str, Any]) -> Optional[str]:
+    """Kuma's decoding of the envelope into `ResourceMeta` (Go's encoding/json): a wrong JSON type there is
+    a bare `Bad Request` (golden put_dataplanes_08), before any schema check. null is Go's zero value."""
+    for key, go_type in (("type", "string"), ("mesh", "string"), ("name", "string"), ("labels", "map[string]string")):
+        value = body.get(key)
+        if value is None:
+            continue
+        ok = isinstance(value, dict) if key == "labels" else isinstance(value, str)
+        if not ok:
+            kind = _GO_KIND[json_type(value)]
+            return (f'invalid {rtype.name} object: "json: cannot unmarshal {kind} into Go struct field '
+                    f'ResourceMeta.{key} of type {go_type}"')
+    for k, v in (body.get("labels") or {}).items():
+        if v is not None and not isinstance(v, str):
+            return (f'invalid {rtype.name} object: "json: cannot unmarshal {_GO_KIND[json_type(v)]} into Go '
+                    f'struct field ResourceMeta.labels of type string"')
+    return None
+
+
 def envelope_schema(rtype: ResourceType, body: dict[str, Any]) -> list[Param]:
     """Types of the envelope fields (step 2)."""
     out: list[Param] = []
