@@ -142,7 +142,7 @@ def decode_error(rtype: ResourceType, body: dict[str, Any]) -> Optional[str]:
             kind = _GO_KIND[json_type(value)]
             return (f'invalid {rtype.name} object: "json: cannot unmarshal {kind} into Go struct field '
                     f'ResourceMeta.{key} of type {go_type}"')
-    for k, v in (body.get("labels") or {}).items():
+    for v in (body.get("labels") or {}).values():
         if v is not None and not isinstance(v, str):
             return (f'invalid {rtype.name} object: "json: cannot unmarshal {_GO_KIND[json_type(v)]} into Go '
                     f'struct field ResourceMeta.labels of type string"')
