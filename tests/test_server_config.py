@@ -37,3 +37,47 @@ def test_main_cli_has_the_server_commands(capsys) -> None:
                  ["webhook-manifest"]):
         args = parser.parse_args(argv)
         assert callable(args.func)
+
+
+def test_structured_access_log(tmp_path, caplog) -> None:
+    import json
+    import logging
+
+    import httpx
+
+    from meshauthz.server import ServerConfig, start_in_thread
+
+    running = start_in_thread(ServerConfig(address="127.0.0.1:0", https_port=None, store=f"sqlite:{tmp_path / 'l.db'}",
+                                           localhost_is_admin=False))
+    try:
+        with caplog.at_level(logging.INFO, logger="meshauthz.access"):
+            with httpx.Client(base_url=running.url, trust_env=False) as c:
+                c.get("/meshes/default")
+                c.post("/_meshauthz/v1/access", json={"action": "CREATE", "resource": {"type": "Mesh", "name": "x"}})
+                c.get("/who-am-i", headers={"Authorization": "Bearer nope"})
+        lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "meshauthz.access"]
+    finally:
+        running.stop()
+    assert [(x["method"], x["path"], x["status"]) for x in lines] == [
+        ("GET", "/meshes/default", 200), ("POST", "/_meshauthz/v1/access", 200), ("GET", "/who-am-i", 401)]
+    assert lines[0]["user"] == "mesh-system:anonymous/mesh-system:unauthenticated"
+    assert lines[2]["user"] is None and all(x["peer"] == "127.0.0.1" and x["ms"] >= 0 for x in lines)
+
+
+def test_access_log_can_be_turned_off(tmp_path, caplog) -> None:
+    import logging
+
+    import httpx
+
+    from meshauthz.server import ServerConfig, start_in_thread
+
+    running = start_in_thread(ServerConfig(address="127.0.0.1:0", https_port=None, store=f"sqlite:{tmp_path / 'l.db'}",
+                                           access_log=False))
+    try:
+        with caplog.at_level(logging.INFO, logger="meshauthz.access"):
+            with httpx.Client(base_url=running.url, trust_env=False) as c:
+                assert c.get("/meshes/default").status_code == 200
+                assert c.post("/_meshauthz/v1/access", json={"action": "X"}).status_code == 400
+    finally:
+        running.stop()
+    assert not [r for r in caplog.records if r.name == "meshauthz.access"]

@@ -50,7 +50,7 @@ def _user(service: Service, request: Request) -> Any:
 
 
 def _log(request: Request, status: int, started: float, user: Any = None) -> None:
-    if access_log.isEnabledFor(logging.INFO):
+    if request.app.state.service.config.access_log and access_log.isEnabledFor(logging.INFO):
         access_log.info(json.dumps({
             "method": request.method, "path": request.url.path, "status": status,
             "user": None if user is None else str(user), "ms": round((time.perf_counter() - started) * 1000, 3),
@@ -300,7 +300,7 @@ class DecisionFastPath:
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
         await send({"type": "http.response.body", "body": data})
-        if access_log.isEnabledFor(logging.INFO):
+        if self.service.config.access_log and access_log.isEnabledFor(logging.INFO):
             access_log.info(json.dumps({"method": "POST", "path": self.PATH, "status": status,
                                         "user": None if scope.get("meshauthz.user") is None else
                                         str(scope["meshauthz.user"]),
