@@ -196,3 +196,18 @@ def test_fast_targets_equal_the_library_normalisation() -> None:
         assert got == authz.check(user, "CREATE", doc).allowed, doc
         outcomes.add(got)
     assert fast >= len(TYPES) and outcomes == {True, False}
+
+
+def test_batch_rows_never_abort(loaded) -> None:
+    """A non-admin asking about someone else in a batch gets a 403 row, not an aborted batch; odd user
+    specs are error rows."""
+    bob = loaded.client(loaded.token("bob"))
+    res = {"type": "Mesh", "name": "x"}
+    out = bob.post("/_meshauthz/v1/access", json={"checks": [
+        {"action": "CREATE", "resource": res},
+        {"user": {"name": "alice", "groups": []}, "action": "CREATE", "resource": res},
+        {"user": {"name": "bob", "groups": [["nested"]]}, "action": "CREATE", "resource": res},
+        {"user": "bob", "action": "CREATE", "resource": res},
+    ]}).json()["results"]
+    assert [o["httpStatus"] for o in out] == [200, 403, 400, 400]
+    assert all("error" in o for o in out[1:])
