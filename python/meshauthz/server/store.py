@@ -198,16 +198,24 @@ class PostgresStore(Store):
         self._listener: Optional[threading.Thread] = None
         try:
             self._db = psycopg.connect(url, autocommit=True)
-            with self._db.transaction():
-                self._db.execute("CREATE TABLE IF NOT EXISTS meshauthz_resources (type TEXT NOT NULL, "
-                                 "mesh TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL, "
-                                 "PRIMARY KEY (type, mesh, name))")
-                self._db.execute("CREATE TABLE IF NOT EXISTS meshauthz_meta (k TEXT PRIMARY KEY, v BIGINT NOT NULL)")
-                self._db.execute("INSERT INTO meshauthz_meta (k, v) VALUES ('revision', 0) ON CONFLICT DO NOTHING")
-        except psycopg.errors.UniqueViolation:  # two replicas creating the schema at once
-            pass
         except psycopg.Error as e:
             raise StoreError(f"cannot open PostgreSQL store: {e}") from None
+        for attempt in range(5):
+            try:
+                with self._db.transaction():
+                    self._db.execute("CREATE TABLE IF NOT EXISTS meshauthz_resources (type TEXT NOT NULL, "
+                                     "mesh TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL, "
+                                     "PRIMARY KEY (type, mesh, name))")
+                    self._db.execute("CREATE TABLE IF NOT EXISTS meshauthz_meta (k TEXT PRIMARY KEY, "
+                                     "v BIGINT NOT NULL)")
+                    self._db.execute("INSERT INTO meshauthz_meta (k, v) VALUES ('revision', 0) "
+                                     "ON CONFLICT DO NOTHING")
+                break
+            except psycopg.errors.UniqueViolation:  # two replicas creating the schema at once: retry
+                if attempt == 4:
+                    raise StoreError("cannot create the PostgreSQL schema (concurrent creation)") from None
+            except psycopg.Error as e:
+                raise StoreError(f"cannot open PostgreSQL store: {e}") from None
 
     def _conn(self) -> Any:
         """The shared connection, reopened after a broken one (database restart, network blip)."""
