@@ -81,3 +81,10 @@ def test_access_log_can_be_turned_off(tmp_path, caplog) -> None:
     finally:
         running.stop()
     assert not [r for r in caplog.records if r.name == "meshauthz.access"]
+
+
+def test_serve_reports_an_unreachable_store(capsys) -> None:
+    from meshauthz.server.cli import main
+
+    assert main(["serve", "--no-https", "--address", "127.0.0.1:0", "--store", "postgresql://x@127.0.0.1:1/x"]) == 2
+    assert "cannot open PostgreSQL store" in capsys.readouterr().err

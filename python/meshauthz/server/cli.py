@@ -36,7 +36,13 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    serve(config)
+    from .store import StoreError
+
+    try:
+        serve(config)
+    except (StoreError, OSError, ValueError) as e:  # unreachable database, port in use, bad key file
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK
 
 
