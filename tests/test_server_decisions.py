@@ -211,3 +211,18 @@ def test_batch_rows_never_abort(loaded) -> None:
     ]}).json()["results"]
     assert [o["httpStatus"] for o in out] == [200, 403, 400, 400]
     assert all("error" in o for o in out[1:])
+
+
+def test_dataplane_policies_inspect(loaded) -> None:
+    c = loaded.client()
+    body = c.get("/meshes/demo/dataplanes/backend-1/policies").json()
+    assert body["kind"] == "SidecarDataplane" and body["total"] == 1
+    (item,) = body["items"]
+    assert (item["type"], item["name"], item["service"]) == ("inbound", "10.0.0.2:8080:80", "backend")
+    (tp,) = item["matchedPolicies"]["TrafficPermission"]
+    assert tp["name"] == "web-to-backend" and tp["sources"][0]["match"]["kuma.io/service"] == "web"
+    body = c.get("/meshes/mtp-demo/dataplanes/api-1/policies").json()
+    assert [i["type"] for i in body["items"]] == ["dataplane"]
+    assert [p["name"] for p in body["items"][0]["matchedPolicies"]["MeshTrafficPermission"]] == [
+        "mesh-wide", "api-policy"]  # M4.9: lowest priority first
+    assert c.get("/meshes/demo/dataplanes/nope/policies").json()["title"] == "Could not retrieve a resource"

@@ -130,6 +130,9 @@ def create_app(service: Service) -> Any:
                 return await _list(request, rtype, mesh, "/meshes/{mesh}/" + rtype.path)
             if len(parts) == 4:
                 return await _one(request, rtype, mesh, parts[3])
+            if len(parts) == 5 and rtype.name == "Dataplane" and parts[4] == "policies" and method == "GET":
+                _user(service, request)
+                return _json(await run_in_threadpool(decisions.dataplane_policies, service, mesh, parts[3]))
             if len(parts) == 6 and parts[4] == "_resources" and parts[5] == "dataplanes" and method == "GET":
                 _user(service, request)
                 return _json(await run_in_threadpool(decisions.policy_dataplanes, service, rtype, mesh, parts[3]))

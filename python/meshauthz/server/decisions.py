@@ -229,3 +229,44 @@ def _selects(engine: Any, type_name: str, policy: str, dataplane: str, mesh: str
     return False
 
 
+
+
+def dataplane_policies(service: Service, mesh: str, name: str) -> dict[str, Any]:
+    """§7 P1 `GET /meshes/{mesh}/dataplanes/{name}/policies`, limited to what meshauthz decides: the
+    TrafficPermission governing each inbound (T3) and the MeshTrafficPermissions selecting the Dataplane
+    (M4.9 order), as Kuma's `matchedPolicies` entries with the stored documents."""
+    snap = service.snapshot
+    if ("Mesh", "", mesh) not in snap.docs:
+        raise ApiError(404, "Failed to retrieve Mesh", "Not found")
+    dp = snap.docs.get(("Dataplane", mesh, name))
+    if dp is None:
+        raise ApiError(404, "Could not retrieve a resource", "Not found")
+    try:
+        report = snap.traffic().inspect(name, mesh=mesh)
+    except EngineError as e:
+        raise ApiError(500, "Internal Server Error", str(e)) from None
+    except meshauthz.MeshauthzError as e:
+        raise ApiError(400, "Could not inspect the dataplane", str(e)) from None
+    net = dp.get("networking") or {}
+    address = net.get("address", "")
+    inbounds = {i.get("port"): i for i in net.get("inbound") or [] if isinstance(i, dict)}
+    items: list[dict[str, Any]] = []
+    mtps: list[str] = []
+    for inbound in report.inbounds:
+        for p in getattr(inbound, "mtps", ()) or ():
+            if p not in mtps:
+                mtps.append(p)
+    if mtps:
+        docs = [snap.docs[k] for k in (("MeshTrafficPermission", mesh, p) for p in mtps) if k in snap.docs]
+        items.append({"type": "dataplane", "matchedPolicies": {"MeshTrafficPermission": docs}})
+    for inbound in report.inbounds:
+        if inbound.prometheus or inbound.policy is None:
+            continue
+        tp = snap.docs.get(("TrafficPermission", mesh, inbound.policy))
+        if tp is None:
+            continue
+        spec = inbounds.get(inbound.port) or {}
+        items.append({"type": "inbound", "name": f"{address}:{inbound.port}:{spec.get('servicePort', inbound.port)}",
+                      "service": inbound.tags.get("kuma.io/service", ""),
+                      "matchedPolicies": {"TrafficPermission": [tp]}})
+    return {"kind": "SidecarDataplane", "total": len(items), "items": items}

@@ -78,6 +78,14 @@ def openapi_document() -> dict[str, Any]:
                                                            "parameters": [_path_param("mesh"), *_LIST_PARAMS]}}
             paths[f"/meshes/{{mesh}}/{t.path}/{{name}}"] = {
                 k: {**v, "parameters": [_path_param("mesh"), _path_param("name")]} for k, v in one.items()}
+    paths["/meshes/{mesh}/dataplanes/{name}/policies"] = {"get": {
+        "summary": "TrafficPermission / MeshTrafficPermission matched by a Dataplane",
+        "parameters": [_path_param("mesh"), _path_param("name")],
+        "responses": _responses({"type": "object"}, 401, 404)}}
+    for p in ("traffic-permissions", "meshtrafficpermissions"):
+        paths[f"/meshes/{{mesh}}/{p}/{{name}}/_resources/dataplanes"] = {"get": {
+            "summary": "Dataplanes the policy selects", "parameters": [_path_param("mesh"), _path_param("name")],
+            "responses": _responses({"type": "object"}, 401, 404)}}
     return {
         "openapi": "3.0.3",
         "info": {"title": "meshauthz serve", "version": meshauthz.__version__},
