@@ -20,16 +20,43 @@ json_values = st.recursive(
     | st.text(max_size=12),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12)
-names = st.sampled_from(["default", "demo", "x", "web-to-backend", "admin", "user-token-signing-key-1",
-                         "admin-user-token", "user-token-revocations", ""]) | st.text(
-    alphabet="abcdefghijklmnopqrstuvwxyz0123456789-._~%", min_size=1, max_size=12)
+_known = st.sampled_from(["default"] * 8 + ["demo", "x", "web-to-backend", "admin", "user-token-signing-key-1",
+                                            "admin-user-token", "user-token-revocations", ""])
+names = st.one_of(_known, _known, _known, st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-._~%", min_size=1,
+                                                   max_size=12))
 KINDS = ["Mesh", "Dataplane", "TrafficPermission", "MeshTrafficPermission", "AccessRole", "AccessRoleBinding",
          "GlobalSecret", "Secret", "ExternalService", "MeshTrace", "TrafficRoute"]
 
 
+SPECS = {
+    "TrafficPermission": {"sources": [{"match": {"kuma.io/service": "a"}}],
+                          "destinations": [{"match": {"kuma.io/service": "b"}}]},
+    "MeshTrafficPermission": {"spec": {"targetRef": {"kind": "Mesh"},
+                                       "from": [{"targetRef": {"kind": "Mesh"}, "default": {"action": "Allow"}}]}},
+    "AccessRole": {"rules": [{"access": ["CREATE"], "types": ["Mesh"]}]},
+    "AccessRoleBinding": {"subjects": [{"type": "User", "name": "bob"}], "roles": ["admin"]},
+    "Secret": {"data": "dGVzdA=="}, "GlobalSecret": {"data": "dGVzdA=="},
+    "Dataplane": {"networking": {"address": "10.0.0.1", "inbound": [{"port": 80, "tags": {"kuma.io/service": "a"}}]}},
+}
+
+
 @st.composite
-def resource_bodies(draw: st.DrawFn) -> object:
-    """Near-valid documents: the right envelope with random parts."""
+def resource_bodies(draw: st.DrawFn, path: str = "", mesh: str = "", name: str = "") -> object:
+    """Near-valid documents: usually the path's own type, name and mesh, a valid body, random changes."""
+    from meshauthz.server.types import BY_PATH
+
+    segment = [p for p in path.split("/") if p and not p.startswith("{")]
+    rtype = BY_PATH.get(segment[-1]) if segment else None
+    if rtype is not None and draw(st.integers(0, 9)) < 7:
+        doc = {"type": rtype.name, "name": name}
+        if rtype.mesh_scoped:
+            doc["mesh"] = mesh
+        doc.update(SPECS.get(rtype.name, {}))
+        mutations = [] if draw(st.booleans()) else draw(st.lists(st.sampled_from(
+            ["labels", "spec", "sources", "data", "rules", "roles", "name", "mesh", "type"]), max_size=2))
+        for key in mutations:
+            doc[key] = draw(json_values)
+        return doc
     doc = {"type": draw(st.sampled_from(KINDS)), "name": draw(names)}
     if draw(st.booleans()):
         doc["mesh"] = draw(names)
@@ -64,25 +91,27 @@ def _check(r: httpx.Response) -> None:
         assert isinstance(body["title"], str) and body["details"] == body["detail"]
 
 
-@settings(max_examples=int(__import__("os").environ.get("MESHAUTHZ_FUZZ_EXAMPLES", "250")),
+@settings(max_examples=int(__import__("os").environ.get("MESHAUTHZ_FUZZ_EXAMPLES", "400")),
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], deadline=None)
 @given(data=st.data())
 def test_no_5xx_on_documented_routes(server, data) -> None:
     client, ops, token = server
     path, method = data.draw(st.sampled_from(ops))
-    concrete = path.replace("{mesh}", data.draw(names, "mesh")).replace("{name}", data.draw(names, "name"))
-    headers = data.draw(st.sampled_from([{}, {"Authorization": f"Bearer {token}"},
+    mesh, name = data.draw(names, "mesh"), data.draw(names, "name")
+    concrete = path.replace("{mesh}", mesh).replace("{name}", name)
+    headers = data.draw(st.sampled_from([{}, {"Authorization": f"Bearer {token}"}, {"Authorization": f"Bearer {token}"},
                                          {"Authorization": "Bearer garbage"}, {"Authorization": "Basic eDp5"}]))
-    params = data.draw(st.dictionaries(st.sampled_from(["size", "offset", "name", "filter[labels.a]", "filter[x]",
-                                                        "format"]), st.text(max_size=6), max_size=3))
+    params = {} if data.draw(st.booleans()) else data.draw(st.dictionaries(
+        st.sampled_from(["size", "offset", "name", "filter[labels.a]", "filter[x]", "format"]), st.text(max_size=6),
+        max_size=3))
     body = None
     if method in ("PUT", "POST"):
-        body = data.draw(st.one_of(resource_bodies(), json_values,
+        body = data.draw(st.one_of(resource_bodies(path, mesh, name), resource_bodies(path, mesh, name), json_values,
                                    st.fixed_dictionaries({"action": st.sampled_from(["CREATE", "UPDATE", "X"]),
                                                           "resource": resource_bodies()}),
                                    st.fixed_dictionaries({"checks": st.lists(json_values, max_size=3)})))
     content = None if body is None else json.dumps(body).encode()
-    if method in ("PUT", "POST") and data.draw(st.booleans()):
+    if method in ("PUT", "POST") and data.draw(st.integers(0, 9)) == 0:
         content = data.draw(st.binary(max_size=20))  # not JSON at all
     r = client.request(method, concrete, params=params, headers=headers, content=content)
     _check(r)
