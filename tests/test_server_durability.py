@@ -162,3 +162,29 @@ def test_sigterm_stops_both_listeners_gracefully(tmp_path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def test_lost_lock_race_is_a_409_and_writes_nothing(tmp_path) -> None:
+    """S1.2: a writer that cannot get the store lock in time answers 409 `Conflict`, nothing written."""
+    import sqlite3
+
+    from meshauthz.server.config import ServerConfig
+    from meshauthz.server.service import ADMIN_USER, Service
+    from meshauthz.server.store import SQLiteStore
+    from meshauthz.server.types import TYPES
+
+    path = str(tmp_path / "c.db")
+    service = Service(ServerConfig(store=f"sqlite:{path}"), SQLiteStore(path, busy_timeout=0.2))
+    service.bootstrap()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        with pytest.raises(Exception) as info:
+            service.put(ADMIN_USER, TYPES["Mesh"], None, "m", b'{"type": "Mesh", "name": "m"}')
+        assert getattr(info.value, "status", None) == 409 and info.value.body()["title"] == "Conflict"
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert ("Mesh", "", "m") not in service.snapshot.docs
+    assert service.put(ADMIN_USER, TYPES["Mesh"], None, "m", b'{"type": "Mesh", "name": "m"}')[0] == 201
+    service.close()

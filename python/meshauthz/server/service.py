@@ -25,7 +25,7 @@ from meshauthz import AccessDecision, Authorizer, User, authenticated, default_o
 from . import tokens as tk
 from .config import ServerConfig
 from .errors import ApiError, Param, access_denied, invalid, not_found, unauthenticated
-from .store import Doc, Key, Store, StoreError, Tx
+from .store import ConflictError, Doc, Key, Store, StoreError, Tx
 from .types import TYPES, ResourceType
 from .validation import ENVELOPE, check_body, consistency, decode_error, envelope_schema, json_type
 
@@ -216,6 +216,9 @@ class Service:
                     result = fn(tx, snap)
                     changes = list(tx.changes)
                     base = snap
+            except ConflictError as e:
+                log.warning("write conflict: %s", e)
+                raise ApiError(409, "Conflict", "the store was busy with a concurrent write; retry") from None
             except StoreError as e:
                 log.error("store error: %s", e)
                 raise ApiError(500, "Internal Server Error", "store error") from None

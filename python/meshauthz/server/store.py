@@ -32,6 +32,10 @@ class StoreError(Exception):
     """The store could not complete an operation (SA13: 500, nothing written)."""
 
 
+class ConflictError(StoreError):
+    """A concurrent writer held the store past the lock timeout (S1.2: 409 `Conflict`, nothing written)."""
+
+
 class Tx:
     """The operations available inside a write transaction."""
 
@@ -106,8 +110,9 @@ def _dumps(doc: Doc) -> str:
 
 
 class SQLiteStore(Store):
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, busy_timeout: float = 30.0) -> None:
         self.path = path
+        self.busy_timeout = busy_timeout
         self.url = f"sqlite:{path}"
         self._local = threading.local()
         conn = self._conn()
@@ -120,9 +125,9 @@ class SQLiteStore(Store):
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout, check_same_thread=False)
             conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
             self._local.conn = conn
         return conn
 
@@ -145,6 +150,10 @@ class SQLiteStore(Store):
         conn = self._conn()
         try:
             conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            if "locked" in str(e) or "busy" in str(e):
+                raise ConflictError(f"the store is locked by another writer: {e}") from None
+            raise StoreError(f"cannot start a transaction: {e}") from None
         except sqlite3.Error as e:
             raise StoreError(f"cannot start a transaction: {e}") from None
         try:
@@ -259,6 +268,9 @@ class PostgresStore(Store):
                     if tx.changes:
                         db.execute("UPDATE meshauthz_meta SET v = v + 1 WHERE k='revision'")
                         db.execute(f"NOTIFY {CHANNEL}, '{rev + 1}'")
+            except (self._psycopg.errors.SerializationFailure, self._psycopg.errors.DeadlockDetected,
+                    self._psycopg.errors.LockNotAvailable) as e:
+                raise ConflictError(f"PostgreSQL: {e}") from None
             except self._psycopg.Error as e:
                 raise StoreError(f"PostgreSQL: {e}") from None
 
