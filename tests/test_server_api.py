@@ -318,3 +318,27 @@ def test_dataplane_put_cases(kuma) -> None:
     assert r.status_code == 400 and r.json()["title"] == "Bad Request"
     assert r.json()["detail"].startswith("invalid Dataplane object: ")
     assert c.get("/meshes/default/dataplanes").json()["total"] == 1
+
+
+DNS1035 = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic "
+           "character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for "
+           "validation is '[a-z]([-a-z0-9]*[a-z0-9])?')")
+
+
+def test_name_deprecation_warnings_and_status(kuma) -> None:
+    """Kuma's put_meshes_04 / put_meshservice_02: a dotted name is accepted with a warning; `status` is kept."""
+    c = kuma.client()
+    r = c.put("/meshes/aa.a", json={"type": "Mesh", "name": "aa.a"})
+    assert (r.status_code, r.json()) == (201, {"warnings": [
+        f"Invalid Mesh resource name: 'aa.a'. It does not conform to the DNS format (RFC 1035). This is deprecated. "
+        f"Errors: {DNS1035}"]})
+    _meshes(c, "default")
+    ms = {"type": "MeshService", "name": "aa.a", "mesh": "default",
+          "spec": {"selector": {"dataplaneTags": {"app": "httpbin"}},
+                   "ports": [{"port": 8081, "targetPort": 80, "protocol": "tcp"}]},
+          "status": {"vips": [{"ip": "10.0.0.2"}]}}
+    r = c.put("/meshes/default/meshservices/aa.a", json=ms)
+    assert r.status_code == 201 and r.json()["warnings"][0].startswith("Invalid MeshService resource name: 'aa.a'.")
+    assert c.get("/meshes/default/meshservices/aa.a").json()["status"] == {"vips": [{"ip": "10.0.0.2"}]}
+    r = c.put("/meshes/default/meshservices/redis", json={**ms, "name": "redis"})
+    assert (r.status_code, r.json()) == (201, {})

@@ -27,7 +27,15 @@ from .config import ServerConfig
 from .errors import ApiError, Param, access_denied, invalid, not_found, unauthenticated
 from .store import ConflictError, Doc, Key, Store, StoreError, Tx
 from .types import TYPES, ResourceType
-from .validation import ENVELOPE, check_body, consistency, decode_error, envelope_schema, json_type
+from .validation import (
+    ENVELOPE,
+    check_body,
+    consistency,
+    decode_error,
+    envelope_schema,
+    json_type,
+    name_deprecations,
+)
 
 log = logging.getLogger("meshauthz.server")
 
@@ -488,7 +496,8 @@ class Service:
                 raise invalid("Could not create a resource" if stored is None else "Could not update a resource",
                               spec)
             tx.put(key, doc)  # 7
-            out: Doc = {"warnings": checked.warnings} if checked.warnings else {}
+            warnings = name_deprecations(rtype, name) + checked.warnings
+            out: Doc = {"warnings": warnings} if warnings else {}
             return (201 if stored is None else 200), out
 
         return self._transaction(run)  # type: ignore[no-any-return]

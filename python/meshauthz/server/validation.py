@@ -182,7 +182,7 @@ def envelope_schema(rtype: ResourceType, body: dict[str, Any]) -> list[Param]:
                 out.append((k, "unknown field"))
     if rtype.spec_wrapped:
         for k in body:
-            if k not in ENVELOPE and k not in ("spec", "kri"):
+            if k not in ENVELOPE and k not in ("spec", "status", "kri"):
                 out.append((k, "unknown field"))
         if "spec" in body and not isinstance(body["spec"], dict):
             out.append(("spec", f'in body must be of type object: "{json_type(body["spec"])}"'))
@@ -292,3 +292,24 @@ def check_body(rtype: ResourceType, url_mesh: Optional[str], url_name: str, body
         head, sep, rest = stripped.partition(": ")
         out.warnings.append(rest if sep and " " not in head else stripped)
     return out
+
+
+# Kuma `Deprecations()` of these types: a name that is not a DNS-1035 label (golden put_meshes_04).
+DNS1035_TYPES = ("Mesh", "Zone", "MeshService", "MeshExternalService", "MeshMultiZoneService")
+_DNS1035_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"
+_DNS1035_MSG = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+                "alphabetic character, and end with an alphanumeric character")
+
+
+def name_deprecations(rtype: ResourceType, name: str) -> list[str]:
+    if rtype.name not in DNS1035_TYPES:
+        return []
+    errs = []
+    if len(name) > 63:
+        errs.append("must be no more than 63 characters")
+    if not re.fullmatch(_DNS1035_FMT, name):
+        errs.append(_regex_error(_DNS1035_MSG, _DNS1035_FMT, "my-name", "abc-123"))
+    if not errs:
+        return []
+    return [f"Invalid {rtype.name} resource name: '{name}'. It does not conform to the DNS format (RFC 1035). "
+            f"This is deprecated. Errors: {'; '.join(errs)}"]
