@@ -29,14 +29,22 @@ def test_defaults_file_env_and_overrides(tmp_path) -> None:
         load_config(env={"KUMA_ACCESS_TYPE": "open"})
 
 
-def test_main_cli_has_the_server_commands(capsys) -> None:
-    from meshauthz.cli import build_parser
+def test_main_cli_has_the_server_commands(tmp_path) -> None:
+    """`serve`, `token` and `webhook-manifest` are commands of the main `meshauthz` CLI."""
+    from click.testing import CliRunner
 
-    parser = build_parser()
-    for argv in (["serve", "--store", "sqlite:x.db", "--no-https"], ["token", "--signing-key", "k", "--name", "n"],
-                 ["webhook-manifest"]):
-        args = parser.parse_args(argv)
-        assert callable(args.func)
+    from meshauthz.cli import cli
+
+    runner = CliRunner()
+    for name in ("serve", "token", "webhook-manifest"):
+        result = runner.invoke(cli, [name, "--help"], prog_name="meshauthz")
+        assert result.exit_code == 0, result.output
+        assert f"meshauthz {name}" in result.output
+    manifest = runner.invoke(cli, ["webhook-manifest", "--namespace", "mesh-ns"])
+    assert manifest.exit_code == 0 and "ValidatingWebhookConfiguration" in manifest.output
+    assert "mesh-ns" in manifest.output
+    missing = runner.invoke(cli, ["token", "--signing-key", str(tmp_path / "none.pem"), "--name", "n"])
+    assert missing.exit_code == 2  # an unreadable key file is bad input, not a traceback
 
 
 def test_structured_access_log(tmp_path, caplog) -> None:
