@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::coverage::covered_elements;
+use super::error::{CheckError, InputError};
 use super::identity::{Subjects, User};
 use super::message::Reason;
 use super::rule::{Access, Rule, TokenRequest};
@@ -43,6 +44,14 @@ impl Action {
             "GET" => Some(Action::Get),
             "LIST" => Some(Action::List),
             _ => Access::parse(s).map(Action::Access),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Get => "GET",
+            Action::List => "LIST",
+            Action::Access(a) => a.as_str(),
         }
     }
 }
@@ -222,6 +231,8 @@ pub struct PolicySet {
     by_group: FastMap<Box<str>, u32>,
     /// Per subject: `(role id, first binding id)` sorted by role id (R5.2).
     subject_roles: Vec<Vec<(u32, u32)>>,
+    /// Per subject: the bindings naming it, in load order (reverse queries).
+    subject_bindings: Vec<Vec<u32>>,
     type_ids: FastMap<String, u32>,
     role_index: Vec<FastMap<Key, Vec<u32>>>,
     global_index: FastMap<Key, Vec<(u32, u32)>>,
@@ -236,20 +247,23 @@ fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
 
 impl PolicySet {
     /// Compile. Duplicate role or binding names are an error (A14).
-    pub fn compile(roles: Vec<Role>, bindings: Vec<Binding>) -> Result<PolicySet, String> {
+    pub fn compile(roles: Vec<Role>, bindings: Vec<Binding>) -> Result<PolicySet, InputError> {
         let mut role_ids: HashMap<String, u32> = HashMap::new();
         for (i, r) in roles.iter().enumerate() {
             if role_ids.insert(r.name.clone(), i as u32).is_some() {
-                return Err(format!("duplicate AccessRole name {:?} (A14)", r.name));
+                return Err(InputError::Duplicate {
+                    kind: "AccessRole",
+                    name: r.name.clone(),
+                });
             }
         }
         let mut seen = HashMap::new();
         for b in &bindings {
             if seen.insert(b.name.clone(), ()).is_some() {
-                return Err(format!(
-                    "duplicate AccessRoleBinding name {:?} (A14)",
-                    b.name
-                ));
+                return Err(InputError::Duplicate {
+                    kind: "AccessRoleBinding",
+                    name: b.name.clone(),
+                });
             }
         }
         // Per binding: resolved role ids (missing names skipped, A14).
@@ -267,6 +281,7 @@ impl PolicySet {
         let mut by_user: FastMap<Box<str>, u32> = FastMap::default();
         let mut by_group: FastMap<Box<str>, u32> = FastMap::default();
         let mut subject_roles: Vec<Vec<(u32, u32)>> = Vec::new();
+        let mut subject_bindings: Vec<Vec<u32>> = Vec::new();
         for (bi, b) in bindings.iter().enumerate() {
             let mut subjects: Vec<u32> = Vec::new();
             for (map, names) in [
@@ -278,11 +293,16 @@ impl PolicySet {
                     let id = *map.entry(name.as_str().into()).or_insert(n);
                     if id == n {
                         subject_roles.push(Vec::new());
+                        subject_bindings.push(Vec::new());
                     }
                     subjects.push(id);
                 }
             }
             for s in subjects {
+                let sb = &mut subject_bindings[s as usize];
+                if sb.last() != Some(&(bi as u32)) {
+                    sb.push(bi as u32);
+                }
                 let held = &mut subject_roles[s as usize];
                 for &r in &binding_roles[bi] {
                     // Bindings are visited in load order: the first one to give `r` stays.
@@ -335,6 +355,7 @@ impl PolicySet {
             by_user,
             by_group,
             subject_roles,
+            subject_bindings,
             type_ids,
             role_index,
             global_index,
@@ -357,6 +378,21 @@ impl PolicySet {
 
     pub fn rule_count(&self) -> usize {
         self.roles.iter().map(|r| r.rules.len()).sum()
+    }
+
+    /// The id of the role named `name`.
+    pub fn role_id(&self, name: &str) -> Option<u32> {
+        self.roles
+            .iter()
+            .position(|r| r.name == name)
+            .map(|i| i as u32)
+    }
+
+    /// The bindings naming subject `s` (load order).
+    pub fn subject_bindings(&self, s: u32) -> &[u32] {
+        self.subject_bindings
+            .get(s as usize)
+            .map_or(&[], Vec::as_slice)
     }
 
     pub fn role_name(&self, id: u32) -> &str {
@@ -558,7 +594,7 @@ impl PolicySet {
         token: Option<&TokenRequest>,
         secret_reads: SecretReads,
         static_admin: &Subjects,
-    ) -> Result<Decision, String> {
+    ) -> Result<Decision, CheckError> {
         let roles = self.roles_of(&user.name, user.groups.iter().map(String::as_str));
         self.decide(
             &roles,
@@ -583,7 +619,7 @@ impl PolicySet {
         old: Option<&Target>,
         token: Option<&TokenRequest>,
         secret_reads: SecretReads,
-    ) -> Result<Decision, String> {
+    ) -> Result<Decision, CheckError> {
         let mut d = Decision::default();
         let deny = |mut d: Decision| {
             d.allowed = false;
@@ -592,7 +628,7 @@ impl PolicySet {
         };
         match action {
             Action::Get | Action::List => {
-                let t = target.ok_or("GET/LIST needs a resource")?;
+                let t = target.ok_or(CheckError::MissingResource(action.as_str()))?;
                 if !matches!(t.type_name.as_str(), "Secret" | "GlobalSecret") {
                     return Ok(Decision::allow(None)); // R3.1
                 }
@@ -624,15 +660,15 @@ impl PolicySet {
                 }
             }
             Action::Access(a) if a.is_resource() => {
-                let t = target.ok_or_else(|| format!("{} needs a resource", a.as_str()))?;
+                let t = target.ok_or(CheckError::MissingResource(a.as_str()))?;
                 if a == Access::Update {
                     // R5.9 / A10: both stored and new object must be granted UPDATE.
-                    let o = old.ok_or("UPDATE needs old_resource (the stored object, A10)")?;
+                    let o = old.ok_or(CheckError::MissingOld)?;
                     if (&o.type_name, &o.mesh, &o.name) != (&t.type_name, &t.mesh, &t.name) {
-                        return Err(format!(
-                            "UPDATE must keep type, mesh and name (R5.9): stored {} {:?}/{} vs new {} {:?}/{}",
-                            o.type_name, o.mesh, o.name, t.type_name, t.mesh, t.name
-                        ));
+                        return Err(CheckError::IdentityChanged {
+                            stored: o.label(),
+                            new: t.label(),
+                        });
                     }
                     match self.check_resource(roles, a, o, &mut d) {
                         Some(g) => d.old_grant = Some(g),
@@ -661,9 +697,9 @@ impl PolicySet {
                 }
             }
             Action::Access(a) if a.is_token() => {
-                let req = token.ok_or_else(|| format!("{} needs a token request", a.as_str()))?;
+                let req = token.ok_or(CheckError::MissingTokenRequest(a))?;
                 if req.access() != a {
-                    return Err(format!("token request does not fit {}", a.as_str()));
+                    return Err(CheckError::TokenMismatch(a));
                 }
                 let (found, n) = self.find(roles, a, None, |r| r.grants_token(req));
                 d.examined += n;
@@ -677,8 +713,7 @@ impl PolicySet {
                 }
             }
             Action::Access(a) => {
-                let t = target
-                    .ok_or_else(|| format!("{} needs the inspected dataplane", a.as_str()))?;
+                let t = target.ok_or(CheckError::MissingResource(a.as_str()))?;
                 let (found, n) = self.find(roles, a, None, |r| r.grants_view(a, t));
                 d.examined += n;
                 match found {

@@ -1,6 +1,7 @@
 //! R4 target normalisation: the only data a decision looks at (type, scope, family, mesh, name and
 //! the coverable elements of R4.5 / R4.6).
 
+use super::error::InputError;
 use super::glob::Selector;
 use super::target_ref::TargetRef;
 
@@ -86,6 +87,14 @@ fn render_selector(s: &Selector) -> String {
 }
 
 impl Target {
+    /// `"<type> <mesh>/<name>"` (mesh-scoped) or `"<type> <name>"` (what decisions show).
+    pub fn label(&self) -> String {
+        match self.mesh.as_deref() {
+            Some(m) => format!("{} {}/{}", self.type_name, m, self.name),
+            None => format!("{} {}", self.type_name, self.name),
+        }
+    }
+
     /// Build a target. Errors: a mesh-scoped target without mesh (R4.1), a body that does not fit
     /// the family.
     pub fn new(
@@ -94,13 +103,14 @@ impl Target {
         mesh: Option<&str>,
         name: &str,
         body: Body,
-    ) -> Result<Target, String> {
+    ) -> Result<Target, InputError> {
         let mesh = match (scope, mesh) {
             (Scope::Mesh, Some(m)) if !m.is_empty() => Some(m.to_string()),
             (Scope::Mesh, _) => {
-                return Err(format!(
-                    "{type_name} {name:?} is mesh-scoped but has no mesh (R4.1)"
-                ))
+                return Err(InputError::MissingMesh {
+                    type_name: type_name.to_string(),
+                    name: name.to_string(),
+                })
             }
             (Scope::Global, _) => None,
         };
