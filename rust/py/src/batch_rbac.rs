@@ -370,6 +370,16 @@ fn handles(py: Python<'_>, targets: &Bound<'_, PyAny>) -> PyResult<Vec<Option<Ar
         .collect())
 }
 
+/// The columns an RBAC batch reads.
+const COLUMNS: [&str; 6] = [
+    "user",
+    "groups",
+    "action",
+    "resource",
+    "old_resource",
+    "token_request",
+];
+
 /// Arrow input (any `__arrow_c_stream__` / `__arrow_c_array__` producer), zero-copy.
 fn check_arrow(
     py: Python<'_>,
@@ -383,6 +393,18 @@ fn check_arrow(
     let mut out = Vec::new();
     for b in &batches {
         let n = b.num_rows();
+        // No `&str` over unvalidated bytes, no out-of-range dictionary key (issue #12 items 2, 3):
+        // the columns read are fully validated first (UTF-8, offsets, dictionary keys).
+        for name in COLUMNS {
+            if let Some(a) = column(b, name) {
+                a.to_data().validate_full().map_err(|e| {
+                    errors::argument(
+                        py,
+                        format!("cannot read the RBAC batch: column {name:?}: {e}"),
+                    )
+                })?;
+            }
+        }
         let user = StrCol::new(column(b, "user"), "user").map_err(bad)?;
         let groups = GroupsCol::new(column(b, "groups")).map_err(bad)?;
         let action = StrCol::new(column(b, "action"), "action").map_err(bad)?;

@@ -180,12 +180,14 @@ impl RbacPolicySet {
                     "rbac" => SecretReads::Rbac,
                     "open" => SecretReads::Open,
                     "static-admin" => SecretReads::StaticAdmin,
-                    _ => return Err(errors::argument(
-                        py,
-                        format!(
+                    _ => {
+                        return Err(errors::argument(
+                            py,
+                            format!(
                             "secret_reads must be rbac, open or static-admin, not {secret_reads:?}"
                         ),
-                    )),
+                        ))
+                    }
                 };
                 let roles = roles
                     .iter()
