@@ -201,7 +201,8 @@ def test_token_rows_equal_check_token() -> None:
     want = []
     for q in reqs:
         try:
-            want.append("allowed" if authz.check_token(User("ci"), "dataplane", q).allowed else "cannot-access-resource")
+            d = authz.check_token(User("ci"), "dataplane", q)
+            want.append("allowed" if d.allowed else "cannot-access-resource")
         except MeshauthzError:
             want.append("error")
     rows = [("ci", [], "GENERATE_DATAPLANE_TOKEN", None, None, q) for q in reqs]
