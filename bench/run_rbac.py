@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from workloads_rbac import python_check, rbac_world  # noqa: E402
-
 from meshauthz.rbac import Authorizer, User  # noqa: E402
+from workloads_rbac import python_check, rbac_world  # noqa: E402
 
 
 def per_call(fn: Callable[[], int], rounds: int = 5) -> float:
@@ -70,6 +69,8 @@ def measure(n_roles: int, rows: int) -> dict[str, Any]:
     out["handle"] = per_call(run(hreqs, check))
     out["core_dict"] = per_call(run(reqs, ps.check))
     out["core_handle"] = per_call(run(hreqs, ps.check))
+    out["allowed_dict"] = per_call(run(reqs, ps.allowed))
+    out["allowed_handle"] = per_call(run(hreqs, ps.allowed))
     out["noop_update"] = per_call(run(updates, ps._noop))
     out["update_dict"] = per_call(run(updates, check))
     out["update_handle"] = per_call(run(hupdates, check))
@@ -130,6 +131,8 @@ def main() -> None:
     row("`Authorizer.check`, handle", lambda r: fmt_ns(r["handle"]))
     row("`RbacPolicySet.check` (no Python frame), dict / handle",
         lambda r: f"{fmt_ns(r['core_dict'])} / {fmt_ns(r['core_handle'])}")
+    row("`RbacPolicySet.allowed` (bool, no result object), dict / handle",
+        lambda r: f"{fmt_ns(r['allowed_dict'])} / {fmt_ns(r['allowed_handle'])}")
     row("UPDATE with `old`: no-op / dict / handle",
         lambda r: f"{fmt_ns(r['noop_update'])} / {fmt_ns(r['update_dict'])} / {fmt_ns(r['update_handle'])}")
     row("10-line pure-Python loop over the user's rules", lambda r: fmt_ns(r["loop"]))
@@ -139,6 +142,9 @@ def main() -> None:
         f"{r['update_handle'] / r['noop_update']:.2f}×", "≤ 2× ; ≤ 2.5×")
     row("pure-Python loop ÷ check (dict / handle)", lambda r: f"{r['loop'] / r['dict']:.2f}× / "
         f"{r['loop'] / r['handle']:.2f}×", "≥ 4×")
+    row("`allowed`: dict ÷ handle; handle ÷ no-op; loop ÷ handle",
+        lambda r: f"{r['allowed_dict'] / r['allowed_handle']:.2f}× ; {r['allowed_handle'] / r['noop']:.2f}× ; "
+        f"{r['loop'] / r['allowed_handle']:.2f}×")
     if "batch_rows" in results[0]:
         row("Arrow batch (dictionary columns, UPDATE rows with `old_resource`), rows",
             lambda r: f"{r['batch_rows']:,} ({r['batch_agree']:,}/{r['requests']:,} agree)")

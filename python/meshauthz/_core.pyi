@@ -91,6 +91,9 @@ class RbacPolicySet:
     def check(self, user: Any, action: str, resource: Optional[_Resource] = None,
               old: Optional[_Resource] = None, token: Optional[dict[str, Any]] = None) -> Any:
         """The one check path: an `AccessDecision` (raises `EvaluationError` when undecidable)."""
+    def allowed(self, user: Any, action: str, resource: Optional[_Resource] = None,
+                old: Optional[_Resource] = None, token: Optional[dict[str, Any]] = None) -> bool:
+        """`check(...).allowed` without the result object."""
     def _noop(self, user: Any, action: str, resource: Optional[_Resource] = None,
               old: Optional[_Resource] = None, token: Optional[dict[str, Any]] = None) -> bool:
         """Same arguments as `check`, no work (benchmark floor)."""

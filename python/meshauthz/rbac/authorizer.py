@@ -107,6 +107,12 @@ class Authorizer:
         `resource` / `old`: a document (either form), a `Resource` or an `RbacTarget`."""
         return self._set.check(user, action, resource, old, token_request)  # type: ignore[no-any-return]
 
+    def allowed(self, user: UserLike, action: str, resource: Optional[ResourceLike] = None,
+                old: Optional[ResourceLike] = None, *, token_request: Optional[dict[str, Any]] = None) -> bool:
+        """`check(...).allowed` without building the decision object (hot loops): the same
+        conversion, decision and errors."""
+        return self._set.allowed(user, action, resource, old, token_request)  # type: ignore[no-any-return]
+
     def explain(self, user: UserLike, action: str, resource: Optional[ResourceLike] = None,
                 old: Optional[ResourceLike] = None, *,
                 token_request: Optional[dict[str, Any]] = None) -> dict[str, Any]:

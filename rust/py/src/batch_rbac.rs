@@ -336,11 +336,11 @@ fn collect(engine: &Engine, outcomes: Vec<RowOutcome>) -> BatchResult {
 }
 
 fn token_slot<'a>(
-    action: Option<&str>,
+    action: Option<Action>,
     text: Option<&str>,
     owned: &'a mut Option<TokenRequest>,
 ) -> TokenSlot<'a> {
-    let (Some(Action::Access(a)), Some(text)) = (action.and_then(Action::parse), text) else {
+    let (Some(Action::Access(a)), Some(text)) = (action, text) else {
         return TokenSlot::Absent;
     };
     if !a.is_token() {
@@ -409,35 +409,151 @@ fn check_arrow(
         let groups = GroupsCol::new(column(b, "groups")).map_err(bad)?;
         let action = StrCol::new(column(b, "action"), "action").map_err(bad)?;
         let token = StrCol::new(column(b, "token_request"), "token_request").map_err(bad)?;
-        let (resource, old) = py
-            .detach(|| {
-                Ok::<_, PyErr>((
-                    resolve(column(b, "resource"), n, handles, "resource")?,
-                    resolve(column(b, "old_resource"), n, handles, "old_resource")?,
-                ))
-            })
-            .map_err(bad)?;
         let rows = py
             .detach(|| {
-                run(n, threads, |i, ids| {
-                    let g = groups.get(i);
-                    let act = action.get(i);
-                    let mut owned = None;
-                    let row = Row {
-                        user: user.get(i),
-                        groups: Ok(g.as_slice()),
-                        action: act,
-                        resource: resource.slot(i),
-                        old: old.slot(i),
-                        token: token_slot(act, token.get(i), &mut owned),
-                    };
-                    decide_row(engine, &row, ids)
-                })
+                let resource = resolve(column(b, "resource"), n, handles, "resource")?;
+                let old = resolve(column(b, "old_resource"), n, handles, "old_resource")?;
+                let cols = Cols::new(engine, &user, &groups, &action);
+                Ok::<_, PyErr>(run(n, threads, |i, ids| {
+                    cols.row(engine, i, ids, &token, &resource, &old)
+                }))
             })
+            .map_err(bad)?
             .map_err(|m| errors::evaluation(py, m))?;
-        out.extend(rows);
+        if out.is_empty() {
+            out = rows;
+        } else {
+            out.extend(rows);
+        }
     }
     Ok(out)
+}
+
+/// A dictionary column's key at row `i` (`None` for null or a plain column).
+fn dict_key(col: &StrCol, i: usize) -> Option<usize> {
+    match col {
+        StrCol::Dict(arr, keys, _) if !arr.is_null(i) => keys.get(i).copied(),
+        _ => None,
+    }
+}
+
+/// `f` of every value of a dictionary column (each distinct text converted once), or `None`.
+fn per_value<T>(col: &StrCol, f: impl Fn(&str) -> Option<T>) -> Option<Vec<Option<T>>> {
+    match col {
+        StrCol::Dict(arr, _, values) => {
+            let n = arr.as_any_dictionary().values().len();
+            Some((0..n).map(|v| values.get(v).and_then(&f)).collect())
+        }
+        _ => None,
+    }
+}
+
+/// The identity and action columns with per-dictionary-value conversions: actions parsed and
+/// R5.1 subjects resolved once per distinct text, not once per row.
+struct Cols<'a> {
+    user: &'a StrCol,
+    groups: &'a GroupsCol,
+    action: &'a StrCol,
+    actions: Option<Vec<Option<Action>>>,
+    users: Option<Vec<Option<u32>>>,
+    group_ids: Option<Vec<Option<u32>>>,
+    text: bool,
+}
+
+impl<'a> Cols<'a> {
+    fn new(engine: &Engine, user: &'a StrCol, groups: &'a GroupsCol, action: &'a StrCol) -> Self {
+        let group_ids = match groups {
+            GroupsCol::List(_, values) => per_value(values, |g| engine.group_subject(g)),
+            _ => None,
+        };
+        Cols {
+            user,
+            groups,
+            action,
+            actions: per_value(action, Action::parse),
+            users: per_value(user, |u| engine.user_subject(u)),
+            group_ids,
+            text: engine.needs_user_text(),
+        }
+    }
+
+    fn action(&self, i: usize) -> Option<Action> {
+        match &self.actions {
+            Some(c) => dict_key(self.action, i).and_then(|k| c.get(k).copied().flatten()),
+            None => self.action.get(i).and_then(Action::parse),
+        }
+    }
+
+    /// R5.1 subject ids of row `i` into `ids` (user, then each group).
+    fn subjects(&self, engine: &Engine, i: usize, name: &str, ids: &mut Vec<u32>) {
+        ids.clear();
+        match &self.users {
+            Some(c) => ids.extend(dict_key(self.user, i).and_then(|k| c.get(k).copied().flatten())),
+            None => ids.extend(engine.user_subject(name)),
+        }
+        match (self.groups, &self.group_ids) {
+            (GroupsCol::List(a, values), Some(c)) => {
+                if let Some((s, e)) = list_range(a, i) {
+                    ids.extend((s..e).filter_map(|j| {
+                        dict_key(values, j).and_then(|k| c.get(k).copied().flatten())
+                    }));
+                }
+            }
+            _ => {
+                let g = self.groups.get(i);
+                ids.extend(g.as_slice().iter().filter_map(|g| engine.group_subject(g)));
+            }
+        }
+    }
+
+    fn row(
+        &self,
+        engine: &Engine,
+        i: usize,
+        ids: &mut Vec<u32>,
+        token: &StrCol,
+        resource: &Targets,
+        old: &Targets,
+    ) -> RowOutcome {
+        let act = self.action(i);
+        let name = self.user.get(i);
+        if let Some(name) = name {
+            self.subjects(engine, i, name, ids);
+        }
+        let g = if self.text {
+            self.groups.get(i)
+        } else {
+            Groups::new()
+        };
+        let mut owned = None;
+        let row = Row {
+            user: name,
+            groups: Ok(g.as_slice()),
+            action: act,
+            subjects: Some(ids.as_slice()),
+            resource: resource.slot(i),
+            old: old.slot(i),
+            token: token_slot(act, token.get(i), &mut owned),
+        };
+        decide_row(engine, &row, &mut Vec::new())
+    }
+}
+
+/// The value range of list row `i` (`None` for null).
+fn list_range(a: &ArrayRef, i: usize) -> Option<(usize, usize)> {
+    if a.is_null(i) {
+        return None;
+    }
+    let pair = |o: &[i64]| Some((o[0] as usize, o[1] as usize));
+    match a.as_list_opt::<i32>() {
+        Some(l) => l
+            .value_offsets()
+            .get(i..i + 2)
+            .map(|o| (o[0] as usize, o[1] as usize)),
+        None => a
+            .as_list_opt::<i64>()
+            .and_then(|l| l.value_offsets().get(i..i + 2).and_then(pair)),
+    }
 }
 
 /// One list-form row converted (GIL held); `Err` = the row's error code.
@@ -659,7 +775,8 @@ fn check_rows(
             let row = Row {
                 user: r.user.as_deref(),
                 groups,
-                action: r.action.as_deref(),
+                action: r.action.as_deref().and_then(Action::parse),
+                subjects: None,
                 resource: slot(&table, r.resource),
                 old: slot(&table, r.old),
                 token: match &r.token {

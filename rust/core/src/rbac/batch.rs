@@ -31,9 +31,15 @@ pub enum TokenSlot<'a> {
 pub struct Row<'a> {
     /// `None` = null or missing (an error, as in `check`).
     pub user: Option<&'a str>,
-    /// `Err` = the groups cell could not be read.
+    /// `Err` = the groups cell could not be read. The texts are read for R5.1 when `subjects`
+    /// is `None`, and for the user's text when [`Engine::needs_user_text`]; otherwise they may
+    /// be left empty.
     pub groups: Result<&'a [&'a str], ()>,
-    pub action: Option<&'a str>,
+    /// `None` = null, missing or not an action (`Action::parse`).
+    pub action: Option<Action>,
+    /// The user's R5.1 subject ids when the caller resolved them already (a batch resolves each
+    /// distinct user / group once); `None` = resolve `user` and `groups` here.
+    pub subjects: Option<&'a [u32]>,
     pub resource: Slot<'a>,
     pub old: Slot<'a>,
     pub token: TokenSlot<'a>,
@@ -75,10 +81,7 @@ pub fn decide_row(engine: &Engine, row: &Row<'_>, ids: &mut Vec<u32>) -> RowOutc
 }
 
 fn try_row(engine: &Engine, row: &Row<'_>, ids: &mut Vec<u32>) -> Result<RowOutcome, RowError> {
-    let action = row
-        .action
-        .and_then(Action::parse)
-        .ok_or(RowError::UnknownAction)?;
+    let action = row.action.ok_or(RowError::UnknownAction)?;
     let name = row.user.ok_or(RowError::MissingUser)?;
     let groups = row.groups.map_err(|()| RowError::BadGroups)?;
     let target = slot(row.resource, RowError::BadResource)?;
@@ -95,8 +98,14 @@ fn try_row(engine: &Engine, row: &Row<'_>, ids: &mut Vec<u32>) -> Result<RowOutc
         }
         _ => None,
     };
-    ids.clear();
-    engine.subjects(name, groups.iter().copied(), ids);
+    let ids: &[u32] = match row.subjects {
+        Some(s) => s,
+        None => {
+            ids.clear();
+            engine.subjects(name, groups.iter().copied(), ids);
+            ids
+        }
+    };
     let user = || {
         Some(User {
             name: name.to_owned(),
@@ -157,7 +166,8 @@ mod tests {
         Row {
             user,
             groups: Ok(groups),
-            action: Some(action),
+            action: Action::parse(action),
+            subjects: None,
             resource: t,
             old: Slot::Absent,
             token: TokenSlot::Absent,

@@ -32,7 +32,7 @@ impl Node for &Value {
         }
     }
 
-    fn get(&self, key: &str) -> Result<Option<Self>, InputError> {
+    fn get(&self, key: &'static str) -> Result<Option<Self>, InputError> {
         Ok(match self {
             Value::Object(m) => m.get(key).filter(|v| !v.is_null()),
             _ => None,

@@ -86,6 +86,31 @@ impl Engine {
         }
     }
 
+    /// Whether decisions may need the user's name and groups as text (the static strategy, A12
+    /// static-admin secret reads); otherwise the subject ids suffice (batches skip the text).
+    pub fn needs_user_text(&self) -> bool {
+        match self {
+            Engine::Rbac { secret_reads, .. } => *secret_reads == SecretReads::StaticAdmin,
+            Engine::Static(_) => true,
+        }
+    }
+
+    /// The R5.1 subject id of a `User` subject named `name` (none under the static strategy).
+    pub fn user_subject(&self, name: &str) -> Option<u32> {
+        match self {
+            Engine::Rbac { set, .. } => set.user_subject(name),
+            Engine::Static(_) => None,
+        }
+    }
+
+    /// The R5.1 subject id of a `Group` subject named `group`.
+    pub fn group_subject(&self, group: &str) -> Option<u32> {
+        match self {
+            Engine::Rbac { set, .. } => set.group_subject(group),
+            Engine::Static(_) => None,
+        }
+    }
+
     /// The one decision path (§5 RBAC, §7 static): every check, batch row and handle call ends
     /// here. `subjects` are the user's subject ids ([`Engine::subjects`], or the bindings'
     /// interned lookup); `user` materialises the user when the static strategy or A12

@@ -3,7 +3,7 @@
 
 use super::coverage::Qualifier;
 use super::document::{
-    join, list, map, match_of, opt_string, string_list, target_ref, wrapped_ref, Node,
+    list, map, match_of, opt_string, string_list, target_ref, wrapped_ref, Node, Path,
 };
 use super::error::InputError;
 use super::identity::Subjects;
@@ -19,13 +19,25 @@ enum QFamily {
     DpToken,
 }
 
+fn opt<N: Node, T>(
+    n: &N,
+    path: &Path<'_>,
+    key: &'static str,
+    f: fn(&N, &Path<'_>) -> Result<T, InputError>,
+) -> Result<Option<T>, InputError> {
+    n.get(key)?.map(|x| f(&x, &path.key(key))).transpose()
+}
+
 /// One `when[]` item (R2.1: unknown key, empty or mixed-family qualifiers are errors, A7).
-pub fn qualifier<N: Node>(n: &N, path: &str) -> Result<Qualifier, InputError> {
+pub fn qualifier<N: Node>(n: &N, path: &Path<'_>) -> Result<Qualifier, InputError> {
     map(n, path)?;
+    let empty = || InputError::EmptyQualifier {
+        path: path.render(),
+    };
     let mut fam: Option<QFamily> = None;
     let entries = n.entries()?;
     if entries.is_empty() {
-        return Err(InputError::EmptyQualifier { path: path.into() });
+        return Err(empty());
     }
     for (key, _) in &entries {
         let f = match key.as_str() {
@@ -35,24 +47,17 @@ pub fn qualifier<N: Node>(n: &N, path: &str) -> Result<Qualifier, InputError> {
             "dpToken" => QFamily::DpToken,
             _ => {
                 return Err(InputError::UnknownQualifierKey {
-                    path: path.into(),
+                    path: path.render(),
                     key: key.clone(),
                 })
             }
         };
         if fam.is_some_and(|x| x != f) {
-            return Err(InputError::MixedFamilies { path: path.into() });
+            return Err(InputError::MixedFamilies {
+                path: path.render(),
+            });
         }
         fam = Some(f);
-    }
-    let empty = || InputError::EmptyQualifier { path: path.into() };
-    fn opt<N: Node, T>(
-        n: &N,
-        path: &str,
-        key: &str,
-        f: fn(&N, &str) -> Result<T, InputError>,
-    ) -> Result<Option<T>, InputError> {
-        n.get(key)?.map(|x| f(&x, &join(path, key))).transpose()
     }
     match fam {
         Some(QFamily::TargetRef) => Qualifier::target_ref(
@@ -72,17 +77,18 @@ pub fn qualifier<N: Node>(n: &N, path: &str) -> Result<Qualifier, InputError> {
         Some(QFamily::DpToken) => {
             let mut tags = Vec::new();
             if let Some(dp) = n.get("dpToken")? {
-                let p = join(path, "dpToken");
+                let p = path.key("dpToken");
                 map(&dp, &p)?;
+                let tp = p.key("tags");
                 for (i, t) in list(&dp, "tags", &p)?.iter().enumerate() {
-                    let tp = format!("{p}.tags[{i}]");
-                    map(t, &tp)?;
-                    let name = opt_string(t, "name", &tp)?
+                    let ti = tp.index(i);
+                    map(t, &ti)?;
+                    let name = opt_string(t, "name", &ti)?
                         .filter(|x| !x.is_empty())
-                        .ok_or(InputError::Missing {
-                            path: join(&tp, "name"),
+                        .ok_or_else(|| InputError::Missing {
+                            path: ti.key("name").render(),
                         })?;
-                    tags.push((name, opt_string(t, "value", &tp)?.unwrap_or_default()));
+                    tags.push((name, opt_string(t, "value", &ti)?.unwrap_or_default()));
                 }
             }
             Ok(Qualifier::dp_token(tags))
@@ -91,19 +97,21 @@ pub fn qualifier<N: Node>(n: &N, path: &str) -> Result<Qualifier, InputError> {
     }
 }
 
-fn rule<N: Node>(n: &N, path: &str) -> Result<Rule, InputError> {
+fn rule<N: Node>(n: &N, path: &Path<'_>) -> Result<Rule, InputError> {
     map(n, path)?;
     let mut access = Vec::new();
+    let ap = path.key("access");
     for (i, a) in string_list(n, "access", path)?.into_iter().enumerate() {
         access.push(Access::parse(&a).ok_or_else(|| InputError::UnknownAccess {
-            path: format!("{}[{i}]", join(path, "access")),
+            path: ap.index(i).render(),
             value: a,
         })?);
     }
+    let wp = path.key("when");
     let when = list(n, "when", path)?
         .iter()
         .enumerate()
-        .map(|(i, q)| qualifier(q, &format!("{}[{i}]", join(path, "when"))))
+        .map(|(i, q)| qualifier(q, &wp.index(i)))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Rule::new(
         string_list(n, "types", path)?,
@@ -114,48 +122,59 @@ fn rule<N: Node>(n: &N, path: &str) -> Result<Rule, InputError> {
     ))
 }
 
-fn name_of<N: Node>(n: &N, what: &str) -> Result<String, InputError> {
-    map(n, what)?;
-    opt_string(n, "name", what)?.ok_or(InputError::Missing {
-        path: join(what, "name"),
+fn name_of<N: Node>(n: &N) -> Result<String, InputError> {
+    map(n, &Path::Root)?;
+    opt_string(n, "name", &Path::Root)?.ok_or(InputError::Missing {
+        path: "name".into(),
     })
 }
 
 /// An AccessRole `{name, rules}` (Universal shape; the Python side passes `{name, rules}`).
 pub fn role<N: Node>(n: &N) -> Result<Role, InputError> {
-    let name = name_of(n, "")?;
-    let path = format!("AccessRole {name:?}: rules");
-    let rules = list(n, "rules", "")?
+    let name = name_of(n)?;
+    let prefix = format!("AccessRole {name:?}");
+    let base = Path::Text(&prefix);
+    let rp = base.key("rules");
+    let rules = list(n, "rules", &base)?
         .iter()
         .enumerate()
-        .map(|(i, r)| rule(r, &format!("{path}[{i}]")))
+        .map(|(i, r)| rule(r, &rp.index(i)))
         .collect::<Result<_, _>>()?;
     Ok(Role { name, rules })
 }
 
 /// An AccessRoleBinding `{name, subjects, roles}`.
 pub fn binding<N: Node>(n: &N) -> Result<Binding, InputError> {
-    let name = name_of(n, "")?;
+    let name = name_of(n)?;
+    let prefix = format!("AccessRoleBinding {name:?}");
+    let base = Path::Text(&prefix);
+    let sp = base.key("subjects");
     let mut subjects = Subjects::default();
-    let base = format!("AccessRoleBinding {name:?}: subjects");
-    for (i, s) in list(n, "subjects", "")?.iter().enumerate() {
-        let path = format!("{base}[{i}]");
+    for (i, s) in list(n, "subjects", &base)?.iter().enumerate() {
+        let path = sp.index(i);
         map(s, &path)?;
         let kind = opt_string(s, "type", &path)?.unwrap_or_default();
         let sname = opt_string(s, "name", &path)?.unwrap_or_default();
         if sname.is_empty() {
-            return Err(InputError::EmptySubjectName { path });
+            return Err(InputError::EmptySubjectName {
+                path: path.render(),
+            });
         }
         match kind.as_str() {
             "User" => subjects.users.push(sname),
             "Group" => subjects.groups.push(sname),
-            _ => return Err(InputError::SubjectType { path, value: kind }),
+            _ => {
+                return Err(InputError::SubjectType {
+                    path: path.render(),
+                    value: kind,
+                })
+            }
         }
     }
     Ok(Binding {
         name,
         subjects,
-        roles: string_list(n, "roles", "")?,
+        roles: string_list(n, "roles", &base)?,
     })
 }
 
@@ -172,7 +191,8 @@ const STATIC_KEYS: [&str; 6] = [
 pub fn static_config<N: Node>(n: Option<&N>) -> Result<StaticConfig, InputError> {
     let mut c = StaticConfig::default();
     let Some(n) = n else { return Ok(c) };
-    map(n, "static_config")?;
+    let base = Path::Text("static_config");
+    map(n, &base)?;
     for (k, _) in n.entries()? {
         if !STATIC_KEYS.contains(&k.as_str()) {
             return Err(InputError::UnknownOption {
@@ -181,11 +201,11 @@ pub fn static_config<N: Node>(n: Option<&N>) -> Result<StaticConfig, InputError>
             });
         }
     }
-    let subjects = |key: &str, default: &Subjects| -> Result<Subjects, InputError> {
+    let subjects = |key: &'static str, default: &Subjects| -> Result<Subjects, InputError> {
         match n.get(key)? {
             None => Ok(default.clone()),
             Some(v) => {
-                let p = join("static_config", key);
+                let p = base.key(key);
                 map(&v, &p)?;
                 Ok(Subjects {
                     users: string_list(&v, "users", &p)?,

@@ -234,6 +234,8 @@ pub struct PolicySet {
     /// Per subject: the bindings naming it, in load order (reverse queries).
     subject_bindings: Vec<Vec<u32>>,
     type_ids: FastMap<String, u32>,
+    /// `type_ids` by kind-registry index (`Target::kind`).
+    kind_type_ids: Vec<Option<u32>>,
     role_index: Vec<FastMap<Key, Vec<u32>>>,
     global_index: FastMap<Key, Vec<(u32, u32)>>,
     examined: AtomicU64,
@@ -349,6 +351,10 @@ impl PolicySet {
             }
             role_index.push(idx);
         }
+        let kind_type_ids = super::kinds::KINDS
+            .iter()
+            .map(|k| type_ids.get(k.name).copied())
+            .collect();
         Ok(PolicySet {
             roles,
             bindings,
@@ -357,6 +363,7 @@ impl PolicySet {
             subject_roles,
             subject_bindings,
             type_ids,
+            kind_type_ids,
             role_index,
             global_index,
             examined: AtomicU64::new(0),
@@ -451,8 +458,14 @@ impl PolicySet {
             .into_owned()
     }
 
-    fn type_key(&self, type_name: Option<&str>) -> Option<u32> {
-        type_name.and_then(|t| self.type_ids.get(t).copied())
+    /// The type id of a target: through its kind-registry index when known (no hashing per
+    /// check), else by name.
+    fn type_key(&self, target: Option<&Target>) -> Option<u32> {
+        let t = target?;
+        match t.kind {
+            Some(k) => self.kind_type_ids.get(k as usize).copied().flatten(),
+            None => self.type_ids.get(t.type_name.as_str()).copied(),
+        }
     }
 
     /// The first `(role, rule)` (by load order) among the user's candidate rules for `access`
@@ -461,10 +474,10 @@ impl PolicySet {
         &self,
         held: &HeldRoles<'_>,
         access: Access,
-        type_name: Option<&str>,
+        target: Option<&Target>,
         pred: F,
     ) -> (Option<(u32, u32, u32)>, usize) {
-        let tk = self.type_key(type_name);
+        let tk = self.type_key(target);
         let mut examined = 0usize;
         let empty: Vec<(u32, u32)> = Vec::new();
         let g_typed = tk
@@ -543,9 +556,8 @@ impl PolicySet {
         target: &Target,
         d: &mut Decision,
     ) -> Option<Grant> {
-        let (found, n) = self.find(roles, access, Some(&target.type_name), |r| {
-            r.grants_resource(access, target)
-        });
+        // The (access, type) index guarantees R5.4 items 1-2 for every candidate.
+        let (found, n) = self.find(roles, access, Some(target), |r| r.grants_indexed(target));
         d.examined += n;
         found.map(|f| self.grant_of(f, access))
     }
@@ -574,9 +586,9 @@ impl PolicySet {
                     target.type_name
                 ));
             }
-            for (i, c) in covered.iter().enumerate() {
+            for (c, label) in covered.iter().zip(target.labels()) {
                 if !c {
-                    push_unique(&mut out, target.labels[i].clone());
+                    push_unique(&mut out, label);
                 }
             }
         }
@@ -645,8 +657,8 @@ impl PolicySet {
                         // A12: any write grant on the object implies reading it; LIST needs it unnamed.
                         let list = action == Action::List;
                         for a in [Access::Create, Access::Update, Access::Delete] {
-                            let (found, n) = self.find(roles, a, Some(&t.type_name), |r| {
-                                (!list || r.names.is_empty()) && r.grants_resource(a, t)
+                            let (found, n) = self.find(roles, a, Some(t), |r| {
+                                (!list || r.names.is_empty()) && r.grants_indexed(t)
                             });
                             d.examined += n;
                             if let Some(f) = found {

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use meshauthz_core::rbac::document::{self, Node, Shape};
+use meshauthz_core::rbac::document::{self, Node, Path, Shape};
 use meshauthz_core::rbac::{json, Access, InputError, Target, TokenRequest, User};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -50,11 +50,11 @@ impl Node for PyNode<'_> {
         Ok(s.to_cow().map_err(host)?.into_owned())
     }
 
-    fn get(&self, key: &str) -> Result<Option<Self>, InputError> {
+    fn get(&self, key: &'static str) -> Result<Option<Self>, InputError> {
         let Ok(d) = self.0.cast::<PyDict>() else {
             return Ok(None);
         };
-        Ok(d.get_item(key)
+        Ok(d.get_item(interned(d.py(), key))
             .map_err(host)?
             .filter(|v| !v.is_none())
             .map(PyNode))
@@ -88,6 +88,49 @@ impl Node for PyNode<'_> {
                 Ok((key, PyNode(v)))
             })
             .collect()
+    }
+}
+
+/// The document field names as interned Python strings (their hash is cached: a lookup costs no
+/// allocation and no hashing).
+fn interned<'py>(py: Python<'py>, key: &'static str) -> Bound<'py, PyString> {
+    match key {
+        "access" => intern!(py, "access").clone(),
+        "adminResources" => intern!(py, "adminResources").clone(),
+        "apiVersion" => intern!(py, "apiVersion").clone(),
+        "destinations" => intern!(py, "destinations").clone(),
+        "dpToken" => intern!(py, "dpToken").clone(),
+        "from" => intern!(py, "from").clone(),
+        "generateCpToken" => intern!(py, "generateCpToken").clone(),
+        "generateDpToken" => intern!(py, "generateDpToken").clone(),
+        "generateUserToken" => intern!(py, "generateUserToken").clone(),
+        "generateZoneToken" => intern!(py, "generateZoneToken").clone(),
+        "groups" => intern!(py, "groups").clone(),
+        "kind" => intern!(py, "kind").clone(),
+        "labels" => intern!(py, "labels").clone(),
+        "match" => intern!(py, "match").clone(),
+        "mesh" => intern!(py, "mesh").clone(),
+        "metadata" => intern!(py, "metadata").clone(),
+        "name" => intern!(py, "name").clone(),
+        "names" => intern!(py, "names").clone(),
+        "namespace" => intern!(py, "namespace").clone(),
+        "roles" => intern!(py, "roles").clone(),
+        "rules" => intern!(py, "rules").clone(),
+        "selectors" => intern!(py, "selectors").clone(),
+        "sources" => intern!(py, "sources").clone(),
+        "spec" => intern!(py, "spec").clone(),
+        "subjects" => intern!(py, "subjects").clone(),
+        "tags" => intern!(py, "tags").clone(),
+        "targetRef" => intern!(py, "targetRef").clone(),
+        "to" => intern!(py, "to").clone(),
+        "type" => intern!(py, "type").clone(),
+        "types" => intern!(py, "types").clone(),
+        "users" => intern!(py, "users").clone(),
+        "value" => intern!(py, "value").clone(),
+        "viewEnvoy" => intern!(py, "viewEnvoy").clone(),
+        "when" => intern!(py, "when").clone(),
+        "zone" => intern!(py, "zone").clone(),
+        _ => PyString::new(py, key),
     }
 }
 
@@ -129,11 +172,14 @@ fn resource(v: &Bound<'_, PyAny>) -> Result<Target, InputError> {
         o.getattr(name).map_err(host)
     }
     let kind = attr(v, intern!(py, "kind"))?;
-    let type_name = document::string(&PyNode(attr(&kind, intern!(py, "name"))?), "type")?;
-    let name = document::string(&PyNode(attr(v, intern!(py, "name"))?), "name")?;
+    let type_name = document::string(
+        &PyNode(attr(&kind, intern!(py, "name"))?),
+        &Path::Text("type"),
+    )?;
+    let name = document::string(&PyNode(attr(v, intern!(py, "name"))?), &Path::Text("name"))?;
     let mesh = match attr(v, intern!(py, "mesh"))? {
         m if m.is_none() => None,
-        m => Some(document::string(&PyNode(m), "mesh")?),
+        m => Some(document::string(&PyNode(m), &Path::Text("mesh"))?),
     };
     let body = PyNode(attr(v, intern!(py, "body"))?);
     document::target_from_parts(&type_name, &name, mesh.as_deref(), &body)
@@ -160,6 +206,8 @@ pub fn token(
 pub struct PyUser<'py> {
     pub name: Bound<'py, PyString>,
     pub groups: Vec<Bound<'py, PyString>>,
+    /// The groups as given (a list or tuple of `str`; an empty tuple when absent).
+    pub groups_obj: Bound<'py, PyAny>,
 }
 
 /// Why a user could not be read (the bindings raise `EvaluationError` with it).
@@ -210,7 +258,15 @@ impl<'py> PyUser<'py> {
                 )));
             }
         }
-        Ok(PyUser { name, groups: out })
+        let groups_obj = match groups.filter(|g| !g.is_none()) {
+            Some(g) => g.clone(),
+            None => PyTuple::empty(name.py()).into_any(),
+        };
+        Ok(PyUser {
+            name,
+            groups: out,
+            groups_obj,
+        })
     }
 
     /// A `User` (attributes `name`, `groups`), a `(name, groups)` pair or a bare `str` name.

@@ -52,19 +52,6 @@ pub fn types(py: Python<'_>) -> PyResult<&Types> {
 }
 
 impl Types {
-    /// `object.__new__(cls)` and its fresh `__dict__` for the caller to fill.
-    pub fn blank<'py>(
-        &self,
-        py: Python<'py>,
-        cls: &Py<PyType>,
-    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
-        let obj = self.object_new.bind(py).call1((cls.bind(py),))?;
-        let dict = obj
-            .getattr(intern!(py, "__dict__"))?
-            .cast_into::<PyDict>()?;
-        Ok((obj, dict))
-    }
-
     /// `cls.__new__` + one `__dict__` assignment.
     pub fn instance<'py>(
         &self,

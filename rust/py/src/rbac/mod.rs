@@ -73,7 +73,7 @@ impl RbacTarget {
     /// Labels of the coverable elements (R4.5 / R4.6).
     #[getter]
     fn elements(&self) -> Vec<String> {
-        self.inner.labels.clone()
+        self.inner.labels()
     }
 
     fn __repr__(&self) -> String {
@@ -111,15 +111,28 @@ impl RbacPolicySet {
     fn target_of(
         py: Python<'_>,
         v: Option<&Bound<'_, PyAny>>,
-        context: &str,
+        context: &dyn Fn() -> String,
     ) -> PyResult<Option<Arc<Target>>> {
         match v.filter(|v| !v.is_none()) {
             None => Ok(None),
             Some(v) => convert::target(types(py)?, v, false)
                 .map(Some)
-                .map_err(|e| errors::target_error(py, context, &e)),
+                .map_err(|e| errors::target_error(py, &context(), &e)),
         }
     }
+}
+
+/// `RbacPolicySet.uncovered` (the function, called with the set as first argument).
+fn uncovered_fn(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static F: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    F.get_or_try_init(py, || {
+        Ok::<_, PyErr>(
+            py.get_type::<RbacPolicySet>()
+                .getattr("uncovered")?
+                .unbind(),
+        )
+    })
+    .map(|f| f.bind(py))
 }
 
 /// The `User` object a result carries: the caller's own `User`, else one built from the
@@ -139,6 +152,23 @@ fn user_object<'py>(
         .call1((&pu.name, PyTuple::new(py, &pu.groups)?))
 }
 
+/// An action given as an interned literal (the usual case) is recognised by identity: no text
+/// conversion per check.
+fn interned_action(py: Python<'_>, s: &Bound<'_, PyString>) -> Option<Action> {
+    use meshauthz_core::rbac::Access as A;
+    let table = [
+        (intern!(py, "CREATE"), Action::Access(A::Create)),
+        (intern!(py, "DELETE"), Action::Access(A::Delete)),
+        (intern!(py, "UPDATE"), Action::Access(A::Update)),
+        (intern!(py, "GET"), Action::Get),
+        (intern!(py, "LIST"), Action::List),
+    ];
+    table
+        .iter()
+        .find(|(k, _)| k.as_ptr() == s.as_ptr())
+        .map(|(_, a)| *a)
+}
+
 fn parse_action<'py>(
     py: Python<'py>,
     action: &Bound<'py, PyAny>,
@@ -146,6 +176,9 @@ fn parse_action<'py>(
     let s = action
         .cast::<PyString>()
         .map_err(|_| errors::argument(py, "the action must be a str"))?;
+    if let Some(a) = interned_action(py, s) {
+        return Ok((a, s.clone()));
+    }
     let parsed = Action::parse(&s.to_cow()?).ok_or_else(|| {
         errors::argument(
             py,
@@ -156,6 +189,77 @@ fn parse_action<'py>(
         )
     })?;
     Ok((parsed, s.clone()))
+}
+
+/// One decision with the converted inputs it was made from.
+struct Decided<'py> {
+    act: Action,
+    action_str: Bound<'py, PyString>,
+    pu: PyUser<'py>,
+    handle: Option<Bound<'py, RbacTarget>>,
+    t: Option<Arc<Target>>,
+    o: Option<Arc<Target>>,
+    d: meshauthz_core::rbac::Decision,
+}
+
+impl RbacPolicySet {
+    /// Convert the arguments (strictly, errors as `EvaluationError`) and decide in the core.
+    fn decided<'py>(
+        &self,
+        py: Python<'py>,
+        user: &Bound<'py, PyAny>,
+        action: &Bound<'py, PyAny>,
+        resource: Option<&Bound<'py, PyAny>>,
+        old: Option<&Bound<'py, PyAny>>,
+        token: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Decided<'py>> {
+        let types = types(py)?;
+        let (act, action_str) = parse_action(py, action)?;
+        let context = || format!("cannot check {}", act.as_str());
+        let pu = PyUser::from_obj(types, user)
+            .map_err(|m| errors::argument(py, format!("{}: {m}", context())))?;
+        let handle = resource.and_then(|r| r.cast::<RbacTarget>().ok().cloned());
+        let t = match &handle {
+            Some(h) => Some(h.get().inner.clone()),
+            None => Self::target_of(py, resource, &context)?,
+        };
+        let o = Self::target_of(py, old, &context)?;
+        let tok = match act {
+            Action::Access(a) if a.is_token() => Some(match token.filter(|t| !t.is_none()) {
+                Some(v) => convert::token(a, v, false)
+                    .map_err(|e| errors::target_error(py, &context(), &e))?,
+                None => meshauthz_core::rbac::TokenRequest::empty(a).ok_or_else(|| {
+                    errors::argument(
+                        py,
+                        format!("{}: the dataplane token request needs `mesh`", context()),
+                    )
+                })?,
+            }),
+            _ => None,
+        };
+        let ids = self.subject_ids(py, &pu)?;
+        let d = errors::contain(|| {
+            self.engine.decide(
+                &ids,
+                || pu.owned(),
+                act,
+                t.as_deref(),
+                o.as_deref(),
+                tok.as_ref(),
+            )
+        })
+        .map_err(|m| errors::evaluation(py, m))?
+        .map_err(|e| errors::check_error(py, &context(), &e))?;
+        Ok(Decided {
+            act,
+            action_str,
+            pu,
+            handle,
+            t,
+            o,
+            d,
+        })
+    }
 }
 
 #[pymethods]
@@ -237,45 +341,25 @@ impl RbacPolicySet {
         let py = slf.py();
         let this = slf.get();
         let types = types(py)?;
-        let (act, action_str) = parse_action(py, action)?;
-        let context = format!("cannot check {}", act.as_str());
-        let pu = PyUser::from_obj(types, user)
-            .map_err(|m| errors::argument(py, format!("{context}: {m}")))?;
-        let handle = resource.and_then(|r| r.cast::<RbacTarget>().ok());
-        let t = Self::target_of(py, resource, &context)?;
-        let o = Self::target_of(py, old, &context)?;
-        let tok = match act {
-            Action::Access(a) if a.is_token() => Some(match token.filter(|t| !t.is_none()) {
-                Some(v) => convert::token(a, v, false)
-                    .map_err(|e| errors::target_error(py, &context, &e))?,
-                None => meshauthz_core::rbac::TokenRequest::empty(a).ok_or_else(|| {
-                    errors::argument(
-                        py,
-                        format!("{context}: the dataplane token request needs `mesh`"),
-                    )
-                })?,
-            }),
-            _ => None,
-        };
-        let ids = this.subject_ids(py, &pu)?;
-        let d = errors::contain(|| {
-            this.engine.decide(
-                &ids,
-                || pu.owned(),
-                act,
-                t.as_deref(),
-                o.as_deref(),
-                tok.as_ref(),
-            )
-        })
-        .map_err(|m| errors::evaluation(py, m))?
-        .map_err(|e| errors::check_error(py, &context, &e))?;
+        let Decided {
+            act,
+            action_str,
+            pu,
+            handle,
+            t,
+            o,
+            d,
+        } = this.decided(py, user, action, resource, old, token)?;
+        let context = || format!("cannot check {}", act.as_str());
         let reason = match &d.reason {
             Some(r) => {
                 let u = pu.owned().ok_or_else(|| {
                     errors::argument(
                         py,
-                        format!("{context}: the user's name or groups are not valid text"),
+                        format!(
+                            "{}: the user's name or groups are not valid text",
+                            context()
+                        ),
                     )
                 })?;
                 Some(reason_text(r, &u))
@@ -286,8 +370,7 @@ impl RbacPolicySet {
         let template = this.template.get_or_try_init(py, || {
             decision::template(py, if rbac { "rbac" } else { "static" })
         })?;
-        let (obj, state) = types.blank(py, &types.decision)?;
-        state.update(template.bind(py).as_mapping())?;
+        let state = template.bind(py).copy()?;
         state.set_item(intern!(py, "allowed"), d.allowed)?;
         let user_obj = user_object(types, user, &pu)?;
         state.set_item(intern!(py, "user"), &user_obj)?;
@@ -295,9 +378,9 @@ impl RbacPolicySet {
         let label = match (&handle, &t) {
             (Some(h), _) => h.get().label.clone_ref(py).into_bound(py),
             (None, Some(t)) => PyString::new(py, &t.label()),
-            (None, None) => PyString::new(py, "token request"),
+            (None, None) => intern!(py, "token request").clone(),
         };
-        state.set_item(intern!(py, "target"), label)?;
+        state.set_item(intern!(py, "target"), &label)?;
         if d.grant.is_some() {
             state.set_item(
                 intern!(py, "grant"),
@@ -316,13 +399,28 @@ impl RbacPolicySet {
         let explained = matches!(act, Action::Access(a) if a.is_resource());
         if !d.allowed && rbac && explained {
             // R5.6 on demand (decision.py `_LazyUncovered`): the denied side as a handle.
-            let side = if d.denied_side == Some("old") { &o } else { &t };
+            let old_side = d.denied_side == Some("old");
+            let side = if old_side { &o } else { &t };
             if let Some(side) = side {
-                let h = Bound::new(py, RbacTarget::from_target(py, side.clone()))?;
+                let h = match (&handle, old_side) {
+                    (Some(h), false) => (*h).clone(),
+                    _ => Bound::new(
+                        py,
+                        RbacTarget {
+                            inner: side.clone(),
+                            label: if old_side {
+                                PyString::new(py, &side.label()).unbind()
+                            } else {
+                                label.clone().unbind()
+                            },
+                        },
+                    )?,
+                };
                 let lazy = (
-                    slf.getattr(intern!(py, "uncovered"))?,
+                    uncovered_fn(py)?,
+                    slf,
                     &pu.name,
-                    PyTuple::new(py, &pu.groups)?,
+                    &pu.groups_obj,
                     &action_str,
                     h,
                 );
@@ -337,7 +435,25 @@ impl RbacPolicySet {
         if rbac && matches!(act, Action::Access(a) if a.is_token()) {
             state.set_item(intern!(py, "notes"), PyTuple::new(py, [NOTE_A9])?)?;
         }
-        Ok(obj)
+        types.instance(py, &types.decision, state)
+    }
+
+    /// `check(...).allowed` without building the result object: the hot-loop form (same
+    /// conversion, same decision, same errors).
+    #[pyo3(signature = (user, action, resource=None, old=None, token=None))]
+    fn allowed(
+        &self,
+        py: Python<'_>,
+        user: &Bound<'_, PyAny>,
+        action: &Bound<'_, PyAny>,
+        resource: Option<&Bound<'_, PyAny>>,
+        old: Option<&Bound<'_, PyAny>>,
+        token: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        Ok(self
+            .decided(py, user, action, resource, old, token)?
+            .d
+            .allowed)
     }
 
     /// Same arguments as `check`, no work at all (not even the dict conversion): the FFI floor
@@ -371,7 +487,7 @@ impl RbacPolicySet {
             .map_err(|m| errors::argument(py, m))?
             .owned()
             .ok_or_else(|| errors::argument(py, "the user's name or groups are not valid text"))?;
-        let Some(t) = Self::target_of(py, Some(target), "cannot explain")? else {
+        let Some(t) = Self::target_of(py, Some(target), &|| "cannot explain".to_string())? else {
             return Ok(Vec::new());
         };
         Ok(self
