@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import meshauthz
 from meshauthz import _core, kinds, loader
@@ -267,3 +269,60 @@ def test_engines_do_not_import_analysis_or_the_loader() -> None:
     # analysis formats the engines' answers: no R5.1 / R5.5 copies there.
     text = (ROOT / "python" / "meshauthz" / "analysis" / "rbac.py").read_text()
     assert "subjects" not in text and "mesh_scoped" not in text
+
+
+# ---- engine verbs ---------------------------------------------------------------------------------
+
+
+def test_allowed_explain_refresh_reload() -> None:
+    docs = meshauthz.load(str(EXAMPLES / "rbac.yaml"))
+    authz = Authorizer(docs)
+    for res in (tp("backend"), tp("web")):
+        assert authz.allowed(BOB, "CREATE", res) == authz.check(BOB, "CREATE", res).allowed
+    d = authz.explain(BOB, "CREATE", tp("web"))
+    assert not d.allowed and "_explain" not in vars(d)
+    assert d.uncovered == ("sources[0] {kuma.io/service: web} -> destinations[0] {kuma.io/service: web}",)
+    # refresh(): recompile from the store's current content.
+    docs.remove("AccessRoleBinding", "backend-owners")
+    assert authz.check(BOB, "CREATE", tp("backend")).allowed  # compiled set unchanged until refresh
+    authz.refresh()
+    assert not authz.check(BOB, "CREATE", tp("backend")).allowed
+    authz.reload(str(EXAMPLES / "rbac.yaml"))
+    assert authz.check(BOB, "CREATE", tp("backend")).allowed
+
+
+# ---- properties -----------------------------------------------------------------------------------
+
+scalar = st.one_of(st.none(), st.integers(), st.binary(max_size=4), st.text(max_size=6), st.booleans())
+junk = st.recursive(scalar, lambda c: st.one_of(st.lists(c, max_size=3), st.dictionaries(st.text(max_size=5), c,
+                                                                                          max_size=3)), max_leaves=8)
+resource_st = st.one_of(junk, st.sampled_from([tp("backend"), tp("web")]),
+                        st.builds(lambda k, v: {**tp("backend"), k: v},
+                                  st.sampled_from(["type", "mesh", "name", "sources", "destinations"]), junk))
+user_st = st.one_of(junk, st.just(BOB), st.tuples(st.sampled_from(["bob", None, 5]), junk))
+action_st = st.one_of(junk, st.sampled_from(["CREATE", "UPDATE", "DELETE", "GET", "GENERATE_USER_TOKEN"]))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(user=user_st, action=action_st, resource=resource_st, old=st.one_of(st.none(), resource_st))
+def test_any_input_decides_or_raises_a_meshauthz_error(authz: Authorizer, user: Any, action: Any, resource: Any,
+                                                       old: Any) -> None:
+    try:
+        d = authz.check(user, action, resource, old)
+    except MeshauthzError:
+        single = "error"
+    else:
+        assert isinstance(d.allowed, bool)
+        single = d.allowed
+    # The batch row of the same request: the same decision, or an error row (same refusal).
+    text = repr(resource)[:200]
+    try:
+        res = authz.check_batch([(user if not isinstance(user, User) else user.name,
+                                  list(user.groups) if isinstance(user, User) else [], action, resource, old)])
+    except MeshauthzError:  # pragma: no cover - a bad row never aborts
+        raise AssertionError("batch raised") from None
+    row = res.reason[0]
+    if single == "error":
+        assert row.startswith("error:") or not res.allowed[0], (row, text)
+    elif isinstance(user, User):
+        assert res.allowed[0] == single, (row, text)

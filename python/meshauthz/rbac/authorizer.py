@@ -115,9 +115,12 @@ class Authorizer:
 
     def explain(self, user: UserLike, action: str, resource: Optional[ResourceLike] = None,
                 old: Optional[ResourceLike] = None, *,
-                token_request: Optional[dict[str, Any]] = None) -> dict[str, Any]:
-        """The decision as a plain dict, R5.6 `uncovered` elements included for denials."""
-        return self.check(user, action, resource, old, token_request=token_request).explain()
+                token_request: Optional[dict[str, Any]] = None) -> AccessDecision:
+        """`check` with the explanation computed: R5.6 `uncovered` elements of a denial are
+        filled in (`AccessDecision.explain()` / `str()` render it)."""
+        d = self.check(user, action, resource, old, token_request=token_request)
+        d.uncovered  # noqa: B018 - materialise the lazy R5.6 list
+        return d
 
     def check_token(self, user: UserLike, kind: str, request: dict[str, Any]) -> AccessDecision:
         """`kind`: dataplane | user | zone | zone-cp (or the GENERATE_* value)."""
