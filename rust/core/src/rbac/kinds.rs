@@ -101,7 +101,72 @@ pub const KINDS: &[KindInfo] = &[
 
 /// R4.3: the kind of a type name (exact, case-sensitive).
 pub fn lookup(name: &str) -> Option<&'static KindInfo> {
-    KINDS.iter().find(|k| k.name == name)
+    index(name).and_then(|i| KINDS.get(i))
+}
+
+/// The position of `name` in [`KINDS`] (a `match`: length dispatch, no scan).
+pub fn index(name: &str) -> Option<usize> {
+    Some(match name {
+        "MeshAccessLog" => 0,
+        "MeshCircuitBreaker" => 1,
+        "MeshFaultInjection" => 2,
+        "MeshHealthCheck" => 3,
+        "MeshHTTPRoute" => 4,
+        "MeshTCPRoute" => 5,
+        "MeshLoadBalancingStrategy" => 6,
+        "MeshMetric" => 7,
+        "MeshPassthrough" => 8,
+        "MeshProxyPatch" => 9,
+        "MeshRateLimit" => 10,
+        "MeshRetry" => 11,
+        "MeshTimeout" => 12,
+        "MeshTLS" => 13,
+        "MeshTrace" => 14,
+        "MeshTrafficPermission" => 15,
+        "MeshGlobalRateLimit" => 16,
+        "MeshOPA" => 17,
+        "TrafficPermission" => 18,
+        "TrafficRoute" => 19,
+        "HealthCheck" => 20,
+        "CircuitBreaker" => 21,
+        "FaultInjection" => 22,
+        "Retry" => 23,
+        "Timeout" => 24,
+        "RateLimit" => 25,
+        "TrafficLog" => 26,
+        "TrafficTrace" => 27,
+        "ProxyTemplate" => 28,
+        "MeshGateway" => 29,
+        "MeshGatewayRoute" => 30,
+        "VirtualOutbound" => 31,
+        "OPAPolicy" => 32,
+        "Mesh" => 33,
+        "MeshInsight" => 34,
+        "Zone" => 35,
+        "ZoneInsight" => 36,
+        "ZoneIngress" => 37,
+        "ZoneIngressInsight" => 38,
+        "ZoneEgress" => 39,
+        "ZoneEgressInsight" => 40,
+        "GlobalSecret" => 41,
+        "Config" => 42,
+        "HostnameGenerator" => 43,
+        "AccessRole" => 44,
+        "AccessRoleBinding" => 45,
+        "AccessAudit" => 46,
+        "Secret" => 47,
+        "Dataplane" => 48,
+        "DataplaneInsight" => 49,
+        "ExternalService" => 50,
+        "MeshService" => 51,
+        "MeshExternalService" => 52,
+        "MeshMultiZoneService" => 53,
+        "MeshIdentity" => 54,
+        "MeshTrust" => 55,
+        "ServiceInsight" => 56,
+        "MeshGatewayInstance" => 57,
+        _ => return None,
+    })
 }
 
 /// R4.2: the Kuma kind of a Kubernetes `v1/Secret` by its `type`.
@@ -125,6 +190,9 @@ mod tests {
             Some(Family::TargetRef)
         );
         assert!(lookup("meshtrafficpermission").is_none());
+        for (i, k) in KINDS.iter().enumerate() {
+            assert_eq!(index(k.name), Some(i));
+        }
         let mut names: Vec<&str> = KINDS.iter().map(|k| k.name).collect();
         names.sort_unstable();
         names.dedup();

@@ -176,10 +176,7 @@ impl Target {
             Body::None => Family::None,
         };
         Ok(Target {
-            kind: super::kinds::KINDS
-                .iter()
-                .position(|k| k.name == type_name)
-                .map(|i| i as u16),
+            kind: super::kinds::index(type_name).map(|i| i as u16),
             type_name: type_name.to_string(),
             scope,
             family,

@@ -272,7 +272,13 @@ impl<'py> PyUser<'py> {
     /// A `User` (attributes `name`, `groups`), a `(name, groups)` pair or a bare `str` name.
     pub fn from_obj(types: &Types, u: &Bound<'py, PyAny>) -> Result<Self, String> {
         let py = u.py();
-        if u.is_instance(types.user.bind(py)).unwrap_or(false) {
+        if u.is_instance_of::<PyString>() {
+            return Self::from_parts(u, None);
+        }
+        // Exact type first (a pointer comparison), then subclasses.
+        if u.get_type().is(types.user.bind(py))
+            || u.is_instance(types.user.bind(py)).unwrap_or(false)
+        {
             let name = u.getattr(intern!(py, "name")).map_err(|e| e.to_string())?;
             let groups = u
                 .getattr(intern!(py, "groups"))
@@ -281,14 +287,10 @@ impl<'py> PyUser<'py> {
         }
         if let Ok(t) = u.cast::<PyTuple>() {
             if t.len() == 2 {
-                let (n, g) = (t.get_item(0), t.get_item(1));
-                if let (Ok(n), Ok(g)) = (n, g) {
+                if let (Ok(n), Ok(g)) = (t.get_item(0), t.get_item(1)) {
                     return Self::from_parts(&n, Some(&g));
                 }
             }
-        }
-        if u.is_instance_of::<PyString>() {
-            return Self::from_parts(u, None);
         }
         Err(user_problem(&format!(
             "expected a User, a (name, groups) pair or a name, not {}",

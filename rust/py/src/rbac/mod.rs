@@ -143,7 +143,7 @@ fn user_object<'py>(
     pu: &PyUser<'py>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = user.py();
-    if user.is_instance(types.user.bind(py))? {
+    if user.get_type().is(types.user.bind(py)) || user.is_instance(types.user.bind(py))? {
         return Ok(user.clone());
     }
     types
