@@ -8,7 +8,7 @@ use meshauthz_core::rbac::batch::{decide_row, Row, RowOutcome, TokenSlot};
 use meshauthz_core::rbac::{document, json, Action, Engine, Target, TokenRequest};
 use pyo3::prelude::*;
 
-use super::columns::{dict_key, list_range, per_value, resolve, Groups, GroupsCol, Targets};
+use super::columns::{dict_key, list_range, per_value, resolve, GroupsCol, Targets};
 use super::run;
 use crate::batch::{arrow_batches, column, StrCol};
 use crate::errors;
@@ -143,6 +143,14 @@ impl<'a> Cols<'a> {
                     }));
                 }
             }
+            (GroupsCol::List(a, values), None) => {
+                // Plain string values: look each up in place (no per-row group list).
+                if let Some((s, e)) = list_range(a, i) {
+                    ids.extend(
+                        (s..e).filter_map(|j| values.get(j).and_then(|g| engine.group_subject(g))),
+                    );
+                }
+            }
             _ => {
                 let g = self.groups.get(i);
                 ids.extend(g.as_slice().iter().filter_map(|g| engine.group_subject(g)));
@@ -164,15 +172,18 @@ impl<'a> Cols<'a> {
         if let Some(name) = name {
             self.subjects(engine, i, name, ids);
         }
-        let g = if self.text {
-            self.groups.get(i)
+        // The group texts are read only when the engine needs the user as text.
+        let g;
+        let groups: &[&str] = if self.text {
+            g = self.groups.get(i);
+            g.as_slice()
         } else {
-            Groups::new()
+            &[]
         };
         let mut owned = None;
         let row = Row {
             user: name,
-            groups: Ok(g.as_slice()),
+            groups: Ok(groups),
             action: act,
             subjects: Some(ids.as_slice()),
             resource: resource.slot(i),
