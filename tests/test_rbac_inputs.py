@@ -326,3 +326,11 @@ def test_any_input_decides_or_raises_a_meshauthz_error(authz: Authorizer, user: 
         assert row.startswith("error:") or not res.allowed[0], (row, text)
     elif isinstance(user, User):
         assert res.allowed[0] == single, (row, text)
+
+
+def test_refresh_after_a_one_shot_source_keeps_the_set() -> None:
+    docs = [{"type": "AccessRole", "name": "r", "rules": [{"access": ["CREATE"]}]},
+            {"type": "AccessRoleBinding", "name": "b", "subjects": [{"type": "User", "name": "u"}], "roles": ["r"]}]
+    authz = Authorizer(iter(docs))
+    authz.refresh()  # the generator is exhausted: the resolved resources are recompiled
+    assert authz.check(User("u"), "CREATE", tp("x")).allowed

@@ -15,6 +15,7 @@ from .. import _core
 from .._core import BatchResult, RbacPolicySet, RbacTarget, rbac_bind_types
 from ..errors import EvaluationError
 from ..resource import Resource
+from ..store import ResourceStore
 from .capabilities import Capabilities, capabilities
 from .decision import AccessDecision, Grant
 from .documents import Source, collect, plain_binding, plain_role
@@ -62,8 +63,8 @@ class Authorizer:
         self.secret_reads = secret_reads
         self.static_config = static_config
         self._lock = threading.Lock()
-        self._source: Source = source
         self._set, self.roles, self.bindings, self.documents, self._resources = self._compile(source)
+        self._source: Source = self._kept(source)
 
     def __reduce__(self) -> tuple[Any, ...]:  # pickles as bundle bytes (meshauthz.bundle)
         from ..bundle import reduce_engine  # noqa: PLC0415 - bundle sits above the engines
@@ -80,12 +81,19 @@ class Authorizer:
         compiled = RbacPolicySet(docs[0], docs[1], self.mode, self.secret_reads, self.static_config)
         return compiled, [r.name for r in roles], [b.name for b in bindings], docs, roles + bindings
 
+    def _kept(self, source: Source) -> Source:
+        """What `refresh()` recompiles from: a store or paths as given (their current content),
+        otherwise the resources resolved from the source (a one-shot iterable is not re-read)."""
+        if isinstance(source, (ResourceStore, str, os.PathLike)):
+            return source
+        return list(self._resources)
+
     def reload(self, source: Source) -> None:
         """Replace the source and recompile; on any problem the previous compiled set stays."""
         compiled = self._compile(source)
         with self._lock:
-            self._source = source
             self._set, self.roles, self.bindings, self.documents, self._resources = compiled
+            self._source = self._kept(source)
 
     def refresh(self) -> None:
         """Recompile from the current source (a ResourceStore: its current content)."""
