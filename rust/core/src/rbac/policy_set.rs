@@ -113,6 +113,51 @@ impl Decision {
 
 type Key = (Access, u32);
 
+/// The per-role `(access, type)` rule index, flattened into three contiguous arrays (a check
+/// touches a few cache lines, not one hash table per role): role `r`'s keys are
+/// `keys[spans[r]]`, sorted; each key's rule ids are `rules[start..end]`, in load order.
+#[derive(Debug, Default)]
+struct RoleIndex {
+    spans: Vec<(u32, u32)>,
+    keys: Vec<(Key, u32, u32)>,
+    rules: Vec<u32>,
+}
+
+impl RoleIndex {
+    fn push(&mut self, idx: FastMap<Key, Vec<u32>>) {
+        let start = self.keys.len() as u32;
+        let mut entries: Vec<(Key, Vec<u32>)> = idx.into_iter().collect();
+        entries.sort_unstable_by_key(|e| e.0);
+        for (key, ids) in entries {
+            let a = self.rules.len() as u32;
+            self.rules.extend(ids);
+            self.keys.push((key, a, self.rules.len() as u32));
+        }
+        self.spans.push((start, self.keys.len() as u32));
+    }
+
+    fn shrink(&mut self) {
+        self.spans.shrink_to_fit();
+        self.keys.shrink_to_fit();
+        self.rules.shrink_to_fit();
+    }
+
+    /// The rule ids of role `r` indexed under `key` (load order).
+    fn get(&self, r: u32, key: Key) -> &[u32] {
+        let Some(&(s, e)) = self.spans.get(r as usize) else {
+            return &[];
+        };
+        let keys = self.keys.get(s as usize..e as usize).unwrap_or_default();
+        match keys.binary_search_by(|(k, _, _)| k.cmp(&key)) {
+            Ok(i) => keys
+                .get(i)
+                .and_then(|&(_, a, b)| self.rules.get(a as usize..b as usize))
+                .unwrap_or_default(),
+            Err(_) => &[],
+        }
+    }
+}
+
 /// R5.2: the roles a user holds, as the precomputed `(role id, first binding id)` lists (sorted by
 /// role id) of each subject that matches them (user name, then each group). One list is used in
 /// place; several are merged only when a walk in role order needs it.
@@ -236,7 +281,7 @@ pub struct PolicySet {
     type_ids: FastMap<String, u32>,
     /// `type_ids` by kind-registry index (`Target::kind`).
     kind_type_ids: Vec<Option<u32>>,
-    role_index: Vec<FastMap<Key, Vec<u32>>>,
+    role_index: RoleIndex,
     global_index: FastMap<Key, Vec<(u32, u32)>>,
     examined: AtomicU64,
 }
@@ -318,7 +363,7 @@ impl PolicySet {
             held.sort_unstable();
         }
         let mut type_ids: FastMap<String, u32> = FastMap::default();
-        let mut role_index = Vec::with_capacity(roles.len());
+        let mut role_index = RoleIndex::default();
         let mut global_index: FastMap<Key, Vec<(u32, u32)>> = FastMap::default();
         for (ri, role) in roles.iter().enumerate() {
             let mut idx: FastMap<Key, Vec<u32>> = FastMap::default();
@@ -351,6 +396,7 @@ impl PolicySet {
             }
             role_index.push(idx);
         }
+        role_index.shrink();
         let kind_type_ids = super::kinds::KINDS
             .iter()
             .map(|k| type_ids.get(k.name).copied())
@@ -489,15 +535,9 @@ impl PolicySet {
             let user_roles = held.merged();
             let mut found = None;
             for &(r, b) in user_roles.iter() {
-                let idx = &self.role_index[r as usize];
                 let mut best: Option<u32> = None;
-                for bucket in [
-                    tk.and_then(|t| idx.get(&(access, t))),
-                    idx.get(&(access, ANY_TYPE)),
-                ]
-                .into_iter()
-                .flatten()
-                {
+                let typed = tk.map_or(&[][..], |t| self.role_index.get(r, (access, t)));
+                for bucket in [typed, self.role_index.get(r, (access, ANY_TYPE))] {
                     for &k in bucket {
                         if best.is_some_and(|x| x < k) {
                             continue;
