@@ -4,12 +4,7 @@ from typing import Any, Optional, Union
 
 from typing_extensions import Self, final
 
-__all__ = [
-    "__version__", "selector_matches", "selector_rank", "rank_compare", "rank_combine", "TrafficPolicySet",
-    "default_traffic_permission_name", "RbacPolicySet", "RbacTarget", "rbac_denial_text", "rbac_go_quote",
-    "rbac_bind_types", "MtpSet", "MtpVerdict", "mtp_subset_contains", "mtp_subset_is_subset", "mtp_subset_iter",
-    "BatchResult", "TrafficBatch", "RbacBatchInput", "rbac_prepare", "rbac_run", "rbac_check_rows",
-]
+__all__ = ["__version__", "selector_matches", "selector_rank", "rank_compare", "rank_combine", "TrafficPolicySet", "default_traffic_permission_name", "RbacPolicySet", "RbacTarget", "rbac_denial_text", "rbac_go_quote", "rbac_bind_types", "rbac_kinds", "MtpSet", "MtpVerdict", "mtp_subset_contains", "mtp_subset_is_subset", "mtp_subset_iter", "BatchResult", "TrafficBatch", "rbac_check_batch"]
 
 __version__: str
 
@@ -68,20 +63,19 @@ def default_traffic_permission_name(
 ) -> str | None:
     """T4.12–T4.14: `allow-all-<mesh>` or None."""
 
-# --- RBAC (rust/py/src/rbac.rs) ------------------------------------------------------------------
+# --- RBAC (rust/py/src/rbac/) ---------------------------------------------------------------------
 
-_Grant = tuple[str, str, int, str]  # (role, binding, rule index, access)
-# (allowed, grant, old_grant, denied_side, reason, examined); R5.6 uncovered via `uncovered` (lazy)
-_CheckResult = tuple[bool, Optional[_Grant], Optional[_Grant], Optional[str], Optional[str], int]
-_Groups = Union[list[str], tuple[str, ...]]
-_TargetTuple = tuple[str, str, str, Optional[str], str, Optional[dict[str, Any]]]
+# A resource for a check: a document (Universal or Kubernetes dict), a loaded Resource or a handle.
+_Resource = Any
+# (access values, types, names, mesh, has `when`) of one rule
+_PermRule = tuple[list[str], list[str], list[str], Optional[str], bool]
 
 @final
 class RbacTarget:
     """A pre-normalised target (rbac.md §4): build once, check many times."""
 
-    def __new__(cls, type_name: str, scope: str, family: str, mesh: Optional[str], name: str,
-                 spec: Optional[dict[str, Any]]) -> Self: ...
+    def __new__(cls, resource: _Resource) -> Self:
+        """R4 normalisation of a document (either form) or a loaded Resource, in Rust."""
     @property
     def type_name(self) -> str: ...
     @property
@@ -100,20 +94,24 @@ class RbacPolicySet:
 
     def __new__(cls, roles: list[dict[str, Any]], bindings: list[dict[str, Any]], mode: str = "rbac",
                  secret_reads: str = "rbac", static_config: Optional[dict[str, Any]] = None) -> Self: ...
-    def check(self, name: str, groups: _Groups, action: str,
-              target: Union[RbacTarget, _TargetTuple, None] = None,
-              old: Union[RbacTarget, _TargetTuple, None] = None,
-              token: Optional[dict[str, Any]] = None) -> _CheckResult: ...
-    def decide(self, user: Any, action: str, target: RbacTarget) -> Any:
-        """`Authorizer.check` hot path: the `AccessDecision` for a `User`, a non-token action
-        (not UPDATE) and a handle."""
-    def uncovered(self, name: str, groups: _Groups, action: str,
-                  target: Union[RbacTarget, _TargetTuple]) -> list[str]:
+    def check(self, user: Any, action: str, resource: Optional[_Resource] = None,
+              old: Optional[_Resource] = None, token: Optional[dict[str, Any]] = None) -> Any:
+        """The one check path: an `AccessDecision` (raises `EvaluationError` when undecidable)."""
+    def allowed(self, user: Any, action: str, resource: Optional[_Resource] = None,
+                old: Optional[_Resource] = None, token: Optional[dict[str, Any]] = None) -> bool:
+        """`check(...).allowed` without the result object."""
+    def _noop(self, user: Any, action: str, resource: Optional[_Resource] = None,
+              old: Optional[_Resource] = None, token: Optional[dict[str, Any]] = None) -> bool:
+        """Same arguments as `check`, no work (benchmark floor)."""
+    def uncovered(self, name: str, groups: Union[list[str], tuple[str, ...]], action: str,
+                  target: _Resource) -> list[str]:
         """R5.6 on demand: the denied side's elements no applicable rule covers."""
-    def _noop(self, name: str, groups: list[str], action: str,
-              target: Union[RbacTarget, _TargetTuple, None] = None,
-              old: Union[RbacTarget, _TargetTuple, None] = None,
-              token: Optional[dict[str, Any]] = None) -> _CheckResult: ...
+    def target(self, resource: _Resource) -> RbacTarget: ...
+    def permissions_of(self, user: Any) -> tuple[Any, list[tuple[str, list[str], list[_PermRule]]], list[str]]:
+        """Reverse query: (User, [(role, bindings, rules)] sorted by role, missing role names)."""
+    def rule_decides(self, role: str, rule: int, action: str, type_name: str, mesh: Optional[str],
+                     name: str) -> Optional[bool]:
+        """R5.4 items 1-4 of one rule: True, False or None (depends on `when`)."""
     @property
     def examined_total(self) -> int: ...
     @property
@@ -124,8 +122,15 @@ class RbacPolicySet:
 def rbac_denial_text(channel: str, reason: str) -> str:
     """R8.3 / R8.4 text of a denial reason on a channel."""
 
-def rbac_bind_types(decision: type, grant: type) -> None:
-    """Registers `AccessDecision` and `Grant` for `RbacPolicySet.decide`."""
+def rbac_bind_types(decision: type, grant: type, user: type, resource: type) -> None:
+    """Registers `AccessDecision`, `Grant`, `User` and `Resource` for the bindings."""
+
+def rbac_kinds() -> list[tuple[str, str, str, bool, bool]]:
+    """The core's kind registry: (name, scope, family, namespaced, spec_wrapped)."""
+
+def rbac_check_batch(set: RbacPolicySet, data: Any, targets: Optional[list[Any]] = None,
+                     threads: int = 1) -> BatchResult:
+    """RBAC batch (Arrow or list rows); bad rows are `error:*` rows."""
 
 def rbac_go_quote(s: str) -> str:
     """R8.1 Go %q quoting."""
@@ -207,16 +212,3 @@ class TrafficBatch:
         self, sources: bytes, destinations: bytes, ports: bytes, threads: int = 1
     ) -> tuple[BatchResult, list[_E4Row]]: ...
 
-@final
-class RbacBatchInput: ...
-
-def rbac_prepare(data: Any) -> tuple[RbacBatchInput, Optional[list[str]]]: ...
-def rbac_run(
-    set: RbacPolicySet, input: RbacBatchInput, targets: list[Optional[RbacTarget]], threads: int = 1
-) -> BatchResult: ...
-def rbac_check_rows(
-    set: RbacPolicySet,
-    rows: list[tuple[Optional[str], Any, Optional[str], int]],
-    targets: list[Optional[RbacTarget]],
-    threads: int = 1,
-) -> BatchResult: ...

@@ -12,8 +12,11 @@ Input forms (every one evaluated in Rust with the GIL released):
 
 Traffic columns: `mesh` (optional), `source` (dataplane name) or `source_tags` ("k=v,k=v"; both
 null = a client without a sidecar), `destination` (dataplane name), `port`.
-RBAC columns: `user`, `groups` (list<string> or "a,b"), `action`, `resource` (JSON text of a
-resource document, or an integer index into `targets=`, a list of `Authorizer.target()` handles).
+RBAC columns: `user`, `groups` (list<string> or "a,b"), `action`, `resource` and the optional
+`old_resource` (UPDATE's stored object) (JSON text of a resource document, or an integer index
+into `targets=`, a list of `Authorizer.target()` handles or documents), and the optional
+`token_request` (JSON text, GENERATE_* rows). List rows: `(user, groups, action, resource
+[, old_resource [, token_request]])` tuples or dicts with those keys (documents as dicts).
 
 The result (`_core.BatchResult`) holds `allowed`, `reason` and `policy` columns in input order and
 exposes `__arrow_c_array__` (so `pyarrow.record_batch(result)` works; pyarrow stays optional).
@@ -26,8 +29,6 @@ as `TrafficEngine.check` does (correct first; those rows run at single-check spe
 
 from __future__ import annotations
 
-import json
-from collections import abc as _abc
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 from .. import _core
@@ -113,48 +114,7 @@ def _apply_e4(engine: TrafficEngine, res: BatchResult, e4: list[Any]) -> None:
         res._patch(rows, allowed, reasons, policies)
 
 
-def _target(authorizer: Authorizer, resource: Any) -> Any:
-    try:
-        if isinstance(resource, str):
-            resource = json.loads(resource)
-        return authorizer.target(resource)
-    except (MeshauthzError, ValueError, TypeError, AttributeError):
-        return None
-
-
 def check_rbac(authorizer: Authorizer, data: Any, *, targets: Sequence[Any] = (), threads: int = 1) -> BatchResult:
-    """RBAC decisions for every row (`user`, `groups`, `action`, `resource`); token actions and
-    UPDATE's stored object are not batch inputs (UPDATE is checked like `check(..., old=None)`)."""
-    threads = max(1, int(threads))
-    rset = authorizer.policy_set
-    if is_arrow(data):
-        inp, texts = _core.rbac_prepare(data)
-        handles = list(targets) if texts is None else [_target(authorizer, t) for t in texts]
-        return _core.rbac_run(rset, inp, handles, threads)
-    handles: list[Any] = list(targets)
-    by_key: dict[Any, int] = {}
-    rows = []
-    append = rows.append
-    for r in data:
-        # Plain tuples first: `isinstance(r, typing.Mapping)` per row dominated the list form.
-        if type(r) is tuple or not isinstance(r, _abc.Mapping):
-            user, groups, action, resource = r
-        else:
-            user, groups, action, resource = r.get("user"), r.get("groups"), r.get("action"), r.get("resource")
-        if type(resource) is str:
-            rid = by_key.get(resource, -2)
-            if rid == -2:
-                rid = by_key[resource] = len(handles)
-                handles.append(_target(authorizer, resource))
-        elif resource is None:
-            rid = -1
-        elif isinstance(resource, int) and not isinstance(resource, bool):
-            rid = resource
-        else:
-            key = resource if isinstance(resource, str) else id(resource)
-            rid = by_key.get(key, -2)
-            if rid == -2:
-                rid = by_key[key] = len(handles)
-                handles.append(_target(authorizer, resource))
-        append((user, groups, action, rid))
-    return _core.rbac_check_rows(rset, rows, handles, threads)
+    """RBAC decisions for every row (`user`, `groups`, `action`, `resource`, optional
+    `old_resource` and `token_request`): `Authorizer.check_batch`."""
+    return authorizer.check_batch(data, targets=targets, threads=threads)

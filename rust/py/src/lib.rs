@@ -4,6 +4,8 @@
 use pyo3::prelude::*;
 
 mod batch;
+mod batch_rbac;
+mod errors;
 mod mtp;
 mod rbac;
 mod selector;
@@ -17,5 +19,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     rbac::register(m)?;
     mtp::register(m)?;
     batch::register(m)?;
+    batch_rbac::register(m)?;
     Ok(())
 }
