@@ -146,58 +146,6 @@ def test_resources_index_and_policy_dataplanes(loaded) -> None:
     assert r.json() == err(404, "Could not retrieve a resource", "Not found")
 
 
-def _vector_docs() -> list[dict]:
-    suite = yaml.safe_load((Path(__file__).resolve().parent / "vectors" / "rbac.yaml").read_text())
-    docs = []
-    for case in suite["vectors"]:
-        for key in ("resource", "old_resource"):
-            if isinstance(case.get(key), dict):
-                docs.append(case[key])
-    return docs
-
-
-def test_fast_targets_equal_the_library_normalisation() -> None:
-    """The decision hot path builds `RbacTarget` handles itself (service.fast_target); they must be the
-    library's own (`Authorizer.target`) for every served type and every vector resource."""
-    from meshauthz.server.service import fast_target
-    from meshauthz.server.types import TYPES
-
-    authz = meshauthz.Authorizer([
-        {"type": "AccessRole", "name": "scoped", "rules": [
-            {"types": ["TrafficPermission"], "mesh": "m", "access": ["CREATE"],
-             "when": [{"destinations": {"match": {"kuma.io/service": "b"}}}]},
-            {"types": ["MeshTrafficPermission", "MeshTrace"], "access": ["CREATE"],
-             "when": [{"targetRef": {"kind": "MeshService", "name": "x"}}]},
-            {"types": ["TrafficTrace"], "access": ["CREATE"],
-             "when": [{"selectors": {"match": {"kuma.io/service": "c"}}}]},
-            {"types": ["Mesh", "GlobalSecret", "AccessRole"], "names": ["n", "default"], "access": ["CREATE"]}]},
-        {"type": "AccessRoleBinding", "name": "b", "subjects": [{"type": "User", "name": "bob"}], "roles": ["scoped"]}])
-    docs = _vector_docs()
-    for t in TYPES.values():
-        doc = {"type": t.name, "name": "n", "labels": {"a": "b"}, "creationTime": "2024-01-01T00:00:00Z",
-               "spec": {"targetRef": {"kind": "MeshService", "name": "x"}, "to": [{"targetRef": {"kind": "Mesh"}}]},
-               "sources": [{"match": {"kuma.io/service": "a"}}], "destinations": [{"match": {"kuma.io/service": "b"}}],
-               "selectors": [{"match": {"kuma.io/service": "c"}}]}
-        if t.mesh_scoped:
-            doc["mesh"] = "m"
-        docs.append(doc)
-    fast = 0
-    outcomes = set()
-    for doc in docs:
-        handle = fast_target(doc)
-        if handle is doc:
-            continue  # left to the library (Kubernetes form, ...)
-        fast += 1
-        ref = authz.target(doc)
-        assert (handle.type_name, handle.name, handle.mesh, handle.elements) == \
-            (ref.type_name, ref.name, ref.mesh, ref.elements), doc
-        user = meshauthz.User("bob", ["mesh-system:authenticated"])
-        got = authz.check(user, "CREATE", handle).allowed
-        assert got == authz.check(user, "CREATE", doc).allowed, doc
-        outcomes.add(got)
-    assert fast >= len(TYPES) and outcomes == {True, False}
-
-
 def test_batch_rows_never_abort(loaded) -> None:
     """A non-admin asking about someone else in a batch gets a 403 row, not an aborted batch; odd user
     specs are error rows."""

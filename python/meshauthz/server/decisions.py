@@ -13,7 +13,7 @@ import meshauthz
 from meshauthz import User
 
 from .errors import ApiError
-from .service import EngineError, Service, Snapshot, fast_target
+from .service import EngineError, Service, Snapshot
 from .types import ResourceType
 
 MAX_CHECKS = 100_000
@@ -85,7 +85,7 @@ def _access_row(service: Service, snap: Snapshot, caller: User, row: Any, may_im
         if action.startswith("GENERATE_"):
             d = authz.check(user, action, token_request=token)
         else:
-            d = authz.check(user, action, fast_target(resource), None if old is None else fast_target(old))
+            d = authz.check(user, action, resource, old)
     except meshauthz.MeshauthzError as e:
         raise RowError(str(e)) from None
     grant = None if d.grant is None else {"role": d.grant.role, "binding": d.grant.binding, "rule": d.grant.rule,

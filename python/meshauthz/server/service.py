@@ -93,33 +93,6 @@ def rbac_doc(doc: Doc) -> Doc:
     return {k: v for k, v in doc.items() if k not in ("creationTime", "modificationTime")}
 
 
-def fast_target(doc: Any) -> Any:
-    """R4.1 for a plain Universal document of a served type: the `meshauthz.RbacTarget` handle built
-    directly (the hot path of the decision endpoints). Anything else (Kubernetes form, unknown type,
-    missing or non-string name/mesh) is returned unchanged for the library's own normalisation.
-    tests/test_server_decisions.py checks the handles against `Authorizer.target`."""
-    if type(doc) is not dict or "kind" in doc or "apiVersion" in doc:
-        return doc
-    rtype = TYPES.get(doc.get("type"))  # type: ignore[arg-type]
-    name = doc.get("name")
-    if rtype is None or type(name) is not str:
-        return doc
-    mesh = doc.get("mesh")
-    if rtype.mesh_scoped:
-        if type(mesh) is not str or not mesh:
-            return doc
-    else:
-        mesh = None
-    if rtype.spec_wrapped:
-        spec = doc.get("spec")
-        if type(spec) is not dict:
-            spec = {}
-    else:
-        spec = {k: v for k, v in doc.items() if k not in ENVELOPE}
-    return meshauthz.RbacTarget(rtype.name, "global" if rtype.global_scoped else "mesh", rtype.family, mesh, name,
-                                spec)
-
-
 class Service:
     def __init__(self, config: ServerConfig, store: Store) -> None:
         self.config = config
@@ -396,8 +369,8 @@ class Service:
         try:
             if token_request is not None:
                 return authz.check(user, action, token_request=token_request)
-            return authz.check(user, action, None if resource is None else fast_target(resource),
-                               None if old is None else fast_target(old))
+            # dicts are converted to targets in Rust by the library itself (no loader on this path)
+            return authz.check(user, action, resource, old)
         except meshauthz.MeshauthzError as e:
             log.error("RBAC check failed: %s", e)
             raise ApiError(500, "Internal Server Error", "the access check failed") from None
