@@ -161,22 +161,6 @@ def tp_terms(policy: Any) -> tuple[ClientTerm, ...]:
     return tuple(terms)
 
 
-def mtp_item_subset(ref: Any) -> Optional[Pairs]:
-    """M5.2 subset of a `from` item; None for kinds that cannot match anyone (M4.6)."""
-    ref = ref if isinstance(ref, Mapping) else {"kind": "Mesh"}
-    kind = ref.get("kind") or "Mesh"
-    tags = [(str(k), str(v)) for k, v in (ref.get("tags") or {}).items()]
-    if kind == "Mesh":
-        return ()
-    if kind == "MeshSubset":
-        return tuple(sorted(set(tags)))
-    if kind == "MeshService":
-        return ((SERVICE_TAG, str(ref.get("name") or "")),)
-    if kind == "MeshServiceSubset":
-        return tuple(sorted({(SERVICE_TAG, str(ref.get("name") or "")), *tags}))
-    return None
-
-
 def mtp_terms(items: list[tuple[str, int, Pairs, str]]) -> tuple[ClientTerm, ...]:
     """M6.2 over the M6.1 item list (policy, from index, subset, action): allowed iff some allow
     item matches and no *later* Deny item matches. Terms emptied by a later deny whose requirements
@@ -203,22 +187,16 @@ def mtp_terms(items: list[tuple[str, int, Pairs, str]]) -> tuple[ClientTerm, ...
 
 
 class TrafficAnalyzer:
-    """Reverse queries over one `TrafficEngine` snapshot (caches MTP lookups per store version)."""
+    """Reverse queries over one `TrafficEngine` snapshot; the MTP item lists (M6.1, with their M5.2
+    subsets) come from the core's compiled plans."""
 
     def __init__(self, engine: TrafficEngine):
         self.engine = engine
         self.c = engine.compiled
-        from ..mtp import MtpEngine
-
-        if engine._mtp is None or engine._mtp.store is not engine.store:  # share the E4 hook's compiled set
-            engine._mtp = MtpEngine(engine.store)
-        self._mtp = engine._mtp
-        self._mtp_items: dict[tuple[str, str], list[tuple[str, int, Pairs, str]]] = {}
         self._tps: dict[tuple[str, str], Any] = {
             (m, r.name): r for m, rs in self.c.policies.items() for r in rs
         }
         self._identities: dict[str, dict[str, frozenset[Pair]]] = {}
-        self._mtp_res = {(r.mesh or "default", r.name): r for r in engine.store.list("MeshTrafficPermission")}
 
     def identities(self, mesh: str) -> dict[str, frozenset[Pair]]:
         """Dataplane name -> certificate identity, for the dataplanes of `mesh`."""
@@ -226,23 +204,6 @@ class TrafficAnalyzer:
         if got is None:
             got = {name: identity_of(r.body) for (m, name), r in self.c.dataplanes.items() if m == mesh}
             self._identities[mesh] = got
-        return got
-
-    def _items(self, mesh: str, policy: str) -> list[tuple[str, int, Pairs, str]]:
-        key = (mesh, policy)
-        got = self._mtp_items.get(key)
-        if got is None:
-            res = self._mtp_res.get(key)
-            got = []
-            if res is not None:
-                for j, item in enumerate(res.spec.get("from") or []):
-                    if not isinstance(item, Mapping):
-                        continue
-                    sub = mtp_item_subset(item.get("targetRef"))
-                    action = str((item.get("default") or {}).get("action") or "")
-                    if sub is not None:
-                        got.append((policy, j, sub, action))
-            self._mtp_items[key] = got
         return got
 
     def who_can_reach(
@@ -278,9 +239,9 @@ class TrafficAnalyzer:
         non_mesh = info.permissive  # E2 (PERMISSIVE) vs E3 (STRICT)
         # E4 / M7.1: a selecting MTP replaces TP for this inbound.
         if m in c.mtp_meshes:
-            names = list(self._mtp.compiled.matched_policies(m, dataplane, port))  # M4, lowest first
+            names = list(c.core.mtp_policies(m, dataplane, port))  # M4, lowest priority first
             if names:
-                items = [it for n in names for it in self._items(m, n)]
+                items = [(p, j, tuple(sub), a) for p, j, sub, a in c.core.mtp_plan_items(m, dataplane, port)]
                 return done(MESH_TRAFFIC_PERMISSION, non_mesh, mtp_terms(items), tuple(names))
         # E5-E7: the single winning TP (T3.5/T3.6); its sources, nothing else.
         rows = tp_rows if tp_rows is not None else c.core.select_dataplane(m, dataplane)

@@ -137,8 +137,7 @@ class MtpEngine:
 
     def __init__(self, store: ResourceStore):
         self.store = store
-        self._version = -1
-        self._set: Any = None
+        self._state: Optional[tuple[int, Any]] = None
 
     def __reduce__(self) -> tuple[Any, ...]:  # pickles as bundle bytes (meshauthz.bundle)
         from ..bundle import reduce_engine
@@ -147,15 +146,25 @@ class MtpEngine:
 
     @property
     def compiled(self) -> Any:
-        """The Rust `MtpSet` for the store's current version."""
-        if self._set is None or self._version != self.store.version:
-            policies, dataplanes = compile_inputs(self.store)
+        """The Rust `MtpSet` for the store's current version. The version is read with the store
+        contents (one consistent `StoreSnapshot`), never after compiling: a change made during a
+        compilation is seen as a newer version and recompiled on the next call."""
+        state = self._state
+        if state is None or state[0] != self.store.version:
+            snap = self.store.snapshot(("MeshTrafficPermission", "Dataplane"))
+            policies, dataplanes = compile_inputs(snap)  # type: ignore[arg-type]
             try:
-                self._set = _core.MtpSet(policies, dataplanes)
-            except ValueError as e:
+                compiled = _core.MtpSet(policies, dataplanes)
+            except (ValueError, TypeError) as e:
                 raise _input_error(str(e)) from None
-            self._version = self.store.version
-        return self._set
+            state = (snap.version, compiled)
+            self._state = state  # one assignment: version and set always agree
+        return state[1]
+
+    def refresh(self) -> None:
+        """Recompile from the store's current contents."""
+        self._state = None
+        _ = self.compiled
 
     def dataplane(self, name: str, mesh: Optional[str] = None) -> Resource:
         found = self.store.find("Dataplane", name, mesh)

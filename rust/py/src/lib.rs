@@ -4,7 +4,10 @@
 use pyo3::prelude::*;
 
 mod batch;
+mod batch_traffic;
+mod errors;
 mod mtp;
+mod pool;
 mod rbac;
 mod selector;
 mod traffic;
@@ -17,5 +20,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     rbac::register(m)?;
     mtp::register(m)?;
     batch::register(m)?;
+    batch_traffic::register(m)?;
     Ok(())
 }

@@ -450,6 +450,14 @@ impl MtpSet {
         rules::build_capped(&items, max_rules).map(Some)
     }
 
+    /// M5.2: the requirements of `from[from_index]` of the policy at position `policy`.
+    pub fn item_subset(&self, policy: usize, from_index: usize) -> &[(String, String)] {
+        self.policies
+            .get(policy)
+            .and_then(|c| c.items.get(from_index))
+            .map_or(&[][..], |(req, _)| req.as_slice())
+    }
+
     /// The compiled policy at position `i` ([`InboundPlan::item_policy_index`]).
     pub fn policy(&self, i: usize) -> Option<&MtpPolicy> {
         self.policies.get(i).map(|c| &c.policy)

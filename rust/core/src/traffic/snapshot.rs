@@ -110,6 +110,8 @@ impl Checked {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemReport<'a> {
     pub policy: &'a str,
+    /// M5.2 requirements of the item (sorted (key, value) pairs; empty = every client).
+    pub subset: &'a [(String, String)],
     pub from_index: usize,
     pub action: Action,
     pub matched: bool,
@@ -544,12 +546,32 @@ impl Snapshot {
             .enumerate()
             .map(|(i, (policy, from_index, action, matched))| ItemReport {
                 policy,
+                subset: plan
+                    .item_policy_index(i)
+                    .map_or(&[][..], |p| self.mtp.item_subset(p, from_index)),
                 from_index,
                 action,
                 matched,
                 deciding: v.last == Some(i),
             })
             .collect())
+    }
+
+    /// The M6.1 items of a plan (no client): (policy, from index, M5.2 subset, action).
+    pub fn plan_items<'s>(
+        &'s self,
+        plan: &'s InboundPlan,
+    ) -> Vec<(&'s str, usize, &'s [(String, String)], Action)> {
+        plan.items_for(&self.mtp, &ClientIds::default(), false)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (policy, from_index, action, _))| {
+                let subset = plan
+                    .item_policy_index(i)
+                    .map_or(&[][..], |p| self.mtp.item_subset(p, from_index));
+                (policy, from_index, subset, action)
+            })
+            .collect()
     }
 
     /// §9 `overridden`: matching items before the deciding one, in list order.
