@@ -161,6 +161,17 @@ class MtpEngine:
             self._state = state  # one assignment: version and set always agree
         return state[1]
 
+    def _snapshot(self) -> Any:
+        """The current immutable compiled `MtpSet` (shared by unpickled engines)."""
+        return self.compiled
+
+    @classmethod
+    def _over(cls, store: ResourceStore, compiled: Any) -> MtpEngine:
+        """A fresh engine over `store` whose contents `compiled` was built from."""
+        engine = cls(store)
+        engine._state = (store.version, compiled)
+        return engine
+
     def refresh(self) -> None:
         """Recompile from the store's current contents."""
         self._state = None

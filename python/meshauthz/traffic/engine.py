@@ -83,6 +83,24 @@ class TrafficEngine:
 
         return reduce_engine(self, "traffic", self.store, {"external_service_gating": self.external_service_gating})
 
+    def _snapshot(self) -> Compiled:
+        """The current immutable compiled snapshot (for sharing across unpickled engines)."""
+        return self.compiled
+
+    @classmethod
+    def _over(cls, store: ResourceStore, compiled: Compiled, *, external_service_gating: str = "legacy",
+              max_rules: int = DEFAULT_MAX_RULES) -> TrafficEngine:
+        """A fresh engine over `store` whose contents `compiled` was built from (no recompile)."""
+        import dataclasses
+
+        engine = cls.__new__(cls)
+        engine.store = store
+        engine.external_service_gating = external_service_gating
+        engine.max_rules = max_rules
+        engine._lock = threading.Lock()
+        engine._compiled = dataclasses.replace(compiled, version=store.version)
+        return engine
+
     @classmethod
     def from_paths(
         cls, *paths: Any, external_service_gating: str = "legacy"
@@ -339,8 +357,8 @@ class TrafficEngine:
         return list(c.core.reachable_external_services(self._client(client, m), m, self.external_service_gating))
 
     def who_can_reach(self, dataplane: str, port: int, mesh: Optional[str] = None) -> Any:
-        """Reverse query: which clients may reach inbound `port` (`analysis.traffic.ClientSet`)."""
-        from ..analysis.traffic import who_can_reach
+        """Reverse query: which clients may reach inbound `port` (`traffic.reverse.ClientSet`)."""
+        from .reverse import who_can_reach
 
         return who_can_reach(self, dataplane, port, mesh)
 
