@@ -14,7 +14,7 @@ import pytest
 import meshauthz
 from meshauthz import Inbound, TrafficEngine
 from meshauthz.cli import main
-from meshauthz.errors import InputError, Problem
+from meshauthz.errors import InputError
 from meshauthz.mtp import MtpEngine
 
 SVC = "kuma.io/service"

@@ -135,7 +135,10 @@ class MtpEngine:
     named by their Kuma core name (Universal `name`, Kubernetes `name.namespace`).
     """
 
-    def __init__(self, store: ResourceStore):
+    def __init__(self, store: ResourceStore, *, max_rules: int = 10_000):
+        if type(max_rules) is not int or max_rules < 1:
+            raise _input_error(f"max_rules must be a positive integer, not {max_rules!r}")
+        self.max_rules = max_rules
         self.store = store
         self._state: Optional[tuple[int, Any]] = None
 
@@ -186,6 +189,47 @@ class MtpEngine:
                              f"({', '.join(r.mesh or '' for r in found)}); pass mesh=")
         return found[0]
 
+    def reload(self, source: Any) -> None:
+        """Replace the source (a ResourceStore, or paths for `meshauthz.load`) and recompile; on an
+        error the engine keeps its current store and set."""
+        if isinstance(source, ResourceStore):
+            store = source
+        else:
+            from ..api import load
+
+            store = load(source)
+        snap = store.snapshot(("MeshTrafficPermission", "Dataplane"))
+        policies, dataplanes = compile_inputs(snap)
+        try:
+            compiled = _core.MtpSet(policies, dataplanes)
+        except (ValueError, TypeError) as e:
+            raise _input_error(str(e)) from None
+        self.store, self._state = store, (snap.version, compiled)
+
+    def check(self, *, source: str, destination: tuple[str, int],
+              mesh: Optional[str] = None) -> Optional[MtpDecision]:
+        """M6.2 for client Dataplane `source` -> inbound `destination = (dataplane, port)`; None
+        when no MeshTrafficPermission selects it (the shared verb of the three engines)."""
+        if not (isinstance(destination, tuple) and len(destination) == 2):
+            raise _input_error(f"a destination is (dataplane, port), not {destination!r}")
+        name, port = destination
+        if type(port) is not int or not 0 <= port < 2**32:
+            raise _input_error(f"port must be an integer between 0 and 2**32 - 1, not {port!r}")
+        return self.decide(source, name, port, mesh=mesh)
+
+    def check_batch(self, rows: Any) -> list[Optional[MtpDecision]]:
+        """`check` for each `(source, dataplane, port)` row (a bad row raises its `MeshauthzError`).
+        Columnar batches with `error:*` rows and E4 decided in the core: `TrafficEngine.check_batch`."""
+        return [self.check(source=s, destination=(d, p)) for s, d, p in rows]
+
+    def explain(self, *, source: Any, destination: Any, mesh: Optional[str] = None) -> Any:
+        """The MeshTrafficPermission explanation (M4.9 order, M6.1 items with M6.2 flags, M6.4
+        rules), as `TrafficEngine.explain` gives it for an inbound an MTP selects."""
+        from ..traffic.engine import TrafficEngine
+
+        return TrafficEngine(self.store, max_rules=self.max_rules).explain(
+            source=source, destination=destination, mesh=mesh)
+
     def matched_policies(self, dataplane: str, port: int, mesh: Optional[str] = None) -> list[str]:
         """M4: policies selecting the inbound, lowest priority first (`[]` = none)."""
         dp = self.dataplane(dataplane, mesh)
@@ -198,7 +242,7 @@ class MtpEngine:
             raise _input_error(f"unsupported policy_order {policy_order!r}: want kuma or as_listed")
         dp = self.dataplane(dataplane, mesh)
         try:
-            rules = self.compiled.rules(dp.mesh, dp.name, port, policy_order == "as_listed")
+            rules = self.compiled.rules(dp.mesh, dp.name, port, policy_order == "as_listed", self.max_rules)
         except ValueError as e:
             raise _input_error(str(e)) from None
         return None if rules is None else [Rule(list(s), a) for s, a in rules]

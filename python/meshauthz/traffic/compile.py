@@ -15,8 +15,8 @@ from typing import Any, Iterator, Optional
 
 from .. import _core
 from ..errors import EvaluationError
-from ..resource import Resource
 from ..mtp.compile import dataplane_tuple, doc_order, policy_tuple
+from ..resource import Resource
 from ..store import ResourceStore, StoreSnapshot
 from .model import SERVICE_TAG
 

@@ -238,7 +238,7 @@ class TrafficEngine:
         """The decision plus why: candidate TPs with ranks and per-tag outcomes, or the MTP item
         list with match flags (M6.1/M6.2) and Kuma's rule list (M6.4, capped)."""
         c = self.compiled
-        decision = self._check(c, source, self._normalise_destination(destination), mesh)
+        decision = self._check(c, source, destination, mesh)
         target = decision.target
         if target["kind"] == "inbound":
             dp = c.dataplanes[(decision.mesh, target["dataplane"])]
@@ -263,9 +263,6 @@ class TrafficEngine:
             return Explanation(decision, target_tags, "identity", (), self._explain_mtp(c, decision))
         client = self._client(source, decision.mesh)
         return explain_decision(decision, target_tags, c.policies.get(decision.mesh, []), client, c, matcher)
-
-    def _normalise_destination(self, destination: Destination) -> Destination:
-        return destination
 
     def _explain_mtp(self, c: Compiled, decision: Any) -> MtpExplanation:
         """E6 / M7.5 explanation from the core: M4.9 order, M6.1 items with M6.2 flags, M6.4 rules."""
@@ -364,8 +361,5 @@ class TrafficEngine:
 
     # Aliases kept for one release (issue #11 item 7): `refresh` also answers to `recompile`.
     recompile = refresh
-
-
-Destination = Union[Inbound, ExternalServiceTarget, tuple]
 
 __all__ = ["TrafficEngine", "SERVICE_TAG", "DEFAULT_MAX_RULES"]

@@ -399,13 +399,16 @@ impl PyMtpSet {
     }
 
     /// M6.4 rule list as [(subset strings, action)], or None when no MTP selects the inbound.
-    #[pyo3(signature = (mesh, name, port, as_listed = false))]
+    /// Above `max_rules` candidate rules: `EvaluationError` naming the cap (#12 item 5).
+    #[pyo3(signature = (mesh, name, port, as_listed = false, max_rules = mtp::rules::DEFAULT_MAX_RULES))]
     fn rules(
         &self,
+        py: Python<'_>,
         mesh: &str,
         name: &str,
         port: u32,
         as_listed: bool,
+        max_rules: usize,
     ) -> PyResult<Option<PyRules>> {
         let order = if as_listed {
             PolicyOrder::AsListed
@@ -414,13 +417,8 @@ impl PyMtpSet {
         };
         let rules = self
             .inner
-            .rules(
-                self.dp(mesh, name)?,
-                port,
-                order,
-                mtp::rules::DEFAULT_MAX_RULES,
-            )
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+            .rules(self.dp(mesh, name)?, port, order, max_rules)
+            .map_err(|e| crate::errors::evaluation_error(py, e.to_string()))?;
         Ok(rules.map(|rs| {
             rs.iter()
                 .map(|r| (render(&r.subset), r.action.as_str()))
