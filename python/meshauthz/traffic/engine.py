@@ -12,7 +12,7 @@ only compares the store's version number). Errors never become an allow (fail cl
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterable, Mapping, Optional, Union
+from typing import Any, Iterable, Mapping, Optional
 
 from ..errors import InputError, MeshauthzError, NotFoundError, Problem
 from ..resource import Resource
