@@ -12,8 +12,10 @@ only compares the store's version number). Errors never become an allow (fail cl
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Any, Iterable, Mapping, Optional
 
+from .. import _core
 from ..errors import InputError, MeshauthzError, NotFoundError, Problem
 from ..resource import Resource
 from ..store import ResourceStore
@@ -77,6 +79,17 @@ class TrafficEngine:
         self.max_rules = max_rules
         self._lock = threading.Lock()
         self._compiled: Compiled = compile_store(store, max_rules=max_rules)
+        self._install_checker()
+
+    def _install_checker(self) -> None:
+        """`self.check` is a Rust callable over the current snapshot (one FFI crossing per check)."""
+        c = self._compiled
+        checker = getattr(self, "_checker", None)
+        if checker is None:
+            self._checker = _core.TrafficChecker(weakref.ref(self), NON_MESH, self.store, c.version, c.core)
+            self.check = self._checker.check  # type: ignore[method-assign]
+        else:
+            checker._set(self.store, c.version, c.core)
 
     def __reduce__(self) -> tuple[Any, ...]:  # pickles as bundle bytes (meshauthz.bundle)
         from ..bundle import reduce_engine
@@ -99,6 +112,7 @@ class TrafficEngine:
         engine.max_rules = max_rules
         engine._lock = threading.Lock()
         engine._compiled = dataclasses.replace(compiled, version=store.version)
+        engine._install_checker()
         return engine
 
     @classmethod
@@ -118,6 +132,7 @@ class TrafficEngine:
         """Recompile from the store's current contents and swap the snapshot in one assignment."""
         with self._lock:
             self._compiled = compile_store(self.store, max_rules=self.max_rules)
+            self._install_checker()
 
     def reload(self, source: Any) -> None:
         """Replace the source (a ResourceStore, or paths for `meshauthz.load`) and recompile;
@@ -131,6 +146,7 @@ class TrafficEngine:
         compiled = compile_store(store, max_rules=self.max_rules)
         with self._lock:
             self.store, self._compiled = store, compiled
+            self._install_checker()
 
     @property
     def compiled(self) -> Compiled:
@@ -195,10 +211,16 @@ class TrafficEngine:
     def check(
         self, *, source: Source, destination: Destination, mesh: Optional[str] = None
     ) -> TrafficDecision:
-        """Decide `source` -> `destination` (§4.1 inbound with E4, §4.2 ExternalService)."""
-        c = self._compiled
-        if c.version != self.store.version:
-            c = self.compiled
+        """Decide `source` -> `destination` (§4.1 inbound with E4, §4.2 ExternalService).
+
+        (Each engine replaces this method by its `_core.TrafficChecker`, which decides the common
+        form in one call into Rust and defers to `_check_any` otherwise.)"""
+        return self._check_any(source, destination, mesh)
+
+    def _check_any(self, source: Source, destination: Destination, mesh: Optional[str]) -> TrafficDecision:
+        if mesh is not None and not isinstance(mesh, str):
+            raise _input_error(f"mesh must be a string, not {mesh!r}")
+        c = self.compiled
         if type(destination) is tuple and (type(source) is str or source is NON_MESH):
             return c.core.check(None if source is NON_MESH else source, destination, mesh)  # type: ignore[no-any-return]
         return self._check(c, source, destination, mesh)

@@ -390,11 +390,46 @@ impl ArrowCols {
     }
 }
 
+/// A row's resolved input: equal keys decide equally (a decision is a pure function of it).
+type RowKey = (u32, u32, u32, u32, Option<i64>);
+
+/// Memo of decided rows per worker, bounded (a batch of distinct rows gains nothing from it).
+const MEMO_MAX: usize = 1 << 16;
+
 /// Evaluates resolved rows (GIL released by the caller) into a result.
 fn run(s: &Snapshot, rows: &TrafficRows<'_>, threads: usize) -> BatchResult {
     let n = rows.port.len();
     let mut out = vec![RowOutcome::error(RowError::MissingField); n];
-    pool::fill(&mut out, threads, |i| rows.eval(s, i));
+    let key = |i: usize| -> Option<RowKey> {
+        if rows.error.get(i).copied().flatten().is_some() {
+            return None;
+        }
+        Some((
+            *rows.mesh.get(i)?,
+            *rows.source.get(i)?,
+            *rows.tags.get(i)?,
+            *rows.dest.get(i)?,
+            *rows.port.get(i)?,
+        ))
+    };
+    pool::fill_with(
+        &mut out,
+        threads,
+        AHashMap::<RowKey, RowOutcome>::new,
+        |memo, i| match key(i) {
+            Some(k) => {
+                if let Some(o) = memo.get(&k) {
+                    return *o;
+                }
+                let o = rows.eval(s, i);
+                if memo.len() < MEMO_MAX {
+                    memo.insert(k, o);
+                }
+                o
+            }
+            None => rows.eval(s, i),
+        },
+    );
     let mut res = BatchResult {
         allowed: Vec::with_capacity(n),
         reason: Vec::with_capacity(n),

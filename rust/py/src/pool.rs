@@ -57,24 +57,36 @@ fn type_name(v: &Bound<'_, PyAny>) -> String {
 
 /// Fills `out[i] = row(i)` with at most `threads` workers of the shared pool (contiguous parts).
 pub fn fill<T: Send, R: Fn(usize) -> T + Sync>(out: &mut [T], threads: usize, row: R) {
+    fill_with(out, threads, || (), |_, i| row(i));
+}
+
+/// As [`fill`], each worker with its own state from `init` (e.g. a memo of decided rows).
+pub fn fill_with<T, S, I, R>(out: &mut [T], threads: usize, init: I, row: R)
+where
+    T: Send,
+    I: Fn() -> S + Sync,
+    R: Fn(&mut S, usize) -> T + Sync,
+{
     let n = out.len();
     match pool() {
         Some(p) if threads > 1 && n >= 2 * 4096 => {
             let part = n.div_ceil(threads);
-            let row = &row;
+            let (row, init) = (&row, &init);
             p.scope(|s| {
                 for (c, chunk) in out.chunks_mut(part).enumerate() {
                     s.spawn(move |_| {
+                        let mut state = init();
                         for (j, slot) in chunk.iter_mut().enumerate() {
-                            *slot = row(c * part + j);
+                            *slot = row(&mut state, c * part + j);
                         }
                     });
                 }
             });
         }
         _ => {
+            let mut state = init();
             for (i, slot) in out.iter_mut().enumerate() {
-                *slot = row(i);
+                *slot = row(&mut state, i);
             }
         }
     }

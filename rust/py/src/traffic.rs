@@ -78,10 +78,10 @@ pub struct TrafficSnapshot {
     pub(crate) shared: Arc<Shared>,
 }
 
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 enum TargetKey {
-    Inbound(String, u32),
-    Es(String),
+    Inbound(u32, u32),
+    Es(u32),
 }
 
 impl TrafficSnapshot {
@@ -152,12 +152,6 @@ impl TrafficSnapshot {
         mesh: u32,
         target: TargetKey,
     ) -> TrafficDecision {
-        let mesh = self
-            .snap()
-            .tp
-            .meshes
-            .get(mesh as usize)
-            .map_or_else(String::new, |m| m.name.clone());
         TrafficDecision {
             inner: Inner::Lazy(Box::new(LazyDecision {
                 shared: self.shared.clone(),
@@ -355,7 +349,7 @@ impl TrafficSnapshot {
         let checked = s
             .check_external_service(&subject, es, g)
             .map_err(Self::err(py))?;
-        Ok(self.decision(checked, subject, emesh, TargetKey::Es(name.to_owned())))
+        Ok(self.decision(checked, subject, emesh, TargetKey::Es(es)))
     }
 
     /// Names of the ExternalServices `client` may use, sorted (`mesh`: the client's mesh).
@@ -562,12 +556,7 @@ impl TrafficSnapshot {
         let dmesh = s.tp.dataplanes.get(dp as usize).map_or(0, |d| d.mesh);
         let subject = self.subject(py, source, dmesh)?;
         let checked = s.check_inbound(&subject, dp, port).map_err(Self::err(py))?;
-        Ok(self.decision(
-            checked,
-            subject,
-            dmesh,
-            TargetKey::Inbound(name.to_owned(), port),
-        ))
+        Ok(self.decision(checked, subject, dmesh, TargetKey::Inbound(dp, port)))
     }
 }
 
@@ -577,7 +566,7 @@ struct LazyDecision {
     shared: Arc<Shared>,
     checked: Checked,
     subject: Subject,
-    mesh: String,
+    mesh: u32,
     target: TargetKey,
 }
 
@@ -649,18 +638,27 @@ impl LazyDecision {
                 .into_pyobject(py)
                 .map(|o| o.into_any())
                 .map_err(PyErr::from)),
-            "mesh" => any(Ok(PyString::new(py, &self.mesh).into_any())),
+            "mesh" => {
+                let m = s.tp.meshes.get(self.mesh as usize).map_or("", |m| m.name.as_str());
+                any(Ok(PyString::new(py, m).into_any()))
+            }
             "target" => {
                 let d = PyDict::new(py);
-                match &self.target {
+                match self.target {
                     TargetKey::Inbound(dp, port) => {
+                        let name = s.tp.dataplanes.get(dp as usize).map_or("", |d| d.name.as_str());
                         d.set_item("kind", "inbound")?;
-                        d.set_item("dataplane", dp)?;
+                        d.set_item("dataplane", name)?;
                         d.set_item("port", port)?;
                     }
-                    TargetKey::Es(n) => {
+                    TargetKey::Es(es) => {
+                        let name = s
+                            .tp
+                            .external_services
+                            .get(es as usize)
+                            .map_or("", |e| e.name.as_str());
                         d.set_item("kind", "external_service")?;
-                        d.set_item("name", n)?;
+                        d.set_item("name", name)?;
                     }
                 }
                 Ok(d.into_any())
@@ -930,6 +928,104 @@ impl TrafficDecision {
     }
 }
 
+// ---- the engine's `check` ---------------------------------------------------------------------
+
+struct CheckState {
+    store: Py<PyAny>,
+    version: i64,
+    core: Py<TrafficSnapshot>,
+}
+
+/// `TrafficEngine.check` itself: one call from Python into Rust for the common query
+/// (`source` a dataplane name or `NON_MESH`, `destination` a `(dataplane, port)` tuple). It
+/// compares the store's version with its snapshot's (a stale snapshot, or any other argument
+/// form, goes through `engine._check_any`, which recompiles / normalises in Python).
+#[pyclass(frozen, module = "meshauthz._core")]
+pub struct TrafficChecker {
+    state: std::sync::RwLock<CheckState>,
+    /// `weakref.ref(engine)` (no reference cycle).
+    engine: Py<PyAny>,
+    non_mesh: Py<PyAny>,
+}
+
+#[pymethods]
+impl TrafficChecker {
+    #[new]
+    fn new(
+        engine: Py<PyAny>,
+        non_mesh: Py<PyAny>,
+        store: Py<PyAny>,
+        version: i64,
+        core: Py<TrafficSnapshot>,
+    ) -> Self {
+        TrafficChecker {
+            state: std::sync::RwLock::new(CheckState {
+                store,
+                version,
+                core,
+            }),
+            engine,
+            non_mesh,
+        }
+    }
+
+    /// Installs a new snapshot (after `refresh` / `reload`).
+    fn _set(&self, store: Py<PyAny>, version: i64, core: Py<TrafficSnapshot>) {
+        let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
+        *st = CheckState {
+            store,
+            version,
+            core,
+        };
+    }
+
+    #[pyo3(signature = (*, source, destination, mesh = None))]
+    fn check<'py>(
+        &self,
+        py: Python<'py>,
+        source: &Bound<'py, PyAny>,
+        destination: &Bound<'py, PyAny>,
+        mesh: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (store, version, core) = {
+            let st = self.state.read().unwrap_or_else(|e| e.into_inner());
+            (st.store.clone_ref(py), st.version, st.core.clone_ref(py))
+        };
+        let current: i64 = store
+            .bind(py)
+            .getattr(pyo3::intern!(py, "version"))?
+            .extract()?;
+        let non_mesh = source.is(self.non_mesh.bind(py));
+        let mesh_str = match mesh {
+            None => Some(None),
+            Some(m) if m.is_none() => Some(None),
+            Some(m) => m.cast::<PyString>().ok().map(Some),
+        };
+        let fast = current == version
+            && destination.is_exact_instance_of::<PyTuple>()
+            && (non_mesh || source.is_exact_instance_of::<PyString>());
+        match (fast, mesh_str) {
+            (true, Some(m)) => {
+                let m = m.map(|m| m.to_cow()).transpose()?;
+                let none = py.None().into_bound(py);
+                let src = if non_mesh { &none } else { source };
+                let d = core.get().check(py, src, destination, m.as_deref())?;
+                Ok(Bound::new(py, d)?.into_any())
+            }
+            _ => {
+                let engine = self.engine.bind(py).call0()?;
+                if engine.is_none() {
+                    return Err(errors::evaluation_error(py, "the engine of this check is gone"));
+                }
+                engine.call_method1(
+                    pyo3::intern!(py, "_check_any"),
+                    (source, destination, mesh.map_or_else(|| py.None().into_bound(py), Clone::clone)),
+                )
+            }
+        }
+    }
+}
+
 /// T4.12–T4.14: the name of the default policy Kuma would create, or None.
 #[pyfunction]
 fn default_traffic_permission_name(
@@ -949,6 +1045,7 @@ fn default_traffic_permission_name(
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TrafficSnapshot>()?;
     m.add_class::<TrafficDecision>()?;
+    m.add_class::<TrafficChecker>()?;
     m.add_function(wrap_pyfunction!(default_traffic_permission_name, m)?)?;
     Ok(())
 }

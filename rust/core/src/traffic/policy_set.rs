@@ -7,6 +7,8 @@
 //! selector (T3.8) in a match-all bucket.
 
 use std::collections::HashMap;
+
+use ahash::AHashMap;
 use std::fmt;
 
 use super::intern::{Interner, Sym, TagMap};
@@ -210,11 +212,11 @@ impl std::error::Error for TrafficError {}
 pub struct PolicySet {
     pub interner: Interner,
     pub meshes: Vec<Mesh>,
-    pub mesh_ids: HashMap<String, MeshId>,
+    pub mesh_ids: AHashMap<String, MeshId>,
     pub dataplanes: Vec<Dataplane>,
-    pub dp_ids: HashMap<(MeshId, String), DpId>,
+    pub dp_ids: AHashMap<(MeshId, String), DpId>,
     pub external_services: Vec<ExternalService>,
-    pub es_ids: HashMap<(MeshId, String), EsId>,
+    pub es_ids: AHashMap<(MeshId, String), EsId>,
     /// per mesh: its ExternalServices sorted by name.
     pub es_by_mesh: Vec<Vec<EsId>>,
     pub policies: Vec<Policy>,

@@ -704,15 +704,12 @@ impl Snapshot {
             name: name.to_owned(),
         };
         let id = match mesh {
-            Some(m) => *ids
-                .iter()
-                .find(|&&d| {
-                    self.tp
-                        .dataplanes
-                        .get(d as usize)
-                        .is_some_and(|x| self.mesh_name(x.mesh) == m)
-                })
-                .ok_or_else(|| unknown(Some(m)))?,
+            Some(m) => {
+                let mid = self.tp.mesh_ids.get(m).copied();
+                *ids.iter()
+                    .find(|&&d| mid.is_some() && self.tp.dataplanes.get(d as usize).map(|x| x.mesh) == mid)
+                    .ok_or_else(|| unknown(Some(m)))?
+            }
             None => match ids {
                 [] => return Err(unknown(None)),
                 [one] => *one,
