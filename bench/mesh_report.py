@@ -26,7 +26,6 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import workloads  # noqa: E402
-
 from meshauthz import TrafficEngine  # noqa: E402
 
 

@@ -12,7 +12,6 @@ only compares the store's version number). Errors never become an allow (fail cl
 from __future__ import annotations
 
 import threading
-import weakref
 from typing import Any, Iterable, Mapping, Optional
 
 from .. import _core
@@ -86,7 +85,7 @@ class TrafficEngine:
         c = self._compiled
         checker = getattr(self, "_checker", None)
         if checker is None:
-            self._checker = _core.TrafficChecker(weakref.ref(self), NON_MESH, self.store, c.version, c.core)
+            self._checker = _core.TrafficChecker(self, NON_MESH, self.store, c.version, c.core)
             self.check = self._checker.check  # type: ignore[method-assign]
         else:
             checker._set(self.store, c.version, c.core)

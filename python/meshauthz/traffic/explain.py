@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 from ..resource import Resource
-from .model import WILDCARD, TrafficDecision, dataplane_tag_maps, rank_compare, rank_of
+from .model import (
+    TrafficDecision,
+    dataplane_tag_maps,
+    identity_matches,
+    rank_compare,
+    rank_of,
+    selector_matches,
+)
 
 
 @dataclass(frozen=True)
@@ -191,10 +198,8 @@ def _tags(s: SelectorCheck) -> str:
 
 
 def _map_check(i: int, sel: dict[str, str], tags: Mapping[str, str]) -> SelectorCheck:
-    checks = tuple(
-        TagCheck(k, v, tags.get(k), k in tags and (v == WILDCARD or tags[k] == v))
-        for k, v in sorted(sel.items())
-    )
+    # T2.2 per tag, decided by the core's matcher (display only: the decision is the core's).
+    checks = tuple(TagCheck(k, v, tags.get(k), selector_matches({k: v}, tags)) for k, v in sorted(sel.items()))
     return SelectorCheck(i, sel, tuple(rank_of(sel)), all(c.ok for c in checks), checks)
 
 
@@ -204,9 +209,8 @@ def _identity_check(i: int, sel: dict[str, str], pairs: set[tuple[str, str]]) ->
         values = sorted(val for key, val in pairs if key == k)
         return ",".join(values) if values else None
 
-    checks = tuple(
-        TagCheck(k, v, held(k), v == WILDCARD or (k, v) in pairs) for k, v in sorted(sel.items())
-    )
+    # T2.7 per tag, decided by the core's matcher.
+    checks = tuple(TagCheck(k, v, held(k), identity_matches({k: v}, pairs)) for k, v in sorted(sel.items()))
     return SelectorCheck(i, sel, tuple(rank_of(sel)), all(c.ok for c in checks), checks)
 
 

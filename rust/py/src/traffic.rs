@@ -22,6 +22,8 @@ use crate::errors;
 use crate::mtp::Converter;
 
 type Tags = HashMap<String, String>;
+/// Kuma's rule list (M6.4): [(subset strings, action)].
+type PyRules = Vec<(Vec<String>, &'static str)>;
 /// (policy, exact, wildcard), most specific first.
 type RankedList = Vec<(String, u32, u32)>;
 
@@ -346,9 +348,10 @@ impl TrafficSnapshot {
                 .get(es as usize)
                 .map_or(0, |e| e.mesh);
         let subject = self.subject(py, source, emesh)?;
-        let checked = s
-            .check_external_service(&subject, es, g)
-            .map_err(Self::err(py))?;
+        let checked = errors::contained(py, || {
+            s.check_external_service(&subject, es, g)
+                .map_err(Self::err(py))
+        })?;
         Ok(self.decision(checked, subject, emesh, TargetKey::Es(es)))
     }
 
@@ -499,7 +502,7 @@ impl TrafficSnapshot {
         mesh: &str,
         dataplane: &str,
         port: u32,
-    ) -> PyResult<Option<Vec<(Vec<String>, &'static str)>>> {
+    ) -> PyResult<Option<PyRules>> {
         let target = self.inbound_target(py, mesh, dataplane, port)?;
         let rules = self
             .snap()
@@ -523,7 +526,7 @@ impl TrafficSnapshot {
         py: Python<'_>,
         mesh: &str,
         name: &str,
-    ) -> PyResult<Option<Vec<(Vec<String>, &'static str)>>> {
+    ) -> PyResult<Option<PyRules>> {
         let s = self.snap();
         let es = s.tp.external_service(mesh, name).map_err(Self::err(py))?;
         let rules = s
@@ -639,24 +642,29 @@ impl LazyDecision {
                 .map(|o| o.into_any())
                 .map_err(PyErr::from)),
             "mesh" => {
-                let m = s.tp.meshes.get(self.mesh as usize).map_or("", |m| m.name.as_str());
+                let m =
+                    s.tp.meshes
+                        .get(self.mesh as usize)
+                        .map_or("", |m| m.name.as_str());
                 any(Ok(PyString::new(py, m).into_any()))
             }
             "target" => {
                 let d = PyDict::new(py);
                 match self.target {
                     TargetKey::Inbound(dp, port) => {
-                        let name = s.tp.dataplanes.get(dp as usize).map_or("", |d| d.name.as_str());
+                        let name =
+                            s.tp.dataplanes
+                                .get(dp as usize)
+                                .map_or("", |d| d.name.as_str());
                         d.set_item("kind", "inbound")?;
                         d.set_item("dataplane", name)?;
                         d.set_item("port", port)?;
                     }
                     TargetKey::Es(es) => {
-                        let name = s
-                            .tp
-                            .external_services
-                            .get(es as usize)
-                            .map_or("", |e| e.name.as_str());
+                        let name =
+                            s.tp.external_services
+                                .get(es as usize)
+                                .map_or("", |e| e.name.as_str());
                         d.set_item("kind", "external_service")?;
                         d.set_item("name", name)?;
                     }
@@ -783,6 +791,7 @@ impl TrafficDecision {
         self.field(py, "action")
     }
     #[getter]
+    #[allow(clippy::wrong_self_convention)]
     fn from_index<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.field(py, "from_index")
     }
@@ -859,7 +868,7 @@ impl TrafficDecision {
         }
     }
     /// M6.4 rule list of the deciding MTP plan (None: TP decided); `EvaluationError` above the cap.
-    fn mtp_rules(&self, py: Python<'_>) -> PyResult<Option<Vec<(Vec<String>, &'static str)>>> {
+    fn mtp_rules(&self, py: Python<'_>) -> PyResult<Option<PyRules>> {
         let Inner::Lazy(l) = &self.inner else {
             return Ok(None);
         };
@@ -943,8 +952,9 @@ struct CheckState {
 #[pyclass(frozen, module = "meshauthz._core")]
 pub struct TrafficChecker {
     state: std::sync::RwLock<CheckState>,
-    /// `weakref.ref(engine)` (no reference cycle).
-    engine: Py<PyAny>,
+    /// The engine (for the other argument forms); a cycle engine -> check -> engine that the
+    /// garbage collector sees through `__traverse__` / `__clear__`.
+    engine: std::sync::Mutex<Option<Py<PyAny>>>,
     non_mesh: Py<PyAny>,
 }
 
@@ -964,8 +974,27 @@ impl TrafficChecker {
                 version,
                 core,
             }),
-            engine,
+            engine: std::sync::Mutex::new(Some(engine)),
             non_mesh,
+        }
+    }
+
+    fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        if let Ok(engine) = self.engine.try_lock() {
+            if let Some(e) = engine.as_ref() {
+                visit.call(e)?;
+            }
+        }
+        if let Ok(st) = self.state.try_read() {
+            visit.call(&st.store)?;
+            visit.call(&st.core)?;
+        }
+        visit.call(&self.non_mesh)
+    }
+
+    fn __clear__(&self) {
+        if let Ok(mut engine) = self.engine.lock() {
+            *engine = None;
         }
     }
 
@@ -1013,13 +1042,22 @@ impl TrafficChecker {
                 Ok(Bound::new(py, d)?.into_any())
             }
             _ => {
-                let engine = self.engine.bind(py).call0()?;
-                if engine.is_none() {
-                    return Err(errors::evaluation_error(py, "the engine of this check is gone"));
-                }
+                let engine = self
+                    .engine
+                    .lock()
+                    .ok()
+                    .and_then(|e| e.as_ref().map(|e| e.clone_ref(py)))
+                    .ok_or_else(|| {
+                        errors::evaluation_error(py, "the engine of this check is gone")
+                    })?
+                    .into_bound(py);
                 engine.call_method1(
                     pyo3::intern!(py, "_check_any"),
-                    (source, destination, mesh.map_or_else(|| py.None().into_bound(py), Clone::clone)),
+                    (
+                        source,
+                        destination,
+                        mesh.map_or_else(|| py.None().into_bound(py), Clone::clone),
+                    ),
                 )
             }
         }

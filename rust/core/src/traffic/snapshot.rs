@@ -118,6 +118,9 @@ pub struct ItemReport<'a> {
     pub deciding: bool,
 }
 
+/// One M6.1 item without a client: (policy, from index, M5.2 subset, action).
+pub type PlanItem<'a> = (&'a str, usize, &'a [(String, String)], Action);
+
 /// The compiled snapshot (immutable; `Send + Sync`).
 #[derive(Debug)]
 pub struct Snapshot {
@@ -558,10 +561,7 @@ impl Snapshot {
     }
 
     /// The M6.1 items of a plan (no client): (policy, from index, M5.2 subset, action).
-    pub fn plan_items<'s>(
-        &'s self,
-        plan: &'s InboundPlan,
-    ) -> Vec<(&'s str, usize, &'s [(String, String)], Action)> {
+    pub fn plan_items<'s>(&'s self, plan: &'s InboundPlan) -> Vec<PlanItem<'s>> {
         plan.items_for(&self.mtp, &ClientIds::default(), false)
             .into_iter()
             .enumerate()
@@ -707,7 +707,9 @@ impl Snapshot {
             Some(m) => {
                 let mid = self.tp.mesh_ids.get(m).copied();
                 *ids.iter()
-                    .find(|&&d| mid.is_some() && self.tp.dataplanes.get(d as usize).map(|x| x.mesh) == mid)
+                    .find(|&&d| {
+                        mid.is_some() && self.tp.dataplanes.get(d as usize).map(|x| x.mesh) == mid
+                    })
                     .ok_or_else(|| unknown(Some(m)))?
             }
             None => match ids {
