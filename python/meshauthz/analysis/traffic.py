@@ -14,8 +14,6 @@ from ..traffic.reverse import (
     Pairs,
     TrafficAnalyzer,
     identity_of,
-    mtp_terms,
-    tp_terms,
     who_can_reach,
 )
 
@@ -32,7 +30,5 @@ __all__ = [
     "Pairs",
     "TrafficAnalyzer",
     "identity_of",
-    "mtp_terms",
-    "tp_terms",
     "who_can_reach",
 ]

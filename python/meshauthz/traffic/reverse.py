@@ -3,7 +3,8 @@
 Part of the engine package (engines never import `analysis`; `meshauthz.analysis.traffic` re-exports
 this module for formatting and the matrix).
 
-The answer is derived from the compiled policy set, never by enumerating requests:
+The core computes the answer (`_core.TrafficSnapshot.client_set`, rust/core/src/traffic/reverse.rs)
+from the compiled snapshot; this module only formats it:
 
 * the governing TrafficPermission (T3.5 winner) — every `sources[j]` becomes one term whose
   requirements are the selector's non-`'*'` pairs (T2.7 identity matcher);
@@ -14,7 +15,8 @@ The answer is derived from the compiled policy set, never by enumerating request
 * plus the mTLS cases of §4.1 (E0 not enforced, E1 mTLS off, E2 PERMISSIVE admits plaintext).
 
 A `ClientSet` is therefore: `non_mesh` (plaintext callers admitted?) and a union of `ClientTerm`s
-over certificate identities (the union of a client's inbound and gateway tags, T2.7 / M5.1).
+over certificate identities (the union of a client's inbound and gateway tags, T2.7 / M5.1). The
+admitted dataplanes are decided by the core's `check` itself.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
 
 from ..errors import InputError, Problem
-from .model import SERVICE_TAG, WILDCARD
+from .model import SERVICE_TAG
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import TrafficEngine
@@ -154,41 +156,6 @@ def identity_of(body: Mapping[str, Any]) -> frozenset[Pair]:
     return frozenset(pairs)
 
 
-def tp_terms(policy: Any) -> tuple[ClientTerm, ...]:
-    """T2.7: a source selector requires its non-`'*'` pairs; `'*'` values impose nothing."""
-    terms = []
-    for j, entry in enumerate(policy.body.get("sources") or []):
-        match = (entry.get("match") if isinstance(entry, Mapping) else None) or {}
-        req = tuple(sorted((str(k), str(v)) for k, v in match.items() if v != WILDCARD))
-        terms.append(ClientTerm(req, (), policy.name, j))
-    return tuple(terms)
-
-
-def mtp_terms(items: list[tuple[str, int, Pairs, str]]) -> tuple[ClientTerm, ...]:
-    """M6.2 over the M6.1 item list (policy, from index, subset, action): allowed iff some allow
-    item matches and no *later* Deny item matches. Terms emptied by a later deny whose requirements
-    are a subset of theirs are dropped; so are duplicate exceptions."""
-    terms = []
-    for i, (pol, idx, req, action) in enumerate(items):
-        if action not in ("Allow", "AllowWithShadowDeny"):
-            continue
-        later = []
-        dead = False
-        for _, _, d_req, d_action in items[i + 1:]:
-            if d_action != "Deny":
-                continue
-            if set(d_req) <= set(req):
-                dead = True  # every client of this item also matches the later deny
-                break
-            if d_req not in later:
-                later.append(d_req)
-        if not dead:
-            # Keep only minimal exceptions (a superset of another exception adds nothing).
-            minimal = tuple(u for u in later if not any(set(o) < set(u) for o in later))
-            terms.append(ClientTerm(req, minimal, pol, idx, action))
-    return tuple(terms)
-
-
 class TrafficAnalyzer:
     """Reverse queries over one `TrafficEngine` snapshot; the MTP item lists (M6.1, with their M5.2
     subsets) come from the core's compiled plans."""
@@ -223,41 +190,22 @@ class TrafficAnalyzer:
             (i for i in net.get("inbound") or [] if isinstance(i, Mapping) and i.get("port") == port), None
         )
         tags = dict(inbound.get("tags") or {}) if inbound is not None else {}
-        everyone = (ClientTerm((), ()),)
+        # The core answers (§4.1 rows, the deciding TP's sources or the M6.1 items, M6.2), and
+        # decides every dataplane of the mesh against the inbound with `check` itself.
+        basis, non_mesh, raw, policies, admitted = c.core.client_set(m, dataplane, port, with_clients)
+        terms = tuple(
+            ClientTerm(tuple(map(tuple, req)), tuple(tuple(map(tuple, u)) for u in unless), pol, idx, action)
+            for req, unless, pol, idx, action in raw
+        )
+        if basis == NOT_ENFORCED and info.prometheus and info.prometheus[0] == port:
+            tags = dict(info.prometheus[1])
+        cs = ClientSet(m, dataplane, port, tags, basis, non_mesh, terms, tuple(policies))
+        return self._with_clients(cs, tuple(admitted)) if with_clients else cs
 
-        def done(basis: str, non_mesh: bool, terms: tuple[ClientTerm, ...], policies: tuple[str, ...] = (),
-                 t: Optional[Mapping[str, str]] = None) -> ClientSet:
-            cs = ClientSet(m, dataplane, port, t if t is not None else tags, basis, non_mesh, terms, policies)
-            return self._with_clients(cs) if with_clients else cs
-
-        # E0: gateways and the Prometheus inbound are not enforced (T4.3, T4.9, A10).
-        if isinstance(net.get("gateway"), Mapping):
-            return done(NOT_ENFORCED, True, everyone)
-        if info.prometheus and info.prometheus[0] == port:
-            return done(NOT_ENFORCED, True, everyone, t=info.prometheus[1])
-        if inbound is None:
-            return done(UNKNOWN_INBOUND, False, ())  # E0b
-        if not info.mtls_enabled:
-            return done(MTLS_DISABLED, True, everyone)  # E1
-        non_mesh = info.permissive  # E2 (PERMISSIVE) vs E3 (STRICT)
-        # E4 / M7.1: a selecting MTP replaces TP for this inbound.
-        if m in c.mtp_meshes:
-            names = list(c.core.mtp_policies(m, dataplane, port))  # M4, lowest priority first
-            if names:
-                items = [(p, j, tuple(sub), a) for p, j, sub, a in c.core.mtp_plan_items(m, dataplane, port)]
-                return done(MESH_TRAFFIC_PERMISSION, non_mesh, mtp_terms(items), tuple(names))
-        # E5-E7: the single winning TP (T3.5/T3.6); its sources, nothing else.
-        rows = tp_rows if tp_rows is not None else c.core.select_dataplane(m, dataplane)
-        ranked = next((r[2] for r in rows if r[0] == port and not r[1]), [])
-        if not ranked:
-            return done(NO_POLICY, non_mesh, ())
-        winner = ranked[0][0]
-        return done(TRAFFIC_PERMISSION, non_mesh, tp_terms(self._tps[(m, winner)]), (winner,))
-
-    def _with_clients(self, cs: ClientSet) -> ClientSet:
-        """Resolve the description against the mesh's existing dataplanes and services."""
+    def _with_clients(self, cs: ClientSet, admitted: tuple[str, ...]) -> ClientSet:
+        """The admitted dataplanes (decided by the core) and the services all of whose dataplanes are."""
         idents = self.identities(cs.mesh)
-        allowed = {n for n, ident in idents.items() if cs.allows(ident)}
+        allowed = set(admitted)
         by_service: dict[str, list[str]] = {}
         for n, ident in idents.items():
             for k, v in ident:
@@ -270,6 +218,6 @@ class TrafficAnalyzer:
 
 def who_can_reach(engine: TrafficEngine, dataplane: str, port: int, mesh: Optional[str] = None) -> ClientSet:
     """Which clients may reach inbound `port` of `dataplane` (see module docstring)."""
-    if not isinstance(port, int):
-        raise InputError([Problem(f"port must be an integer, not {port!r}", file="<query>")])
+    if type(port) is not int or not 0 <= port < 2**32:
+        raise InputError([Problem(f"port must be an integer between 0 and 2**32 - 1, not {port!r}", file="<query>")])
     return TrafficAnalyzer(engine).who_can_reach(dataplane, port, mesh)

@@ -22,6 +22,17 @@ use crate::errors;
 use crate::mtp::Converter;
 
 type Tags = HashMap<String, String>;
+type OwnedPairs = Vec<(String, String)>;
+/// (require, unless, policy, index, action) of one client term.
+type TermTuple = (
+    OwnedPairs,
+    Vec<OwnedPairs>,
+    Option<String>,
+    Option<usize>,
+    Option<&'static str>,
+);
+/// (basis, non_mesh, terms, policies, admitted dataplanes).
+type ClientSetTuple = (&'static str, bool, Vec<TermTuple>, Vec<String>, Vec<String>);
 /// Kuma's rule list (M6.4): [(subset strings, action)].
 type PyRules = Vec<(Vec<String>, &'static str)>;
 /// (policy, exact, wildcard), most specific first.
@@ -470,6 +481,54 @@ impl TrafficSnapshot {
         Ok(s.target_plan(target)
             .map(|(_, p)| p.policy_names(&s.mtp).map(str::to_owned).collect())
             .unwrap_or_default())
+    }
+
+    /// Who may reach inbound `port` of `mesh/dataplane`: (basis, non_mesh, [(require, unless,
+    /// policy, index, action)], policies, admitted dataplane names sorted).
+    #[pyo3(signature = (mesh, dataplane, port, with_admitted = true))]
+    fn client_set(
+        &self,
+        py: Python<'_>,
+        mesh: &str,
+        dataplane: &str,
+        port: u32,
+        with_admitted: bool,
+    ) -> PyResult<ClientSetTuple> {
+        let s = self.snap();
+        let dp = s.tp.dataplane(mesh, dataplane).map_err(Self::err(py))?;
+        let cs = s.client_set(dp, port, with_admitted);
+        let own = |p: &[(&str, &str)]| -> Vec<(String, String)> {
+            p.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let terms = cs
+            .terms
+            .iter()
+            .map(|t| {
+                (
+                    own(&t.require),
+                    t.unless.iter().map(|u| own(u)).collect(),
+                    t.policy.map(str::to_owned),
+                    t.index,
+                    t.action.map(mtp::Action::as_str),
+                )
+            })
+            .collect();
+        let mut admitted: Vec<String> = cs
+            .admitted
+            .iter()
+            .filter_map(|&d| s.tp.dataplanes.get(d as usize))
+            .map(|d| d.name.clone())
+            .collect();
+        admitted.sort();
+        Ok((
+            cs.basis.as_str(),
+            cs.non_mesh,
+            terms,
+            cs.policies.iter().map(|p| (*p).to_owned()).collect(),
+            admitted,
+        ))
     }
 
     /// The M6.1 item list of an inbound selected by MTPs: [(policy, from index, M5.2 subset
