@@ -12,7 +12,7 @@ only compares the store's version number). Errors never become an allow (fail cl
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterable, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
 
 from .. import _core
 from ..errors import InputError, MeshauthzError, NotFoundError, Problem
@@ -38,6 +38,9 @@ from .model import (
     Source,
     TrafficDecision,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .reverse import ClientSet
 
 GATINGS = ("legacy", "none")
 DEFAULT_MAX_RULES = 10_000
@@ -249,7 +252,7 @@ class TrafficEngine:
             "ExternalServiceTarget(name)"
         )
 
-    def check_batch(self, data: Any, *, threads: int = 1) -> Any:
+    def check_batch(self, data: Any, *, threads: int = 1) -> _core.BatchResult:
         """Inbound decisions for many rows at once: see `meshauthz.batch.check_traffic`."""
         from ..batch import check_traffic
 
@@ -374,13 +377,10 @@ class TrafficEngine:
             raise _input_error("mesh= is required for a tag-map or identity client")
         return list(c.core.reachable_external_services(self._client(client, m), m, self.external_service_gating))
 
-    def who_can_reach(self, dataplane: str, port: int, mesh: Optional[str] = None) -> Any:
+    def who_can_reach(self, dataplane: str, port: int, mesh: Optional[str] = None) -> ClientSet:
         """Reverse query: which clients may reach inbound `port` (`traffic.reverse.ClientSet`)."""
         from .reverse import who_can_reach
 
         return who_can_reach(self, dataplane, port, mesh)
-
-    # Aliases kept for one release (issue #11 item 7): `refresh` also answers to `recompile`.
-    recompile = refresh
 
 __all__ = ["TrafficEngine", "SERVICE_TAG", "DEFAULT_MAX_RULES"]
