@@ -5,7 +5,8 @@ markdown table of bench/RESULTS.md (traffic section).
     python bench/mesh_report.py [--quick]
 
 * check vs no-op: `TrafficEngine.check(source=c, destination=(d, port), mesh=m)` against the PyO3
-  no-op `core._noop(c, (d, port), m)` taking the same arguments (same run, same pairs), per inbound
+  no-op `core._noop(source=c, destination=(d, port), mesh=m)` taking the same arguments the same way
+  (keywords; same run, same pairs), per inbound
   (every client of its mesh), reported as the worst inbound, the MTP inbounds and the TP inbounds;
 * scaling: mean check over all pairs on the mesh vs the 100,000-TP and 16,000 equal-rank variants;
 * batch: rows/s of `check_batch` on one core (`threads=1`), all pairs repeated, MTP rows included:
@@ -55,7 +56,7 @@ def loop_pairs(engine: TrafficEngine, pairs: list[tuple[str, str, int, str]], re
             check(source=c, destination=dest, mesh=m)
         t1 = time.perf_counter_ns()
         for c, dest, m in args:
-            noop(c, dest, m)
+            noop(source=c, destination=dest, mesh=m)
         t2 = time.perf_counter_ns()
         gc.enable()
         ts.append((t1 - t) / len(args))

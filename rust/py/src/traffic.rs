@@ -166,13 +166,13 @@ impl TrafficSnapshot {
         target: TargetKey,
     ) -> TrafficDecision {
         TrafficDecision {
-            inner: Inner::Lazy(Box::new(LazyDecision {
+            inner: Inner::Lazy(LazyDecision {
                 shared: self.shared.clone(),
                 checked,
                 subject,
                 mesh,
                 target,
-            })),
+            }),
         }
     }
 
@@ -658,7 +658,7 @@ pub struct TrafficDecision {
 }
 
 enum Inner {
-    Lazy(Box<LazyDecision>),
+    Lazy(LazyDecision),
     /// Built from Python keyword arguments (tests, deserialisation): field -> value.
     Eager(Py<PyDict>),
 }
