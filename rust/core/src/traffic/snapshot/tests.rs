@@ -363,3 +363,46 @@ fn resolution_errors_are_typed() {
     ));
     assert_eq!(s.resolve_dataplane(None, "web-1").unwrap(), dp(&s, "web-1"));
 }
+
+#[test]
+fn client_set_terms_and_admitted_follow_check() {
+    use crate::traffic::reverse::Basis;
+    // TP: the winner's sources, '*' imposing nothing (T2.7).
+    let p = tp(
+        "any-v1",
+        &[("kuma.io/service", "*"), ("version", "v1")],
+        &[("kuma.io/service", "web")],
+    );
+    let s = world(mesh(true, false), vec![p], vec![]);
+    let cs = s.client_set(dp(&s, "web-1"), 8080, true);
+    assert_eq!(cs.basis, Basis::TrafficPermission);
+    assert_eq!(cs.terms.len(), 1);
+    assert_eq!(cs.terms[0].require, vec![("version", "v1")]);
+    assert_eq!(cs.admitted, vec![dp(&s, "backend-1")]); // backend-1 has version v1
+    assert!(!cs.non_mesh);
+    // MTP: Mesh Allow minus a later Deny of web (M6.2).
+    let m = mtp(
+        "gate",
+        service("MeshService", "backend"),
+        vec![
+            (service("Mesh", ""), Action::Allow),
+            (service("MeshService", "web"), Action::Deny),
+        ],
+    );
+    let s = world(mesh(true, true), vec![], vec![m]);
+    let cs = s.client_set(dp(&s, "backend-1"), 9000, true);
+    assert_eq!(cs.basis, Basis::MeshTrafficPermission);
+    assert!(cs.non_mesh); // PERMISSIVE (E2)
+    assert_eq!(cs.terms.len(), 1);
+    assert!(cs.terms[0].require.is_empty());
+    assert_eq!(cs.terms[0].unless, vec![vec![("kuma.io/service", "web")]]);
+    assert_eq!(cs.admitted, vec![dp(&s, "backend-1")]);
+    assert_eq!(
+        s.client_set(dp(&s, "edge"), 1, false).basis,
+        Basis::NotEnforced
+    );
+    assert_eq!(
+        s.client_set(dp(&s, "web-1"), 1, false).basis,
+        Basis::UnknownInbound
+    );
+}
