@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use ahash::AHashMap;
 use meshauthz_core::mtp::decide::MAX_DIVERGENCE_ITEMS;
 use meshauthz_core::mtp::rules::DEFAULT_MAX_RULES;
 use meshauthz_core::mtp::{self, MtpSet};
@@ -85,10 +86,43 @@ pub(crate) struct Shared {
     max_rules: usize,
 }
 
+/// Python strings of the snapshot's names by their (cached) hash: a check finds a name id
+/// without decoding the caller's string (under abi3-py39 decoding allocates).
+#[derive(Default)]
+struct PyNames {
+    by_hash: AHashMap<isize, Vec<(Py<PyString>, u32)>>,
+}
+
+impl PyNames {
+    fn build<'a>(py: Python<'_>, names: impl Iterator<Item = (&'a str, u32)>) -> PyResult<PyNames> {
+        let mut out = PyNames::default();
+        for (n, id) in names {
+            let s = PyString::new(py, n);
+            out.by_hash
+                .entry(s.hash()?)
+                .or_default()
+                .push((s.unbind(), id));
+        }
+        Ok(out)
+    }
+
+    /// The id of a Python string, if it is one of the names (None: unknown or not comparable).
+    fn get(&self, s: &Bound<'_, PyString>) -> Option<u32> {
+        let h = s.hash().ok()?;
+        let py = s.py();
+        self.by_hash.get(&h)?.iter().find_map(|(o, id)| {
+            let o = o.bind(py);
+            (o.is(s) || o.as_any().eq(s.as_any()).unwrap_or(false)).then_some(*id)
+        })
+    }
+}
+
 /// Compiled, immutable TrafficPermission + MeshTrafficPermission state of one store version.
 #[pyclass(frozen, module = "meshauthz._core")]
 pub struct TrafficSnapshot {
     pub(crate) shared: Arc<Shared>,
+    dp_names: PyNames,
+    mesh_names: PyNames,
 }
 
 #[derive(Clone, Copy)]
@@ -272,8 +306,19 @@ impl TrafficSnapshot {
             Ok(tp.map(|tp| Snapshot::new(tp, MtpSet::new(mtp_policies, mtp_dataplanes))))
         })?
         .map_err(Self::err(py))?;
+        let dp_names = PyNames::build(py, snap.dataplane_names())?;
+        let mesh_names = PyNames::build(
+            py,
+            snap.tp
+                .meshes
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (m.name.as_str(), i as u32)),
+        )?;
         Ok(TrafficSnapshot {
             shared: Arc::new(Shared { snap, max_rules }),
+            dp_names,
+            mesh_names,
         })
     }
 
@@ -302,21 +347,17 @@ impl TrafficSnapshot {
         py: Python<'_>,
         source: &Bound<'_, PyAny>,
         destination: &Bound<'_, PyAny>,
-        mesh: Option<&str>,
+        mesh: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<TrafficDecision> {
-        let t = destination
-            .cast::<PyTuple>()
-            .map_err(|_| errors::input_error(py, "a destination is (dataplane, port)"))?;
-        if t.len() != 2 {
-            return Err(errors::input_error(
-                py,
-                "a destination is (dataplane, port)",
-            ));
-        }
-        let name_obj = t.get_borrowed_item(0)?;
-        let name = text(py, &name_obj, "the destination dataplane")?.to_cow()?;
-        let port = port(py, &t.get_borrowed_item(1)?.to_owned())?;
-        self.check_inbound_named(py, source, &name, port, mesh)
+        let mesh = match mesh {
+            None => None,
+            Some(m) if m.is_none() => None,
+            Some(m) => Some(
+                m.cast::<PyString>()
+                    .map_err(|_| errors::input_error(py, "mesh must be a string"))?,
+            ),
+        };
+        self.check_obj(py, source, destination, mesh)
     }
 
     /// As `check`, with the destination given as name and port.
@@ -605,6 +646,84 @@ impl TrafficSnapshot {
 }
 
 impl TrafficSnapshot {
+    /// `check` with the mesh as a Python string (the engine's checker passes it through).
+    pub(crate) fn check_obj(
+        &self,
+        py: Python<'_>,
+        source: &Bound<'_, PyAny>,
+        destination: &Bound<'_, PyAny>,
+        mesh: Option<&Bound<'_, PyString>>,
+    ) -> PyResult<TrafficDecision> {
+        let t = destination
+            .cast::<PyTuple>()
+            .map_err(|_| errors::input_error(py, "a destination is (dataplane, port)"))?;
+        if t.len() != 2 {
+            return Err(errors::input_error(
+                py,
+                "a destination is (dataplane, port)",
+            ));
+        }
+        let name_obj = t.get_borrowed_item(0)?.to_owned();
+        let name_str = text(py, &name_obj, "the destination dataplane")?;
+        let port = port(py, &t.get_borrowed_item(1)?.to_owned())?;
+        let mesh_id = match mesh {
+            None => Some(None),
+            Some(m) => self.mesh_names.get(m).map(Some),
+        };
+        if let Some(mesh_id) = mesh_id {
+            if let Some(d) = self.check_by_ids(py, source, name_str, port, mesh_id)? {
+                return Ok(d);
+            }
+        }
+        let name = name_str.to_cow()?;
+        let mesh = mesh.map(|m| m.to_cow()).transpose()?;
+        self.check_inbound_named(py, source, &name, port, mesh.as_deref())
+    }
+
+    /// The common case without decoding strings: names found by their Python hash. `None`: any
+    /// name unknown or ambiguous, or a source of another form (the by-name path decides / raises).
+    fn check_by_ids(
+        &self,
+        py: Python<'_>,
+        source: &Bound<'_, PyAny>,
+        name: &Bound<'_, PyString>,
+        port: u32,
+        mesh_id: Option<u32>,
+    ) -> PyResult<Option<TrafficDecision>> {
+        let s = self.snap();
+        let Some(dp) = self
+            .dp_names
+            .get(name)
+            .and_then(|n| s.resolve_dataplane_ids(mesh_id, n))
+        else {
+            return Ok(None);
+        };
+        let dmesh = s.tp.dataplanes.get(dp as usize).map_or(0, |d| d.mesh);
+        let subject = if source.is_none() {
+            Subject::NonMesh
+        } else if let Ok(src) = source.cast::<PyString>() {
+            match self
+                .dp_names
+                .get(src)
+                .and_then(|n| s.resolve_source_ids(dmesh, n))
+            {
+                Some(c) => Subject::Dataplane(c),
+                None => return Ok(None),
+            }
+        } else {
+            return Ok(None);
+        };
+        let checked = errors::contained(py, || {
+            s.check_inbound(&subject, dp, port).map_err(Self::err(py))
+        })?;
+        Ok(Some(self.decision(
+            checked,
+            subject,
+            dmesh,
+            TargetKey::Inbound(dp, port),
+        )))
+    }
+
     fn check_inbound_named(
         &self,
         py: Python<'_>,
@@ -1094,10 +1213,9 @@ impl TrafficChecker {
             && (non_mesh || source.is_exact_instance_of::<PyString>());
         match (fast, mesh_str) {
             (true, Some(m)) => {
-                let m = m.map(|m| m.to_cow()).transpose()?;
                 let none = py.None().into_bound(py);
                 let src = if non_mesh { &none } else { source };
-                let d = core.get().check(py, src, destination, m.as_deref())?;
+                let d = core.get().check_obj(py, src, destination, m)?;
                 Ok(Bound::new(py, d)?.into_any())
             }
             _ => {

@@ -145,6 +145,16 @@ impl BatchIndex {
         self.groups.get(n as usize).map_or(&[][..], Vec::as_slice)
     }
 
+    /// The dataplanes of a name id.
+    pub fn ids_of(&self, n: NameId) -> &[DpId] {
+        self.ids(n)
+    }
+
+    /// Every distinct name with its id.
+    pub fn names(&self) -> impl Iterator<Item = (&str, NameId)> {
+        self.by_name.iter().map(|(k, &v)| (k.as_str(), v))
+    }
+
     /// Every dataplane named `name`.
     pub fn group(&self, name: &str) -> &[DpId] {
         self.name_id(name).map_or(&[][..], |n| self.ids(n))

@@ -728,6 +728,56 @@ impl Snapshot {
         Ok(id)
     }
 
+    /// [`Snapshot::resolve_dataplane`] by ids, for the unambiguous success case only (`None`:
+    /// resolve by name to get the error).
+    pub fn resolve_dataplane_ids(
+        &self,
+        mesh: Option<MeshId>,
+        name: super::batch::NameId,
+    ) -> Option<DpId> {
+        let ids = self.names.ids_of(name);
+        let id = match mesh {
+            Some(m) => *ids.iter().find(|&&d| {
+                self.tp
+                    .dataplanes
+                    .get(d as usize)
+                    .is_some_and(|x| x.mesh == m)
+            })?,
+            None => match ids {
+                [one] => *one,
+                _ => return None,
+            },
+        };
+        self.require_defined_dp(id).ok().map(|()| id)
+    }
+
+    /// [`Snapshot::resolve_source`] by ids, for the success case only.
+    pub fn resolve_source_ids(
+        &self,
+        dest_mesh: MeshId,
+        name: super::batch::NameId,
+    ) -> Option<DpId> {
+        let ids = self.names.ids_of(name);
+        let id = match ids.iter().find(|&&d| {
+            self.tp
+                .dataplanes
+                .get(d as usize)
+                .is_some_and(|x| x.mesh == dest_mesh)
+        }) {
+            Some(&d) => d,
+            None => match ids {
+                [one] => *one,
+                _ => return None,
+            },
+        };
+        self.require_defined_dp(id).ok().map(|()| id)
+    }
+
+    /// Every distinct dataplane name with its id (bindings build lookup tables from it).
+    pub fn dataplane_names(&self) -> impl Iterator<Item = (&str, super::batch::NameId)> {
+        self.names.names()
+    }
+
     /// A source dataplane by name: the one in the destination's mesh, else the only one.
     pub fn resolve_source(&self, dest_mesh: MeshId, name: &str) -> Result<DpId, TrafficError> {
         let ids = self.group(name);
