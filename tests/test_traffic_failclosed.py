@@ -266,6 +266,9 @@ def test_item7_unpickled_engines_are_fresh_objects() -> None:
     lambda e: e.check(source="evil-1", destination=(5, 8080)),
     lambda e: e.check(source="evil-1", destination=("backend-1", 8080, 1)),
     lambda e: e.check(source="evil-1", destination=object()),
+    lambda e: e.check(source="evil-1", destination=("backend-1", 8080), mesh=5),
+    lambda e: e.compiled.core.check("evil-1", ("backend-1", 8080), 5),
+    lambda e: e.compiled.core.check_inbound("evil-1", "backend-1", -1),
     lambda e: e.check_batch([("evil-1", "backend-1", 8080)], threads=0),
     lambda e: e.check_batch([("evil-1", "backend-1", 8080)], threads="2"),
     lambda e: e.check_batch(42),
@@ -297,6 +300,8 @@ def test_unknown_names_are_not_found(permissive: TrafficEngine) -> None:
         permissive.check(source="evil-1", destination=("nope", 1))
     with pytest.raises(NotFoundError):
         permissive.check(source="nope", destination=("backend-1", 8080))
+    with pytest.raises(NotFoundError):
+        permissive.check(source="evil-1", destination=("backend-1", 8080), mesh="nope")
 
 
 # ---- #11 item 3: lists computed on access, equal-rank ties --------------------------------------
