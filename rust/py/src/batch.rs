@@ -304,29 +304,6 @@ impl IntCol {
     }
 }
 
-impl IntCol {
-    /// Every row (`None` for null or out of i64 range), the column type dispatched once.
-    pub(crate) fn extend_into(&self, n: usize, out: &mut Vec<Option<i64>>) {
-        let IntCol::Some(a) = self else {
-            out.extend(std::iter::repeat_n(None, n));
-            return;
-        };
-        macro_rules! prim {
-            ($($t:ty),*) => {{
-                $(if let Some(p) = a.as_primitive_opt::<$t>() {
-                    out.extend(p.iter().map(|v| v.and_then(|v| i64::try_from(v).ok())));
-                    return;
-                })*
-            }};
-        }
-        prim!(
-            Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type,
-            UInt64Type
-        );
-        out.extend((0..n).map(|i| self.get(i)));
-    }
-}
-
 /// Record batches from an Arrow PyCapsule producer (stream or array), zero-copy.
 pub(crate) fn arrow_batches(data: &Bound<'_, PyAny>) -> PyResult<Vec<RecordBatch>> {
     if data.hasattr("__arrow_c_stream__")? {

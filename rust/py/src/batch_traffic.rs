@@ -26,6 +26,34 @@ use crate::errors;
 use crate::pool;
 use crate::traffic::TrafficSnapshot;
 
+/// "No port" in the per-row port column (i64::MIN is never a valid port).
+const NO_PORT: i64 = i64::MIN;
+
+/// The port column (any integer width) appended as i64 ([`NO_PORT`] for null / out of range).
+fn extend_ports(col: &IntCol, n: usize, out: &mut Vec<i64>) {
+    let IntCol::Some(a) = col else {
+        out.extend(std::iter::repeat_n(NO_PORT, n));
+        return;
+    };
+    macro_rules! prim {
+        ($($t:ty),*) => {{
+            $(if let Some(p) = a.as_primitive_opt::<$t>() {
+                match p.nulls() {
+                    None => out.extend(
+                        p.values().iter().map(|&v| i64::try_from(v).unwrap_or(NO_PORT)),
+                    ),
+                    Some(_) => out.extend(
+                        p.iter().map(|v| v.and_then(|v| i64::try_from(v).ok()).unwrap_or(NO_PORT)),
+                    ),
+                }
+                return;
+            })*
+        }};
+    }
+    prim!(Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type);
+    out.extend(std::iter::repeat_n(NO_PORT, n));
+}
+
 /// Per-row id codes: an index into a [`Distinct`] table, or one of these.
 const NULL: u32 = u32::MAX;
 const BAD_INDEX: u32 = u32::MAX - 1;
@@ -260,8 +288,10 @@ struct TrafficRows<'a> {
     source: Vec<u32>,
     tags: Vec<u32>,
     dest: Vec<u32>,
-    port: Vec<Option<i64>>,
-    /// Per row: a row-level error found while reading (unknown field, bad port type...).
+    /// Per row: the port, or [`NO_PORT`] (null, or out of i64 range: `error:bad-port`).
+    port: Vec<i64>,
+    /// Per row: a row-level error found while reading (unknown field, bad value); empty while
+    /// no row has one (allocated on the first).
     error: Vec<Option<RowError>>,
     meshes: Distinct<'a, Option<MeshId>>,
     /// dataplane names of `source` and `destination`.
@@ -277,7 +307,7 @@ impl<'a> TrafficRows<'a> {
             tags: Vec::with_capacity(n),
             dest: Vec::with_capacity(n),
             port: Vec::with_capacity(n),
-            error: Vec::with_capacity(n),
+            error: Vec::new(),
             meshes: Distinct::new(),
             names: Distinct::new(),
             tag_maps: Distinct::new(),
@@ -317,7 +347,8 @@ impl<'a> TrafficRows<'a> {
             NULL => None,
             d => Some(self.names.get(d).copied().flatten()),
         };
-        s.batch_row_ids(mesh, source, dest, self.port.get(i).copied().flatten())
+        let port = self.port.get(i).copied().filter(|&p| p != NO_PORT);
+        s.batch_row_ids(mesh, source, dest, port)
     }
 
     fn push_arrow(&mut self, s: &Snapshot, cols: &'a ArrowCols) {
@@ -334,8 +365,23 @@ impl<'a> TrafficRows<'a> {
             .column(&cols.tags, n, &mut self.tags, |t| s.batch_tags(t));
         self.names
             .column(&cols.dest, n, &mut self.dest, |d| s.name_id(d));
-        cols.port.extend_into(n, &mut self.port);
-        self.error.extend(std::iter::repeat_n(cols.row_error, n));
+        let start = self.port.len();
+        extend_ports(&cols.port, n, &mut self.port);
+        if let Some(e) = cols.row_error {
+            for i in start..start + n {
+                self.set_error(i, e);
+            }
+        }
+    }
+
+    /// Marks row `i` as an `error:*` row.
+    fn set_error(&mut self, i: usize, e: RowError) {
+        if self.error.len() <= i {
+            self.error.resize(self.port.len().max(i + 1), None);
+        }
+        if let Some(slot) = self.error.get_mut(i) {
+            *slot = Some(e);
+        }
     }
 }
 
@@ -391,7 +437,7 @@ impl ArrowCols {
 }
 
 /// A row's resolved input: equal keys decide equally (a decision is a pure function of it).
-type RowKey = (u32, u32, u32, u32, Option<i64>);
+type RowKey = (u32, u32, u32, u32, i64);
 
 /// Memo of decided rows per worker, bounded (a batch of distinct rows gains nothing from it).
 const MEMO_MAX: usize = 1 << 16;
@@ -575,15 +621,16 @@ fn traffic_batch_rows(
                     ids.source.push(NULL);
                     ids.tags.push(NULL);
                     ids.dest.push(NULL);
-                    ids.port.push(None);
-                    ids.error.push(Some(RowError::BadValue));
+                    ids.port.push(NO_PORT);
+                    ids.set_error(ids.port.len() - 1, RowError::BadValue);
                     continue;
                 }
             };
             ids.source.push(names.get(t.get_borrowed_item(off)?)?);
             ids.tags.push(NULL);
             ids.dest.push(names.get(t.get_borrowed_item(off + 1)?)?);
-            ids.port.push(port_of(Some(t.get_borrowed_item(off + 2)?)));
+            ids.port
+                .push(port_of(Some(t.get_borrowed_item(off + 2)?)).unwrap_or(NO_PORT));
         } else if let Ok(d) = r.cast::<PyDict>() {
             for k in d.keys() {
                 let known = k
@@ -604,18 +651,20 @@ fn traffic_batch_rows(
             });
             ids.tags.push(tags.item(d, "source_tags", NULL)?);
             ids.dest.push(names.item(d, "destination", NULL)?);
-            ids.port.push(port_of(
-                d.get_item("port")?.as_ref().map(Bound::as_borrowed),
-            ));
+            ids.port.push(
+                port_of(d.get_item("port")?.as_ref().map(Bound::as_borrowed)).unwrap_or(NO_PORT),
+            );
         } else {
             ids.mesh.push(NULL);
             ids.source.push(NULL);
             ids.tags.push(NULL);
             ids.dest.push(NULL);
-            ids.port.push(None);
+            ids.port.push(NO_PORT);
             error = Some(RowError::BadValue);
         }
-        ids.error.push(error);
+        if let Some(e) = error {
+            ids.set_error(ids.port.len() - 1, e);
+        }
     }
     let s = snapshot.get().snap();
     let (meshes, names, tags) = (meshes.texts, names.texts, tags.texts);
