@@ -11,8 +11,9 @@ only compares the store's version number). Errors never become an allow (fail cl
 
 from __future__ import annotations
 
+import functools
 import threading
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, TypeVar
 
 from .. import _core
 from ..errors import InputError, MeshauthzError, NotFoundError, Problem
@@ -48,6 +49,21 @@ DEFAULT_MAX_RULES = 10_000
 
 def _input_error(message: str) -> InputError:
     return InputError([Problem(message, file="<query>")])
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _text_only(fn: _F) -> _F:
+    """Names reach the core as UTF-8: a lone surrogate is an `InputError`, never a `UnicodeError`."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UnicodeError:
+            raise _input_error("names must be valid UTF-8 text (no lone surrogates)") from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _str_pairs(pairs: Iterable[Any], what: str) -> list[tuple[str, str]]:
@@ -223,9 +239,12 @@ class TrafficEngine:
         if mesh is not None and not isinstance(mesh, str):
             raise _input_error(f"mesh must be a string, not {mesh!r}")
         c = self.compiled
-        if type(destination) is tuple and (type(source) is str or source is NON_MESH):
-            return c.core.check(None if source is NON_MESH else source, destination, mesh)  # type: ignore[no-any-return]
-        return self._check(c, source, destination, mesh)
+        try:
+            if type(destination) is tuple and (type(source) is str or source is NON_MESH):
+                return c.core.check(None if source is NON_MESH else source, destination, mesh)  # type: ignore[no-any-return]
+            return self._check(c, source, destination, mesh)
+        except UnicodeError:  # a lone surrogate in a name: not text the core can read
+            raise _input_error("names must be valid UTF-8 text (no lone surrogates)") from None
 
     def _check(self, c: Compiled, source: Source, destination: Destination, mesh: Optional[str]) -> TrafficDecision:
         core = c.core
@@ -258,6 +277,7 @@ class TrafficEngine:
 
         return check_traffic(self, data, threads=threads)
 
+    @_text_only
     def explain(self, *, source: Source, destination: Destination, mesh: Optional[str] = None) -> Explanation:
         """The decision plus why: candidate TPs with ranks and per-tag outcomes, or the MTP item
         list with match flags (M6.1/M6.2) and Kuma's rule list (M6.4, capped)."""
@@ -312,10 +332,12 @@ class TrafficEngine:
             note = f"not computed ({e})"
         return MtpExplanation(tuple(decision.matched_policies), tuple(items), rules, note, bool(decision.tie))
 
+    @_text_only
     def select_policies(self, dataplane: str, mesh: Optional[str] = None) -> dict[int, Optional[str]]:
         """T3.7(a): the governing TP per inbound port (incl. the Prometheus inbound, T4.9)."""
         return {r.port: r.policy for r in self.inspect(dataplane, mesh=mesh).inbounds}
 
+    @_text_only
     def inspect(self, dataplane: str, mesh: Optional[str] = None) -> Inspection:
         """Per inbound: its tags, the governing TP and the shadowed ones (T3.6), and the MTPs selecting it
         (MTP M4.9 order) with Kuma's rule list (M6.4, capped: a one-line note above the cap)."""
@@ -354,16 +376,19 @@ class TrafficEngine:
             return names, None, f"not computed ({e})"
         return names, None if rules is None else tuple((tuple(s), a) for s, a in rules), None
 
+    @_text_only
     def select_policy(self, *, external_service: str, mesh: Optional[str] = None) -> Optional[str]:
         """T4.5: the TP governing an ExternalService, or None."""
         ranked = self.rank_external_service(external_service, mesh=mesh)
         return ranked[0].name if ranked else None
 
+    @_text_only
     def rank_external_service(self, name: str, mesh: Optional[str] = None) -> list[RankedPolicy]:
         c = self.compiled
         m = c.core.external_service_mesh(name, mesh)
         return [RankedPolicy(n, (e, w)) for n, e, w in c.core.select_external_service(m, name)]
 
+    @_text_only
     def reachable_external_services(self, client: Source, mesh: Optional[str] = None) -> list[str]:
         """ExternalServices `client` may use (T4.6/T4.7, M7.5), sorted by name."""
         c = self.compiled
@@ -377,6 +402,7 @@ class TrafficEngine:
             raise _input_error("mesh= is required for a tag-map or identity client")
         return list(c.core.reachable_external_services(self._client(client, m), m, self.external_service_gating))
 
+    @_text_only
     def who_can_reach(self, dataplane: str, port: int, mesh: Optional[str] = None) -> ClientSet:
         """Reverse query: which clients may reach inbound `port` (`traffic.reverse.ClientSet`)."""
         from .reverse import who_can_reach

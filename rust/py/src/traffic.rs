@@ -71,6 +71,13 @@ pub(crate) fn port(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<u32> {
     ))
 }
 
+/// A Python string as UTF-8; lone surrogates are an `InputError` (never a `UnicodeEncodeError`).
+fn utf8<'a>(py: Python<'_>, s: &'a Bound<'_, PyString>) -> PyResult<std::borrow::Cow<'a, str>> {
+    s.to_cow().map_err(|_| {
+        errors::input_error(py, "a name must be valid UTF-8 text (no lone surrogates)")
+    })
+}
+
 fn text<'a>(
     py: Python<'_>,
     v: &'a Bound<'_, PyAny>,
@@ -153,7 +160,7 @@ impl TrafficSnapshot {
             return Ok(Subject::NonMesh);
         }
         if let Ok(name) = client.cast::<PyString>() {
-            let name = name.to_cow()?;
+            let name = utf8(py, name)?;
             return s
                 .resolve_source(dest_mesh, &name)
                 .map(Subject::Dataplane)
@@ -675,8 +682,8 @@ impl TrafficSnapshot {
                 return Ok(d);
             }
         }
-        let name = name_str.to_cow()?;
-        let mesh = mesh.map(|m| m.to_cow()).transpose()?;
+        let name = utf8(py, name_str)?;
+        let mesh = mesh.map(|m| utf8(py, m)).transpose()?;
         self.check_inbound_named(py, source, &name, port, mesh.as_deref())
     }
 
