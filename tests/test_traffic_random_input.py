@@ -36,9 +36,11 @@ def _engine() -> TrafficEngine:
 
 
 ENGINE = _engine()
-junk = st.one_of(st.none(), st.just("\udc80x"), st.integers(-2**70, 2**70), st.floats(allow_nan=True), st.binary(max_size=4),
-                 st.booleans(), st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=2),
-                                                                                     st.integers(), max_size=2))
+junk = st.one_of(
+    st.none(), st.just("\udc80x"), st.integers(-2**70, 2**70), st.floats(allow_nan=True), st.binary(max_size=4),
+    st.booleans(), st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
+)
 names = st.sampled_from(["web-1", "api-1", "ghost", "", "\ud800"])  # a lone surrogate is not UTF-8
 # (A dict is a valid `check` source, a tag map, but not a batch `source` value: left out here.)
 sources = st.one_of(names, junk.filter(lambda v: not isinstance(v, dict)))
