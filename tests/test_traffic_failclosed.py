@@ -295,6 +295,17 @@ def test_item9_batch_column_type_errors(permissive: TrafficEngine) -> None:
     assert res.reason == ["error:bad-port"] * 3
 
 
+@pytest.mark.parametrize("port", [-1, 2**64, "8080", True, 1.5])
+def test_item9_mtp_engine_ports_are_input_errors(port: Any) -> None:
+    engine = MtpEngine(load(RACE_DOCS))
+    for call in (lambda: engine.decide("web-1", "backend-1", port),
+                 lambda: engine.matched_policies("backend-1", port),
+                 lambda: engine.select_rules("backend-1", port),
+                 lambda: engine.check(source="web-1", destination=("backend-1", port))):
+        with pytest.raises(InputError):
+            call()
+
+
 def test_unknown_names_are_not_found(permissive: TrafficEngine) -> None:
     with pytest.raises(NotFoundError):
         permissive.check(source="evil-1", destination=("nope", 1))

@@ -213,9 +213,7 @@ class MtpEngine:
         if not (isinstance(destination, tuple) and len(destination) == 2):
             raise _input_error(f"a destination is (dataplane, port), not {destination!r}")
         name, port = destination
-        if type(port) is not int or not 0 <= port < 2**32:
-            raise _input_error(f"port must be an integer between 0 and 2**32 - 1, not {port!r}")
-        return self.decide(source, name, port, mesh=mesh)
+        return self.decide(source, name, _port(port), mesh=mesh)
 
     def check_batch(self, rows: Any) -> list[Optional[MtpDecision]]:
         """`check` for each `(source, dataplane, port)` row (a bad row raises its `MeshauthzError`).
@@ -233,7 +231,7 @@ class MtpEngine:
     def matched_policies(self, dataplane: str, port: int, mesh: Optional[str] = None) -> list[str]:
         """M4: policies selecting the inbound, lowest priority first (`[]` = none)."""
         dp = self.dataplane(dataplane, mesh)
-        return list(self.compiled.matched_policies(dp.mesh, dp.name, port))
+        return list(self.compiled.matched_policies(dp.mesh, dp.name, _port(port)))
 
     def select_rules(self, dataplane: str, port: int, policy_order: PolicyOrder = "kuma",
                      mesh: Optional[str] = None) -> Optional[list[Rule]]:
@@ -242,7 +240,7 @@ class MtpEngine:
             raise _input_error(f"unsupported policy_order {policy_order!r}: want kuma or as_listed")
         dp = self.dataplane(dataplane, mesh)
         try:
-            rules = self.compiled.rules(dp.mesh, dp.name, port, policy_order == "as_listed", self.max_rules)
+            rules = self.compiled.rules(dp.mesh, dp.name, _port(port), policy_order == "as_listed", self.max_rules)
         except ValueError as e:
             raise _input_error(str(e)) from None
         return None if rules is None else [Rule(list(s), a) for s, a in rules]
@@ -257,7 +255,7 @@ class MtpEngine:
         found = self.store.find("Dataplane", client_dataplane_name, dest.mesh) or \
             [self.dataplane(client_dataplane_name)]
         client = found[0]
-        raw = self.compiled.decide(dest.mesh, dest.name, port, client.mesh, client.name)
+        raw = self.compiled.decide(dest.mesh, dest.name, _port(port), client.mesh, client.name)
         return None if raw is None else _decision(raw)
 
     def decide_identity(self, identity: Union[dict[str, list[str]], list[tuple[str, str]]], dataplane: str,
@@ -267,8 +265,14 @@ class MtpEngine:
         dest = self.dataplane(dataplane, mesh)
         pairs = ([(k, v) for k, vs in identity.items() for v in vs] if isinstance(identity, dict)
                  else list(identity))
-        raw = self.compiled.decide_identity(dest.mesh, dest.name, port, client_mesh or dest.mesh, pairs)
+        raw = self.compiled.decide_identity(dest.mesh, dest.name, _port(port), client_mesh or dest.mesh, pairs)
         return None if raw is None else _decision(raw)
+
+
+def _port(port: Any) -> int:
+    if type(port) is not int or not 0 <= port < 2**32:
+        raise _input_error(f"port must be an integer between 0 and 2**32 - 1, not {port!r}")
+    return port
 
 
 def _decision(raw: Any) -> MtpDecision:
