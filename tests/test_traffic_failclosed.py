@@ -326,3 +326,20 @@ def test_equal_rank_ties_shadowed_on_access() -> None:
     d = TrafficEngine(load(docs)).check(source="web-1", destination=("backend-1", 8080))
     assert d.policy == "p299"  # A2: the latest creationTime wins a rank tie
     assert len(d.shadowed) == 299 and d.shadowed[0] == "p298" and d.shadowed[-1] == "p000"
+
+
+def test_item5_divergence_budget_is_the_rule_cap() -> None:
+    """A deny whose A3/A4 check would enumerate 2**14 rule combinations: not computed (None) under
+    the default cap of 10,000, computed with a larger cap; the decision is the same either way."""
+    items = [({"kind": "MeshSubset", "tags": {f"k{i}": v}}, "Allow") for i in range(14) for v in ("a", "b")]
+    items.append(({"kind": "MeshSubset", "tags": {"kuma.io/service": "web"}}, "Deny"))
+    docs = [{"type": "Mesh", "name": "default", "mtls": MTLS}, dp("web-1", "web"), dp("backend-1", "backend"),
+            mtp("multi", {"kind": "MeshService", "name": "backend"}, items)]
+    store = load(docs)
+    client = {"services": ["web"], "tags": {f"k{i}": ["a", "b"] for i in range(14)}}
+    capped = TrafficEngine(store).check(source=client, destination=("backend-1", 8080))
+    assert (capped.allowed, capped.reason) == (False, "mtp-deny")
+    assert capped.kuma_enforcement_divergence is None
+    wide = TrafficEngine(store, max_rules=1 << 20).check(source=client, destination=("backend-1", 8080))
+    assert (wide.allowed, wide.reason) == (False, "mtp-deny")
+    assert isinstance(wide.kuma_enforcement_divergence, bool)

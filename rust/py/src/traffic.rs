@@ -881,7 +881,12 @@ impl LazyDecision {
             .to_owned()
             .into_any()),
             "kuma_enforcement_divergence" => s
-                .divergence(c, &self.subject, MAX_DIVERGENCE_ITEMS)
+                .divergence(
+                    c,
+                    &self.subject,
+                    MAX_DIVERGENCE_ITEMS,
+                    self.shared.max_rules,
+                )
                 .map_err(|e| errors::traffic(py, e))?
                 .into_pyobject(py)
                 .map(|o| o.to_owned().into_any())

@@ -61,6 +61,7 @@ pub(crate) fn kuma_rules_admit(
     sel: &Selection<'_>,
     mesh: &str,
     client: &ClientIdentity,
+    budget: usize,
 ) -> Option<bool> {
     if !sel
         .items()
@@ -72,7 +73,7 @@ pub(crate) fn kuma_rules_admit(
     if items.len() > MAX_DIVERGENCE_ITEMS {
         return None;
     }
-    rules::admits(&items, &client.tags)
+    rules::admits_within(&items, &client.tags, budget)
 }
 
 #[cfg(test)]

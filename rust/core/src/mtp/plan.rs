@@ -120,8 +120,9 @@ impl InboundPlan {
     }
 
     /// A3/A4 for a verdict of this plan: `Some(true)` when Kuma's rule list (M6.4) would admit a
-    /// denied client; `None` when not computed (more than `max_items` items: the rule list is
-    /// not built, the decision is unaffected).
+    /// denied client; `None` when not computed (more than `max_items` items, or more than
+    /// `budget` rule combinations to look at: the decision is unaffected).
+    #[allow(clippy::too_many_arguments)]
     pub fn divergence(
         &self,
         set: &MtpSet,
@@ -130,6 +131,7 @@ impl InboundPlan {
         client: &ClientIdentity,
         ids: &ClientIds,
         max_items: usize,
+        budget: usize,
     ) -> Option<bool> {
         if v.allowed || !v.same_mesh {
             return Some(false);
@@ -144,7 +146,7 @@ impl InboundPlan {
         if self.items.len() > max_items.min(super::decide::MAX_DIVERGENCE_ITEMS) {
             return None;
         }
-        kuma_rules_admit(&set.selection_of(self), mesh, client)
+        kuma_rules_admit(&set.selection_of(self), mesh, client, budget)
     }
 
     /// Position in the set's policies of the policy of item `item` (batch dictionaries).
@@ -222,7 +224,13 @@ impl InboundPlan {
         {
             return false;
         }
-        kuma_rules_admit(&set.selection_of(self), mesh, client).unwrap_or(false)
+        kuma_rules_admit(
+            &set.selection_of(self),
+            mesh,
+            client,
+            super::rules::MAX_COMBINATIONS,
+        )
+        .unwrap_or(false)
     }
 
     /// Name of the policy of item `item`.

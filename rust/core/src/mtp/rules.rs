@@ -187,12 +187,21 @@ pub fn admits(
     items: &[(&[(String, String)], Action)],
     identity: &BTreeSet<(String, String)>,
 ) -> Option<bool> {
+    admits_within(items, identity, MAX_COMBINATIONS)
+}
+
+/// [`admits`] enumerating at most `budget` combinations (`None` beyond: not computed).
+pub fn admits_within(
+    items: &[(&[(String, String)], Action)],
+    identity: &BTreeSet<(String, String)>,
+    budget: usize,
+) -> Option<bool> {
     let groups = maximal_cliques(
         items.len(),
         |i, j| subset::intersect(items[i].0, items[j].0),
         MAX_CLIQUES,
     )?;
-    let mut budget = MAX_COMBINATIONS;
+    let mut budget = budget.min(MAX_COMBINATIONS);
     for g in groups {
         let mut dims: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for &i in &g {

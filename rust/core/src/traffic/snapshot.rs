@@ -594,12 +594,14 @@ impl Snapshot {
     }
 
     /// A3/A4 for an MTP decision: `Some(false)` for TP decisions; `None` when not computed
-    /// (the item list is above `max_items`; the decision is unaffected).
+    /// (the item list is above `max_items`, or more than `budget` rule combinations would have
+    /// to be examined; the decision is unaffected).
     pub fn divergence(
         &self,
         c: &Checked,
         subject: &Subject,
         max_items: usize,
+        budget: usize,
     ) -> Result<Option<bool>, TrafficError> {
         let Outcome::Mtp(r, v) = c.outcome else {
             return Ok(Some(false));
@@ -617,7 +619,7 @@ impl Snapshot {
             }
         };
         let mesh = mesh.map_or("", |m| self.mesh_name(m));
-        Ok(plan.divergence(&self.mtp, &v, mesh, ident, ids, max_items))
+        Ok(plan.divergence(&self.mtp, &v, mesh, ident, ids, max_items, budget))
     }
 
     /// M6.4: Kuma's rule list for a target (`Ok(None)`: no MTP selects it), capped.
