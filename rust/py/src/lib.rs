@@ -11,6 +11,8 @@ mod pool;
 mod rbac;
 mod selector;
 mod traffic;
+mod traffic_checker;
+mod traffic_decision;
 
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
