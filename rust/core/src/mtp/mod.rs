@@ -422,8 +422,9 @@ impl MtpSet {
     }
 
     /// M7.5 / T4.7: the plan of an ExternalService (tags `tags`) of `mesh` at the zone egress:
-    /// the policies selecting it ([`select::selects_egress`]) in M4.9 order, their items
-    /// concatenated (M6.1). Empty when none selects it.
+    /// the policies selecting it ([`select::selects_egress`]) ordered as Kuma's egress does
+    /// (kind, then name ascending: [`order::sort_egress`]), their items concatenated (M6.1).
+    /// Empty when none selects it.
     pub fn egress_plan(&self, mesh: &str, tags: &Labels) -> InboundPlan {
         let mut ids: Vec<usize> = self
             .policies
@@ -432,8 +433,8 @@ impl MtpSet {
             .filter(|(_, c)| select::selects_egress(&c.policy, mesh, tags))
             .map(|(i, _)| i)
             .collect();
-        let tie = order::sort_ids(&self.policies, &mut ids);
-        InboundPlan::new(&self.policies, ids, tie)
+        order::sort_egress(&self.policies, &mut ids);
+        InboundPlan::new(&self.policies, ids, false)
     }
 
     /// M6.4 for a plan, capped at `max_rules` candidate rules (`Ok(None)`: empty plan).

@@ -406,3 +406,32 @@ fn client_set_terms_and_admitted_follow_check() {
         Basis::UnknownInbound
     );
 }
+
+#[test]
+fn m7_5_egress_orders_by_kind_then_name_ascending() {
+    // Kuma's egress sorts selecting policies by kind, then name ascending (not M4.9's display
+    // name descending): the later policy's matching item decides (M6.2).
+    let mut m = mesh(true, false);
+    m.zone_egress = true;
+    let allow = mtp(
+        "a-allow",
+        service("Mesh", ""),
+        vec![(service("Mesh", ""), Action::Allow)],
+    );
+    let deny = mtp(
+        "b-deny",
+        service("Mesh", ""),
+        vec![(service("Mesh", ""), Action::Deny)],
+    );
+    let s = world(m, vec![], vec![deny, allow]);
+    let es = s.tp.external_service("default", "httpbin").unwrap();
+    let web = Subject::Dataplane(dp(&s, "web-1"));
+    let c = s
+        .check_external_service(&web, es, EsGating::Legacy)
+        .unwrap();
+    assert_eq!(
+        (c.reason(), s.policy_name(&c)),
+        (Reason::MtpDeny, Some("b-deny"))
+    );
+    assert_eq!(s.matched_policies(&c), ["a-allow", "b-deny"]);
+}
