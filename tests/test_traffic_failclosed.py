@@ -343,3 +343,23 @@ def test_item5_divergence_budget_is_the_rule_cap() -> None:
     wide = TrafficEngine(store, max_rules=1 << 20).check(source=client, destination=("backend-1", 8080))
     assert (wide.allowed, wide.reason) == (False, "mtp-deny")
     assert isinstance(wide.kuma_enforcement_divergence, bool)
+
+
+# ---- #11 item 7: shared verbs -------------------------------------------------------------------------
+
+def test_traffic_and_mtp_engines_share_the_verbs() -> None:
+    store = load(RACE_DOCS)
+    traffic, mtp_engine = TrafficEngine(store), MtpEngine(store)
+    assert traffic.check(source="web-1", destination=("backend-1", 8080)).reason == "mtp-allow"
+    d = mtp_engine.check(source="web-1", destination=("backend-1", 8080))
+    assert d is not None and d.reason == "mtp-allow"
+    assert [x.reason for x in mtp_engine.check_batch([("web-1", "backend-1", 8080)])] == ["mtp-allow"]
+    assert traffic.check_batch([("web-1", "backend-1", 8080)]).reason == ["mtp-allow"]
+    e = mtp_engine.explain(source="web-1", destination=("backend-1", 8080))
+    assert e.mtp is not None and e.mtp.policies == ("allow-web",)
+    assert traffic.explain(source="web-1", destination=("backend-1", 8080)).mtp == e.mtp
+    for engine in (traffic, mtp_engine):
+        engine.reload(load(RACE_DOCS[:3]))  # the MTP is gone
+        engine.refresh()
+    assert traffic.check(source="web-1", destination=("backend-1", 8080)).reason == "no-policy"
+    assert mtp_engine.check(source="web-1", destination=("backend-1", 8080)) is None
