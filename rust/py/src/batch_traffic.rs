@@ -441,6 +441,29 @@ type RowKey = (u32, u32, u32, u32, i64);
 
 /// Memo of decided rows per worker, bounded (a batch of distinct rows gains nothing from it).
 const MEMO_MAX: usize = 1 << 16;
+/// A per-worker memo of decided rows (sized up front: no rehashing on the row path).
+struct Memo {
+    map: AHashMap<RowKey, RowOutcome>,
+}
+
+impl Memo {
+    fn with_capacity(n: usize) -> Memo {
+        Memo {
+            map: AHashMap::with_capacity(n),
+        }
+    }
+
+    fn get_or(&mut self, k: RowKey, decide: impl FnOnce() -> RowOutcome) -> RowOutcome {
+        if let Some(o) = self.map.get(&k) {
+            return *o;
+        }
+        let o = decide();
+        if self.map.len() < MEMO_MAX {
+            self.map.insert(k, o);
+        }
+        o
+    }
+}
 
 /// Evaluates resolved rows (GIL released by the caller) into a result.
 fn run(s: &Snapshot, rows: &TrafficRows<'_>, threads: usize) -> BatchResult {
@@ -458,21 +481,13 @@ fn run(s: &Snapshot, rows: &TrafficRows<'_>, threads: usize) -> BatchResult {
             *rows.port.get(i)?,
         ))
     };
+    let cap = n.div_ceil(threads.max(1)).min(MEMO_MAX);
     pool::fill_with(
         &mut out,
         threads,
-        AHashMap::<RowKey, RowOutcome>::new,
+        || Memo::with_capacity(cap),
         |memo, i| match key(i) {
-            Some(k) => {
-                if let Some(o) = memo.get(&k) {
-                    return *o;
-                }
-                let o = rows.eval(s, i);
-                if memo.len() < MEMO_MAX {
-                    memo.insert(k, o);
-                }
-                o
-            }
+            Some(k) => memo.get_or(k, || rows.eval(s, i)),
             None => rows.eval(s, i),
         },
     );
