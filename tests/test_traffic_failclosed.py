@@ -363,3 +363,11 @@ def test_traffic_and_mtp_engines_share_the_verbs() -> None:
         engine.refresh()
     assert traffic.check(source="web-1", destination=("backend-1", 8080)).reason == "no-policy"
     assert mtp_engine.check(source="web-1", destination=("backend-1", 8080)) is None
+
+
+def test_decisions_pickle_as_their_values() -> None:
+    engine = TrafficEngine(load(RACE_DOCS))
+    for d in (engine.check(source="web-1", destination=("backend-1", 8080)),
+              engine.check(source="backend-1", destination=("web-1", 8080))):
+        clone = pickle.loads(pickle.dumps(d))
+        assert clone == d and clone.to_dict() == d.to_dict()

@@ -346,6 +346,29 @@ impl TrafficDecision {
         }))
     }
 
+    /// Pickles as the eager form (every field materialised).
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let py = slf.py();
+        let this = slf.get();
+        let args = FIELDS
+            .iter()
+            .map(|f| {
+                let v = this.field(py, f)?;
+                Ok(match *f {
+                    "shadowed" | "matched_policies" => v
+                        .try_iter()?
+                        .collect::<PyResult<Vec<_>>>()?
+                        .into_pyobject(py)?
+                        .into_any(),
+                    _ => v,
+                })
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok((slf.get_type().into_any(), PyTuple::new(py, args)?))
+    }
+
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         for f in FIELDS {
