@@ -222,7 +222,8 @@ def _worker(args: tuple[Any, Any, Any]) -> tuple[Any, Any, bool]:
 def test_pickle_round_trip_in_spawned_worker() -> None:
     store = meshauthz.load(EXAMPLES / "universal")
     traffic, authz = TrafficEngine(store), Authorizer(store)
-    assert pickle.loads(pickle.dumps(traffic)) is pickle.loads(pickle.dumps(traffic))  # cached by digest
+    a, b = pickle.loads(pickle.dumps(traffic)), pickle.loads(pickle.dumps(traffic))
+    assert a is not b and a.compiled.core is b.compiled.core  # fresh engines over one cached snapshot (#12)
     want = _worker((traffic, authz, traffic))
     want = (want[0], want[1], True)
     ctx = multiprocessing.get_context("spawn")

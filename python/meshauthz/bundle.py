@@ -262,15 +262,31 @@ def reduce_engine(engine: Any, kind: str, resources: Union[ResourceStore, list[R
 
 
 def _rebuild(kind: str, data: bytes, options: str) -> Any:
-    """Unpickle: one engine per (kind, digest, options) per process, verified and built once."""
+    """Unpickle: the bundle is verified and decoded, and the engine's immutable compiled snapshot
+    built, once per (kind, digest, options) per process; every unpickle returns a *fresh* engine
+    over that snapshot (its own store), so a reload in one task never changes another's (#12)."""
     key = (kind, digest(data), options)
     with _CACHE_LOCK:
-        engine = _CACHE.get(key)
-    if engine is None:
-        engine = _build(kind, loads_resources(data), None, json.loads(options))
+        template = _CACHE.get(key)
+    if template is None:
+        resources = loads_resources(data)
+        opts = json.loads(options)
+        snapshot = None
+        if kind in ("traffic", "mtp"):
+            snapshot = _build(kind, resources, None, opts)._snapshot()
+        template = (resources, opts, snapshot)
         with _CACHE_LOCK:
-            engine = _CACHE.setdefault(key, engine)
-    return engine
+            template = _CACHE.setdefault(key, template)
+    resources, opts, snapshot = template
+    if snapshot is None:
+        return _build(kind, resources, None, opts)
+    if kind == "traffic":
+        from .traffic import TrafficEngine
+
+        return TrafficEngine._over(ResourceStore(resources), snapshot, **opts)
+    from .mtp import MtpEngine
+
+    return MtpEngine._over(ResourceStore(resources), snapshot)
 
 
 __all__ = ["Bundle", "BundleError", "FORMAT_VERSION", "MAGIC", "compile_paths", "dumps", "load_bundle",

@@ -1,54 +1,122 @@
-//! The one place where core errors become Python exceptions (`meshauthz/errors.py` classes).
-//! Every error the bindings raise is a `meshauthz.MeshauthzError` subclass.
+//! The one place where core errors become Python exceptions: the classes of
+//! `meshauthz/errors.py` (every error the bindings raise is a `MeshauthzError` subclass), and where
+//! panics are contained (issue #12 item 3: no `PanicException` reaches Python).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyDict;
-
-// ---- RBAC ----------------------------------------------------------------------------------------
+use pyo3::types::{PyDict, PyList, PyType};
 
 use meshauthz_core::rbac::{CheckError, InputError};
+use meshauthz_core::traffic::policy_set::TrafficError;
 
-static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+// ---- shared --------------------------------------------------------------------------------------
 
-fn errors_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
-    ERRORS
-        .get_or_try_init(py, || {
-            Ok::<_, PyErr>(py.import("meshauthz.errors")?.unbind())
-        })
-        .map(|m| m.bind(py))
+fn class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
+    static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    let m = MODULE.get_or_try_init(py, || py.import("meshauthz.errors").map(Bound::unbind))?;
+    Ok(m.bind(py).getattr(name)?.cast_into::<PyType>()?)
 }
 
-/// `meshauthz.errors.<class>(*args)` as a `PyErr` (a failure to build it is returned instead).
-fn raise<'py, A: IntoPyObject<'py>>(py: Python<'py>, class: &str, args: A) -> PyErr {
-    let built = errors_module(py)
-        .and_then(|m| m.getattr(class))
-        .and_then(|c| c.call1((args,)));
-    match built {
+/// `meshauthz.errors.<name>(arg)` as a `PyErr` (a failure to build it is returned instead).
+fn build<'py, A: IntoPyObject<'py>>(py: Python<'py>, name: &str, arg: A) -> PyErr {
+    match class(py, name).and_then(|c| c.call1((arg,))) {
         Ok(e) => PyErr::from_value(e),
+        Err(e) => e,
+    }
+}
+
+/// An `InputError` subclass `name` with one `Problem(message, file=file, code=code)`.
+fn problem(
+    py: Python<'_>,
+    name: &str,
+    message: String,
+    file: Option<&str>,
+    code: Option<&str>,
+) -> PyErr {
+    let built = class(py, "Problem").and_then(|p| {
+        let kw = PyDict::new(py);
+        if let Some(file) = file {
+            kw.set_item("file", file)?;
+        }
+        if let Some(code) = code {
+            kw.set_item("code", code)?;
+        }
+        p.call((message,), Some(&kw))
+    });
+    match built.and_then(|p| PyList::new(py, [p])) {
+        Ok(list) => build(py, name, list),
         Err(e) => e,
     }
 }
 
 /// `EvaluationError(message)`: a decision could not be made (fail closed).
 pub fn evaluation(py: Python<'_>, message: impl Into<String>) -> PyErr {
-    raise(py, "EvaluationError", message.into())
+    build(py, "EvaluationError", message.into())
 }
 
-/// An `InputError` subclass with one `Problem(message, code=code)`.
-fn input(py: Python<'_>, class: &str, message: String, code: &str) -> PyErr {
-    let problem = errors_module(py).and_then(|m| {
-        let kw = PyDict::new(py);
-        kw.set_item("code", code)?;
-        m.getattr("Problem")?.call((message,), Some(&kw))
-    });
-    match problem {
-        Ok(p) => raise(py, class, vec![p]),
-        Err(e) => e,
+/// `NotFoundError(message)`: a named thing does not exist.
+pub fn not_found(py: Python<'_>, message: impl Into<String>) -> PyErr {
+    build(py, "NotFoundError", message.into())
+}
+
+/// `InputError([Problem(message, file="<query>")])`: bad user input to a query.
+pub fn input_error(py: Python<'_>, message: impl Into<String>) -> PyErr {
+    problem(py, "InputError", message.into(), Some("<query>"), None)
+}
+
+/// A bad argument to an engine call (wrong type, unknown value): `EvaluationError`.
+pub fn argument(py: Python<'_>, message: impl Into<String>) -> PyErr {
+    evaluation(py, message)
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// Runs `f` (usually with the GIL released) and turns a panic into an error text; the caller maps
+/// it with [`evaluation`] once it holds the GIL again.
+pub fn contain<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
+        format!(
+            "internal error (no decision made): {}",
+            panic_text(p.as_ref())
+        )
+    })
+}
+
+/// Runs `f` and turns a panic into `EvaluationError`.
+pub fn contained<T>(py: Python<'_>, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => Err(evaluation(
+            py,
+            format!(
+                "internal error while evaluating: {}",
+                panic_text(payload.as_ref())
+            ),
+        )),
     }
 }
+
+/// As [`contained`], with the GIL released for `f`.
+pub fn detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> PyResult<T> + Send) -> PyResult<T> {
+    let r = py.detach(|| catch_unwind(AssertUnwindSafe(f)).map_err(|p| panic_text(p.as_ref())));
+    match r {
+        Ok(r) => r,
+        Err(what) => Err(evaluation(
+            py,
+            format!("internal error while evaluating: {what}"),
+        )),
+    }
+}
+
+// ---- RBAC ----------------------------------------------------------------------------------------
 
 /// A check that could not be decided (`context`: "cannot check CREATE", ...).
 pub fn check_error(py: Python<'_>, context: &str, e: &CheckError) -> PyErr {
@@ -62,29 +130,30 @@ pub fn target_error(py: Python<'_>, context: &str, e: &InputError) -> PyErr {
 
 /// AccessRoles / bindings / configuration that do not compile (R2.1, A14, A17).
 pub fn compile_error(py: Python<'_>, e: &InputError) -> PyErr {
+    let message = e.to_string();
     match e {
-        InputError::Duplicate { .. } => {
-            input(py, "DuplicateResourceError", e.to_string(), "duplicate")
-        }
-        InputError::UnknownOption { .. } => input(py, "SchemaError", e.to_string(), "rbac"),
-        _ => input(py, "ValidationError", e.to_string(), "rbac"),
+        InputError::Duplicate { .. } => problem(
+            py,
+            "DuplicateResourceError",
+            message,
+            None,
+            Some("duplicate"),
+        ),
+        InputError::UnknownOption { .. } => problem(py, "SchemaError", message, None, Some("rbac")),
+        _ => problem(py, "ValidationError", message, None, Some("rbac")),
     }
 }
 
-/// A bad argument to an engine call (wrong type, unknown value): `EvaluationError`.
-pub fn argument(py: Python<'_>, message: impl Into<String>) -> PyErr {
-    evaluation(py, message)
-}
+// ---- traffic (TrafficPermission / MeshTrafficPermission) -----------------------------------------
 
-/// Runs `f` (usually with the GIL released) and turns a panic into an `EvaluationError`: no Rust
-/// panic reaches Python as `PanicException` (issue #12 item 3).
-pub fn contain<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
-        let what = p
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_string())
-            .or_else(|| p.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
-        format!("internal error (no decision made): {what}")
-    })
+/// `TrafficError` -> the `meshauthz.errors` class callers catch.
+pub fn traffic(py: Python<'_>, e: TrafficError) -> PyErr {
+    let message = e.to_string();
+    match e {
+        TrafficError::UnknownMesh(_)
+        | TrafficError::UnknownDataplane { .. }
+        | TrafficError::UnknownExternalService { .. } => not_found(py, message),
+        TrafficError::Ambiguous { .. } | TrafficError::Invalid(_) => input_error(py, message),
+        TrafficError::Duplicate(_) | TrafficError::Rules(_) => evaluation(py, message),
+    }
 }

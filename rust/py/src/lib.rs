@@ -5,11 +5,15 @@ use pyo3::prelude::*;
 
 mod batch;
 mod batch_rbac;
+mod batch_traffic;
 mod errors;
 mod mtp;
+mod pool;
 mod rbac;
 mod selector;
 mod traffic;
+mod traffic_checker;
+mod traffic_decision;
 
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -20,5 +24,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     mtp::register(m)?;
     batch::register(m)?;
     batch_rbac::register(m)?;
+    batch_traffic::register(m)?;
     Ok(())
 }
