@@ -275,7 +275,7 @@ def lint_traffic(engine: TrafficEngine) -> list[Finding]:
                     denied = clients.all - admitted
                     if denied:
                         out.append(_finding("T010", f"takes {an}:{ap} over from allow-all {aa!r}: "
-                                            f"{len(denied)} dataplane(s) {aa!r} admitted are denied there, e.g. "
+                                            f"{len(denied)} dataplane(s) that {aa!r} admits are denied there, e.g. "
                                             f"{_names(denied)} (T3.6)", r, ("destinations",)))
                 for lo, ((on, op), wr, lr) in sorted(outranks.get(r.name, {}).items()):
                     out.append(_finding("T011", f"wins {on}:{op} with rank {_rank_text(*wr)} over {lo!r} whose "
@@ -303,6 +303,7 @@ def lint_traffic(engine: TrafficEngine) -> list[Finding]:
             else:
                 out.append(_finding("T006", f"from[{idx}] never decides: later items override it for every client "
                                     f"it matches, e.g. {_names(s['overriders'], 2)} (M6.2)", res, path))
+    out.sort(key=lambda f: (f.file, f.document if f.document is not None else -1, f.line or 0, f.code))
     return out
 
 
