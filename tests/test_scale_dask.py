@@ -20,9 +20,8 @@ pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 pd = pytest.importorskip("pandas")
 
-import scale_gen  # noqa: E402
-
 import meshauthz.dask as mdask  # noqa: E402
+import scale_gen  # noqa: E402
 from meshauthz import InputError, scale  # noqa: E402
 
 ROWS = 200_000

@@ -36,8 +36,8 @@ TRAFFIC_COLUMNS = ("mesh", "source", "source_tags", "destination", "port")
 RBAC_COLUMNS = ("user", "groups", "action", "resource")
 DECISION_COLUMNS = ("allowed", "reason", "policy")
 
-__all__ = ["DECISION_COLUMNS", "RBAC_COLUMNS", "TRAFFIC_COLUMNS", "EngineRef", "build_counts", "decide",
-           "cache_stats", "check_columns", "decide_batches", "engine_for", "engine_kind", "engine_ref", "format_summary"]
+__all__ = ["DECISION_COLUMNS", "RBAC_COLUMNS", "TRAFFIC_COLUMNS", "EngineRef", "build_counts", "cache_stats",
+           "check_columns", "decide", "decide_batches", "engine_for", "engine_kind", "engine_ref", "format_summary"]
 
 
 def _fail(msg: str) -> InputError:
