@@ -259,13 +259,17 @@ def test_summary_text_matches_local_replay(traffic: Any) -> None:
     assert scale.format_summary(_local_counts(want)) == local.summary(allowed, reasons, policies)
 
 
-def test_replay_local_cluster_string(tmp_path: Path) -> None:
+def test_replay_local_cluster_string(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log = tmp_path / "log.jsonl"
     log.write_text("\n".join(json.dumps(r) for r in [
         {"mesh": "default", "source": "svc-1-1", "destination": "svc-2-1", "port": 8080},
         {"mesh": "default", "source": "svc-1-1", "destination": "ghost-1", "port": 8080},
         {"mesh": "default", "source_tags": "broken", "destination": "svc-2-1", "port": "8080"}]) + "\n")
-    got = mdask.replay_distributed(str(log), scale_gen.traffic_engine(), scheduler="local:1", echo=False)
+    # Through meshauthz.scale (what the CLI calls: no Dask import of its own), progress forced on.
+    got = scale.replay_distributed(str(log), scale_gen.traffic_engine(), scheduler="local:1", progress=True)
+    out, err = capsys.readouterr()
+    assert out.startswith(f"3 traffic requests from {log}\n") and out.rstrip().endswith(got.table.splitlines()[-1])
+    assert "1/1 partitions" in err and "partitions" not in out
     engine = scale_gen.traffic_engine()
     want = _rows(engine.check_batch([json.loads(x) for x in log.read_text().splitlines()[:2]]))
     assert got.rows == 3 and got.errors >= 2

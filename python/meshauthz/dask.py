@@ -345,6 +345,22 @@ def connect(scheduler: Any = "local") -> _Cluster:
     return _Cluster(Client(scheduler), None)
 
 
+def _gather(client: Any, counts_ddf: dd.DataFrame, show: bool, started: float) -> pd.DataFrame:
+    """Run every partition; with `show`, a progress line on stderr as partitions finish (stdout keeps
+    only the summary)."""
+    from distributed import as_completed
+
+    futures = client.compute(counts_ddf.to_delayed())
+    if show:
+        total = len(futures)
+        for done, _ in enumerate(as_completed(futures), 1):
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            print(f"\r{done:>6,}/{total:,} partitions  {rate:,.1f}/s", end="", file=sys.stderr, flush=True)
+        print(file=sys.stderr)
+    frames = client.gather(futures)
+    return pd.concat(frames, ignore_index=True) if frames else _counts_meta()
+
+
 def _publish(tmpdir: str, out: str) -> None:
     """Move the finished temp directory to `out` (an old `out` is replaced only after success)."""
     old = None
@@ -392,13 +408,8 @@ def replay_distributed(logs: Union[str, os.PathLike, Sequence[Union[str, os.Path
     try:
         counts_ddf = ddf.map_partitions(_replay_partition, ref.digest, ref.kind, _blob_key(ref), tmpdir,
                                         meta=_counts_meta(), align_dataframes=False)
-        future = conn.client.compute(counts_ddf)
-        if progress if progress is not None else sys.stderr.isatty():
-            from distributed import progress as show
-
-            show(future)
-            print(file=sys.stderr)
-        frame = future.result()
+        frame = _gather(conn.client, counts_ddf, progress if progress is not None else sys.stderr.isatty(),
+                        started)
         if tmpdir is not None and out_path is not None:
             _publish(tmpdir, out_path)
             tmpdir = None

@@ -37,7 +37,8 @@ RBAC_COLUMNS = ("user", "groups", "action", "resource")
 DECISION_COLUMNS = ("allowed", "reason", "policy")
 
 __all__ = ["DECISION_COLUMNS", "RBAC_COLUMNS", "TRAFFIC_COLUMNS", "EngineRef", "build_counts", "cache_stats",
-           "check_columns", "decide", "decide_batches", "engine_for", "engine_kind", "engine_ref", "format_summary"]
+           "check_columns", "decide", "decide_batches", "engine_for", "engine_kind", "engine_ref", "format_summary",
+           "replay_distributed"]
 
 
 def _fail(msg: str) -> InputError:
@@ -255,3 +256,13 @@ def format_summary(counts: Mapping[tuple[Optional[str], str, bool], int]) -> str
     total = sum(counts.values())
     lines.append(f"{'total':<{width}}  {'':<{rwidth}}  {total_a:>9,}  {total - total_a:>9,}")
     return "\n".join(lines)
+
+
+def replay_distributed(logs: Any, resources: Any, **kwargs: Any) -> Any:
+    """`meshauthz.dask.replay_distributed` for callers that must not import Dask themselves (the CLI's
+    `replay --dask`): a missing Dask is an `InputError` naming the extra to install."""
+    try:
+        from . import dask as _dask
+    except ImportError as e:
+        raise _fail(f"--dask needs Dask: pip install 'meshauthz[dask]' ({e})") from None
+    return _dask.replay_distributed(logs, resources, **kwargs)
