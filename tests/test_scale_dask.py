@@ -277,3 +277,15 @@ def test_replay_local_cluster_string(tmp_path: Path, capsys: pytest.CaptureFixtu
         assert got.counts.get((p, r, a), 0) >= 1
     with pytest.raises(InputError, match="local or local:N"):
         mdask.replay_distributed(str(log), engine, scheduler="local:x")
+
+
+def test_replay_text_ports_are_bad_port_rows(client: Any, tmp_path: Path) -> None:
+    log = tmp_path / "text-ports.parquet"
+    pq.write_table(pa.table({"mesh": ["default"] * 4, "source": ["svc-1-1"] * 4, "destination": ["svc-2-1"] * 4,
+                             "port": ["8080", "80x", None, " 8080"]}), log)
+    engine = scale_gen.traffic_engine()
+    got = mdask.replay_distributed(str(log), engine, scheduler=client, echo=False)
+    row = {"mesh": "default", "source": "svc-1-1", "destination": "svc-2-1", "port": 8080}
+    (first,) = _rows(engine.check_batch([row]))
+    assert first[1] != "error:bad-port"
+    assert got.counts == _local_counts([first]) | {(None, "error:bad-port", False): 3}

@@ -42,6 +42,7 @@ from .scale import EngineRef, build_counts, engine_ref, format_summary
 __all__ = ["ReplaySummary", "build_counts", "check_batch", "engine_ref", "replay_distributed", "worker_build_counts"]
 
 _STRING = pd.StringDtype("pyarrow")
+_TEXT = pa.array(pd.array([], dtype=_STRING)).type  # the Arrow type pandas keeps string[pyarrow] in
 COUNT_COLUMNS = ("policy", "reason", "allowed", "rows")
 
 
@@ -60,13 +61,14 @@ def _arrow_input(df: pd.DataFrame, kind: str, columns: Optional[Mapping[str, str
     mapping = dict(columns or {})
     wanted = [mapping.get(n, n) for n in scale.input_columns(kind)]
     present = list(dict.fromkeys(c for c in wanted if c in df.columns))
-    return pa.Table.from_pandas(df[present], preserve_index=False)
+    return pa.Table.from_pandas(df[present], preserve_index=False, nthreads=1)  # a pool per call costs ~3 ms
 
 
 def _decide_frame(df: pd.DataFrame, engine: Any, kind: str, columns: Optional[Mapping[str, str]],
                   prefix: str) -> pd.DataFrame:
     scale.check_columns(kind, columns, df.columns, prefix)
-    table = scale.decide(engine, _arrow_input(df, kind, columns), columns=columns, prefix=prefix, kind=kind)
+    table = scale.decide(engine, _arrow_input(df, kind, columns), columns=columns, prefix=prefix, kind=kind,
+                         text_type=_TEXT)
     a, r, p = scale.output_names(prefix)
     out = df.copy(deep=False)
     out[a] = table.column(a).to_numpy()
@@ -277,7 +279,10 @@ def _replay_partition(df: pd.DataFrame, digest: str, kind: str, blob: bytes, tmp
     """Decide one partition, write it (temp file + rename: a retried task rewrites the same file),
     return its counts per (policy, reason, allowed)."""
     engine = scale.engine_for(digest=digest, blob=blob)
-    table = scale.decide(engine, pa.Table.from_pandas(df, preserve_index=False), kind=kind)
+    if kind == "traffic" and "port" in df.columns and not (pd.api.types.is_integer_dtype(df["port"])
+                                                           or pd.api.types.is_float_dtype(df["port"])):
+        df = _csv_port(df)  # a text port column in a log: digits are the port, anything else a bad-port row
+    table = scale.decide(engine, pa.Table.from_pandas(df, preserve_index=False, nthreads=1), kind=kind)
     if tmpdir is not None:
         number = (partition_info or {}).get("number", 0)
         final = os.path.join(tmpdir, f"part.{number:06d}.parquet")

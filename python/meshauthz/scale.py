@@ -201,9 +201,12 @@ def _engine_input(table: pa.Table, kind: str, columns: Optional[Mapping[str, str
 
 
 def decide(engine: Any, table: pa.Table, *, columns: Optional[Mapping[str, str]] = None, prefix: str = "",
-           kind: Optional[str] = None) -> pa.Table:
-    """`table` with `allowed`, `reason`, `policy` appended (same rows, same order)."""
+           kind: Optional[str] = None, text_type: Optional[pa.DataType] = None) -> pa.Table:
+    """`table` with `allowed`, `reason`, `policy` appended (same rows, same order); `reason` and
+    `policy` as `text_type` (default `pa.string()`)."""
     import pyarrow as pa
+
+    text_type = text_type or pa.string()
 
     kind = kind or engine_kind(engine)
     names = output_names(prefix)
@@ -213,10 +216,8 @@ def decide(engine: Any, table: pa.Table, *, columns: Optional[Mapping[str, str]]
     out = table
     for name, src in zip(names, DECISION_COLUMNS):
         col = rb.column(src)
-        if pa.types.is_dictionary(col.type):
-            col = col.cast(pa.string())
-        elif col.type != pa.bool_() and col.type != pa.string():
-            col = col.cast(pa.string())
+        if src != "allowed" and col.type != text_type:
+            col = col.cast(text_type)
         out = out.append_column(name, col)
     return out
 
