@@ -29,11 +29,14 @@ from glob import glob
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 
-import dask
-import dask.dataframe as dd
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+try:
+    import dask
+    import dask.dataframe as dd
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+except ImportError as e:  # pragma: no cover - depends on the installed extras
+    raise ImportError(f"meshauthz.dask needs Dask and pyarrow: pip install 'meshauthz[dask]' ({e})") from e
 
 from . import scale
 from .errors import InputError, Problem

@@ -19,8 +19,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-import pyarrow as pa
-import ray
+try:
+    import pyarrow as pa
+    import ray
+except ImportError as e:  # pragma: no cover - depends on the installed extras
+    raise ImportError(f"meshauthz.ray needs Ray Data and pyarrow: pip install 'meshauthz[ray]' ({e})") from e
 
 from . import scale
 from .scale import build_counts, engine_ref
