@@ -90,6 +90,8 @@ def test_traffic_equals_local_row_for_row(client: Any, traffic: Any, parts: int,
     assert list(out.columns[-3:]) == ["allowed", "reason", "policy"]
     got = out.compute()
     assert out.npartitions == parts
+    assert got["allowed"].dtype == bool and got["reason"].dtype == pd.StringDtype("pyarrow")
+    assert dict(got.dtypes) == dict(out.dtypes)  # the declared meta is what the partitions hold
     assert _decided(got) == want
     reasons = Counter(r for _, r, _ in want)
     assert reasons["allowed"] > 1000 and reasons["mtp-allow"] > 0 and reasons["mtp-deny"] > 0
