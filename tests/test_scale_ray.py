@@ -20,7 +20,7 @@ except ImportError:  # pragma: no cover - `pip install '.[test]'` brings ray[dat
 
 import meshauthz.ray as mray  # noqa: E402
 import scale_gen  # noqa: E402
-from meshauthz import scale  # noqa: E402
+from meshauthz import InputError, scale  # noqa: E402
 
 ROWS = 200_000
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.*")
@@ -121,3 +121,15 @@ def test_engine_built_once_per_worker(cluster: None, traffic: Any) -> None:
     assert most > 1  # and a process reused it for later batches
     # One engine object per batch: 4 blocks of 12,500 rows, 5 batches each.
     assert reports.num_rows == 20 and sum(max(t for _, t in seen) for seen in per_pid.values()) == 20
+
+
+def test_columns_checked_before_running(cluster: None, traffic: Any) -> None:
+    engine, table, want = traffic
+    small = table.slice(0, 3_000).rename_columns(["id", "mesh", "src", "source_tags", "destination", "port"])
+    ds = ray.data.from_arrow(small)
+    with pytest.raises(InputError, match="prefix"):
+        mray.check_batch(ray.data.from_arrow(table.slice(0, 10).append_column("reason", pa.nulls(10, pa.string()))),
+                         engine)
+    got = _collect(mray.check_batch(ds, engine, columns={"source": "src"}, prefix="x_"))
+    assert list(zip(got.column("x_allowed").to_pylist(), got.column("x_reason").to_pylist(),
+                    got.column("x_policy").to_pylist())) == want[:3_000]

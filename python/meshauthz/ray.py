@@ -48,12 +48,9 @@ def check_batch(dataset: Any, engine: Any, *, columns: Optional[Mapping[str, str
     `concurrency`, `memory`, ...) go to `Dataset.map_batches`."""
     ref = engine_ref(engine)
     mapping = dict(columns) if columns else None
-    try:
-        names = dataset.schema().names
-    except Exception:  # a schema Ray cannot tell without running the plan: checked per batch
-        names = None
-    if names is not None:
-        scale.check_columns(ref.kind, mapping, names, prefix)
+    schema = dataset.schema(fetch_if_missing=False)  # never runs the plan; else checked per batch
+    if schema is not None:
+        scale.check_columns(ref.kind, mapping, schema.names, prefix)
     box = [ray.put(ref.blob)]
     return dataset.map_batches(_decide, batch_format="pyarrow", batch_size=batch_size, zero_copy_batch=True,
                                fn_kwargs={"digest": ref.digest, "kind": ref.kind, "box": box, "columns": mapping,
