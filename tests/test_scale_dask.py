@@ -291,3 +291,16 @@ def test_replay_text_ports_are_bad_port_rows(client: Any, tmp_path: Path) -> Non
     (first,) = _rows(engine.check_batch([row]))
     assert first[1] != "error:bad-port"
     assert got.counts == _local_counts([first]) | {(None, "error:bad-port", False): 3}
+
+
+def test_replay_jsonl_key_first_seen_late_still_decides(client: Any, tmp_path: Path) -> None:
+    rows = [{"mesh": "default", "source": f"svc-{i % 40}-1", "destination": "svc-3-1", "port": 8080}
+            for i in range(1_200)]
+    rows += [{"mesh": "default", "source_tags": f"kuma.io/service=svc-{i % 40}", "destination": "svc-3-1",
+              "port": 8080} for i in range(300)]
+    log = tmp_path / "late.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    engine = scale_gen.traffic_engine()
+    got = mdask.replay_distributed(str(log), engine, scheduler=client, echo=False)
+    assert got.counts == _local_counts(_rows(engine.check_batch(rows)))
+    assert all(not r.startswith("error:") for _, r, _ in got.counts)  # the tags were read, not dropped

@@ -270,7 +270,9 @@ def read_logs(logs: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]], 
         return ddf.map_partitions(_csv_port), fmt, files
     from dask.bytes import read_bytes
 
-    names = list(dict.fromkeys([n for n in scale.input_columns(kind) if n in names] + names))
+    # Every input column of the engine, even when the sampled lines lack it (a key first seen on a later
+    # line still decides its row); other keys as sampled, as text.
+    names = list(dict.fromkeys([*scale.input_columns(kind), *names]))
     _, blocks = read_bytes(files, delimiter=b"\n", blocksize=blocksize, sample=False)
     parts = [dask.delayed(_read_jsonl_block)(b, f, kind, names) for f, bs in zip(files, blocks) for b in bs]
     meta = _normalise_jsonl([], kind, names).to_pandas(types_mapper=pd.ArrowDtype)
