@@ -220,7 +220,17 @@ def test_replay_failure_leaves_previous_output(client: Any, tmp_path: Path) -> N
         mdask.replay_distributed(str(bad), scale_gen.traffic_engine(), scheduler=client, out=out)
     with pytest.raises(InputError, match="no file matches"):
         mdask.replay_distributed(str(tmp_path / "*.jsonl"), scale_gen.traffic_engine(), scheduler=client, out=out)
-    assert (out / "keep").read_text() == "previous run" and sorted(os.listdir(tmp_path)) == ["bad.parquet", "out"]
+    bad_jsonl = tmp_path / "bad.jsonl"
+    good = json.dumps({"mesh": "default", "source": "svc-1-1", "destination": "svc-2-1", "port": 8080}) + "\n"
+    bad_jsonl.write_text(good * 10 + "{not json\n" + good * 1_500)
+    with pytest.raises(InputError, match="bad.jsonl:11: not JSON"):  # in the lines read to learn the columns
+        mdask.replay_distributed(str(bad_jsonl), scale_gen.traffic_engine(), scheduler=client, out=out)
+    bad_jsonl.write_text(good * 1_100 + "{not json\n" + good * 50)
+    with pytest.raises(InputError, match=f"bad.jsonl: the line at byte {len(good) * 1_100}: not JSON"):
+        mdask.replay_distributed(str(bad_jsonl), scale_gen.traffic_engine(), scheduler=client, out=out,
+                                 blocksize=10_000)
+    assert (out / "keep").read_text() == "previous run"
+    assert sorted(os.listdir(tmp_path)) == ["bad.jsonl", "bad.parquet", "out"]
 
 
 def test_replay_jsonl_and_csv_match_local(client: Any, rbac: Any, traffic: Any, tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 try:
     import dask
     import dask.dataframe as dd
+    import dask.utils
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -49,8 +50,8 @@ _TEXT = pa.array(pd.array([], dtype=_STRING)).type  # the Arrow type pandas keep
 COUNT_COLUMNS = ("policy", "reason", "allowed", "rows")
 
 
-def _fail(msg: str, file: str = "<replay>") -> InputError:
-    return InputError([Problem(msg, file=file, code="replay")])
+def _fail(msg: str) -> InputError:
+    return InputError([Problem(msg, file="<replay>", code="replay")])  # as the local replay reports
 
 
 def _decisions_meta(meta: pd.DataFrame, prefix: str) -> pd.DataFrame:
@@ -171,7 +172,7 @@ def _format(files: list[str]) -> str:
     for f in files:
         fmt = _FORMATS.get(Path(f).suffix.lower())
         if fmt is None:
-            raise _fail(f"{f}: not a .parquet, .jsonl or .csv log", file=f)
+            raise _fail(f"{f}: not a .parquet, .jsonl or .csv log")
         kinds.add(fmt)
     if len(kinds) != 1:
         raise _fail(f"one log format per run, got {sorted(kinds)}")
@@ -204,17 +205,39 @@ def _normalise_jsonl(rows: list[dict[str, Any]], kind: str, names: list[str]) ->
     return pa.table({n: pa.array(cols[n], types.get(n, pa.string())) for n in names})
 
 
-def _read_jsonl_block(block: bytes, path: str, kind: str, names: list[str]) -> pd.DataFrame:
+def _read_jsonl_block(path: str, offset: int, length: int, kind: str, names: list[str]) -> pd.DataFrame:
+    """The whole lines that start in [offset, offset + length) of a JSONL file, as a typed frame; a
+    line that is not JSON is an `InputError` naming the file and the line's byte offset."""
     import json
 
+    import fsspec
+    from fsspec.utils import seek_delimiter
+
+    with fsspec.open(path, "rb") as f:
+        start = 0
+        if offset:
+            f.seek(offset - 1)  # a line starting exactly at `offset` belongs to this block
+            seek_delimiter(f, b"\n", 2**16)
+            start = f.tell()
+        end = offset + length
+        if start >= end:
+            block = b""
+        else:
+            f.seek(end - 1)
+            seek_delimiter(f, b"\n", 2**16)
+            stop = f.tell()
+            f.seek(start)
+            block = f.read(stop - start)
     rows = []
-    for n, line in enumerate(block.splitlines(), 1):
+    pos = start
+    for line in block.splitlines(keepends=True):
         if line.strip():
             try:
                 row = json.loads(line)
             except ValueError as e:
-                raise _fail(f"{path}: line {n} of a block: not JSON: {e}", file=path) from None
-            rows.append(row if isinstance(row, dict) else {})
+                raise _fail(f"{path}: the line at byte {pos}: not JSON: {e}") from None
+            rows.append(row if isinstance(row, dict) else {})  # a list / number line: a row missing every field
+        pos += len(line)
     return _normalise_jsonl(rows, kind, names).to_pandas(types_mapper=pd.ArrowDtype)
 
 
@@ -235,7 +258,7 @@ def _sample_names(files: list[str], fmt: str) -> list[str]:
                 try:
                     row = json.loads(line)
                 except ValueError as e:
-                    raise _fail(f"{files[0]}:{n + 1}: not JSON: {e}", file=files[0]) from None
+                    raise _fail(f"{files[0]}:{n + 1}: not JSON: {e}") from None
                 if isinstance(row, dict):
                     names.update(dict.fromkeys(row))
     return list(names)
@@ -260,7 +283,7 @@ def read_logs(logs: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]], 
             try:
                 pq.read_schema(f)
             except (pa.ArrowException, OSError) as e:
-                raise _fail(f"{f}: not a readable Parquet file: {e}", file=f) from None
+                raise _fail(f"{f}: not a readable Parquet file: {e}") from None
         return dd.read_parquet(files, dtype_backend="pyarrow"), fmt, files
     names = _sample_names(files, fmt)
     kind = "rbac" if "action" in names else "traffic"
@@ -268,13 +291,12 @@ def read_logs(logs: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]], 
         ddf = dd.read_csv(files, dtype=str, keep_default_na=False, na_values=[""], blocksize=blocksize,
                           dtype_backend="pyarrow")
         return ddf.map_partitions(_csv_port), fmt, files
-    from dask.bytes import read_bytes
-
     # Every input column of the engine, even when the sampled lines lack it (a key first seen on a later
     # line still decides its row); other keys as sampled, as text.
     names = list(dict.fromkeys([*scale.input_columns(kind), *names]))
-    _, blocks = read_bytes(files, delimiter=b"\n", blocksize=blocksize, sample=False)
-    parts = [dask.delayed(_read_jsonl_block)(b, f, kind, names) for f, bs in zip(files, blocks) for b in bs]
+    size = dask.utils.parse_bytes(blocksize) if isinstance(blocksize, str) else int(blocksize)
+    parts = [dask.delayed(_read_jsonl_block, pure=True)(f, off, size, kind, names)
+             for f in files for off in range(0, max(os.path.getsize(f), 1), size)]
     meta = _normalise_jsonl([], kind, names).to_pandas(types_mapper=pd.ArrowDtype)
     return dd.from_delayed(parts, meta=meta, verify_meta=False), fmt, files
 
