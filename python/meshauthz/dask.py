@@ -316,12 +316,27 @@ def _replay_partition(df: pd.DataFrame, digest: str, kind: str, blob: bytes, tmp
         tmp = f"{final}.{uuid.uuid4().hex}.tmp"
         pq.write_table(table, tmp)
         os.replace(tmp, final)
-    decided = pd.DataFrame({"policy": table.column("policy").to_pylist(),
-                            "reason": table.column("reason").to_pylist(),
-                            "allowed": table.column("allowed").to_numpy()})
-    counts = decided.value_counts(dropna=False, sort=False)
-    return pd.DataFrame({"policy": [k[0] for k in counts.index], "reason": [k[1] for k in counts.index],
-                         "allowed": [bool(k[2]) for k in counts.index], "rows": counts.to_numpy(dtype="int64")})
+    return _counts(table)
+
+
+def _counts(table: pa.Table) -> pd.DataFrame:
+    """Rows per (policy, reason, allowed): dictionary codes combined into one key, then `bincount`."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    pol = pc.dictionary_encode(table.column("policy")).combine_chunks()
+    rea = pc.dictionary_encode(table.column("reason")).combine_chunks()
+    pi = pol.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64) + 1  # 0 = no policy
+    ri = rea.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    ok = table.column("allowed").to_numpy().astype(np.int64)
+    nr = max(len(rea.dictionary), 1)
+    counts = np.bincount((pi * nr + ri) * 2 + ok)
+    keys = np.flatnonzero(counts)
+    policies = [None, *pol.dictionary.to_pylist()]
+    reasons = rea.dictionary.to_pylist()
+    return pd.DataFrame({"policy": pd.Series([policies[k // 2 // nr] for k in keys], dtype=object),
+                         "reason": pd.Series([reasons[k // 2 % nr] for k in keys], dtype=object),
+                         "allowed": (keys % 2).astype(bool), "rows": counts[keys].astype("int64")})
 
 
 def _counts_meta() -> pd.DataFrame:
