@@ -27,7 +27,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from glob import glob
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional, Sequence, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 try:
     import dask
@@ -47,7 +47,6 @@ __all__ = ["ReplaySummary", "build_counts", "check_batch", "engine_ref", "replay
 
 _STRING = pd.StringDtype("pyarrow")
 _TEXT = pa.array(pd.array([], dtype=_STRING)).type  # the Arrow type pandas keeps string[pyarrow] in
-COUNT_COLUMNS = ("policy", "reason", "allowed", "rows")
 
 
 def _fail(msg: str) -> InputError:
@@ -475,9 +474,3 @@ def replay_distributed(logs: Union[str, os.PathLike, Sequence[Union[str, os.Path
         print(f"{rows:,} {kind} requests from {where}")
         print(summary.table)
     return summary
-
-
-def iter_partitions(ddf: dd.DataFrame) -> Iterator[pd.DataFrame]:
-    """Computed partitions one at a time (bounded memory for callers that stream results)."""
-    for i in range(ddf.npartitions):
-        yield ddf.get_partition(i).compute()
