@@ -74,7 +74,7 @@ def _frame(table: Any, arrow_backed: bool) -> Any:
 
 def _decided(df: Any) -> list[tuple[Any, ...]]:
     assert list(df["id"]) == list(range(len(df)))  # every row, once, in input order
-    return [(bool(a), r, None if p is pd.NA or p is None else p)
+    return [(bool(a), r, None if pd.isna(p) else p)
             for a, r, p in zip(df["allowed"], df["reason"], df["policy"])]
 
 
@@ -90,8 +90,8 @@ def test_traffic_equals_local_row_for_row(client: Any, traffic: Any, parts: int,
     assert list(out.columns[-3:]) == ["allowed", "reason", "policy"]
     got = out.compute()
     assert out.npartitions == parts
-    assert got["allowed"].dtype == bool and got["reason"].dtype == pd.StringDtype("pyarrow")
-    assert dict(got.dtypes) == dict(out.dtypes)  # the declared meta is what the partitions hold
+    assert got["allowed"].dtype == bool and isinstance(got["reason"].dtype, pd.CategoricalDtype)
+    assert [str(t) for t in got.dtypes] == [str(t) for t in out.dtypes]  # the declared meta holds
     assert _decided(got) == want
     reasons = Counter(r for _, r, _ in want)
     assert reasons["allowed"] > 1000 and reasons["mtp-allow"] > 0 and reasons["mtp-deny"] > 0
