@@ -6,7 +6,10 @@
 Reports rows/s (min and median of `--runs`) for 1 and 2 workers, the 2-vs-1 scaling ratio, the
 per-core cost ratio versus the local run, the fixed overhead (a one-row job on fresh workers: engine
 bytes shipped and compiled), and the projection for 1 billion Parquet rows on 16 cores:
-fixed overhead + 1e9 / (16 x per-core rate). Nothing is asserted (this is not a test).
+fixed overhead + 1e9 / (16 x per-core rate). Also the CPU seconds per million rows in the workers and
+in the client + scheduler process: on a machine whose cores are busy with other work, wall-clock
+scaling cannot show, while equal worker CPU per row for 1 and 2 workers says the work divides without
+overhead. Nothing is asserted (this is not a test).
 Not collected by the default pytest run; the one-line figures go in the issue's closing note.
 """
 
@@ -99,8 +102,11 @@ def main() -> None:
         print(f"log: {args.rows:,} rows in {FILES} Parquet files ({size / 2**20:.1f} MiB); engine bundle "
               f"{len(ref):,} bytes")
         want = local_run(directory, eng)
-        local = timed(lambda: local_run(directory, eng), args.runs)
         results: dict[int, tuple[list[float], float, float]] = {}
+        cpu: dict[int, tuple[float, float]] = {}  # workers' CPU s, this process's (client + scheduler) CPU s
+        lo_cpu0 = time.process_time()
+        local = timed(lambda: local_run(directory, eng), args.runs)
+        lo_cpu = time.process_time() - lo_cpu0
         for workers in (1, 2):
             t = time.perf_counter()
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
@@ -115,7 +121,10 @@ def main() -> None:
                 fixed = time.perf_counter() - t
                 got = dask_run(directory, ref)
                 assert got == want, (got, want)
+                cpu0 = sum(client.run(time.process_time).values())
+                main0 = time.process_time()
                 results[workers] = (timed(lambda: dask_run(directory, ref), args.runs), fixed, startup)
+                cpu[workers] = (sum(client.run(time.process_time).values()) - cpu0, time.process_time() - main0)
             finally:
                 client.close()
                 cluster.close()
@@ -129,6 +138,10 @@ def main() -> None:
         mn, md = rate(ts)
         print(f"dask {w} worker(s): min {mn:,.0f} rows/s, median {md:,.0f} rows/s "
               f"(first job on fresh workers {fixed * 1000:.0f} ms, cluster start {startup:.1f} s)")
+    total = args.rows * args.runs
+    print(f"CPU per million rows: local {lo_cpu / total * 1e6:.3f} s"
+          + "".join(f"; dask {w} worker(s) {c / total * 1e6:.3f} s in workers + {m / total * 1e6:.3f} s in "
+                    f"client/scheduler" for w, (c, m) in cpu.items()))
     one_min, one_med = rate(results[1][0])
     two_min, two_med = rate(results[2][0])
     print(f"\nscaling 2 vs 1 worker: min {two_min / one_min:.2f}x, median {two_med / one_med:.2f}x (goal >= 1.5x)")
