@@ -15,11 +15,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from analysis_gen import generated_mesh  # noqa: E402
-from traffic_lint_reference import reference  # noqa: E402
-
 from meshauthz.api import load_dicts  # noqa: E402
 from meshauthz.traffic import TrafficEngine  # noqa: E402
 from meshauthz.traffic.lint import lint_traffic  # noqa: E402
+from traffic_lint_reference import reference  # noqa: E402
 
 N_SERVICES, N_TPS = 1000, 10_000
 

@@ -11,18 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from traffic_lint_reference import reference
 
 import meshauthz
 from meshauthz import TrafficEngine
 from meshauthz.cli import main
 from meshauthz.findings import Finding
 from meshauthz.traffic.lint import RULES, lint_traffic
+from traffic_lint_reference import reference
 
 ROOT = Path(__file__).resolve().parent.parent
 # MeshService targetRefs are deprecated (a warning), still decided: they stay in the inputs on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore:.*MeshService value.*is deprecated")
-STRICT = {"type": "Mesh", "name": "m", "mtls": {"enabledBackend": "ca", "backends": [{"name": "ca", "type": "builtin"}]}}
+STRICT = {"type": "Mesh", "name": "m",
+          "mtls": {"enabledBackend": "ca", "backends": [{"name": "ca", "type": "builtin"}]}}
 
 
 def dp(name: str, *inbounds: dict[str, str], mesh: str = "m", port: int = 8080) -> dict[str, Any]:
@@ -221,7 +222,8 @@ def generated(seed: int) -> list[dict[str, Any]]:
             docs.append(tp(f"tp-{i}", [_selector(rnd) for _ in range(rnd.randint(1, 2))], dests, mesh=m,
                            created=f"2024-01-0{rnd.randint(1, 3)}T00:00:00Z"))
         for i in range(rnd.randint(0, 2)):
-            target = rnd.choice([{"kind": "Mesh"}, {"kind": "MeshService", "name": rnd.choice(VOCAB["kuma.io/service"])}])
+            target = rnd.choice([{"kind": "Mesh"},
+                                 {"kind": "MeshService", "name": rnd.choice(VOCAB["kuma.io/service"])}])
             items = []
             for _ in range(rnd.randint(1, 4)):
                 ref = rnd.choice([{"kind": "Mesh"},

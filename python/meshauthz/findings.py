@@ -86,7 +86,8 @@ def to_sarif(findings: list[Finding], rules: dict[str, tuple[str, str]], version
         loc: dict[str, Any] = {"physicalLocation": {"artifactLocation": {"uri": f.file}}}
         if region:
             loc["physicalLocation"]["region"] = region
-        loc["logicalLocations"] = [{"name": f.resource, "fullyQualifiedName": f.resource + (f" {f.path}" if f.path else "")}]
+        loc["logicalLocations"] = [{"name": f.resource,
+                                    "fullyQualifiedName": f.resource + (f" {f.path}" if f.path else "")}]
         results.append({
             "ruleId": f.code, "ruleIndex": index[f.code], "level": SARIF_LEVEL[RANK[f.severity]],
             "message": {"text": f"{f.resource}{' ' + f.path if f.path else ''}: {f.message}"},

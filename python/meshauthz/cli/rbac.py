@@ -22,14 +22,12 @@ from ._common import (
     CliError,
     emit,
     fail_on_errors,
-    files_option,
     input_paths,
     kv_table,
     one_document,
     output_options,
     qualify_ids,
     quiet_option,
-    render_table,
     resolve_format,
 )
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from ..findings import Finding
-
 from ..kinds import lookup
 from ..resource import Resource
 from .documents import Source, collect

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from ..findings import Finding
 from ..resource import Resource
@@ -72,7 +72,7 @@ def _finding(code: str, msg: str, res: Resource, path: tuple[Any, ...] = ()) -> 
 class PairIndex:
     """Inverted index over sets of (key, value) pairs: which ids hold every pair of a selector."""
 
-    def __init__(self, items: dict[Any, Iterable[Pair]]):
+    def __init__(self, items: Mapping[Any, Iterable[Pair]]):
         self.all = frozenset(items)
         self.by_pair: dict[Pair, set[Any]] = defaultdict(set)
         self.by_key: dict[str, set[Any]] = defaultdict(set)
@@ -146,7 +146,6 @@ def lint_traffic(engine: TrafficEngine) -> list[Finding]:
     for m in sorted(c.meshes):
         info = c.meshes[m]
         tps = c.policies.get(m, [])
-        tp_by_name = {r.name: r for r in tps}
         dps = sorted(n for (mm, n) in c.dataplanes if mm == m)
         identities = {n: identity_of(c.dataplanes[(m, n)].body) for n in dps}
         clients = PairIndex(identities)
@@ -161,7 +160,8 @@ def lint_traffic(engine: TrafficEngine) -> list[Finding]:
         if info.prometheus and dps:
             maps[("prometheus",)] = list(info.prometheus[1].items())
         for n in ess:
-            maps[("es", n)] = [(str(k), str(v)) for k, v in (c.external_services[(m, n)].body.get("tags") or {}).items()]
+            es_tags = c.external_services[(m, n)].body.get("tags") or {}
+            maps[("es", n)] = [(str(k), str(v)) for k, v in es_tags.items()]
         targets = PairIndex(maps)
 
         # T003: entries matching no dataplane (sources: T2.7 identities; destinations: T2.2 maps).
