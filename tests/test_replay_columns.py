@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 from conftest import ROOT
-
 from meshauthz.cli import main
 
 
