@@ -33,7 +33,7 @@ class TrafficPolicySet:
         meshes: list[tuple[str, bool, bool, bool, bool, tuple[int, dict[str, str]] | None, bool]],
         dataplanes: list[tuple[str, str, list[tuple[int, dict[str, str]]], dict[str, str] | None]],
         external_services: list[tuple[str, str, dict[str, str]]],
-        policies: list[tuple[str, str, int, list[dict[str, str]], list[dict[str, str]]]],
+        policies: list[tuple[str, str, tuple[int, int] | int, list[dict[str, str]], list[dict[str, str]]]],
     ) -> None: ...
     def __len__(self) -> int: ...
     def check_inbound(self, mesh: str, dataplane: str, port: int, client: _Client) -> _DecisionTuple:

@@ -149,12 +149,32 @@ impl TrafficPolicySet {
     }
 }
 
+/// A policy's creationTime: (seconds since the Unix epoch, nanoseconds), or legacy integer
+/// microseconds since the epoch.
+#[derive(FromPyObject)]
+enum Created {
+    SecondsNanos((i64, u32)),
+    Micros(i64),
+}
+
+impl Created {
+    fn seconds_nanos(self) -> (i64, u32) {
+        match self {
+            Created::SecondsNanos((s, n)) => (s + i64::from(n / 1_000_000_000), n % 1_000_000_000),
+            Created::Micros(us) => (
+                us.div_euclid(1_000_000),
+                (us.rem_euclid(1_000_000) * 1000) as u32,
+            ),
+        }
+    }
+}
+
 #[pymethods]
 impl TrafficPolicySet {
     /// meshes: [(name, mtls_enabled, permissive, zone_egress, passthrough, (port, tags) | None, has_mtp)]
     /// dataplanes: [(mesh, name, [(port, tags)], gateway_tags | None)]
     /// external_services: [(mesh, name, tags)]
-    /// policies: [(mesh, name, creation_time_us, [source match], [destination match])]
+    /// policies: [(mesh, name, (creation seconds, nanoseconds), [source match], [destination match])]
     #[new]
     #[allow(clippy::type_complexity)]
     fn new(
@@ -162,7 +182,7 @@ impl TrafficPolicySet {
         meshes: Vec<(String, bool, bool, bool, bool, Option<(u32, Tags)>, bool)>,
         dataplanes: Vec<(String, String, Vec<(u32, Tags)>, Option<Tags>)>,
         external_services: Vec<(String, String, Tags)>,
-        policies: Vec<(String, String, i64, Vec<Tags>, Vec<Tags>)>,
+        policies: Vec<(String, String, Created, Vec<Tags>, Vec<Tags>)>,
     ) -> PyResult<Self> {
         let meshes = meshes
             .into_iter()
@@ -202,15 +222,13 @@ impl TrafficPolicySet {
             .collect();
         let policies = policies
             .into_iter()
-            .map(
-                |(mesh, name, created_us, sources, destinations)| PolicyInput {
-                    mesh,
-                    name,
-                    created_us,
-                    sources: sources.into_iter().map(pairs).collect(),
-                    destinations: destinations.into_iter().map(pairs).collect(),
-                },
-            )
+            .map(|(mesh, name, created, sources, destinations)| PolicyInput {
+                mesh,
+                name,
+                created: created.seconds_nanos(),
+                sources: sources.into_iter().map(pairs).collect(),
+                destinations: destinations.into_iter().map(pairs).collect(),
+            })
             .collect();
         let set = py
             .detach(|| PolicySet::compile(meshes, dataplanes, external_services, policies))

@@ -383,7 +383,7 @@ mod tests {
             vec![PolicyInput {
                 mesh: "a".into(),
                 name: "web-to-api".into(),
-                created_us: 0,
+                created: (0, 0),
                 sources: vec![kv(&[("kuma.io/service", "web")])],
                 destinations: vec![kv(&[("kuma.io/service", "api")])],
             }],

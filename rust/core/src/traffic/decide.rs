@@ -506,7 +506,7 @@ mod tests {
         PolicyInput {
             mesh: "default".into(),
             name: name.into(),
-            created_us: 0,
+            created: (0, 0),
             sources: vec![kv(src)],
             destinations: vec![kv(dst)],
         }
