@@ -36,21 +36,21 @@ import struct
 import threading
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, Iterable, Optional, Union
 
 from . import kinds as _kinds
 from .errors import MeshauthzError
-from .resource import GO_ZERO_TIME, Resource
+from .loader import register_reader
+from .resource import GO_ZERO_TIME, Resource, datetime_view, seconds_nanos
 from .store import ResourceStore
 from .yaml_source import Document
 
 MAGIC = b"MESHAUTHZ-BUNDLE\n"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: times as [seconds, nanoseconds, offset]
 _HEADER = struct.Struct(">H32s")
 HEADER_SIZE = len(MAGIC) + _HEADER.size
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _FORMS = ("universal", "kubernetes")
 
 
@@ -61,21 +61,29 @@ class BundleError(MeshauthzError):
 # ---- rows: one resource as a JSON array -----------------------------------------------------------
 
 
-def _micros(t: Optional[datetime]) -> Optional[int]:
-    return None if t is None else (t - _EPOCH) // timedelta(microseconds=1)
+def _time_row(t: Optional[datetime], precise: Optional[tuple[int, int]] = None) -> Optional[list[int]]:
+    """[seconds since the epoch, nanoseconds, UTC offset in seconds] (the datetime view's offset kept,
+    so a time near year 9999 reads back without leaving datetime's range)."""
+    if t is None:
+        return None
+    secs, nanos = precise if precise is not None else seconds_nanos(t)
+    offset = t.utcoffset()
+    return [secs, nanos, int(offset.total_seconds()) if offset else 0]
 
 
 @lru_cache(maxsize=4096)  # policies of one bundle share few distinct timestamps
-def _time(us: Optional[int]) -> Optional[datetime]:
-    return None if us is None else _EPOCH + timedelta(microseconds=us)
+def _time(secs: int, nanos: int, offset: int) -> datetime:
+    return datetime_view(secs, nanos, offset)
 
 
-_ZERO_US = _micros(GO_ZERO_TIME)
+_ZERO = seconds_nanos(GO_ZERO_TIME)
 
 
 def _row(r: Resource) -> list[Any]:
     doc = r.document
-    return [r.kind.name, r.name, r.mesh, r.labels, _micros(r.creation_time), _micros(r.modification_time),
+    created = r.creation_seconds_nanos
+    return [r.kind.name, r.name, r.mesh, r.labels,
+            None if created == _ZERO else _time_row(r.creation_time, created), _time_row(r.modification_time),
             _FORMS.index(r.form), r.namespace, r.display_name, doc.file if doc else None,
             doc.index if doc else 0, r.body]
 
@@ -97,9 +105,10 @@ def _resource(row: list[Any], docs: dict[tuple[str, int], Document]) -> Resource
     # Resource(...) would build; the rows were validated when the bundle was compiled.
     r = _NEW(Resource)
     r.__dict__.update(kind=k, name=name, mesh=mesh, body=body, labels=labels,
-                      creation_time=GO_ZERO_TIME if created == _ZERO_US else _time(created),
-                      modification_time=None if modified is None else _time(modified), form=_FORMS[form],
-                      namespace=namespace, display_name=display, model=None, document=doc, path_prefix=())
+                      creation_time=GO_ZERO_TIME if created is None else _time(*created),
+                      modification_time=None if modified is None else _time(*modified), form=_FORMS[form],
+                      namespace=namespace, display_name=display, model=None, document=doc, path_prefix=(),
+                      created=None if created is None else (created[0], created[1]))
     return r
 
 
@@ -272,6 +281,21 @@ def _rebuild(kind: str, data: bytes, options: str) -> Any:
             engine = _CACHE.setdefault(key, engine)
     return engine
 
+
+def _read_for_loader(data: bytes, source: str) -> Any:
+    """`load_paths` on a bundle file: its resources (a bad bundle is one located problem)."""
+    from .errors import Problem
+    from .loader import LoadResult
+
+    out = LoadResult()
+    try:
+        out.resources.extend(loads_resources(data, source))
+    except BundleError as e:
+        out.problems.append(Problem(str(e), file=source, code="bundle", expected="a valid meshauthz bundle"))
+    return out
+
+
+register_reader(MAGIC, _read_for_loader)
 
 __all__ = ["Bundle", "BundleError", "FORMAT_VERSION", "MAGIC", "compile_paths", "dumps", "load_bundle",
            "loads", "loads_resources"]

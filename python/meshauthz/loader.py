@@ -13,14 +13,14 @@ import warnings as _warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path as FsPath
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Callable, Iterable, Optional, Union
 
 from . import kinds as _kinds
 from .errors import InputError, Problem
 from .models import ModelError, parse_model
-from .resource import GO_ZERO_TIME, Resource
-from .validation import render_path, validate_meta, validate_resource
-from .yaml_source import Document, Path, read_documents
+from .resource import GO_ZERO_TIME, Resource, seconds_nanos
+from .validation import MapKey, render_path, validate_meta, validate_resource
+from .yaml_source import Document, Path, read_documents, timestamp
 
 PathLike = Union[str, os.PathLike]
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
@@ -59,17 +59,28 @@ def _problem(doc: Document, path: Path, message: str, *, expected: str = "", cod
                    resource=resource)
 
 
-def _parse_time(value: Any, doc: Document, path: Path, out: LoadResult) -> Optional[datetime]:
+Created = tuple[datetime, tuple[int, int]]  # (datetime view, (seconds, nanoseconds)) of a time
+
+
+def _parse_time(value: Any, doc: Document, path: Path, out: LoadResult) -> Optional[Created]:
+    """An RFC 3339 time: a YAML timestamp, or a string (quoted) in RFC 3339 / ISO 8601 form. The
+    nanoseconds are kept (T3.5 ties compare them); the datetime view is a naive time taken as UTC."""
     if value is None:
         return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     if isinstance(value, str):
         try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+            parsed: Any = timestamp(value)
         except ValueError:
-            pass
+            parsed = None
+        if not isinstance(parsed, datetime):
+            try:
+                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                parsed = None
+        value = parsed if parsed is not None else value
+    if isinstance(value, datetime):
+        view = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return view, seconds_nanos(value)
     out.problems.append(_problem(doc, path, f"invalid timestamp {value!r}",
                                  expected="an RFC 3339 time such as 2024-01-01T00:00:00Z", code="type"))
     return None
@@ -185,6 +196,22 @@ def _from_kubernetes(doc: Document, raw: dict[str, Any], out: LoadResult, system
     if not isinstance(mesh, str):
         out.problems.append(_problem(doc, ("mesh",), "mesh must be a string", expected="a mesh name", code="type"))
         return None
+    if check:
+        label = f"{kind.name} {name}"
+        secret = kind.name in ("Secret", "GlobalSecret")
+        _unknown_keys(doc, out, raw, (), _K8S_SECRET_KEYS if secret else _K8S_KEYS, label,
+                      "a field of a Kubernetes object: apiVersion, kind, metadata, "
+                      + ("type, data" if secret else "spec, mesh; policy fields belong under `spec`"))
+        _unknown_keys(doc, out, meta, ("metadata",), _K8S_META_KEYS, label, "a Kubernetes ObjectMeta field")
+        # The Universal form's name / mesh rules (TP §5.3) apply to metadata.name and the mesh.
+        mesh_path: Path = ("mesh",) if raw.get("mesh") else ("metadata", "labels", MapKey("kuma.io/mesh"))
+        before = len(out.problems)
+        for v in validate_meta(kind, name, mesh if kind.mesh_scoped else None):
+            where = ("metadata", "name") if v.path[:1] == ("name",) else mesh_path
+            out.problems.append(_problem(doc, where, v.message, code="meta", resource=label,
+                                         field=render_path(where)))
+        if len(out.problems) > before:
+            return None
     core_name = f"{name}.{namespace}" if kind.namespaced and namespace else name
     if kind.namespaced and namespace:
         labels.setdefault("k8s.kuma.io/namespace", namespace)
@@ -210,9 +237,30 @@ def _from_kubernetes(doc: Document, raw: dict[str, Any], out: LoadResult, system
                    "kubernetes", namespace, labels.get("kuma.io/display-name", name), prefix, check)
 
 
+_K8S_KEYS = frozenset({"apiVersion", "kind", "metadata", "spec", "mesh", "status"})
+_K8S_SECRET_KEYS = frozenset({"apiVersion", "kind", "metadata", "type", "data"})
+_K8S_META_KEYS = frozenset({
+    "name", "namespace", "labels", "annotations", "creationTimestamp", "uid", "resourceVersion", "generation",
+    "generateName", "ownerReferences", "finalizers", "managedFields", "deletionTimestamp",
+    "deletionGracePeriodSeconds", "selfLink",
+})
+
+
+def _unknown_keys(doc: Document, out: LoadResult, mapping: dict[Any, Any], prefix: Path, known: frozenset[str],
+                  label: str, expected: str) -> None:
+    """Kubernetes-form keys meshauthz does not read: a warning each, as unknown Universal fields get
+    (TP A18) — a policy field written beside `spec` instead of under it is silently lost otherwise."""
+    for key in mapping:
+        if key not in known:
+            path = prefix + (key if isinstance(key, (str, int)) else str(key),)
+            out.warnings.append(_problem(doc, path, "unknown field, ignored as Kuma does (TP A18)",
+                                         expected=expected, code="unknown-field", resource=label,
+                                         field=render_path(path)))
+
+
 def _finish(doc: Document, out: LoadResult, kind: _kinds.Kind, name: str, mesh: Optional[str],
-            body: dict[str, Any], labels: dict[str, str], created: Optional[datetime],
-            modified: Optional[datetime], form: str, namespace: Optional[str], display: str,
+            body: dict[str, Any], labels: dict[str, str], created: Optional[Created],
+            modified: Optional[Created], form: str, namespace: Optional[str], display: str,
             prefix: Path, check: bool) -> Optional[Resource]:
     label = f"{kind.name} {mesh}/{name}" if mesh else f"{kind.name} {name}"
     model = None
@@ -228,8 +276,10 @@ def _finish(doc: Document, out: LoadResult, kind: _kinds.Kind, name: str, mesh: 
             out.warnings.append(_problem(doc, prefix + path, "unknown field, ignored as Kuma does (TP A18)",
                                          code="unknown-field", resource=label, field=render_path(path)))
     res = Resource(kind=kind, name=name, mesh=mesh, body=body, labels=labels,
-                   creation_time=created or GO_ZERO_TIME, modification_time=modified, form=form,  # type: ignore[arg-type]
-                   namespace=namespace, display_name=display, model=model, document=doc, path_prefix=prefix)
+                   creation_time=created[0] if created else GO_ZERO_TIME,
+                   modification_time=modified[0] if modified else None, form=form,  # type: ignore[arg-type]
+                   namespace=namespace, display_name=display, model=model, document=doc, path_prefix=prefix,
+                   created=created[1] if created else None)
     if not check:
         return res
     report = validate_resource(res)
@@ -284,6 +334,16 @@ def iter_files(paths: Iterable[PathLike]) -> Iterable[tuple[str, Optional[FsPath
             yield str(fp), fp
 
 
+# Readers of non-YAML inputs by their leading magic bytes. `meshauthz.bundle` registers its own when
+# imported (the package imports it): the loader never imports bundle code.
+_READERS: dict[bytes, Callable[[bytes, str], LoadResult]] = {}
+
+
+def register_reader(magic: bytes, reader: Callable[[bytes, str], LoadResult]) -> None:
+    """Route files starting with `magic` to `reader(data, file)` instead of the YAML loader."""
+    _READERS[magic] = reader
+
+
 def load_paths(paths: Iterable[PathLike]) -> LoadResult:
     out = LoadResult()
     for name, fp in iter_files(paths):
@@ -296,10 +356,9 @@ def load_paths(paths: Iterable[PathLike]) -> LoadResult:
             out.problems.append(Problem(f"cannot read file: {e.strerror or e}", file=name, code="io",
                                         expected="a readable YAML file or directory"))
             continue
-        if data.startswith(b"MESHAUTHZ-BUNDLE\n"):  # a compiled bundle (meshauthz.bundle): no YAML, no validation
-            from .bundle import loads_resources
-
-            out.resources.extend(loads_resources(data, name))
+        reader = next((r for magic, r in _READERS.items() if data.startswith(magic)), None)
+        if reader is not None:  # e.g. a compiled bundle (meshauthz.bundle registers its reader)
+            out.extend(reader(data, name))
             continue
         out.extend(load_text(data, name))
     return out

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from datetime import tzinfo as tzinfo_t
 from typing import Any, Iterator, Optional, Union
 
 import yaml
@@ -79,20 +81,104 @@ def _mark(m: Any) -> Mark:
     return (m.line + 1, m.column + 1)
 
 
+class Timestamp(datetime):
+    """A YAML timestamp that keeps its nanoseconds (`datetime` stops at microseconds).
+
+    Equal to (and hashing like) the `datetime` PyYAML would build; `nanosecond` is the full fraction
+    of the second (0..999,999,999), digits past the ninth dropped as Go's RFC 3339 parser does."""
+
+    _sub_us = 0  # nanoseconds below the microsecond
+
+    @property
+    def nanosecond(self) -> int:
+        return self.microsecond * 1000 + self._sub_us
+
+    def __reduce_ex__(self, protocol: Any) -> Any:  # copy / pickle keep the nanoseconds
+        return (_restore_timestamp, (datetime(self.year, self.month, self.day, self.hour, self.minute,
+                                              self.second, self.microsecond, self.tzinfo), self._sub_us))
+
+
+def _restore_timestamp(dt: datetime, sub_us: int) -> Timestamp:
+    t = Timestamp(dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second, dt.microsecond, dt.tzinfo)
+    if sub_us:
+        t._sub_us = sub_us
+    return t
+
+
+_TIMESTAMP = yaml.constructor.SafeConstructor.timestamp_regexp
+
+
+def timestamp(text: str) -> Union[date, Timestamp]:
+    """PyYAML's `construct_yaml_timestamp`, keeping nanoseconds (a `Timestamp`); raises ValueError for
+    text that is not a timestamp or names no real date / time / offset (2023-02-29, hour 25, -24:00)."""
+    m = _TIMESTAMP.match(text)
+    if m is None:
+        raise ValueError(f"not a timestamp: {text!r}")
+    v = m.groupdict()
+    year, month, day = int(v["year"]), int(v["month"]), int(v["day"])
+    if not v["hour"]:
+        return date(year, month, day)
+    fraction = (v["fraction"] or "")[:9].ljust(9, "0")
+    nanos = int(fraction)
+    tzinfo: Optional[tzinfo_t] = None
+    if v["tz_sign"]:
+        delta = timedelta(hours=int(v["tz_hour"]), minutes=int(v["tz_minute"] or 0))
+        tzinfo = timezone(-delta if v["tz_sign"] == "-" else delta)
+    elif v["tz"]:
+        tzinfo = timezone.utc
+    t = Timestamp(year, month, day, int(v["hour"]), int(v["minute"]), int(v["second"]), nanos // 1000,
+                  tzinfo=tzinfo)
+    if nanos % 1000:
+        t._sub_us = nanos % 1000
+    return t
+
+
+_STR = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+# The only scalar tags a resource document may carry (implicitly resolved or written as !!tag): YAML
+# 1.1's null / bool / int / float / timestamp / str. !!binary, !!set, !!omap, !!python/... are refused.
+_SCALAR_CONSTRUCTORS: dict[str, Any] = {
+    tag: yaml.constructor.SafeConstructor.yaml_constructors[tag]
+    for tag in ("tag:yaml.org,2002:null", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int",
+                "tag:yaml.org,2002:float")
+}
+_COLLECTION_TAGS = {True: (None, "!", "tag:yaml.org,2002:map"), False: (None, "!", "tag:yaml.org,2002:seq")}
+
+
 def _scalar_value(event: yaml.ScalarEvent) -> Any:
+    """A scalar's value under PyYAML's YAML 1.1 resolution (bool / int / float / null / timestamp).
+
+    A plain scalar that matches a resolver's pattern but names no value of that type (a date such
+    as `2023-02-29`, an hour 25, an offset of 24 h, `0x_`) stays the string it is written as, as
+    Kubernetes' YAML reader (go-yaml) keeps it; an explicit `!!tag` on such a value is a problem."""
     tag = event.tag
-    if tag is None or tag == "!":
+    implicit = tag is None or tag == "!"
+    if implicit:
         tag = _resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
-    if tag == "tag:yaml.org,2002:merge":
+    if tag == _MERGE_TAG:
         return _MERGE
-    node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
-    if tag == "tag:yaml.org,2002:str":
+    if tag == _STR:
         return event.value
     try:
-        constructor = _constructor.yaml_constructors[tag]
+        if tag == _TIMESTAMP_TAG:
+            return timestamp(event.value)
+        constructor = _SCALAR_CONSTRUCTORS[tag]
     except KeyError:
         raise _Fail(f"unsupported YAML tag {tag!r}", event.start_mark, "a plain YAML value") from None
-    return constructor(_constructor, node)
+    except (ValueError, OverflowError):
+        if implicit:
+            return event.value
+        raise _Fail(f"invalid {tag.rsplit(':', 1)[-1]} value {event.value!r}", event.start_mark,
+                    "a value of the tagged type") from None
+    node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+    try:
+        return constructor(_constructor, node)
+    except (ValueError, OverflowError, KeyError, TypeError, AttributeError):
+        if implicit:
+            return event.value
+        raise _Fail(f"invalid {tag.rsplit(':', 1)[-1]} value {event.value!r}", event.start_mark,
+                    "a value of the tagged type") from None
 
 
 class _Fail(Exception):
@@ -208,8 +294,10 @@ def read_documents(data: Union[str, bytes], file: str = "<input>") -> Iterator[D
                                 f"at most {MAX_DEPTH} nested levels", "limit")
                 if parent is not None and parent.is_map and parent.pending_key is _NO_KEY:
                     raise _Fail("a mapping key must be a scalar", event.start_mark, "a string key")
-                doc.positions.setdefault(path, _mark(event.start_mark))
                 is_map = isinstance(event, yaml.MappingStartEvent)
+                if event.tag not in _COLLECTION_TAGS[is_map]:
+                    raise _Fail(f"unsupported YAML tag {event.tag!r}", event.start_mark, "a plain YAML value")
+                doc.positions.setdefault(path, _mark(event.start_mark))
                 stack.append(_Container({} if is_map else [], path, is_map, event.anchor))
                 continue
     except _Fail as f:
