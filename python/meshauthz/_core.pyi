@@ -204,3 +204,22 @@ def rbac_check_rows(
     targets: list[Optional[RbacTarget]],
     threads: int = 1,
 ) -> BatchResult: ...
+
+# --- native YAML reader (rust/py/src/yaml.rs) -------------------------------------------------------
+
+class YamlMarks:
+    """Positions of one document, path -> (line, column); native until asked for."""
+
+    def mark(self, path: tuple[Any, ...]) -> tuple[int, int] | None: ...
+    def items(self) -> list[tuple[tuple[Any, ...], tuple[int, int]]]: ...
+    def __len__(self) -> int: ...
+
+def yaml_load(
+    text: str,
+    make_timestamp: Any,
+    make_date: Any,
+    construct: Any,
+) -> tuple[
+    list[tuple[int, Any, YamlMarks]] | None,
+    tuple[str, int, int, int, str, bool] | None,
+]: ...

@@ -14,7 +14,7 @@ aliases without bound. This module builds plain Python values from the parser's 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+import os
 from datetime import date, datetime, timedelta, timezone
 from datetime import tzinfo as tzinfo_t
 from typing import Any, Iterator, Optional, Union
@@ -39,23 +39,56 @@ _resolver = yaml.resolver.Resolver()
 _constructor = yaml.constructor.SafeConstructor()
 
 
-@dataclass
 class Document:
-    """One YAML document of a file: its value and where each path of it was written."""
+    """One YAML document of a file: its value and where each path of it was written.
 
-    value: Any
-    file: str
-    index: int  # 0-based position among the file's documents (empty ones included)
-    positions: dict[Path, Mark] = field(default_factory=dict)
+    `positions` maps a path to its (line, column); documents read natively keep them in native
+    memory (`marks`) and build the dict only when asked for it."""
+
+    __slots__ = ("value", "file", "index", "_positions", "_marks")
+
+    def __init__(self, value: Any, file: str, index: int, positions: Optional[dict[Path, Mark]] = None,
+                 marks: Any = None):
+        self.value = value
+        self.file = file
+        self.index = index  # 0-based position among the file's documents (empty ones included)
+        self._positions = positions if positions is not None or marks is not None else {}
+        self._marks = marks
+
+    @property
+    def positions(self) -> dict[Path, Mark]:
+        if self._positions is None:
+            self._positions = {tuple(_py_key(k) for k in path): mark for path, mark in self._marks.items()}
+        return self._positions
+
+    def __repr__(self) -> str:
+        return f"Document(file={self.file!r}, index={self.index})"
 
     def mark(self, path: Path) -> Optional[Mark]:
         """Position of `path`, or of its nearest ancestor that has one (values reached through an
         alias are reported at their anchor)."""
+        if self._positions is None:
+            return self._marks.mark(tuple(path))
         while True:
-            found = self.positions.get(path)
+            found = self._positions.get(path)
             if found is not None or not path:
                 return found
             path = path[:-1]
+
+
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+
+
+def _py_key(k: Any) -> Any:
+    """A path element of native marks as the Python key (dates and times come tagged)."""
+    if type(k) is not tuple:
+        return k
+    if k[0] == "date":
+        return date(k[1], k[2], k[3])
+    if k[0] == "unique":
+        return float("nan")
+    t = _NAIVE_EPOCH + timedelta(microseconds=k[1])
+    return t if k[0] == "naive" else t.replace(tzinfo=timezone.utc)
 
 
 class _Container:
@@ -198,12 +231,7 @@ def _hashable(key: Any, mark: Any) -> Any:
     return key
 
 
-def read_documents(data: Union[str, bytes], file: str = "<input>") -> Iterator[Document]:
-    """Yield every document of a YAML stream (empty documents included, value None).
-
-    Raises ParseError with file, document, line and column on the first problem of the stream:
-    past a syntax error the rest of a stream cannot be trusted.
-    """
+def _decode(data: Union[str, bytes], file: str) -> str:
     if isinstance(data, bytes):
         if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
             raise ParseError([Problem("binary data, not a YAML text", file=file, line=1, column=1,
@@ -214,6 +242,31 @@ def read_documents(data: Union[str, bytes], file: str = "<input>") -> Iterator[D
             line = data[: e.start].count(b"\n") + 1
             raise ParseError([Problem(f"not valid UTF-8 at byte {e.start}", file=file, line=line,
                                       expected="a UTF-8 YAML document", code="binary")]) from None
+    return data
+
+
+def read_documents(data: Union[str, bytes], file: str = "<input>") -> Iterator[Document]:
+    """Yield every document of a YAML stream (empty documents included, value None).
+
+    Raises ParseError with file, document, line and column on the first problem of the stream:
+    past a syntax error the rest of a stream cannot be trusted.
+
+    The native reader (`meshauthz._core.yaml_load`, one crossing per stream) reads the text when it
+    can; a text with a problem, or using YAML outside the subset it reproduces exactly (tags,
+    directives, YAML 1.1-only line breaks, control characters), is read by the reference reader
+    below, which also words every problem. `MESHAUTHZ_YAML=reference` forces the reference.
+    """
+    text = _decode(data, file)
+    if _yaml_load is not None and os.environ.get("MESHAUTHZ_YAML") != "reference":
+        docs, _problem = _yaml_load(text, _make_timestamp, date, construct_plain)
+        if docs is not None:
+            return iter([Document(value, file, index, marks=marks) for index, value, marks in docs])
+    return read_documents_reference(text, file)
+
+
+def read_documents_reference(data: Union[str, bytes], file: str = "<input>") -> Iterator[Document]:
+    """The reference reader: PyYAML's event stream (libyaml where available), built in Python."""
+    data = _decode(data, file)
     index = -1
     try:
         events = yaml.parse(io.StringIO(data), Loader=_Loader)
@@ -358,3 +411,29 @@ def _attach(parent: _Container, value: Any, event: Any, doc: Document) -> None:
             parent.merges.append(src)
         return
     parent.value[key] = value
+
+
+def construct_plain(text: str) -> Any:
+    """The value of a plain scalar, exactly as the reference reader builds it (the native reader
+    asks for the rare numbers it does not compute itself: past 64 bits, sexagesimal floats)."""
+    return _scalar_value(yaml.ScalarEvent(None, None, (True, False), text))
+
+
+_TZ: dict[Optional[int], Any] = {None: None, 0: timezone.utc}
+
+
+def _make_timestamp(year: int, month: int, day: int, hour: int, minute: int, second: int, nanos: int,
+                    offset_minutes: Optional[int]) -> Timestamp:
+    tz = _TZ.get(offset_minutes)
+    if tz is None and offset_minutes is not None:
+        tz = _TZ[offset_minutes] = timezone(timedelta(minutes=offset_minutes))
+    t = Timestamp(year, month, day, hour, minute, second, nanos // 1000, tz)
+    if nanos % 1000:
+        t._sub_us = nanos % 1000
+    return t
+
+
+try:
+    from ._core import yaml_load as _yaml_load
+except ImportError:  # pragma: no cover - an extension built without the native reader
+    _yaml_load = None

@@ -8,6 +8,7 @@ mod mtp;
 mod rbac;
 mod selector;
 mod traffic;
+mod yaml;
 
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -17,5 +18,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     rbac::register(m)?;
     mtp::register(m)?;
     batch::register(m)?;
+    yaml::register(m)?;
     Ok(())
 }

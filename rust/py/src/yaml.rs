@@ -1,0 +1,253 @@
+//! Bindings for the native YAML reader (`meshauthz_core::yaml`): one crossing per stream, values
+//! converted to plain Python objects, positions kept native and looked up on demand.
+
+use std::collections::HashMap;
+
+use meshauthz_core::yaml::{self, Key, Mark, Scalar, Value};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyFloat, PyList, PyString, PyTuple};
+
+/// The positions of one document (path -> (line, column)), native until asked for.
+#[pyclass(frozen, module = "meshauthz._core")]
+pub struct YamlMarks {
+    positions: HashMap<Vec<Key>, Mark>,
+}
+
+fn key_from_py(item: &Bound<'_, PyAny>) -> Option<Key> {
+    if item.is_none() {
+        return Some(Key::Null);
+    }
+    if let Ok(s) = item.cast::<PyString>() {
+        return s.to_cow().ok().map(|s| Key::Str(s.into_owned()));
+    }
+    if let Ok(f) = item.cast::<PyFloat>() {
+        let f = f.value();
+        if f.is_nan() {
+            return None;
+        }
+        return Some(if f.fract() == 0.0 && f.abs() < 9.0e18 {
+            Key::Int(f as i64)
+        } else {
+            Key::FloatBits(f.to_bits())
+        });
+    }
+    if let Ok(i) = item.extract::<i64>() {
+        return Some(Key::Int(i)); // bools too (True == 1)
+    }
+    // dates and datetimes (abi3: by attribute)
+    let year: u32 = item.getattr("year").ok()?.extract().ok()?;
+    let month: u32 = item.getattr("month").ok()?.extract().ok()?;
+    let day: u32 = item.getattr("day").ok()?.extract().ok()?;
+    let Ok(hour) = item.getattr("hour") else {
+        return Some(Key::Date(year, month, day));
+    };
+    let hour: i64 = hour.extract().ok()?;
+    let minute: i64 = item.getattr("minute").ok()?.extract().ok()?;
+    let second: i64 = item.getattr("second").ok()?.extract().ok()?;
+    let micro: i64 = item.getattr("microsecond").ok()?.extract().ok()?;
+    let days = days_from_civil(i64::from(year), month, day);
+    let wall = ((days * 86_400 + hour * 3600 + minute * 60 + second) * 1_000_000) + micro;
+    let offset = item.call_method0("utcoffset").ok()?;
+    if offset.is_none() {
+        return Some(Key::Naive(wall));
+    }
+    let secs: f64 = offset.call_method0("total_seconds").ok()?.extract().ok()?;
+    Some(Key::Aware(wall - (secs * 1_000_000.0).round() as i64))
+}
+
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn key_to_py<'py>(py: Python<'py>, key: &Key) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match key {
+        Key::Null => py.None().into_bound(py),
+        Key::Int(i) => i.into_pyobject(py)?.into_any(),
+        Key::FloatBits(b) => f64::from_bits(*b).into_pyobject(py)?.into_any(),
+        Key::Str(s) => PyString::new(py, s).into_any(),
+        Key::Date(y, m, d) => ("date", *y, *m, *d).into_pyobject(py)?.into_any(),
+        Key::Naive(us) => ("naive", *us).into_pyobject(py)?.into_any(),
+        Key::Aware(us) => ("aware", *us).into_pyobject(py)?.into_any(),
+        Key::Unique(n) => ("unique", *n).into_pyobject(py)?.into_any(),
+    })
+}
+
+#[pymethods]
+impl YamlMarks {
+    /// Position of `path`, or of its nearest ancestor that has one (as `Document.mark`).
+    fn mark(&self, path: &Bound<'_, PyTuple>) -> Option<Mark> {
+        let mut keys: Vec<Key> = Vec::with_capacity(path.len());
+        for item in path.iter() {
+            match key_from_py(&item) {
+                Some(k) => keys.push(k),
+                None => break, // not a key this document can have: the ancestors answer
+            }
+        }
+        (0..=keys.len())
+            .rev()
+            .find_map(|n| self.positions.get(&keys[..n]).copied())
+    }
+
+    /// Every (path, mark); dates / times in paths as ("date", y, m, d) / ("naive" | "aware", µs).
+    fn items<'py>(&self, py: Python<'py>) -> PyResult<Vec<(Bound<'py, PyTuple>, Mark)>> {
+        self.positions
+            .iter()
+            .map(|(path, mark)| {
+                let items = path
+                    .iter()
+                    .map(|k| key_to_py(py, k))
+                    .collect::<PyResult<Vec<_>>>()?;
+                Ok((PyTuple::new(py, items)?, *mark))
+            })
+            .collect()
+    }
+
+    fn __len__(&self) -> usize {
+        self.positions.len()
+    }
+}
+
+struct Convert<'a, 'py> {
+    py: Python<'py>,
+    make_timestamp: &'a Bound<'py, PyAny>,
+    make_date: &'a Bound<'py, PyAny>,
+    construct: &'a Bound<'py, PyAny>,
+    /// Mapping keys repeat across documents: one Python string each (less memory, faster).
+    keys: HashMap<String, Py<PyString>>,
+}
+
+impl<'py> Convert<'_, 'py> {
+    fn scalar(&mut self, s: &Scalar, text: &str) -> PyResult<Bound<'py, PyAny>> {
+        let py = self.py;
+        Ok(match s {
+            Scalar::Null => py.None().into_bound(py),
+            Scalar::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
+            Scalar::Int(i) => i.into_pyobject(py)?.into_any(),
+            Scalar::Float(f) => f.into_pyobject(py)?.into_any(),
+            Scalar::Str | Scalar::Merge | Scalar::Unsupported => PyString::new(py, text).into_any(),
+            Scalar::Date { year, month, day } => self.make_date.call1((*year, *month, *day))?,
+            Scalar::Timestamp {
+                year,
+                month,
+                day,
+                hour,
+                minute,
+                second,
+                nanos,
+                offset_minutes,
+            } => self.make_timestamp.call1((
+                *year,
+                *month,
+                *day,
+                *hour,
+                *minute,
+                *second,
+                *nanos,
+                *offset_minutes,
+            ))?,
+            Scalar::Deferred => self.construct.call1((text,))?,
+        })
+    }
+
+    fn key(&mut self, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+        if let Value::Scalar(Scalar::Str, text) = v {
+            if text.len() <= 64 {
+                if let Some(k) = self.keys.get(text) {
+                    return Ok(k.bind(self.py).clone().into_any());
+                }
+                let k = PyString::new(self.py, text);
+                self.keys.insert(text.clone(), k.clone().unbind());
+                return Ok(k.into_any());
+            }
+        }
+        self.value(v)
+    }
+
+    fn value(&mut self, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+        Ok(match v {
+            Value::Scalar(s, text) => self.scalar(s, text)?,
+            Value::Seq(items) => {
+                let list = PyList::empty(self.py);
+                for item in items {
+                    list.append(self.value(item)?)?;
+                }
+                list.into_any()
+            }
+            Value::Map(entries) => {
+                let dict = PyDict::new(self.py);
+                for (k, v) in entries {
+                    dict.set_item(self.key(k)?, self.value(v)?)?;
+                }
+                dict.into_any()
+            }
+        })
+    }
+}
+
+type Problem = (String, usize, u32, u32, &'static str, bool);
+type Loaded<'py> = (usize, Bound<'py, PyAny>, YamlMarks);
+
+/// Read a YAML stream: ([(index, value, marks)], None), or (None, (message, document, line,
+/// column, code, outside_subset)) when the text has a problem or uses YAML outside the native
+/// subset (the caller then reads it with the reference loader).
+#[pyfunction]
+fn yaml_load<'py>(
+    py: Python<'py>,
+    text: String,
+    make_timestamp: &Bound<'py, PyAny>,
+    make_date: &Bound<'py, PyAny>,
+    construct: &Bound<'py, PyAny>,
+) -> PyResult<(Option<Vec<Loaded<'py>>>, Option<Problem>)> {
+    let parsed = py.detach(|| yaml::load(&text));
+    drop(text);
+    let docs = match parsed {
+        Ok(docs) => docs,
+        Err(e) => {
+            return Ok((
+                None,
+                Some((
+                    e.message,
+                    e.document,
+                    e.line,
+                    e.column,
+                    e.code,
+                    e.outside_subset,
+                )),
+            ))
+        }
+    };
+    let mut conv = Convert {
+        py,
+        make_timestamp,
+        make_date,
+        construct,
+        keys: HashMap::new(),
+    };
+    let mut out = Vec::with_capacity(docs.len());
+    for doc in docs {
+        let value = match &doc.value {
+            Some(v) => conv.value(v)?,
+            None => py.None().into_bound(py),
+        };
+        out.push((
+            doc.index,
+            value,
+            YamlMarks {
+                positions: doc.positions,
+            },
+        ));
+    }
+    Ok((Some(out), None))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<YamlMarks>()?;
+    m.add_function(wrap_pyfunction!(yaml_load, m)?)?;
+    Ok(())
+}
