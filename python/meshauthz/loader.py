@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Optional, Union
 from . import kinds as _kinds
 from .errors import InputError, Problem
 from .models import ModelError, parse_model
+from .models.fastcheck import clean
 from .resource import GO_ZERO_TIME, Resource, seconds_nanos
 from .validation import MapKey, render_path, validate_meta, validate_resource
 from .yaml_source import Document, Path, read_documents, timestamp
@@ -264,7 +265,9 @@ def _finish(doc: Document, out: LoadResult, kind: _kinds.Kind, name: str, mesh: 
             prefix: Path, check: bool) -> Optional[Resource]:
     label = f"{kind.name} {mesh}/{name}" if mesh else f"{kind.name} {name}"
     model = None
-    if check and kind.name in _kinds.TYPED_KINDS:
+    if check and kind.name in _kinds.TYPED_KINDS and not clean(kind.name, body):
+        # not provably clean (a type error, an unknown field, a value pydantic coerces): pydantic
+        # words it; a clean body needs no model here (`Resource.model` builds it on access)
         try:
             model, unknown = parse_model(kind.name, body)
         except ModelError as e:
@@ -278,7 +281,7 @@ def _finish(doc: Document, out: LoadResult, kind: _kinds.Kind, name: str, mesh: 
     res = Resource(kind=kind, name=name, mesh=mesh, body=body, labels=labels,
                    creation_time=created[0] if created else GO_ZERO_TIME,
                    modification_time=modified[0] if modified else None, form=form,  # type: ignore[arg-type]
-                   namespace=namespace, display_name=display, model=model, document=doc, path_prefix=prefix,
+                   namespace=namespace, display_name=display, _model=model, document=doc, path_prefix=prefix,
                    created=created[1] if created else None)
     if not check:
         return res
@@ -290,6 +293,22 @@ def _finish(doc: Document, out: LoadResult, kind: _kinds.Kind, name: str, mesh: 
         out.warnings.append(_problem(doc, prefix + w.path, w.message, code="deprecation", resource=label,
                                      field=w.field))
     return None if report.violations else res
+
+
+def check_resource(res: Resource, out: LoadResult) -> bool:
+    """The loader's checks on an already normalised resource (a bundle read without a verified
+    signature): name / mesh meta, label types, body types (models) and Kuma validation, problems and
+    warnings into `out`, located at the resource's document. True when it passes."""
+    doc = res.document if res.document is not None else Document(None, "<resource>", 0)
+    kind, label = res.kind, res.describe()
+    before = len(out.problems)
+    for v in validate_meta(kind, res.name, res.mesh if kind.mesh_scoped else None):
+        out.problems.append(_problem(doc, (), v.message, code="meta", resource=label, field=v.field))
+    _string_map(res.labels, doc, ("labels",), out)
+    if len(out.problems) > before:
+        return False
+    return _finish(doc, out, kind, res.name, res.mesh, res.body, res.labels, None, None, res.form, res.namespace,
+                   res.display_name, res.path_prefix, True) is not None
 
 
 def load_text(text: Union[str, bytes], file: str = "<input>", *, system_namespace: str = "kuma-system") -> LoadResult:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, Optional
 
-from .kinds import Kind
+from .kinds import TYPED_KINDS, Kind
 from .yaml_source import Document, Mark, Path
 
 # Go's zero time: what Kuma reports for a resource without a creation time (issue #3, TP A3).
@@ -57,12 +57,27 @@ class Resource:
     form: Form = "universal"
     namespace: Optional[str] = None  # Kubernetes metadata.namespace
     display_name: str = ""  # label kuma.io/display-name, else metadata.name / name
-    model: Any = None  # the typed pydantic model for kinds in kinds.TYPED_KINDS
+    _model: Any = field(default=None, repr=False)  # see `model`
     document: Optional[Document] = None
     path_prefix: Path = ()  # prefix from a body path to the document path
     # creationTime as (seconds since the Unix epoch, nanoseconds); None: derived from creation_time.
     # `creation_time` is its datetime view (microseconds); ties (T3.5) compare this precise value.
     created: Optional[tuple[int, int]] = None
+
+    @property
+    def model(self) -> Any:
+        """The typed pydantic model (kinds in kinds.TYPED_KINDS; else None), built on first access:
+        loading checks clean bodies without one."""
+        m = self._model
+        if m is None and self.kind.name in TYPED_KINDS:
+            from .models import ModelError, parse_model
+
+            try:
+                m = parse_model(self.kind.name, self.body)[0]
+            except ModelError:
+                return None
+            object.__setattr__(self, "_model", m)
+        return m
 
     @property
     def creation_seconds_nanos(self) -> tuple[int, int]:

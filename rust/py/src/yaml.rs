@@ -2,15 +2,45 @@
 //! converted to plain Python objects, positions kept native and looked up on demand.
 
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 use meshauthz_core::yaml::{self, Key, Mark, Scalar, Value};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyList, PyString, PyTuple};
 
+type Positions = HashMap<Vec<Key>, Mark>;
+
+/// A stream read without positions: its text, and every document's positions once one is asked
+/// for (read again, once, with positions on).
+struct Stream {
+    text: String,
+    positions: OnceLock<Vec<Positions>>,
+}
+
+impl Stream {
+    fn positions(&self, py: Python<'_>) -> &[Positions] {
+        self.positions.get_or_init(|| {
+            py.detach(|| {
+                yaml::load(&self.text)
+                    .map(|docs| docs.into_iter().map(|d| d.positions).collect())
+                    .unwrap_or_default()
+            })
+        })
+    }
+}
+
 /// The positions of one document (path -> (line, column)), native until asked for.
 #[pyclass(frozen, module = "meshauthz._core")]
 pub struct YamlMarks {
-    positions: HashMap<Vec<Key>, Mark>,
+    stream: Arc<Stream>,
+    /// Position of the document in the stream's list of documents.
+    slot: usize,
+}
+
+impl YamlMarks {
+    fn get<'a>(&'a self, py: Python<'_>) -> Option<&'a Positions> {
+        self.stream.positions(py).get(self.slot)
+    }
 }
 
 fn key_from_py(item: &Bound<'_, PyAny>) -> Option<Key> {
@@ -82,6 +112,7 @@ fn key_to_py<'py>(py: Python<'py>, key: &Key) -> PyResult<Bound<'py, PyAny>> {
 impl YamlMarks {
     /// Position of `path`, or of its nearest ancestor that has one (as `Document.mark`).
     fn mark(&self, path: &Bound<'_, PyTuple>) -> Option<Mark> {
+        let positions = self.get(path.py())?;
         let mut keys: Vec<Key> = Vec::with_capacity(path.len());
         for item in path.iter() {
             match key_from_py(&item) {
@@ -91,12 +122,15 @@ impl YamlMarks {
         }
         (0..=keys.len())
             .rev()
-            .find_map(|n| self.positions.get(&keys[..n]).copied())
+            .find_map(|n| positions.get(&keys[..n]).copied())
     }
 
     /// Every (path, mark); dates / times in paths as ("date", y, m, d) / ("naive" | "aware", µs).
     fn items<'py>(&self, py: Python<'py>) -> PyResult<Vec<(Bound<'py, PyTuple>, Mark)>> {
-        self.positions
+        let Some(positions) = self.get(py) else {
+            return Ok(Vec::new());
+        };
+        positions
             .iter()
             .map(|(path, mark)| {
                 let items = path
@@ -108,8 +142,8 @@ impl YamlMarks {
             .collect()
     }
 
-    fn __len__(&self) -> usize {
-        self.positions.len()
+    fn __len__(&self, py: Python<'_>) -> usize {
+        self.get(py).map_or(0, HashMap::len)
     }
 }
 
@@ -118,8 +152,9 @@ struct Convert<'a, 'py> {
     make_timestamp: &'a Bound<'py, PyAny>,
     make_date: &'a Bound<'py, PyAny>,
     construct: &'a Bound<'py, PyAny>,
-    /// Mapping keys repeat across documents: one Python string each (less memory, faster).
-    keys: HashMap<String, Py<PyString>>,
+    /// Short strings (keys, tag values) and timestamps repeat across documents: one Python object
+    /// each (less memory, fewer calls).
+    strings: HashMap<String, Py<PyAny>>,
 }
 
 impl<'py> Convert<'_, 'py> {
@@ -130,7 +165,17 @@ impl<'py> Convert<'_, 'py> {
             Scalar::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
             Scalar::Int(i) => i.into_pyobject(py)?.into_any(),
             Scalar::Float(f) => f.into_pyobject(py)?.into_any(),
-            Scalar::Str | Scalar::Merge | Scalar::Unsupported => PyString::new(py, text).into_any(),
+            Scalar::Str | Scalar::Merge | Scalar::Unsupported => {
+                if text.len() > 48 {
+                    return Ok(PyString::new(py, text).into_any());
+                }
+                if let Some(k) = self.strings.get(text) {
+                    return Ok(k.bind(py).clone());
+                }
+                let k = PyString::new(py, text).into_any();
+                self.strings.insert(text.to_owned(), k.clone().unbind());
+                k
+            }
             Scalar::Date { year, month, day } => self.make_date.call1((*year, *month, *day))?,
             Scalar::Timestamp {
                 year,
@@ -141,32 +186,27 @@ impl<'py> Convert<'_, 'py> {
                 second,
                 nanos,
                 offset_minutes,
-            } => self.make_timestamp.call1((
-                *year,
-                *month,
-                *day,
-                *hour,
-                *minute,
-                *second,
-                *nanos,
-                *offset_minutes,
-            ))?,
+            } => {
+                // timestamps are immutable: one object per distinct text in a stream
+                let cache_key = format!("\u{0}ts{text}");
+                if let Some(t) = self.strings.get(&cache_key) {
+                    return Ok(t.bind(py).clone());
+                }
+                let t = self.make_timestamp.call1((
+                    *year,
+                    *month,
+                    *day,
+                    *hour,
+                    *minute,
+                    *second,
+                    *nanos,
+                    *offset_minutes,
+                ))?;
+                self.strings.insert(cache_key, t.clone().unbind());
+                t
+            }
             Scalar::Deferred => self.construct.call1((text,))?,
         })
-    }
-
-    fn key(&mut self, v: &Value) -> PyResult<Bound<'py, PyAny>> {
-        if let Value::Scalar(Scalar::Str, text) = v {
-            if text.len() <= 64 {
-                if let Some(k) = self.keys.get(text) {
-                    return Ok(k.bind(self.py).clone().into_any());
-                }
-                let k = PyString::new(self.py, text);
-                self.keys.insert(text.clone(), k.clone().unbind());
-                return Ok(k.into_any());
-            }
-        }
-        self.value(v)
     }
 
     fn value(&mut self, v: &Value) -> PyResult<Bound<'py, PyAny>> {
@@ -182,7 +222,7 @@ impl<'py> Convert<'_, 'py> {
             Value::Map(entries) => {
                 let dict = PyDict::new(self.py);
                 for (k, v) in entries {
-                    dict.set_item(self.key(k)?, self.value(v)?)?;
+                    dict.set_item(self.value(k)?, self.value(v)?)?;
                 }
                 dict.into_any()
             }
@@ -204,8 +244,7 @@ fn yaml_load<'py>(
     make_date: &Bound<'py, PyAny>,
     construct: &Bound<'py, PyAny>,
 ) -> PyResult<(Option<Vec<Loaded<'py>>>, Option<Problem>)> {
-    let parsed = py.detach(|| yaml::load(&text));
-    drop(text);
+    let parsed = py.detach(|| yaml::load_values(&text));
     let docs = match parsed {
         Ok(docs) => docs,
         Err(e) => {
@@ -227,10 +266,14 @@ fn yaml_load<'py>(
         make_timestamp,
         make_date,
         construct,
-        keys: HashMap::new(),
+        strings: HashMap::new(),
     };
+    let stream = Arc::new(Stream {
+        text,
+        positions: OnceLock::new(),
+    });
     let mut out = Vec::with_capacity(docs.len());
-    for doc in docs {
+    for (slot, doc) in docs.into_iter().enumerate() {
         let value = match &doc.value {
             Some(v) => conv.value(v)?,
             None => py.None().into_bound(py),
@@ -239,7 +282,8 @@ fn yaml_load<'py>(
             doc.index,
             value,
             YamlMarks {
-                positions: doc.positions,
+                stream: Arc::clone(&stream),
+                slot,
             },
         ));
     }

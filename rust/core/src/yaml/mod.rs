@@ -197,6 +197,8 @@ struct Container {
 }
 
 struct Builder {
+    /// Whether positions are recorded (see [`load_values`]).
+    record: bool,
     document: usize,
     positions: HashMap<Vec<Key>, Mark>,
     anchors: HashMap<usize, (Value, usize)>,
@@ -263,9 +265,11 @@ impl Builder {
                         "duplicate-key",
                     ));
                 }
-                let mut path = parent.path.clone();
-                path.push(key.clone());
-                self.positions.insert(path, mark);
+                if self.record {
+                    let mut path = parent.path.clone();
+                    path.push(key.clone());
+                    self.positions.insert(path, mark);
+                }
                 parent.pending = Some((value, Some(key)));
             }
             Some((_, None)) => {
@@ -332,9 +336,20 @@ fn outside(message: &str, document: usize, mark: Mark) -> Error {
     }
 }
 
-/// Read every document of a YAML stream (empty documents included, value None).
+/// Read every document of a YAML stream (empty documents included, value None), with the
+/// position of every path.
 pub fn load(text: &str) -> Result<Vec<Document>, Error> {
-    match load_events(text) {
+    load_with(text, true)
+}
+
+/// As [`load`] without recording positions (`positions` stay empty): the fast path for callers
+/// that ask for positions only when they report a problem (then [`load`] the same text once).
+pub fn load_values(text: &str) -> Result<Vec<Document>, Error> {
+    load_with(text, false)
+}
+
+fn load_with(text: &str, record: bool) -> Result<Vec<Document>, Error> {
+    match load_events(text, record) {
         Err(e) if e.code == "yaml" && e.message.contains("recursion limit") => {
             // The scanner looks ahead past level 101 of a flow collection and stops at its own
             // limit first: read the text up to that point, where our depth check speaks.
@@ -342,7 +357,7 @@ pub fn load(text: &str) -> Result<Vec<Document>, Error> {
                 .char_indices()
                 .nth(e.scanned)
                 .map_or(text.len(), |(i, _)| i);
-            match load_events(&text[..end]) {
+            match load_events(&text[..end], record) {
                 Err(limit) if limit.code == "limit" => Err(limit),
                 _ => Err(e),
             }
@@ -351,7 +366,7 @@ pub fn load(text: &str) -> Result<Vec<Document>, Error> {
     }
 }
 
-fn load_events(text: &str) -> Result<Vec<Document>, Error> {
+fn load_events(text: &str, record: bool) -> Result<Vec<Document>, Error> {
     // YAML this module does not reproduce exactly goes to the reference loader.
     let mut line = 1u32;
     let mut line_start = true;
@@ -387,6 +402,7 @@ fn load_events(text: &str) -> Result<Vec<Document>, Error> {
     let mut docs: Vec<Document> = Vec::new();
     let mut starts: usize = 0;
     let mut b = Builder {
+        record,
         document: 0,
         positions: HashMap::new(),
         anchors: HashMap::new(),
@@ -480,7 +496,7 @@ fn load_events(text: &str) -> Result<Vec<Document>, Error> {
                     // an empty node's mark differs between the parsers (after `-` or after its blank)
                     return Err(outside("an empty sequence item or key", b.document, mark));
                 }
-                if !is_key {
+                if !is_key && b.record {
                     b.positions
                         .entry(Builder::child_path(parent))
                         .or_insert(mark);
@@ -522,8 +538,13 @@ fn load_events(text: &str) -> Result<Vec<Document>, Error> {
                 if parent.is_some_and(|p| p.is_map && p.pending.is_none()) {
                     return Err(b.fail("a mapping key must be a scalar", mark, "yaml"));
                 }
-                let path = Builder::child_path(parent);
-                b.positions.entry(path.clone()).or_insert(mark);
+                let path = if b.record {
+                    let path = Builder::child_path(parent);
+                    b.positions.entry(path.clone()).or_insert(mark);
+                    path
+                } else {
+                    Vec::new()
+                };
                 stack.push(Container {
                     value: if is_map {
                         Value::Map(Vec::new())
