@@ -27,6 +27,7 @@ never produces more than the declared size (a lying header stops there).
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
 import json
@@ -313,18 +314,25 @@ def loads_resources(data: bytes, source: str = "<bytes>", *, verify_key: Optiona
     a `ValidationError` lists the invalid ones."""
     resources, verified = _decode(data, source, verify_key)
     if not (verified or trusted):
-        _revalidate(resources)
+        _revalidate(resources, source)
     return resources
 
 
-def _revalidate(resources: list[Resource]) -> None:
+def _revalidate(resources: list[Resource], source: str) -> None:
     from .loader import LoadResult, check_resource
 
     out = LoadResult()
     for r in resources:
         check_resource(r, out)
     if out.problems:
-        raise ValidationError(out.problems)
+        raise ValidationError([_in_bundle(p, source) for p in out.problems])
+
+
+def _in_bundle(p: Any, source: str) -> Any:
+    """A problem of a bundled resource, located in the bundle (the YAML it came from named)."""
+    origin = f"{p.file}, document {p.document}" if p.document is not None else p.file
+    return dataclasses.replace(p, file=source, document=None, line=None, column=None,
+                               message=f"{p.message} (compiled from {origin})")
 
 
 # ---- public API -----------------------------------------------------------------------------------
@@ -426,7 +434,7 @@ def loads(data: bytes, source: str = "<bytes>", *, verify_key: Optional[KeyLike]
     """A `Bundle` from bundle bytes (verified: header, format version, checksum, signature / content)."""
     resources, verified = _decode(data, source, verify_key)
     if not verified:
-        _revalidate(resources)
+        _revalidate(resources, source)
     return Bundle(resources, ResourceStore(resources), digest(data), source, verified)
 
 
@@ -442,10 +450,13 @@ def validate_bundle(data: bytes, source: str = "<bytes>") -> Any:
     except BundleError as e:
         out.problems.append(Problem(str(e), file=source, code="bundle", expected="a valid meshauthz bundle"))
         return out
+    checked = LoadResult()
     for r in resources:
         out.documents += 1
-        if check_resource(r, out):
+        if check_resource(r, checked):
             out.resources.append(r)
+    out.problems.extend(_in_bundle(p, source) for p in checked.problems)
+    out.warnings.extend(_in_bundle(p, source) for p in checked.warnings)
     return out
 
 
