@@ -47,7 +47,8 @@ def _rebuild(data: bytes, mutate: Any) -> bytes:
     text = json.dumps(doc).encode()
     payload = zlib.compress(text)
     digest = hashlib.sha256(struct.pack(">BQ", flags, len(text)) + payload).digest()
-    return mb.MAGIC + mb._HEADER.pack(mb.FORMAT_VERSION, flags, len(text), digest) + data[mb.HEADER_SIZE:offset] + payload
+    header = mb.MAGIC + mb._HEADER.pack(mb.FORMAT_VERSION, flags, len(text), digest)
+    return header + data[mb.HEADER_SIZE:offset] + payload
 
 
 def _count_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -197,7 +198,8 @@ def test_year_9999_with_an_offset_compiles_and_reads_back(tmp_path: Path) -> Non
     out = tmp_path / "late.bundle"
     mb.compile_paths([src], out)
     [r] = meshauthz.load_bundle(out).resources
-    assert r.creation_seconds_nanos == meshauthz.load(src).get("TrafficPermission", "late", "default").creation_seconds_nanos
+    yaml_tp = meshauthz.load(src).get("TrafficPermission", "late", "default")
+    assert r.creation_seconds_nanos == yaml_tp.creation_seconds_nanos
     assert r.creation_time.year == 9999
 
 
