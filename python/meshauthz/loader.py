@@ -109,9 +109,32 @@ def resource_from_document(doc: Document, out: LoadResult, *, system_namespace: 
                                      expected="a mapping with `type` (Universal) or `apiVersion`/`kind`",
                                      code="type"))
         return None
+    if doc.clean and check:
+        return _from_clean_universal(doc, raw)
     if "apiVersion" in raw or "kind" in raw:
         return _from_kubernetes(doc, raw, out, system_namespace, check)
     return _from_universal(doc, raw, out, check)
+
+
+_NEW = object.__new__
+
+
+def _from_clean_universal(doc: Document, raw: dict[str, Any]) -> Resource:
+    """A Universal document the native reader found clean (every check below passes; see
+    meshauthz_core::yaml::clean): the same Resource `_from_universal` builds, without re-checking."""
+    kind = _kinds.KINDS[raw["type"]]
+    name = raw["name"]
+    labels = raw.get("labels") or {}
+    created = _parse_time(raw.get("creationTime"), doc, ("creationTime",), LoadResult())
+    modified = _parse_time(raw.get("modificationTime"), doc, ("modificationTime",), LoadResult())
+    r = _NEW(Resource)  # fields set directly: the frozen dataclass __init__ is a third of this path
+    r.__dict__.update(kind=kind, name=name, mesh=raw["mesh"] if kind.mesh_scoped else None,
+                      body={k: v for k, v in raw.items() if k not in _ENVELOPE}, labels=dict(labels),
+                      creation_time=created[0] if created else GO_ZERO_TIME,
+                      modification_time=modified[0] if modified else None, form="universal", namespace=None,
+                      display_name=labels.get("kuma.io/display-name", name), _model=None, document=doc,
+                      path_prefix=(), created=created[1] if created else None)
+    return r
 
 
 def _kind_of(doc: Document, name: Any, path: Path, out: LoadResult) -> Optional[_kinds.Kind]:

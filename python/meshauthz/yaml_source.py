@@ -45,11 +45,14 @@ class Document:
     `positions` maps a path to its (line, column); documents read natively keep them in native
     memory (`marks`) and build the dict only when asked for it."""
 
-    __slots__ = ("value", "file", "index", "_positions", "_marks")
+    __slots__ = ("value", "file", "index", "_positions", "_marks", "clean")
 
     def __init__(self, value: Any, file: str, index: int, positions: Optional[dict[Path, Mark]] = None,
-                 marks: Any = None):
+                 marks: Any = None, clean: bool = False):
         self.value = value
+        # the native reader found a Universal resource of a hot kind that passes every check of
+        # the loader (meshauthz_core::yaml::clean): the loader builds it without re-checking
+        self.clean = clean
         self.file = file
         self.index = index  # 0-based position among the file's documents (empty ones included)
         self._positions = positions if positions is not None or marks is not None else {}
@@ -260,7 +263,8 @@ def read_documents(data: Union[str, bytes], file: str = "<input>") -> Iterator[D
     if _yaml_load is not None and os.environ.get("MESHAUTHZ_YAML") != "reference":
         docs, _problem = _yaml_load(text, _make_timestamp, date, construct_plain)
         if docs is not None:
-            return iter([Document(value, file, index, marks=marks) for index, value, marks in docs])
+            return iter([Document(value, file, index, marks=marks, clean=clean)
+                         for index, value, marks, clean in docs])
     return read_documents_reference(text, file)
 
 

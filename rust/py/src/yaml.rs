@@ -231,9 +231,10 @@ impl<'py> Convert<'_, 'py> {
 }
 
 type Problem = (String, usize, u32, u32, &'static str, bool);
-type Loaded<'py> = (usize, Bound<'py, PyAny>, YamlMarks);
+type Loaded<'py> = (usize, Bound<'py, PyAny>, YamlMarks, bool);
 
-/// Read a YAML stream: ([(index, value, marks)], None), or (None, (message, document, line,
+/// Read a YAML stream: ([(index, value, marks, clean)], None) — `clean`: a Universal document of a
+/// hot kind that loads with no problem and no warning (`meshauthz_core::yaml::clean`) — or (None, (message, document, line,
 /// column, code, outside_subset)) when the text has a problem or uses YAML outside the native
 /// subset (the caller then reads it with the reference loader).
 #[pyfunction]
@@ -274,6 +275,7 @@ fn yaml_load<'py>(
     });
     let mut out = Vec::with_capacity(docs.len());
     for (slot, doc) in docs.into_iter().enumerate() {
+        let clean = doc.value.as_ref().is_some_and(yaml::clean::clean_universal);
         let value = match &doc.value {
             Some(v) => conv.value(v)?,
             None => py.None().into_bound(py),
@@ -285,6 +287,7 @@ fn yaml_load<'py>(
                 stream: Arc::clone(&stream),
                 slot,
             },
+            clean,
         ));
     }
     Ok((Some(out), None))

@@ -13,6 +13,7 @@
 //! directive): the caller then reads the text with the reference loader, which also words every
 //! problem. Positions are 1-based (line, column in characters), as the reference reports them.
 
+pub mod clean;
 pub mod resolve;
 
 use std::collections::HashMap;
