@@ -13,6 +13,8 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import meshauthz
 from meshauthz.cli import main as cli_main
@@ -175,3 +177,22 @@ def test_kubernetes_mesh_label_is_validated() -> None:
            "  labels: {kuma.io/mesh: Bad Mesh}\nspec: {}\n")
     [p] = meshauthz.api.load_text(doc).problems
     assert (p.line, p.path, p.code) == (5, 'metadata.labels["kuma.io/mesh"]', "meta")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)),
+       st.text(alphabet="0123456789", max_size=12), st.sampled_from(["Z", "+00:00", "-05:30", ""]))
+def test_fast_rfc3339_equals_the_general_path(t: datetime, fraction: str, zone: str) -> None:
+    from meshauthz.loader import rfc3339_utc
+    from meshauthz.yaml_source import Timestamp, timestamp
+
+    text = t.strftime("%Y-%m-%dT%H:%M:%S") if t.year >= 1000 else f"{t.year:04d}" + t.strftime("-%m-%dT%H:%M:%S")
+    text += ("." + fraction if fraction else "") + zone
+    fast = rfc3339_utc(text)
+    general = timestamp(text)
+    assert isinstance(general, Timestamp)
+    if fast is None:
+        assert zone != "Z"  # only the canonical UTC form takes the fast path
+        return
+    assert fast[0] == (general if general.tzinfo else general.replace(tzinfo=timezone.utc))
+    assert fast[1] == seconds_nanos(general)

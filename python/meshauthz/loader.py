@@ -21,7 +21,7 @@ from .models import ModelError, parse_model
 from .models.fastcheck import clean
 from .resource import GO_ZERO_TIME, Resource, seconds_nanos
 from .validation import MapKey, render_path, validate_meta, validate_resource
-from .yaml_source import Document, Path, read_documents, timestamp
+from .yaml_source import Document, Path, gc_paused, read_documents, timestamp
 
 PathLike = Union[str, os.PathLike]
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
@@ -68,6 +68,10 @@ def _parse_time(value: Any, doc: Document, path: Path, out: LoadResult) -> Optio
     nanoseconds are kept (T3.5 ties compare them); the datetime view is a naive time taken as UTC."""
     if value is None:
         return None
+    if type(value) is str:
+        fast = rfc3339_utc(value)
+        if fast is not None:
+            return fast
     if isinstance(value, str):
         try:
             parsed: Any = timestamp(value)
@@ -85,6 +89,31 @@ def _parse_time(value: Any, doc: Document, path: Path, out: LoadResult) -> Optio
     out.problems.append(_problem(doc, path, f"invalid timestamp {value!r}",
                                  expected="an RFC 3339 time such as 2024-01-01T00:00:00Z", code="type"))
     return None
+
+
+_UTC = timezone.utc
+
+
+def rfc3339_utc(value: str) -> Optional[Created]:
+    """The common RFC 3339 UTC form `YYYY-MM-DDTHH:MM:SS[.fraction]Z` without regular expressions
+    (the creationTime of most resources); None for any other text. Same result as the general path
+    (`timestamp` + `seconds_nanos`)."""
+    n = len(value)
+    if n < 20 or value[-1] != "Z" or value[4] != "-" or value[7] != "-" or value[10] != "T" \
+            or value[13] != ":" or value[16] != ":" or (n > 20 and (value[19] != "." or n == 21)):
+        return None
+    digits = value[:4] + value[5:7] + value[8:10] + value[11:13] + value[14:16] + value[17:19] + value[20:-1]
+    if not digits.isascii() or not digits.isdigit():
+        return None
+    frac = value[20:-1][:9].ljust(9, "0")
+    nanos = int(frac)
+    try:
+        view = datetime(int(value[:4]), int(value[5:7]), int(value[8:10]), int(value[11:13]), int(value[14:16]),
+                        int(value[17:19]), nanos // 1000, _UTC)
+    except ValueError:
+        return None
+    d = view.toordinal() - 719163  # days since 1970-01-01
+    return view, (d * 86400 + view.hour * 3600 + view.minute * 60 + view.second, nanos)
 
 
 def _string_map(value: Any, doc: Document, path: Path, out: LoadResult) -> dict[str, str]:
@@ -337,13 +366,14 @@ def check_resource(res: Resource, out: LoadResult) -> bool:
 def load_text(text: Union[str, bytes], file: str = "<input>", *, system_namespace: str = "kuma-system") -> LoadResult:
     out = LoadResult()
     try:
-        for doc in read_documents(text, file):
-            if doc.value is None:
-                continue  # an empty document is skipped, as kubectl does
-            out.documents += 1
-            res = resource_from_document(doc, out, system_namespace=system_namespace)
-            if res is not None:
-                out.resources.append(res)
+        with gc_paused():
+            for doc in read_documents(text, file):
+                if doc.value is None:
+                    continue  # an empty document is skipped, as kubectl does
+                out.documents += 1
+                res = resource_from_document(doc, out, system_namespace=system_namespace)
+                if res is not None:
+                    out.resources.append(res)
     except InputError as e:
         out.problems.extend(e.problems)
     return out

@@ -13,8 +13,10 @@ aliases without bound. This module builds plain Python values from the parser's 
 
 from __future__ import annotations
 
+import gc
 import io
 import os
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from datetime import tzinfo as tzinfo_t
 from typing import Any, Iterator, Optional, Union
@@ -248,6 +250,19 @@ def _decode(data: Union[str, bytes], file: str) -> str:
     return data
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while many acyclic objects are built: it would otherwise rescan the whole
+    growing heap several times per load (values, documents and resources hold no cycles)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def read_documents(data: Union[str, bytes], file: str = "<input>") -> Iterator[Document]:
     """Yield every document of a YAML stream (empty documents included, value None).
 
@@ -261,7 +276,8 @@ def read_documents(data: Union[str, bytes], file: str = "<input>") -> Iterator[D
     """
     text = _decode(data, file)
     if _yaml_load is not None and os.environ.get("MESHAUTHZ_YAML") != "reference":
-        docs, _problem = _yaml_load(text, _make_timestamp, date, construct_plain)
+        with gc_paused():
+            docs, _problem = _yaml_load(text, _make_timestamp, date, construct_plain)
         if docs is not None:
             return iter([Document(value, file, index, marks=marks, clean=clean)
                          for index, value, marks, clean in docs])
