@@ -2,6 +2,8 @@
 //! converted to plain Python objects, positions kept native and looked up on demand.
 
 use std::collections::HashMap;
+
+use ahash::AHashMap;
 use std::sync::{Arc, OnceLock};
 
 use meshauthz_core::yaml::{self, Key, Mark, Scalar, Value};
@@ -154,7 +156,7 @@ struct Convert<'a, 'py> {
     construct: &'a Bound<'py, PyAny>,
     /// Short strings (keys, tag values) and timestamps repeat across documents: one Python object
     /// each (less memory, fewer calls).
-    strings: HashMap<String, Py<PyAny>>,
+    strings: AHashMap<String, Py<PyAny>>,
 }
 
 impl<'py> Convert<'_, 'py> {
@@ -245,7 +247,11 @@ fn yaml_load<'py>(
     make_date: &Bound<'py, PyAny>,
     construct: &Bound<'py, PyAny>,
 ) -> PyResult<(Option<Vec<Loaded<'py>>>, Option<Problem>)> {
-    let parsed = py.detach(|| yaml::load_values(&text));
+    let stream = Arc::new(Stream {
+        text,
+        positions: OnceLock::new(),
+    });
+    let parsed = py.detach(|| yaml::load_values(&stream.text));
     let docs = match parsed {
         Ok(docs) => docs,
         Err(e) => {
@@ -267,12 +273,8 @@ fn yaml_load<'py>(
         make_timestamp,
         make_date,
         construct,
-        strings: HashMap::new(),
+        strings: AHashMap::new(),
     };
-    let stream = Arc::new(Stream {
-        text,
-        positions: OnceLock::new(),
-    });
     let mut out = Vec::with_capacity(docs.len());
     for (slot, doc) in docs.into_iter().enumerate() {
         let clean = doc.value.as_ref().is_some_and(yaml::clean::clean_universal);

@@ -9,18 +9,18 @@
 
 use super::{resolve, Scalar, Value};
 
-fn str_of(v: &Value) -> Option<&str> {
+fn str_of<'a>(v: &'a Value<'_>) -> Option<&'a str> {
     match v {
         Value::Scalar(Scalar::Str, t) => Some(t),
         _ => None,
     }
 }
 
-fn is_null(v: &Value) -> bool {
+fn is_null(v: &Value<'_>) -> bool {
     matches!(v, Value::Scalar(Scalar::Null, _))
 }
 
-fn entries(v: &Value) -> Option<&[(Value, Value)]> {
+fn entries<'a, 'b>(v: &'a Value<'b>) -> Option<&'a [(Value<'b>, Value<'b>)]> {
     match v {
         Value::Map(e) => Some(e),
         _ => None,
@@ -28,7 +28,7 @@ fn entries(v: &Value) -> Option<&[(Value, Value)]> {
 }
 
 /// Every key a known string (each field once: duplicates were refused by the reader).
-fn fields<'a>(v: &'a Value, known: &[&str]) -> Option<Vec<(&'a str, &'a Value)>> {
+fn fields<'a, 'b>(v: &'a Value<'b>, known: &[&str]) -> Option<Vec<(&'a str, &'a Value<'b>)>> {
     let e = entries(v)?;
     let mut out = Vec::with_capacity(e.len());
     for (k, v) in e {
@@ -41,7 +41,7 @@ fn fields<'a>(v: &'a Value, known: &[&str]) -> Option<Vec<(&'a str, &'a Value)>>
     Some(out)
 }
 
-fn get<'a>(f: &[(&str, &'a Value)], key: &str) -> Option<&'a Value> {
+fn get<'a, 'b>(f: &[(&str, &'a Value<'b>)], key: &str) -> Option<&'a Value<'b>> {
     f.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
 }
 
@@ -72,22 +72,22 @@ fn tag_char(c: u8, slash: bool) -> bool {
 }
 
 /// `Optional[Dict[StrictStr, Optional[StrictStr]]]` with only string values.
-fn string_map(v: &Value) -> Option<Vec<(&str, &str)>> {
+fn string_map<'a>(v: &'a Value<'_>) -> Option<Vec<(&'a str, &'a str)>> {
     let e = entries(v)?;
     e.iter()
         .map(|(k, v)| Some((str_of(k)?, str_of(v)?)))
         .collect()
 }
 
-fn opt_string_map(v: Option<&Value>) -> bool {
+fn opt_string_map(v: Option<&Value<'_>>) -> bool {
     v.is_none_or(|v| is_null(v) || string_map(v).is_some())
 }
 
-fn opt_str(v: Option<&Value>) -> bool {
+fn opt_str(v: Option<&Value<'_>>) -> bool {
     v.is_none_or(|v| is_null(v) || str_of(v).is_some())
 }
 
-fn opt_str_list(v: Option<&Value>) -> bool {
+fn opt_str_list(v: Option<&Value<'_>>) -> bool {
     match v {
         None => true,
         Some(v) if is_null(v) => true,
@@ -97,7 +97,7 @@ fn opt_str_list(v: Option<&Value>) -> bool {
 }
 
 /// A time the loader reads without a problem: a YAML timestamp, or a string in the same form.
-fn time_ok(v: Option<&Value>) -> bool {
+fn time_ok(v: Option<&Value<'_>>) -> bool {
     match v {
         None => true,
         Some(Value::Scalar(Scalar::Null | Scalar::Timestamp { .. }, _)) => true,
@@ -110,7 +110,7 @@ fn time_ok(v: Option<&Value>) -> bool {
 
 /// T5.1–T5.6 on `sources` / `destinations`: at least one selector, each `{match: tags}` with at
 /// least one tag, names and values non-empty in their charsets (value `*` allowed).
-fn selectors(v: Option<&Value>) -> bool {
+fn selectors(v: Option<&Value<'_>>) -> bool {
     let Some(Value::Seq(items)) = v else {
         return false;
     };
@@ -157,7 +157,7 @@ const TARGET_REF: [&str; 8] = [
 ];
 
 /// A targetRef (models.base.TargetRef types) whose `kind` is a non-empty string.
-fn target_ref(v: &Value) -> bool {
+fn target_ref(v: &Value<'_>) -> bool {
     let Some(f) = fields(v, &TARGET_REF) else {
         return false;
     };
@@ -174,7 +174,7 @@ fn target_ref(v: &Value) -> bool {
 
 /// An AccessRole qualifier (rbac.md R2.1, A7, A17): known keys of one family, each well formed
 /// (`dpToken` qualifiers take the Python path).
-fn qualifier(v: &Value) -> bool {
+fn qualifier(v: &Value<'_>) -> bool {
     let Some(f) = fields(
         v,
         &[
@@ -203,7 +203,7 @@ fn qualifier(v: &Value) -> bool {
         })
 }
 
-fn rules(v: Option<&Value>) -> bool {
+fn rules(v: Option<&Value<'_>>) -> bool {
     let items = match v {
         None => return true,
         Some(v) if is_null(v) => return true,
@@ -236,7 +236,7 @@ fn rules(v: Option<&Value>) -> bool {
     })
 }
 
-fn subjects(v: Option<&Value>) -> bool {
+fn subjects(v: Option<&Value<'_>>) -> bool {
     let items = match v {
         None => return true,
         Some(v) if is_null(v) => return true,
@@ -265,7 +265,7 @@ const ENVELOPE: [&str; 6] = [
 ];
 
 /// See the module documentation.
-pub fn clean_universal(doc: &Value) -> bool {
+pub fn clean_universal(doc: &Value<'_>) -> bool {
     let Some(e) = entries(doc) else {
         return false;
     };

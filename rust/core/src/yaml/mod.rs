@@ -16,7 +16,10 @@
 pub mod clean;
 pub mod resolve;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+
+use ahash::AHashMap;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
@@ -62,11 +65,12 @@ pub enum Scalar {
 
 /// A value of a document.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    Scalar(Scalar, String),
-    Seq(Vec<Value>),
+pub enum Value<'a> {
+    /// The resolved scalar and its text (borrowed from the input where the parser could).
+    Scalar(Scalar, Cow<'a, str>),
+    Seq(Vec<Value<'a>>),
     /// Entries in insertion order (explicit keys first, then merged ones).
-    Map(Vec<(Value, Value)>),
+    Map(Vec<(Value<'a>, Value<'a>)>),
 }
 
 /// One element of a path: a sequence index or a (scalar) mapping key, compared as Python compares
@@ -88,14 +92,14 @@ pub enum Key {
 
 /// One document of a stream.
 #[derive(Debug)]
-pub struct Document {
+pub struct Document<'a> {
     /// 0-based index among the stream's documents (empty ones included).
     pub index: usize,
-    pub value: Option<Value>,
+    pub value: Option<Value<'a>>,
     pub positions: HashMap<Vec<Key>, Mark>,
 }
 
-impl Document {
+impl Document<'_> {
     /// The position of `path`, or of its nearest ancestor that has one.
     pub fn mark(&self, path: &[Key]) -> Option<Mark> {
         (0..=path.len())
@@ -185,29 +189,62 @@ fn mark_of(span: &Span) -> Mark {
     (span.start.line() as u32, span.start.col() as u32 + 1)
 }
 
-struct Container {
-    value: Value,
+/// Python key equality of two keys already in [`Key`] form, without one for the existing entries of
+/// small mappings (scanned; large ones keep a set).
+fn is_duplicate(parent: &mut Container<'_>, key: &Key) -> bool {
+    let Value::Map(entries) = &parent.value else {
+        return false;
+    };
+    if parent.explicit.is_none() && entries.len() >= 16 {
+        let mut unique = usize::MAX / 2;
+        parent.explicit = Some(
+            entries
+                .iter()
+                .filter_map(|(k, _)| match k {
+                    Value::Scalar(s, t) => Some((key_of(s, t, &mut unique), ())),
+                    _ => None,
+                })
+                .collect(),
+        );
+    }
+    if let Some(set) = &mut parent.explicit {
+        return set.insert(key.clone(), ()).is_some();
+    }
+    entries.iter().any(|(k, _)| match (k, key) {
+        (Value::Scalar(Scalar::Str, t), Key::Str(s)) => t == s,
+        (Value::Scalar(Scalar::Str, _), _) | (_, Key::Str(_)) => false,
+        (Value::Scalar(s, t), _) => {
+            let mut unique = usize::MAX / 2;
+            key_of(s, t, &mut unique) == *key
+        }
+        _ => false,
+    })
+}
+
+struct Container<'a> {
+    value: Value<'a>,
     path: Vec<Key>,
     is_map: bool,
     /// The key read and waiting for its value: (key value, its Python-equality key; None = `<<`).
-    pending: Option<(Value, Option<Key>)>,
-    explicit: HashMap<Key, ()>,
-    merges: Vec<Value>,
+    pending: Option<(Value<'a>, Option<Key>)>,
+    /// Keys seen, for duplicate detection once a mapping is large (small ones are scanned).
+    explicit: Option<AHashMap<Key, ()>>,
+    merges: Vec<Value<'a>>,
     size: usize,
     anchor: usize,
 }
 
-struct Builder {
+struct Builder<'a> {
     /// Whether positions are recorded (see [`load_values`]).
     record: bool,
     document: usize,
     positions: HashMap<Vec<Key>, Mark>,
-    anchors: HashMap<usize, (Value, usize)>,
+    anchors: AHashMap<usize, (Value<'a>, usize)>,
     expanded: usize,
     unique: usize,
 }
 
-impl Builder {
+impl<'a> Builder<'a> {
     fn fail(&self, message: impl Into<String>, mark: Mark, code: &'static str) -> Error {
         Error {
             message: message.into(),
@@ -220,7 +257,7 @@ impl Builder {
         }
     }
 
-    fn child_path(parent: Option<&Container>) -> Vec<Key> {
+    fn child_path(parent: Option<&Container<'_>>) -> Vec<Key> {
         let Some(p) = parent else {
             return Vec::new();
         };
@@ -236,7 +273,12 @@ impl Builder {
     }
 
     /// Attach a finished value to its parent (the reference's `_attach`).
-    fn attach(&mut self, parent: &mut Container, value: Value, mark: Mark) -> Result<(), Error> {
+    fn attach(
+        &mut self,
+        parent: &mut Container<'a>,
+        value: Value<'a>,
+        mark: Mark,
+    ) -> Result<(), Error> {
         if !parent.is_map {
             if let Value::Seq(items) = &mut parent.value {
                 items.push(value);
@@ -259,7 +301,7 @@ impl Builder {
                     return Ok(());
                 }
                 let key = key_of(scalar, text, &mut self.unique);
-                if parent.explicit.insert(key.clone(), ()).is_some() {
+                if is_duplicate(parent, &key) {
                     return Err(self.fail(
                         format!("duplicate mapping key {text:?}"),
                         mark,
@@ -300,10 +342,10 @@ impl Builder {
     }
 
     /// A finished container: apply its merges (explicit keys win, earlier merges win).
-    fn finish(&mut self, mut done: Container) -> (Value, usize, usize) {
+    fn finish(&mut self, mut done: Container<'a>) -> (Value<'a>, usize, usize) {
         if done.is_map && !done.merges.is_empty() {
             if let Value::Map(entries) = &mut done.value {
-                let mut present: HashMap<Key, ()> = HashMap::new();
+                let mut present: AHashMap<Key, ()> = AHashMap::new();
                 for (k, _) in entries.iter() {
                     if let Value::Scalar(s, t) = k {
                         present.insert(key_of(s, t, &mut self.unique), ());
@@ -339,17 +381,17 @@ fn outside(message: &str, document: usize, mark: Mark) -> Error {
 
 /// Read every document of a YAML stream (empty documents included, value None), with the
 /// position of every path.
-pub fn load(text: &str) -> Result<Vec<Document>, Error> {
+pub fn load(text: &str) -> Result<Vec<Document<'_>>, Error> {
     load_with(text, true)
 }
 
 /// As [`load`] without recording positions (`positions` stay empty): the fast path for callers
 /// that ask for positions only when they report a problem (then [`load`] the same text once).
-pub fn load_values(text: &str) -> Result<Vec<Document>, Error> {
+pub fn load_values(text: &str) -> Result<Vec<Document<'_>>, Error> {
     load_with(text, false)
 }
 
-fn load_with(text: &str, record: bool) -> Result<Vec<Document>, Error> {
+fn load_with(text: &str, record: bool) -> Result<Vec<Document<'_>>, Error> {
     match load_events(text, record) {
         Err(e) if e.code == "yaml" && e.message.contains("recursion limit") => {
             // The scanner looks ahead past level 101 of a flow collection and stops at its own
@@ -367,7 +409,7 @@ fn load_with(text: &str, record: bool) -> Result<Vec<Document>, Error> {
     }
 }
 
-fn load_events(text: &str, record: bool) -> Result<Vec<Document>, Error> {
+fn load_events(text: &str, record: bool) -> Result<Vec<Document<'_>>, Error> {
     // YAML this module does not reproduce exactly goes to the reference loader.
     let mut line = 1u32;
     let mut line_start = true;
@@ -406,12 +448,12 @@ fn load_events(text: &str, record: bool) -> Result<Vec<Document>, Error> {
         record,
         document: 0,
         positions: HashMap::new(),
-        anchors: HashMap::new(),
+        anchors: AHashMap::new(),
         expanded: 0,
         unique: 0,
     };
-    let mut stack: Vec<Container> = Vec::new();
-    let mut root: Option<Value> = None;
+    let mut stack: Vec<Container<'_>> = Vec::new();
+    let mut root: Option<Value<'_>> = None;
     for item in Parser::new_from_str(text) {
         let (event, span) = item.map_err(|e| Error {
             message: format!("invalid YAML: {}", e.info()),
@@ -514,7 +556,7 @@ fn load_events(text: &str, record: bool) -> Result<Vec<Document>, Error> {
                         "yaml",
                     ));
                 }
-                let value = Value::Scalar(scalar, text.into_owned());
+                let value = Value::Scalar(scalar, text);
                 if anchor != 0 {
                     b.anchors.insert(anchor, (value.clone(), 1));
                 }
@@ -555,7 +597,7 @@ fn load_events(text: &str, record: bool) -> Result<Vec<Document>, Error> {
                     path,
                     is_map,
                     pending: None,
-                    explicit: HashMap::new(),
+                    explicit: None,
                     merges: Vec::new(),
                     size: 1,
                     anchor,
@@ -566,11 +608,11 @@ fn load_events(text: &str, record: bool) -> Result<Vec<Document>, Error> {
     Ok(docs)
 }
 
-fn place(
-    b: &mut Builder,
-    stack: &mut [Container],
-    root: &mut Option<Value>,
-    value: Value,
+fn place<'a>(
+    b: &mut Builder<'a>,
+    stack: &mut [Container<'a>],
+    root: &mut Option<Value<'a>>,
+    value: Value<'a>,
     mark: Mark,
 ) -> Result<(), Error> {
     match stack.last_mut() {
