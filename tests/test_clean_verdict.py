@@ -8,6 +8,7 @@ path, same paths and messages — the Python path still words every problem).
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,8 @@ def check(text: str) -> bool:
             continue
         any_clean = True
         fast_out, full_out = LoadResult(), LoadResult()
+        full = resource_from_document(Document(copy.deepcopy(d.value), d.file, d.index), full_out)
         fast = resource_from_document(d, fast_out)
-        full = resource_from_document(Document(d.value, d.file, d.index), full_out)
         assert not full_out.problems and not full_out.warnings, [str(p) for p in full_out.problems + full_out.warnings]
         assert fast is not None and full is not None
         assert _fields(fast) == _fields(full)

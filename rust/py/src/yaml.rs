@@ -251,23 +251,6 @@ fn yaml_load<'py>(
         text,
         positions: OnceLock::new(),
     });
-    let parsed = py.detach(|| yaml::load_values(&stream.text));
-    let docs = match parsed {
-        Ok(docs) => docs,
-        Err(e) => {
-            return Ok((
-                None,
-                Some((
-                    e.message,
-                    e.document,
-                    e.line,
-                    e.column,
-                    e.code,
-                    e.outside_subset,
-                )),
-            ))
-        }
-    };
     let mut conv = Convert {
         py,
         make_timestamp,
@@ -275,21 +258,58 @@ fn yaml_load<'py>(
         construct,
         strings: AHashMap::new(),
     };
-    let mut out = Vec::with_capacity(docs.len());
-    for (slot, doc) in docs.into_iter().enumerate() {
+    let mut out = Vec::new();
+    let mut failure: Option<PyErr> = None;
+    // Each document is converted as soon as it is read: only one document's native values are
+    // alive at a time (peak memory stays that of the Python objects).
+    let read = yaml::for_each_document(&stream.text, false, |doc| {
         let clean = doc.value.as_ref().is_some_and(yaml::clean::clean_universal);
         let value = match &doc.value {
-            Some(v) => conv.value(v)?,
-            None => py.None().into_bound(py),
+            Some(v) => conv.value(v),
+            None => Ok(py.None().into_bound(py)),
         };
-        out.push((
-            doc.index,
-            value,
-            YamlMarks {
-                stream: Arc::clone(&stream),
-                slot,
-            },
-            clean,
+        match value {
+            Ok(value) => {
+                let slot = out.len();
+                out.push((
+                    doc.index,
+                    value,
+                    YamlMarks {
+                        stream: Arc::clone(&stream),
+                        slot,
+                    },
+                    clean,
+                ));
+                Ok(())
+            }
+            Err(e) => {
+                failure = Some(e);
+                Err(yaml::Error {
+                    message: "conversion failed".into(),
+                    document: doc.index,
+                    line: 0,
+                    column: 0,
+                    code: "yaml",
+                    outside_subset: true,
+                    scanned: 0,
+                })
+            }
+        }
+    });
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if let Err(e) = read {
+        return Ok((
+            None,
+            Some((
+                e.message,
+                e.document,
+                e.line,
+                e.column,
+                e.code,
+                e.outside_subset,
+            )),
         ));
     }
     Ok((Some(out), None))

@@ -392,7 +392,23 @@ pub fn load_values(text: &str) -> Result<Vec<Document<'_>>, Error> {
 }
 
 fn load_with(text: &str, record: bool) -> Result<Vec<Document<'_>>, Error> {
-    match load_events(text, record) {
+    let mut docs = Vec::new();
+    for_each_document(text, record, |d| {
+        docs.push(d);
+        Ok(())
+    })?;
+    Ok(docs)
+}
+
+/// Read a stream document by document, handing each to `sink` as soon as it is complete (so only
+/// one document's values are alive at a time); `record`: with positions. Stops at the first error
+/// (of the text, or returned by `sink`).
+pub fn for_each_document<'a>(
+    text: &'a str,
+    record: bool,
+    mut sink: impl FnMut(Document<'a>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    match load_events(text, record, &mut sink) {
         Err(e) if e.code == "yaml" && e.message.contains("recursion limit") => {
             // The scanner looks ahead past level 101 of a flow collection and stops at its own
             // limit first: read the text up to that point, where our depth check speaks.
@@ -400,7 +416,7 @@ fn load_with(text: &str, record: bool) -> Result<Vec<Document<'_>>, Error> {
                 .char_indices()
                 .nth(e.scanned)
                 .map_or(text.len(), |(i, _)| i);
-            match load_events(&text[..end], record) {
+            match load_events(&text[..end], record, &mut |_| Ok(())) {
                 Err(limit) if limit.code == "limit" => Err(limit),
                 _ => Err(e),
             }
@@ -409,7 +425,11 @@ fn load_with(text: &str, record: bool) -> Result<Vec<Document<'_>>, Error> {
     }
 }
 
-fn load_events(text: &str, record: bool) -> Result<Vec<Document<'_>>, Error> {
+fn load_events<'a>(
+    text: &'a str,
+    record: bool,
+    sink: &mut dyn FnMut(Document<'a>) -> Result<(), Error>,
+) -> Result<(), Error> {
     // YAML this module does not reproduce exactly goes to the reference loader.
     let mut line = 1u32;
     let mut line_start = true;
@@ -442,7 +462,6 @@ fn load_events(text: &str, record: bool) -> Result<Vec<Document<'_>>, Error> {
             line_chars = 0;
         }
     }
-    let mut docs: Vec<Document> = Vec::new();
     let mut starts: usize = 0;
     let mut b = Builder {
         record,
@@ -476,11 +495,11 @@ fn load_events(text: &str, record: bool) -> Result<Vec<Document<'_>>, Error> {
                 root = None;
             }
             Event::DocumentEnd => {
-                docs.push(Document {
+                sink(Document {
                     index: starts.saturating_sub(1),
                     value: root.take(),
                     positions: std::mem::take(&mut b.positions),
-                });
+                })?;
             }
             Event::MappingEnd | Event::SequenceEnd => {
                 let Some(done) = stack.pop() else {
@@ -605,7 +624,7 @@ fn load_events(text: &str, record: bool) -> Result<Vec<Document<'_>>, Error> {
             }
         }
     }
-    Ok(docs)
+    Ok(())
 }
 
 fn place<'a>(
