@@ -145,8 +145,10 @@ def main() -> None:
                  engine=lambda: meshauthz.TrafficEngine(meshauthz.load(tps)))
         print(f"\n{N:,}-policy YAML ({len(data) / 1e6:.1f} MB)")
         print(f"  CSafeLoader.load_all (bare values)      {t['csafe'] * 1e3:7.0f} ms")
-        print(f"  native read (values + positions)        {t['parse'] * 1e3:7.0f} ms   {t['csafe'] / t['parse']:.2f}x faster")
-        print(f"  meshauthz.load (checks + validation)    {t['load'] * 1e3:7.0f} ms   {t['csafe'] / t['load']:.2f}x faster")
+        print(f"  native read (values + positions)        {t['parse'] * 1e3:7.0f} ms   "
+              f"{t['csafe'] / t['parse']:.2f}x faster")
+        print(f"  meshauthz.load (checks + validation)    {t['load'] * 1e3:7.0f} ms   "
+              f"{t['csafe'] / t['load']:.2f}x faster")
         print(f"  load + TrafficEngine ready              {t['engine'] * 1e3:7.0f} ms   "
               f"{t['csafe'] / t['engine']:.2f}x faster  (target >= 3x)")
 
@@ -159,7 +161,8 @@ def main() -> None:
                  authz=lambda: meshauthz.Authorizer(meshauthz.load(rbac)))
         print("\n1,000-user RBAC file (100 roles x 5 rules, 1,000 bindings: 1,100 documents)")
         print(f"  CSafeLoader.load_all                    {t['csafe'] * 1e3:7.0f} ms")
-        print(f"  meshauthz.load                          {t['load'] * 1e3:7.0f} ms   {t['csafe'] / t['load']:.2f}x faster")
+        print(f"  meshauthz.load                          {t['load'] * 1e3:7.0f} ms   "
+              f"{t['csafe'] / t['load']:.2f}x faster")
         print(f"  load + Authorizer ready                 {t['authz'] * 1e3:7.0f} ms   "
               f"{t['csafe'] / t['authz']:.2f}x faster  (target >= 3x)")
 

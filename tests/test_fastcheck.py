@@ -80,3 +80,26 @@ def test_unclean_body_still_reports_pydantic_problem_and_warning() -> None:
                                      "destinations: [{match: {kuma.io/service: x}}]\n")
     assert result.ok
     assert [(w.code, w.path, w.line) for w in result.warnings] == [("unknown-field", "sources[0].colour", 4)]
+
+
+tp_bodies = st.dictionaries(
+    st.sampled_from(["sources", "destinations", "extra"]),
+    st.one_of(st.lists(st.one_of(st.fixed_dictionaries({"match": st.one_of(
+        st.dictionaries(st.sampled_from(["kuma.io/service", "a b", "", "x/y", "v"]),
+                        st.one_of(st.sampled_from(["web", "*", "", "a*", "x:y", "ä"]), st.none(), st.integers()),
+                        max_size=3), st.none())}), st.none(), st.just({"match": {"a": "b"}, "x": 1})), max_size=3),
+        st.none(), st.integers()),
+    max_size=3)
+
+
+@settings(max_examples=400, deadline=None)
+@given(tp_bodies)
+def test_python_tp_verdict_implies_no_problem(body: dict[str, Any]) -> None:
+    from meshauthz.validation import validate_resource
+    from meshauthz.validation.traffic_permission import clean as clean_tp
+
+    if clean_tp(body):
+        assert clean("TrafficPermission", body)  # the model types pass, no unknown field
+        tp = meshauthz.api.load_dicts([{"type": "TrafficPermission", "name": "t", "mesh": "m", **body}])
+        [r] = tp.list()
+        assert validate_resource(r).violations == []

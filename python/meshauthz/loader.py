@@ -21,6 +21,7 @@ from .models import ModelError, parse_model
 from .models.fastcheck import clean
 from .resource import GO_ZERO_TIME, Resource, seconds_nanos
 from .validation import MapKey, render_path, validate_meta, validate_resource
+from .validation.traffic_permission import clean as clean_traffic_permission
 from .yaml_source import Document, Path, gc_paused, read_documents, timestamp
 
 PathLike = Union[str, os.PathLike]
@@ -155,8 +156,14 @@ def _from_clean_universal(doc: Document, raw: dict[str, Any]) -> Resource:
     kind = _kinds.KINDS[raw["type"]]
     name = raw["name"]
     labels = raw.get("labels") or {}
-    created = _parse_time(raw.get("creationTime"), doc, ("creationTime",), LoadResult())
-    modified = _parse_time(raw.get("modificationTime"), doc, ("modificationTime",), LoadResult())
+    created = modified = None
+    value = raw.get("creationTime")
+    if value is not None:
+        created = (rfc3339_utc(value) if type(value) is str else None) or _parse_time(
+            value, doc, ("creationTime",), LoadResult())
+    value = raw.get("modificationTime")
+    if value is not None:
+        modified = _parse_time(value, doc, ("modificationTime",), LoadResult())
     r = _NEW(Resource)  # fields set directly: the frozen dataclass __init__ is a third of this path
     mesh = raw["mesh"] if kind.mesh_scoped else None
     for key in _ENVELOPE:  # the document's mapping becomes the body (no copy: 100,000 resources stay small)
@@ -362,6 +369,8 @@ def check_resource(res: Resource, out: LoadResult) -> bool:
     _string_map(res.labels, doc, ("labels",), out)
     if len(out.problems) > before:
         return False
+    if kind.name == "TrafficPermission" and clean_traffic_permission(res.body):
+        return True  # nothing to report (the native reader's verdict, for resources read without it)
     return _finish(doc, out, kind, res.name, res.mesh, res.body, res.labels, None, None, res.form, res.namespace,
                    res.display_name, res.path_prefix, True) is not None
 

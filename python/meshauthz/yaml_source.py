@@ -277,11 +277,21 @@ def read_documents(data: Union[str, bytes], file: str = "<input>") -> Iterator[D
     text = _decode(data, file)
     if _yaml_load is not None and os.environ.get("MESHAUTHZ_YAML") != "reference":
         with gc_paused():
-            docs, _problem = _yaml_load(text, _make_timestamp, date, construct_plain)
+            docs, problem = _yaml_load(text, _make_timestamp, date, construct_plain)
         if docs is not None:
             return iter([Document(value, file, index, marks=marks, clean=clean)
                          for index, value, marks, clean in docs])
+        if problem is not None and problem[4] == "limit" and not problem[5]:
+            # our own limits speak for themselves, whatever the PyYAML build refuses first
+            message, document, line, column = problem[:4]
+            raise ParseError([Problem(message, file=file, document=document, line=line, column=column,
+                                      expected=_LIMIT_EXPECTED.get(message.split(" ", 1)[0], "smaller input"),
+                                      code="limit")])
     return read_documents_reference(text, file)
+
+
+_LIMIT_EXPECTED = {"nesting": f"at most {MAX_DEPTH} nested levels", "alias": "fewer aliases",
+                   "scalar": f"at most {MAX_SCALAR_BYTES} characters"}
 
 
 def read_documents_reference(data: Union[str, bytes], file: str = "<input>") -> Iterator[Document]:
