@@ -45,6 +45,8 @@ def check(text: str) -> bool:
         assert not full_out.problems and not full_out.warnings, [str(p) for p in full_out.problems + full_out.warnings]
         assert fast is not None and full is not None
         assert _fields(fast) == _fields(full)
+        again = resource_from_document(d, LoadResult())  # the document is left as read
+        assert again is not None and _fields(again) == _fields(fast)
     return any_clean
 
 

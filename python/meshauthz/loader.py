@@ -151,8 +151,7 @@ _NEW = object.__new__
 
 def _from_clean_universal(doc: Document, raw: dict[str, Any]) -> Resource:
     """A Universal document the native reader found clean (every check below passes; see
-    meshauthz_core::yaml::clean): the same Resource `_from_universal` builds, without re-checking.
-    The document's mapping becomes the resource body (its envelope keys removed)."""
+    meshauthz_core::yaml::clean): the same Resource `_from_universal` builds, without re-checking."""
     kind = _kinds.KINDS[raw["type"]]
     name = raw["name"]
     labels = raw.get("labels") or {}
@@ -165,10 +164,8 @@ def _from_clean_universal(doc: Document, raw: dict[str, Any]) -> Resource:
     if value is not None:
         modified = _parse_time(value, doc, ("modificationTime",), LoadResult())
     r = _NEW(Resource)  # fields set directly: the frozen dataclass __init__ is a third of this path
-    mesh = raw["mesh"] if kind.mesh_scoped else None
-    for key in _ENVELOPE:  # the document's mapping becomes the body (no copy: 100,000 resources stay small)
-        raw.pop(key, None)
-    r.__dict__.update(kind=kind, name=name, mesh=mesh, body=raw, labels=dict(labels),
+    r.__dict__.update(kind=kind, name=name, mesh=raw["mesh"] if kind.mesh_scoped else None,
+                      body={k: v for k, v in raw.items() if k not in _ENVELOPE}, labels=dict(labels),
                       creation_time=created[0] if created else GO_ZERO_TIME,
                       modification_time=modified[0] if modified else None, form="universal", namespace=None,
                       display_name=labels.get("kuma.io/display-name", name), _model=None, document=doc,
