@@ -201,3 +201,19 @@ def test_dumped_documents(docs: list[Any], flow: Optional[bool], unicode: bool, 
                               explicit_start=start)
     check(text)
     check(text.encode("utf-8"))
+
+
+def _big_stream(n: int) -> str:
+    return "---\n".join(TP_OK.replace("name: tp", f"name: tp-{i}") + f"labels: {{n: '{i}'}}\n" for i in range(n))
+
+
+def test_big_streams_read_on_a_second_thread_equal_the_reference() -> None:
+    text = _big_stream(2500)  # past the size from which a second thread reads while this one converts
+    assert len(text) > 256 * 1024
+    check(text)
+    # problems late in a big stream: ours (duplicate key) and the parser's (syntax)
+    check(text + "---\ntype: Mesh\nname: a\nname: b\n")
+    check(text + "---\ntype: Mesh\nname: [a\n")
+    docs = list(read_documents(text, "f"))
+    assert len(docs) == 2500 and all(d.clean for d in docs)
+    assert docs[-1].mark(("destinations", 0, "match")) == (9 * 2499 + 7, 5)  # 8 lines + "---" per document

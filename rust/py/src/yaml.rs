@@ -233,6 +233,9 @@ impl<'py> Convert<'_, 'py> {
 }
 
 type Problem = (String, usize, u32, u32, &'static str, bool);
+
+/// Streams from this size on are read on a second thread while the first converts.
+const PARALLEL_FROM: usize = 256 * 1024;
 type Loaded<'py> = (usize, Bound<'py, PyAny>, YamlMarks, bool);
 
 /// Read a YAML stream: ([(index, value, marks, clean)], None) — `clean`: a Universal document of a
@@ -262,40 +265,84 @@ fn yaml_load<'py>(
     let mut failure: Option<PyErr> = None;
     // Each document is converted as soon as it is read: only one document's native values are
     // alive at a time (peak memory stays that of the Python objects).
-    let read = yaml::for_each_document(&stream.text, false, |doc| {
-        let clean = doc.value.as_ref().is_some_and(yaml::clean::clean_universal);
-        let value = match &doc.value {
-            Some(v) => conv.value(v),
-            None => Ok(py.None().into_bound(py)),
+    let stopped = || yaml::Error {
+        message: "stopped".into(),
+        document: 0,
+        line: 0,
+        column: 0,
+        code: "yaml",
+        outside_subset: true,
+        scanned: 0,
+    };
+    let mut read: Result<(), yaml::Error> = Ok(());
+    {
+        // Converts one read document (and its clean verdict) into Python objects; false = stop.
+        let mut accept = |doc: yaml::Document<'_>, clean: bool| -> bool {
+            let value = match &doc.value {
+                Some(v) => conv.value(v),
+                None => Ok(py.None().into_bound(py)),
+            };
+            match value {
+                Ok(value) => {
+                    let slot = out.len();
+                    out.push((
+                        doc.index,
+                        value,
+                        YamlMarks {
+                            stream: Arc::clone(&stream),
+                            slot,
+                        },
+                        clean,
+                    ));
+                    true
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    false
+                }
+            }
         };
-        match value {
-            Ok(value) => {
-                let slot = out.len();
-                out.push((
-                    doc.index,
-                    value,
-                    YamlMarks {
-                        stream: Arc::clone(&stream),
-                        slot,
-                    },
-                    clean,
-                ));
-                Ok(())
-            }
-            Err(e) => {
-                failure = Some(e);
-                Err(yaml::Error {
-                    message: "conversion failed".into(),
-                    document: doc.index,
-                    line: 0,
-                    column: 0,
-                    code: "yaml",
-                    outside_subset: true,
-                    scanned: 0,
-                })
-            }
+        let text: &str = &stream.text;
+        if text.len() < PARALLEL_FROM {
+            read = yaml::for_each_document(text, false, |doc| {
+                let clean = doc.value.as_ref().is_some_and(yaml::clean::clean_universal);
+                if accept(doc, clean) {
+                    Ok(())
+                } else {
+                    Err(stopped())
+                }
+            });
+        } else {
+            // A big stream: one thread reads documents (no Python) while this one converts them
+            // (holding the GIL); a bounded queue keeps only a few documents' native values alive.
+            type Item<'a> = Result<(yaml::Document<'a>, bool), yaml::Error>;
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Item<'_>>(64);
+            std::thread::scope(|scope| {
+                scope.spawn(move || {
+                    let r = yaml::for_each_document(text, false, |doc| {
+                        let clean = doc.value.as_ref().is_some_and(yaml::clean::clean_universal);
+                        tx.send(Ok((doc, clean))).map_err(|_| stopped())
+                    });
+                    if let Err(e) = r {
+                        let _ = tx.send(Err(e));
+                    }
+                });
+                for item in rx {
+                    match item {
+                        Ok((doc, clean)) => {
+                            if !accept(doc, clean) {
+                                break; // dropping the receiver stops the reader
+                            }
+                        }
+                        Err(e) => {
+                            read = Err(e);
+                            break;
+                        }
+                    }
+                }
+            });
         }
-    });
+    }
     if let Some(e) = failure {
         return Err(e);
     }
