@@ -8,7 +8,19 @@ aliases without bound. This module builds plain Python values from the parser's 
 - a duplicate mapping key is an error, while merge keys (`<<`) and anchors keep working;
 - hostile input is refused early: nesting deeper than `MAX_DEPTH`, alias expansion beyond
   `MAX_EXPANDED_NODES` (the "billion laughs"), scalars over `MAX_SCALAR_BYTES`, binary data;
-- deep nesting never recurses in Python or C.
+- deep nesting never recurses in Python or C;
+- plain scalars resolve as PyYAML's YAML 1.1 resolver does (bool / int / float / null /
+  timestamp), except that a date- or time-looking scalar naming no real date, time or offset
+  (`2023-02-29`, hour 25, `+24:00`) stays the string it is, as Kubernetes' go-yaml reads it; an
+  explicit `!!tag` on such a value, and every tag beyond plain YAML's (`!!binary`, `!!set`,
+  `!custom`, ...), is a located problem. Timestamps keep their nanoseconds (`Timestamp`).
+
+Two readers share these rules. `read_documents` uses the native one (`meshauthz._core.yaml_load`,
+rust/core/src/yaml: one crossing per stream, positions kept native until asked for, a `clean`
+verdict per document that lets the loader skip its checks); `read_documents_reference` is the
+PyYAML event reader below, the reference the native one is tested against
+(tests/test_yaml_native.py), and the reader of texts the native one does not take (problems to
+word, tags, directives, YAML 1.1-only line breaks).
 """
 
 from __future__ import annotations
