@@ -160,7 +160,10 @@ enum Created {
 impl Created {
     fn seconds_nanos(self) -> (i64, u32) {
         match self {
-            Created::SecondsNanos((s, n)) => (s + i64::from(n / 1_000_000_000), n % 1_000_000_000),
+            Created::SecondsNanos((s, n)) => (
+                s.saturating_add(i64::from(n / 1_000_000_000)),
+                n % 1_000_000_000,
+            ),
             Created::Micros(us) => (
                 us.div_euclid(1_000_000),
                 (us.rem_euclid(1_000_000) * 1000) as u32,
