@@ -196,3 +196,12 @@ def test_fast_rfc3339_equals_the_general_path(t: datetime, fraction: str, zone: 
         return
     assert fast[0] == (general if general.tzinfo else general.replace(tzinfo=timezone.utc))
     assert fast[1] == seconds_nanos(general)
+
+
+def test_loaded_clean_documents_keep_positions_but_not_their_mapping() -> None:
+    store = meshauthz.loads(MESH + tp("a", "2024-01-01T00:00:00Z"))
+    r = store.get("TrafficPermission", "a", "default")
+    assert r.document is not None and r.document.value is None  # released: the body is that mapping
+    assert r.body == {"sources": [{"match": {"kuma.io/service": "*"}}],
+                      "destinations": [{"match": {"kuma.io/service": "backend"}}]}
+    assert r.mark(("destinations", 0)) == (10, 16)  # positions stay available (read natively on demand)

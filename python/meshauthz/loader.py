@@ -128,11 +128,13 @@ def _string_map(value: Any, doc: Document, path: Path, out: LoadResult) -> dict[
 
 
 def resource_from_document(doc: Document, out: LoadResult, *, system_namespace: str = "kuma-system",
-                           check: bool = True) -> Optional[Resource]:
+                           check: bool = True, consume: bool = False) -> Optional[Resource]:
     """Normalise one parsed document into a Resource (or record its problems and return None).
 
     With `check=False` only the envelope is read: no meta, type or Kuma validation (the
-    conformance `validate` kind asks for one specific layer of checks itself)."""
+    conformance `validate` kind asks for one specific layer of checks itself). `consume=True`
+    (the loader's own documents, used once): the document's mapping may become the resource body
+    and `doc.value` is then released (less memory per resident resource)."""
     raw = doc.value
     if not isinstance(raw, dict):
         out.problems.append(_problem(doc, (), f"a resource must be a mapping, not {type(raw).__name__}",
@@ -140,7 +142,7 @@ def resource_from_document(doc: Document, out: LoadResult, *, system_namespace: 
                                      code="type"))
         return None
     if doc.clean and check:
-        return _from_clean_universal(doc, raw)
+        return _from_clean_universal(doc, raw, consume)
     if "apiVersion" in raw or "kind" in raw:
         return _from_kubernetes(doc, raw, out, system_namespace, check)
     return _from_universal(doc, raw, out, check)
@@ -149,7 +151,7 @@ def resource_from_document(doc: Document, out: LoadResult, *, system_namespace: 
 _NEW = object.__new__
 
 
-def _from_clean_universal(doc: Document, raw: dict[str, Any]) -> Resource:
+def _from_clean_universal(doc: Document, raw: dict[str, Any], consume: bool = False) -> Resource:
     """A Universal document the native reader found clean (every check below passes; see
     meshauthz_core::yaml::clean): the same Resource `_from_universal` builds, without re-checking."""
     kind = _kinds.KINDS[raw["type"]]
@@ -164,8 +166,15 @@ def _from_clean_universal(doc: Document, raw: dict[str, Any]) -> Resource:
     if value is not None:
         modified = _parse_time(value, doc, ("modificationTime",), LoadResult())
     r = _NEW(Resource)  # fields set directly: the frozen dataclass __init__ is a third of this path
-    r.__dict__.update(kind=kind, name=name, mesh=raw["mesh"] if kind.mesh_scoped else None,
-                      body={k: v for k, v in raw.items() if k not in _ENVELOPE}, labels=dict(labels),
+    mesh = raw["mesh"] if kind.mesh_scoped else None
+    if consume:  # the mapping becomes the body: no copy, and the document lets go of it
+        body = raw
+        for key in _ENVELOPE:
+            body.pop(key, None)
+        doc.value = None
+    else:
+        body = {k: v for k, v in raw.items() if k not in _ENVELOPE}
+    r.__dict__.update(kind=kind, name=name, mesh=mesh, body=body, labels=dict(labels),
                       creation_time=created[0] if created else GO_ZERO_TIME,
                       modification_time=modified[0] if modified else None, form="universal", namespace=None,
                       display_name=labels.get("kuma.io/display-name", name), _model=None, document=doc,
@@ -380,7 +389,7 @@ def load_text(text: Union[str, bytes], file: str = "<input>", *, system_namespac
                 if doc.value is None:
                     continue  # an empty document is skipped, as kubectl does
                 out.documents += 1
-                res = resource_from_document(doc, out, system_namespace=system_namespace)
+                res = resource_from_document(doc, out, system_namespace=system_namespace, consume=True)
                 if res is not None:
                     out.resources.append(res)
     except InputError as e:
