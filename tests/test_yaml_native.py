@@ -153,6 +153,23 @@ EDGE = [
     "k: {a: 1, a: 2}\n",
     "? - a\n: b\n",
     TP_OK + "---\n" + TP_OK,
+    "a: |2-\n   x\n  y\nb: >+\n  folded\n\n",
+    '"quoted \\t key": "esc \\u00e9 \\x41"\n',
+    "a: multi\n  line plain\n  scalar\nb: 2\n",
+    "{a: , b}\n",
+    "k" * 1100 + ": v\n",  # libyaml's 1024-character simple key limit
+    "&k key: &v value\n*k : x\n",
+    "a: 1 # c\n# only\n...\n# after end\n---\nb: 2\n",
+    "- - - a\n    - b\n  - c\n",
+    "a:\t1\n",
+    "- >\n a\n b\n\n c\n",
+    "--- >\n  folded root\n",
+    "--- |\n  literal root\n",
+    "a: &anchor\nb: *anchor\n",
+    "'a': 1\n\"a\": 2\n",
+    "0x1: a\n1: b\n",
+    ".inf: a\n.Inf: b\n",
+    "a: 685.230_15e+03\nb: 190:20:30.15\nc: 2001-12-15 2:59:43.10\n",
 ]
 
 

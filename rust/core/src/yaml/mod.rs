@@ -441,6 +441,10 @@ fn load_events<'a>(
             // a line longer than the scalar limit: the reference reports it without a second parse
             return Err(outside("a line over the scalar limit", 0, (line, 1)));
         }
+        if c == '\t' {
+            // tabs as separation: libyaml takes some the YAML 1.2 scanner refuses, and the reverse
+            return Err(outside("a tab", 0, (line, 1)));
+        }
         if !in_subset(c) {
             return Err(outside(
                 "a character outside the native subset",
@@ -551,9 +555,14 @@ fn load_events<'a>(
                 }
                 let parent = stack.last();
                 let is_key = parent.is_some_and(|p| p.is_map && p.pending.is_none());
+                let positioned = parent.is_none_or(|p| !p.is_map);
+                if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) && positioned {
+                    // libyaml marks a block scalar at its indicator, the YAML 1.2 parser at its text
+                    return Err(outside("a block scalar item", b.document, mark));
+                }
                 if text.is_empty()
                     && style == ScalarStyle::Plain
-                    && (is_key || parent.is_some_and(|p| !p.is_map))
+                    && (is_key || (positioned && parent.is_some()))
                 {
                     // an empty node's mark differs between the parsers (after `-` or after its blank)
                     return Err(outside("an empty sequence item or key", b.document, mark));
