@@ -234,3 +234,20 @@ def test_big_streams_read_on_a_second_thread_equal_the_reference() -> None:
     docs = list(read_documents(text, "f"))
     assert len(docs) == 2500 and all(d.clean for d in docs)
     assert docs[-1].mark(("destinations", 0, "match")) == (9 * 2499 + 7, 5)  # 8 lines + "---" per document
+
+
+def _indent(text: str) -> str:
+    return "".join("  " + line + "\n" for line in text.splitlines())
+
+
+flat = st.dictionaries(st.sampled_from(["a", "b", "c", "d", "1", "yes"]), leaves, min_size=1, max_size=4)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(flat, flat, flat, st.booleans())
+def test_anchors_aliases_and_merges(base: dict[str, Any], other: dict[str, Any], third: dict[str, Any],
+                                   as_list: bool) -> None:
+    merge = "[*b, *t]" if as_list else "*b"
+    text = (f"base: &b\n{_indent(yaml.safe_dump(base))}third: &t\n{_indent(yaml.safe_dump(third))}"
+            f"other:\n  <<: {merge}\n{_indent(yaml.safe_dump(other))}copies: [*b, *t, *b]\n")
+    check(text)
