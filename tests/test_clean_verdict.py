@@ -120,12 +120,23 @@ ok_rule = st.fixed_dictionaries({"types": st.lists(ok_words, max_size=2)}, optio
 ok_env = {"labels": st.dictionaries(ok_words, ok_words, max_size=2),
           "creationTime": st.one_of(st.datetimes(), st.just("2024-01-01T00:00:00.000000001Z"))}
 ok_name = st.sampled_from(["ok-name", "a.b", "web", "x1-2"])
+mtp_top = st.one_of(st.just({"kind": "Mesh"}), st.fixed_dictionaries(
+    {"kind": st.just("Dataplane")}, optional={"labels": ok_tags, "name": ok_words, "namespace": ok_words,
+                                              "sectionName": ok_words}),
+    st.fixed_dictionaries({"kind": st.sampled_from(["MeshService", "MeshSubset", "Bogus"]), "name": ok_words}))
+mtp_from = st.fixed_dictionaries(
+    {"targetRef": st.one_of(st.just({"kind": "Mesh"}), st.fixed_dictionaries(
+        {"kind": st.just("MeshSubset")}, optional={"tags": ok_tags}), st.just({"kind": "MeshService", "name": "x"})),
+     "default": st.fixed_dictionaries({"action": st.sampled_from(["Allow", "Deny", "AllowWithShadowDeny", "allow"])})})
+mtp_spec = st.fixed_dictionaries({"from": st.lists(mtp_from, max_size=3)}, optional={"targetRef": mtp_top})
 ok_documents = st.one_of(
     st.fixed_dictionaries({"type": st.just("TrafficPermission"), "name": ok_name,
                            "mesh": st.sampled_from(["default", "m_1"]), "sources": ok_sel, "destinations": ok_sel},
                           optional=ok_env),
     st.fixed_dictionaries({"type": st.just("AccessRole"), "name": ok_name, "rules": st.lists(ok_rule, max_size=3)},
                           optional=ok_env),
+    st.fixed_dictionaries({"type": st.just("MeshTrafficPermission"), "name": ok_name, "spec": mtp_spec},
+                          optional={**ok_env, "mesh": st.sampled_from(["default", "m_1", ""])}),
     st.fixed_dictionaries({"type": st.just("AccessRoleBinding"), "name": ok_name,
                            "subjects": st.lists(st.fixed_dictionaries({"type": st.sampled_from(["User", "Group"]),
                                                                        "name": ok_words}), max_size=2),

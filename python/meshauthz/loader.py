@@ -166,7 +166,7 @@ def _from_clean_universal(doc: Document, raw: dict[str, Any], consume: bool = Fa
     if value is not None:
         modified = _parse_time(value, doc, ("modificationTime",), LoadResult())
     r = _NEW(Resource)  # fields set directly: the frozen dataclass __init__ is a third of this path
-    mesh = raw["mesh"] if kind.mesh_scoped else None
+    mesh = (raw.get("mesh") or "default") if kind.mesh_scoped else None  # MTP's default mesh (§2.1)
     if consume:  # the mapping becomes the body: no copy, and the document lets go of it
         body = raw
         for key in _ENVELOPE:

@@ -1,5 +1,6 @@
 //! A conservative verdict on a parsed document: is it a Universal resource of a hot kind
-//! (TrafficPermission, AccessRole, AccessRoleBinding) that loads with no problem and no warning?
+//! (TrafficPermission, MeshTrafficPermission, AccessRole, AccessRoleBinding) that loads with no
+//! problem and no warning?
 //!
 //! `true` only when every check the Python loader runs would pass: the envelope (TP §5.3 name and
 //! mesh rules, string labels, RFC 3339 times), the body's types as the pydantic models take them (no
@@ -255,6 +256,78 @@ fn subjects(v: Option<&Value<'_>>) -> bool {
     })
 }
 
+/// `[a-zA-Z0-9.\-_:]+` (ValidateTags: M3.4, no `/`, no `*`).
+fn tag_value(v: &str) -> bool {
+    !v.is_empty() && v.bytes().all(|c| tag_char(c, false))
+}
+
+/// A MeshTrafficPermission targetRef of the common, warning-free forms (M3.3, M3.7, M3.8):
+/// `{kind: Mesh}`; at the top also `{kind: Dataplane}` with labels, or name (+ namespace), and an
+/// optional sectionName (an inbound policy); in `from` also `{kind: MeshSubset, tags}`.
+fn mtp_target_ref(v: &Value<'_>, top: bool) -> bool {
+    let Some(f) = fields(
+        v,
+        &["kind", "labels", "name", "namespace", "sectionName", "tags"],
+    ) else {
+        return false;
+    };
+    let s = |k: &str| get(&f, k).map(|v| str_of(v).filter(|s| !s.is_empty()));
+    match s("kind") {
+        Some(Some("Mesh")) => f.len() == 1,
+        Some(Some("Dataplane")) if top => {
+            let labels = match get(&f, "labels") {
+                None => None,
+                Some(l) => match string_map(l) {
+                    Some(m) if !m.is_empty() => Some(m),
+                    _ => return false,
+                },
+            };
+            let named = s("name").is_some() || s("namespace").is_some();
+            get(&f, "tags").is_none()
+                && ["name", "namespace", "sectionName"]
+                    .iter()
+                    .all(|k| s(k).is_none_or(|v| v.is_some()))
+                && !(labels.is_some() && named)
+        }
+        Some(Some("MeshSubset")) if !top => {
+            f.iter().all(|(k, _)| matches!(*k, "kind" | "tags"))
+                && get(&f, "tags").is_none_or(|t| {
+                    string_map(t).is_some_and(|m| {
+                        m.iter().all(|(k, v)| {
+                            !k.is_empty() && k.bytes().all(|c| tag_char(c, true)) && tag_value(v)
+                        })
+                    })
+                })
+        }
+        _ => false,
+    }
+}
+
+/// MeshTrafficPermission `spec` (M3.1–M3.8): a warning-free targetRef, at least one `from` item,
+/// each with a targetRef and a `default.action` of Allow / Deny / AllowWithShadowDeny.
+fn mtp_spec(v: Option<&Value<'_>>) -> bool {
+    let Some(f) = v.and_then(|v| fields(v, &["targetRef", "from"])) else {
+        return false;
+    };
+    let Some(Value::Seq(items)) = get(&f, "from") else {
+        return false;
+    };
+    !items.is_empty()
+        && get(&f, "targetRef").is_none_or(|t| mtp_target_ref(t, true))
+        && items.iter().all(|item| {
+            fields(item, &["targetRef", "default"]).is_some_and(|i| {
+                get(&i, "targetRef").is_some_and(|t| mtp_target_ref(t, false))
+                    && get(&i, "default")
+                        .and_then(|d| fields(d, &["action"]))
+                        .is_some_and(|d| {
+                            get(&d, "action").and_then(str_of).is_some_and(|a| {
+                                matches!(a, "Allow" | "Deny" | "AllowWithShadowDeny")
+                            })
+                        })
+            })
+        })
+}
+
 const ENVELOPE: [&str; 6] = [
     "type",
     "name",
@@ -280,16 +353,18 @@ pub fn clean_universal(doc: &Value<'_>) -> bool {
         "TrafficPermission" => &["sources", "destinations"],
         "AccessRole" => &["rules"],
         "AccessRoleBinding" => &["subjects", "roles"],
+        "MeshTrafficPermission" => &["spec"],
         _ => return false,
     };
     let known: Vec<&str> = ENVELOPE.iter().chain(body.iter()).copied().collect();
     let Some(f) = fields(doc, &known) else {
         return false;
     };
-    let mesh_scoped = kind == "TrafficPermission";
+    let mesh_scoped = matches!(kind, "TrafficPermission" | "MeshTrafficPermission");
     let envelope = get(&f, "name").and_then(str_of).is_some_and(rfc1123)
         && match get(&f, "mesh") {
-            None => !mesh_scoped,
+            // a Universal MeshTrafficPermission without mesh is in "default" (MTP §2.1)
+            None => kind == "MeshTrafficPermission" || !mesh_scoped,
             Some(m) => mesh_scoped && str_of(m).is_some_and(mesh_name),
         }
         && get(&f, "labels").is_none_or(|l| is_null(l) || string_map(l).is_some())
@@ -301,6 +376,7 @@ pub fn clean_universal(doc: &Value<'_>) -> bool {
                 selectors(get(&f, "sources")) && selectors(get(&f, "destinations"))
             }
             "AccessRole" => rules(get(&f, "rules")),
+            "MeshTrafficPermission" => mtp_spec(get(&f, "spec")),
             _ => subjects(get(&f, "subjects")) && opt_str_list(get(&f, "roles")),
         }
 }
