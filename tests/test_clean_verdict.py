@@ -118,7 +118,9 @@ ok_rule = st.fixed_dictionaries({"types": st.lists(ok_words, max_size=2)}, optio
     "mesh": ok_words, "access": st.lists(st.sampled_from(["CREATE", "DELETE", "VIEW_STATS"]), max_size=3),
     "when": st.lists(ok_qualifier, max_size=2)})
 ok_env = {"labels": st.dictionaries(ok_words, ok_words, max_size=2),
-          "creationTime": st.one_of(st.datetimes(), st.just("2024-01-01T00:00:00.000000001Z"))}
+          "creationTime": st.one_of(st.datetimes(), st.sampled_from([
+              "2024-01-01T00:00:00.000000001Z", "2024-01-01T10:00:00.5+02:30", "2024-01-01 10:00:00 -5",
+              "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999999-23:59"]))}
 ok_name = st.sampled_from(["ok-name", "a.b", "web", "x1-2"])
 mtp_top = st.one_of(st.just({"kind": "Mesh"}), st.fixed_dictionaries(
     {"kind": st.just("Dataplane")}, optional={"labels": ok_tags, "name": ok_words, "namespace": ok_words,

@@ -220,6 +220,6 @@ def yaml_load(
     make_date: Any,
     construct: Any,
 ) -> tuple[
-    list[tuple[int, Any, YamlMarks, bool]] | None,
+    list[tuple[int, Any, YamlMarks, bool, tuple[int, int, int, int, int, int, int, int | None, int] | None]] | None,
     tuple[str, int, int, int, str, bool] | None,
 ]: ...

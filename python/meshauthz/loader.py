@@ -22,7 +22,7 @@ from .models.fastcheck import clean
 from .resource import GO_ZERO_TIME, Resource, seconds_nanos
 from .validation import MapKey, render_path, validate_meta, validate_resource
 from .validation.traffic_permission import clean as clean_traffic_permission
-from .yaml_source import Document, Path, gc_paused, read_documents, timestamp
+from .yaml_source import Document, Path, gc_paused, read_documents, timestamp, tz_of
 
 PathLike = Union[str, os.PathLike]
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
@@ -158,8 +158,12 @@ def _from_clean_universal(doc: Document, raw: dict[str, Any], consume: bool = Fa
     name = raw["name"]
     labels = raw.get("labels") or {}
     created = modified = None
-    value = raw.get("creationTime")
-    if value is not None:
+    ct = doc.created
+    if ct is not None:  # resolved by the native reader
+        view = datetime(ct[0], ct[1], ct[2], ct[3], ct[4], ct[5], ct[6] // 1000, tz_of(ct[7]))
+        created = (view, (ct[8], ct[6]))
+    elif raw.get("creationTime") is not None:
+        value = raw["creationTime"]
         created = (rfc3339_utc(value) if type(value) is str else None) or _parse_time(
             value, doc, ("creationTime",), LoadResult())
     value = raw.get("modificationTime")

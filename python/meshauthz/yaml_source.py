@@ -59,14 +59,17 @@ class Document:
     `positions` maps a path to its (line, column); documents read natively keep them in native
     memory (`marks`) and build the dict only when asked for it."""
 
-    __slots__ = ("value", "file", "index", "_positions", "_marks", "clean")
+    __slots__ = ("value", "file", "index", "_positions", "_marks", "clean", "created")
 
     def __init__(self, value: Any, file: str, index: int, positions: Optional[dict[Path, Mark]] = None,
-                 marks: Any = None, clean: bool = False):
+                 marks: Any = None, clean: bool = False, created: Optional[tuple[Any, ...]] = None):
         self.value = value
         # the native reader found a Universal resource of a hot kind that passes every check of
         # the loader (meshauthz_core::yaml::clean): the loader builds it without re-checking
         self.clean = clean
+        # with its creationTime resolved: (year, month, day, hour, minute, second, nanoseconds,
+        # UTC offset in minutes or None, seconds since the epoch)
+        self.created = created
         self.file = file
         self.index = index  # 0-based position among the file's documents (empty ones included)
         self._positions = positions if positions is not None or marks is not None else {}
@@ -291,8 +294,8 @@ def read_documents(data: Union[str, bytes], file: str = "<input>") -> Iterator[D
         with gc_paused():
             docs, problem = _yaml_load(text, _make_timestamp, date, construct_plain)
         if docs is not None:
-            return iter([Document(value, file, index, marks=marks, clean=clean)
-                         for index, value, marks, clean in docs])
+            return iter([Document(value, file, index, marks=marks, clean=clean, created=created)
+                         for index, value, marks, clean, created in docs])
         if problem is not None and problem[4] == "limit" and not problem[5]:
             # our own limits speak for themselves, whatever the PyYAML build refuses first
             message, document, line, column = problem[:4]
@@ -462,6 +465,17 @@ def construct_plain(text: str) -> Any:
 
 
 _TZ: dict[Optional[int], Any] = {None: None, 0: timezone.utc}
+
+
+def tz_of(offset_minutes: Optional[int]) -> Any:
+    """The tzinfo of a UTC offset in minutes (None: UTC, as the loader reads naive times)."""
+    tz = _AWARE.get(offset_minutes)
+    if tz is None:
+        tz = _AWARE[offset_minutes] = timezone(timedelta(minutes=offset_minutes or 0))
+    return tz
+
+
+_AWARE: dict[Optional[int], Any] = {None: timezone.utc, 0: timezone.utc}
 
 
 def _make_timestamp(year: int, month: int, day: int, hour: int, minute: int, second: int, nanos: int,

@@ -236,10 +236,46 @@ type Problem = (String, usize, u32, u32, &'static str, bool);
 
 /// Streams from this size on are read on a second thread while the first converts.
 const PARALLEL_FROM: usize = 256 * 1024;
-type Loaded<'py> = (usize, Bound<'py, PyAny>, YamlMarks, bool);
+/// A clean document's creationTime: (year, month, day, hour, minute, second, nanoseconds, UTC
+/// offset in minutes or None, seconds since the epoch).
+type Created = (u32, u32, u32, u32, u32, u32, u32, Option<i32>, i64);
+type Loaded<'py> = (usize, Bound<'py, PyAny>, YamlMarks, bool, Option<Created>);
 
-/// Read a YAML stream: ([(index, value, marks, clean)], None) — `clean`: a Universal document of a
-/// hot kind that loads with no problem and no warning (`meshauthz_core::yaml::clean`) — or (None, (message, document, line,
+fn created_of(doc: &yaml::Document<'_>, clean: bool) -> Option<Created> {
+    if !clean {
+        return None;
+    }
+    match yaml::clean::creation_time(doc.value.as_ref()?)? {
+        (
+            Scalar::Timestamp {
+                year,
+                month,
+                day,
+                hour,
+                minute,
+                second,
+                nanos,
+                offset_minutes,
+            },
+            seconds,
+        ) => Some((
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            nanos,
+            offset_minutes,
+            seconds,
+        )),
+        _ => None,
+    }
+}
+
+/// Read a YAML stream: ([(index, value, marks, clean, created)], None) — `clean`: a Universal
+/// document of a hot kind that loads with no problem and no warning (`meshauthz_core::yaml::clean`);
+/// `created`: its creationTime resolved (see `Created`) — or (None, (message, document, line,
 /// column, code, outside_subset)) when the text has a problem or uses YAML outside the native
 /// subset (the caller then reads it with the reference loader).
 #[pyfunction]
@@ -282,6 +318,7 @@ fn yaml_load<'py>(
                 Some(v) => conv.value(v),
                 None => Ok(py.None().into_bound(py)),
             };
+            let created = created_of(&doc, clean);
             match value {
                 Ok(value) => {
                     let slot = out.len();
@@ -293,6 +330,7 @@ fn yaml_load<'py>(
                             slot,
                         },
                         clean,
+                        created,
                     ));
                     true
                 }

@@ -380,3 +380,37 @@ pub fn clean_universal(doc: &Value<'_>) -> bool {
             _ => subjects(get(&f, "subjects")) && opt_str_list(get(&f, "roles")),
         }
 }
+
+/// A clean document's creationTime, resolved: (the timestamp's fields as written, seconds since
+/// the Unix epoch). The loader builds its datetime view and precise value from it without parsing
+/// the text again; None when absent (or not a timestamp: the loader's general path then decides).
+pub fn creation_time(doc: &Value<'_>) -> Option<(Scalar, i64)> {
+    let value = entries(doc)?
+        .iter()
+        .find(|(k, _)| str_of(k) == Some("creationTime"))
+        .map(|(_, v)| v)?;
+    let ts = match value {
+        Value::Scalar(Scalar::Str, t) => resolve::plain(t),
+        Value::Scalar(s @ Scalar::Timestamp { .. }, _) => s.clone(),
+        _ => return None,
+    };
+    let Scalar::Timestamp {
+        year,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        offset_minutes,
+        ..
+    } = ts
+    else {
+        return None;
+    };
+    let seconds = super::days_from_civil(i64::from(year), month, day) * 86_400
+        + i64::from(hour) * 3600
+        + i64::from(minute) * 60
+        + i64::from(second)
+        - i64::from(offset_minutes.unwrap_or(0)) * 60;
+    Some((ts, seconds))
+}
