@@ -353,23 +353,37 @@ fn yaml_load<'py>(
         } else {
             // A big stream: one thread reads documents (no Python) while this one converts them
             // (holding the GIL); a bounded queue keeps only a few documents' native values alive.
-            type Item<'a> = Result<(yaml::Document<'a>, bool), yaml::Error>;
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Item<'_>>(64);
+            type Batch<'a> = Vec<(yaml::Document<'a>, bool)>;
+            type Item<'a> = Result<Batch<'a>, yaml::Error>;
+            const BATCH: usize = 32;
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Item<'_>>(4);
             std::thread::scope(|scope| {
                 scope.spawn(move || {
+                    let mut batch: Batch<'_> = Vec::with_capacity(BATCH);
                     let r = yaml::for_each_document(text, false, |doc| {
                         let clean = doc.value.as_ref().is_some_and(yaml::clean::clean_universal);
-                        tx.send(Ok((doc, clean))).map_err(|_| stopped())
+                        batch.push((doc, clean));
+                        if batch.len() == BATCH {
+                            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                            tx.send(Ok(full)).map_err(|_| stopped())?;
+                        }
+                        Ok(())
                     });
+                    // the documents read before a problem, then the problem
+                    if !batch.is_empty() && tx.send(Ok(batch)).is_err() {
+                        return;
+                    }
                     if let Err(e) = r {
                         let _ = tx.send(Err(e));
                     }
                 });
-                for item in rx {
+                'outer: for item in rx {
                     match item {
-                        Ok((doc, clean)) => {
-                            if !accept(doc, clean) {
-                                break; // dropping the receiver stops the reader
+                        Ok(batch) => {
+                            for (doc, clean) in batch {
+                                if !accept(doc, clean) {
+                                    break 'outer; // dropping the receiver stops the reader
+                                }
                             }
                         }
                         Err(e) => {
