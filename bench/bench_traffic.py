@@ -97,13 +97,13 @@ def test_engine_check(benchmark: Any, n: int) -> None:
 @pytest.mark.parametrize("n", [100, 10_000])
 def test_core_check_inbound(benchmark: Any, n: int) -> None:
     core = TrafficEngine(_setup(n)[0]).compiled.core
-    benchmark(core.check_inbound, "default", "backend-1", 9000, ("default", "web-1"))
+    benchmark(core.check, "web-1", ("backend-1", 9000), "default")
 
 
 @pytest.mark.parametrize("n", [100, 10_000])
 def test_core_noop(benchmark: Any, n: int) -> None:
     core = TrafficEngine(_setup(n)[0]).compiled.core
-    benchmark(core._noop, "default", "backend-1", 9000, ("default", "web-1"))
+    benchmark(core._noop, "web-1", ("backend-1", 9000), "default")
 
 
 @pytest.mark.parametrize("n", [100, 10_000])

@@ -102,12 +102,12 @@ def test_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["what-can", "--user", "bob", "--group", "team-backend", "--roles", ex + "/rbac.yaml"]) == 0
     assert "backend-owner[0]" in capsys.readouterr().out
     assert main(["what-can", "--user", "bob", "--roles", str(tmp_path / "missing.yaml")]) == 2
-    assert main(["matrix", "demo", "-f", ex]) == 0
+    assert main(["matrix", "demo", "-f", ex, "-o", "csv"]) == 0
     assert capsys.readouterr().out.startswith("source,backend,batch,payments,web\n")
-    assert main(["matrix", "demo", "-f", ex, "--output", "json", "-o", str(tmp_path / "m.json")]) == 0
+    assert main(["matrix", "demo", "-f", ex, "--output", "json", "--out", str(tmp_path / "m.json")]) == 0
     assert json.loads((tmp_path / "m.json").read_text())["mesh"] == "demo"
     assert main(["matrix", "nope", "-f", ex]) == 2
-    assert main(["matrix", "demo", "-f", ex, "--output", "png"]) == 2  # png needs -o
+    assert main(["matrix", "demo", "-f", ex, "--output", "png"]) == 2  # png needs --out
     after = str(_after(tmp_path))
     users = tmp_path / "users.yaml"
     users.write_text("- {name: bob, groups: [team-backend]}\n- alice\n")
@@ -127,5 +127,5 @@ def test_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 def test_cli_png(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     out = tmp_path / "m.png"
-    assert main(["matrix", "demo", "-f", str(EXAMPLES / "universal"), "--output", "png", "-o", str(out)]) == 0
+    assert main(["matrix", "demo", "-f", str(EXAMPLES / "universal"), "--output", "png", "--out", str(out)]) == 0
     assert out.read_bytes()[:4] == b"\x89PNG"

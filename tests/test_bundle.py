@@ -139,7 +139,7 @@ def test_rbac_round_trip_identical(w: Any) -> None:
 @pytest.mark.parametrize("form", ["universal", "kubernetes"])
 def test_examples_compile_and_decide(tmp_path: Path, form: str) -> None:
     out = tmp_path / "ex.bundle"
-    assert main(["compile", str(EXAMPLES / form), "-o", str(out), "-q"]) == 0
+    assert main(["compile", str(EXAMPLES / form), "--out", str(out), "-q"]) == 0
     store = meshauthz.load(EXAMPLES / form)
     b = meshauthz.load_bundle(out)
     assert [r.key for r in b.store] == [r.key for r in store]
@@ -154,7 +154,7 @@ def test_examples_compile_and_decide(tmp_path: Path, form: str) -> None:
 def test_compile_refuses_invalid_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("type: TrafficPermission\nname: x\nmesh: default\nsources: 3\n")
-    assert main(["compile", str(bad), "-o", str(tmp_path / "x.bundle")]) == 2
+    assert main(["compile", str(bad), "--out", str(tmp_path / "x.bundle")]) == 2
     assert "bad.yaml" in capsys.readouterr().err
     assert not (tmp_path / "x.bundle").exists()
 
@@ -222,7 +222,8 @@ def _worker(args: tuple[Any, Any, Any]) -> tuple[Any, Any, bool]:
 def test_pickle_round_trip_in_spawned_worker() -> None:
     store = meshauthz.load(EXAMPLES / "universal")
     traffic, authz = TrafficEngine(store), Authorizer(store)
-    assert pickle.loads(pickle.dumps(traffic)) is pickle.loads(pickle.dumps(traffic))  # cached by digest
+    a, b = pickle.loads(pickle.dumps(traffic)), pickle.loads(pickle.dumps(traffic))
+    assert a is not b and a.compiled.core is b.compiled.core  # fresh engines over one cached snapshot (#12)
     want = _worker((traffic, authz, traffic))
     want = (want[0], want[1], True)
     ctx = multiprocessing.get_context("spawn")

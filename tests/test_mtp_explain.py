@@ -14,7 +14,7 @@ import pytest
 import meshauthz
 from meshauthz import Inbound, TrafficEngine
 from meshauthz.cli import main
-from meshauthz.errors import InputError, Problem
+from meshauthz.errors import InputError
 from meshauthz.mtp import MtpEngine
 
 SVC = "kuma.io/service"
@@ -165,17 +165,17 @@ def test_explain_deny_on_second_inbound(engine: TrafficEngine) -> None:
     assert [i["deciding"] for i in d["mtp"]["items"]] == [False, True]
 
 
-def test_explain_rule_list_size_cap_shows_note(engine: TrafficEngine, monkeypatch: pytest.MonkeyPatch) -> None:
-    def boom(*_: object, **__: object) -> None:
-        raise InputError([Problem("rule list too large", file="<query>")])
-
-    monkeypatch.setattr(MtpEngine, "select_rules", boom)
-    e = engine.explain(source="client-a", destination=Inbound("dest", 8080))
+def test_explain_rule_list_size_cap_shows_note(engine: TrafficEngine) -> None:
+    """#12 item 5: above the M6.4 cap explain / inspect print a note; the decision is unchanged."""
+    capped = TrafficEngine(engine.store, max_rules=1)
+    e = capped.explain(source="client-a", destination=Inbound("dest", 8080))
     assert e.decision.reason == "mtp-allow"  # M6.2 does not need the rule list
-    assert e.mtp is not None and e.mtp.rules is None and "rule list too large" in (e.mtp.rules_note or "")
+    assert e.decision == engine.check(source="client-a", destination=Inbound("dest", 8080))
+    assert e.mtp is not None and e.mtp.rules is None and "above the cap of 1" in (e.mtp.rules_note or "")
     assert "Kuma rule list: not computed" in str(e)
-    ins = engine.inspect("dest")
-    assert ins.inbounds[0].mtp_rules is None and "too large" in (ins.inbounds[0].mtp_rules_note or "")
+    ins = capped.inspect("dest")
+    assert ins.inbounds[0].mtp_rules is None and "cap of 1" in (ins.inbounds[0].mtp_rules_note or "")
+    assert engine.inspect("dest").inbounds[0].mtp_rules is not None
 
 
 def test_explain_tp_output_unchanged_without_mtp() -> None:
@@ -209,7 +209,7 @@ def test_cli_inspect_json_and_explain(world: str, capsys: pytest.CaptureFixture[
     assert main(["check", "traffic", "-f", world, "--from", "client-b", "--to", "dest:9090", "--explain",
                  "--output", "json"]) == 1
     out = json.loads(capsys.readouterr().out)
-    assert out["decision"]["reason"] == "mtp-deny" and out["mtp"]["policies"] == ["zz-base", "aa-base"]
+    assert out["reason"] == "mtp-deny" and out["explanation"]["mtp"]["policies"] == ["zz-base", "aa-base"]
     assert main(["check", "traffic", "-f", world, "--from", "client-a", "--to", "dest:8080", "--explain"]) == 0
     assert "dp-policy from[2] MeshSubset {kuma.io/service: a} -> Allow: decides" in capsys.readouterr().out
 

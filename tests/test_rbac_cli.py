@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from meshauthz.cli.rbac import main
+from meshauthz.cli import main
 
 
 def write(tmp: Path, name: str, *docs: dict[str, Any]) -> str:
@@ -58,7 +58,10 @@ def test_can_i_exit_1_denied_prints_exact_text(tmp_path: Path, capsys: pytest.Ca
         ]
     )
     assert code == 1
-    assert capsys.readouterr().out.strip() == 'access denied: user "eve/g1,g2" cannot access the resource'
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "no: user eve (groups: g1, g2) may not DELETE MeshTrace default/t"
+    assert out[1] == ("  Kuma's response (kubernetes-webhook): "
+                      'access denied: user "eve/g1,g2" cannot access the resource')
 
 
 def test_can_i_explain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

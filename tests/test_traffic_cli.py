@@ -20,12 +20,13 @@ def world(tmp_path: Path) -> str:
 
 def test_exit_0_allowed(world: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "traffic", "-f", world, "--from", "web-1", "--to", "backend-1:9000"]) == 0
-    assert capsys.readouterr().out.strip() == "ALLOW: allowed (policy web-admin-to-backend)"
+    out = capsys.readouterr().out.strip()
+    assert out == "ALLOW backend-1:9000 (mesh default): allowed, policy web-admin-to-backend"
 
 
 def test_exit_1_denied(world: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "traffic", "-f", world, "--from", "non-mesh", "--to", "backend-1:9000"]) == 1
-    assert "DENY: mtls-required" in capsys.readouterr().out
+    assert "DENY backend-1:9000 (mesh default): mtls-required" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

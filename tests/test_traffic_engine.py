@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import fields
 
 import pytest
 
@@ -21,7 +20,7 @@ from meshauthz import (
     rank_of,
     selector_matches,
 )
-from meshauthz._core import TrafficPolicySet
+from meshauthz._core import TrafficSnapshot
 
 WORLD = """
 type: Mesh
@@ -274,7 +273,7 @@ def test_index_evaluates_a_handful_of_selectors_on_10000_policies() -> None:
         for i in range(10_000)
     ]
     policies.append(("m", "all", 0, [{}], [{"kuma.io/service": "*"}]))
-    core = TrafficPolicySet([("m", True, False, False, True, None, False)], [], [], policies)
+    core = TrafficSnapshot([("m", True, False, False, True, None)], [], [], policies, [], [])
     ranked, evaluated = core.select_tags("m", {"kuma.io/service": "s77", "version": "v1"})
     assert [r[0] for r in ranked] == ["p77", "all"]
     assert evaluated <= 3
@@ -288,4 +287,4 @@ def test_fast_path_equals_general_path() -> None:
                 fast = eng.check(source=src, destination=(dst, port))
                 slow = eng.check(source=src, destination=Inbound(dst, port))
                 assert fast == slow and type(fast) is type(slow) and fast.to_dict() == slow.to_dict()
-                assert fast == TrafficDecision(**{f.name: getattr(fast, f.name) for f in fields(TrafficDecision)})
+                assert fast == TrafficDecision(**{f: getattr(fast, f) for f in TrafficDecision._fields})

@@ -128,9 +128,21 @@ def test_m3_8_deprecations_order() -> None:
     assert deprecations("MeshTrafficPermission", {"spec": {"targetRef": {"kind": "Dataplane"}}}) == []
 
 
-def test_wrong_types_never_raise() -> None:
+def test_wrong_types_are_reported_not_raised() -> None:
+    """Wrong JSON types are schema violations at their path (the OpenAPI step, S2.7), never exceptions;
+    the semantic step still reports what is missing and deprecations find nothing to warn about."""
+    def schema_paths(spec: Any) -> dict[tuple[Any, ...], str]:
+        return {v.path: v.message for v in validate_schema("MeshTrafficPermission", {"spec": spec})}
+
+    assert schema_paths({"from": "x"}) == {("spec", "from"): 'in body must be of type array: "string"'}
+    wrong = schema_paths({"targetRef": "Mesh", "from": [None, 3]})
+    assert wrong[("spec", "targetRef")] == 'in body must be of type object: "string"'
+    assert wrong[("spec", "from", 1)] == 'in body must be of type object: "integer"'
+    wrong = schema_paths({"from": [{"targetRef": [], "default": 1}]})
+    assert wrong == {("spec", "from", 0, "targetRef"): 'in body must be of type object: "array"',
+                     ("spec", "from", 0, "default"): 'in body must be of type object: "integer"'}
     for spec in ({"from": "x"}, {"targetRef": "Mesh", "from": [None, 3]}, {"from": [{"targetRef": [], "default": 1}]}):
-        validate_spec("MeshTrafficPermission", {"spec": spec})
-        validate_schema("MeshTrafficPermission", {"spec": spec})
-        deprecations("MeshTrafficPermission", {"spec": spec})
-    validate_spec("MeshTrafficPermission", {"spec": None})
+        assert validate_spec("MeshTrafficPermission", {"spec": spec}), spec  # never silently valid
+        assert deprecations("MeshTrafficPermission", {"spec": spec}) == []
+    assert [(v.path, v.message) for v in validate_spec("MeshTrafficPermission", {"spec": None})] == [
+        (("spec", "from"), "needs at least one item")]

@@ -38,13 +38,22 @@ def test_map_keys_render_quoted() -> None:
 
 
 def test_permissive_values() -> None:
-    parse_model("ExternalService", {"tags": {"kuma.io/service": ""}, "networking": {"address": None}})
-    parse_model("Mesh", {"mtls": {"enabledBackend": "", "backends": [{"name": "", "type": "builtin",
-                                                                      "mode": "PERMISSIVE", "conf": {"x": 1}}]},
-                         "networking": {"outbound": {"passthrough": False}}, "routing": {"zoneEgress": True},
-                         "skipCreatingInitialPolicies": ["*"]})
-    parse_model("Dataplane", {"networking": {"address": "", "inbound": [{"port": 0, "state": "Ignored"}],
-                                             "gateway": {"type": "BUILTIN", "tags": {}}}})
+    """The model layer checks types only: empty strings, zero ports and free-form `conf` pass through
+    unchanged (the values are Kuma validation's to judge, TP A18) and nothing is reported unknown."""
+    es, unknown = parse_model("ExternalService", {"tags": {"kuma.io/service": ""}, "networking": {"address": None}})
+    assert unknown == [] and es.tags == {"kuma.io/service": ""} and es.networking.address is None
+    mesh, unknown = parse_model("Mesh", {"mtls": {"enabledBackend": "", "backends": [
+        {"name": "", "type": "builtin", "mode": "PERMISSIVE", "conf": {"x": 1}}]},
+        "networking": {"outbound": {"passthrough": False}}, "routing": {"zoneEgress": True},
+        "skipCreatingInitialPolicies": ["*"]})
+    assert unknown == []
+    assert (mesh.mtls.enabledBackend, mesh.mtls.backends[0].mode) == ("", "PERMISSIVE")
+    assert mesh.networking.outbound.passthrough is False and mesh.routing.zoneEgress is True
+    dp, unknown = parse_model("Dataplane", {"networking": {"address": "", "inbound": [{"port": 0, "state": "Ignored"}],
+                                                           "gateway": {"type": "BUILTIN", "tags": {}}}})
+    assert unknown == []
+    assert (dp.networking.inbound[0].port, dp.networking.inbound[0].state) == (0, "Ignored")
+    assert dp.networking.gateway.tags == {}
 
 
 def test_wrong_scalar_types() -> None:

@@ -2,6 +2,17 @@
 
 from typing import Any, Optional, Union
 
+from typing_extensions import Self, final
+
+__all__ = [
+    "__version__", "identity_matches", "dataplane_matches", "selector_matches", "selector_rank",
+    "rank_compare", "rank_combine", "TrafficSnapshot", "TrafficDecision", "TrafficChecker",
+    "default_traffic_permission_name", "RbacPolicySet", "RbacTarget", "rbac_denial_text", "rbac_go_quote",
+    "rbac_bind_types", "rbac_kinds", "MtpSet", "MtpVerdict", "mtp_subset_contains", "mtp_subset_is_subset",
+    "mtp_subset_iter", "BatchResult", "rbac_check_batch", "traffic_batch_arrow", "traffic_batch_rows",
+    "traffic_batch_ids", "traffic_dataplane_ids", "YamlMarks", "yaml_load",
+]
+
 __version__: str
 
 # --- selectors (rust/py/src/selector.rs) -------------------------------------------------------
@@ -17,39 +28,122 @@ def rank_compare(a: tuple[int, int], b: tuple[int, int]) -> int:
 def rank_combine(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
     """Kuma's CombinedWith (informative; unused by TrafficPermission)."""
 
-# --- TrafficPermission (rust/py/src/traffic.rs) ---------------------------------------------------
-# A client: None = non-mesh; (mesh, dataplane); or (mesh, [tag maps (T2.6)], [(key, value) pairs (T2.7)]).
-_Client = tuple[str, str] | tuple[str, list[dict[str, str]], list[tuple[str, str]]] | None
-# (allowed, reason, policy, matched_source, shadowed, bypass_possible)
-_DecisionTuple = tuple[bool, str, str | None, int | None, list[str], bool]
+def identity_matches(selector: dict[str, str], pairs: list[tuple[str, str]]) -> bool:
+    """T2.7 identity matcher over a client's (key, value) pairs."""
+
+def dataplane_matches(selector: dict[str, str], maps: list[dict[str, str]]) -> bool:
+    """T2.6 dataplane matcher: some single tag map matches."""
+
+# --- traffic: TrafficPermission + MeshTrafficPermission (rust/py/src/traffic.rs) -----------------
+# A client: None = non-mesh; a dataplane name (resolved preferring the destination's mesh);
+# (mesh, dataplane); or (mesh, [tag maps (T2.6)], [(key, value) pairs (T2.7)]).
+_Client = str | tuple[str, str] | tuple[str, list[dict[str, str]], list[tuple[str, str]]] | None
 _Ranked = list[tuple[str, int, int]]
+_Rules = list[tuple[list[str], str]]
 
-class TrafficPolicySet:
-    """Compiled, immutable TrafficPermission input; raises LookupError (unknown name), ValueError (bad
-    input) or RuntimeError (cannot evaluate, e.g. MeshTrafficPermissions present)."""
+@final
+class TrafficDecision:
+    """One decision (trafficpermission.md §6, meshtrafficpermission.md §9 fields when an MTP decided).
+    `shadowed`, `matched_policies`, `overridden`, `kuma_enforcement_divergence` are computed on access;
+    `kuma_enforcement_divergence` is None when not computed (item list above the cap)."""
 
-    def __init__(
-        self,
-        meshes: list[tuple[str, bool, bool, bool, bool, tuple[int, dict[str, str]] | None, bool]],
+    _fields: list[str]
+    def __new__(cls, allowed: bool, reason: str, policy: str | None, mesh: str, target: dict[str, Any],
+        matched_source: int | None = None, shadowed: list[str] | tuple[str, ...] | None = None,
+        bypass_possible: bool = False, action: str | None = None, from_index: int | None = None,
+        shadow_deny: bool = False, kuma_enforcement_divergence: bool | None = ...,
+        matched_policies: list[str] | tuple[str, ...] | None = None,
+    ) -> Self: ...
+    @property
+    def allowed(self) -> bool: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def policy(self) -> str | None: ...
+    @property
+    def mesh(self) -> str: ...
+    @property
+    def target(self) -> dict[str, Any]: ...
+    @property
+    def matched_source(self) -> int | None: ...
+    @property
+    def shadowed(self) -> tuple[str, ...]: ...
+    @property
+    def bypass_possible(self) -> bool: ...
+    @property
+    def action(self) -> str | None: ...
+    @property
+    def from_index(self) -> int | None: ...
+    @property
+    def shadow_deny(self) -> bool: ...
+    @property
+    def kuma_enforcement_divergence(self) -> bool | None: ...
+    @property
+    def matched_policies(self) -> tuple[str, ...]: ...
+    @property
+    def overridden(self) -> list[tuple[str, int, str]]: ...
+    @property
+    def tie(self) -> bool: ...
+    def mtp_items(self) -> list[tuple[str, int, str, list[tuple[str, str]], bool, bool]]:
+        """M6.1 items: (policy, from index, action, M5.2 subset, matched, deciding)."""
+    def mtp_rules(self) -> _Rules | None:
+        """M6.4 rule list of the deciding plan (EvaluationError above the cap)."""
+    def to_dict(self) -> dict[str, Any]: ...
+
+@final
+class TrafficSnapshot:
+    """Compiled, immutable TP + MTP snapshot (meshauthz_core::traffic::Snapshot). Errors are
+    meshauthz.errors classes (NotFoundError, InputError, EvaluationError)."""
+
+    def __new__(cls,
+        meshes: list[tuple[str, bool, bool, bool, bool, tuple[int, dict[str, str]] | None]],
         dataplanes: list[tuple[str, str, list[tuple[int, dict[str, str]]], dict[str, str] | None]],
         external_services: list[tuple[str, str, dict[str, str]]],
         policies: list[tuple[str, str, tuple[int, int] | int, list[dict[str, str]], list[dict[str, str]]]],
-    ) -> None: ...
+        mtp_policies: list[_Policy],
+        mtp_dataplanes: list[_Dataplane],
+        max_rules: int = ...,
+    ) -> Self: ...
     def __len__(self) -> int: ...
-    def check_inbound(self, mesh: str, dataplane: str, port: int, client: _Client) -> _DecisionTuple:
-        """§4.1 decision (E0–E7)."""
-    def _noop(self, mesh: str, dataplane: str, port: int, client: _Client) -> None:
-        """Same arguments as check_inbound, does nothing (benchmark baseline)."""
+    @property
+    def mtp_count(self) -> int: ...
+    @property
+    def max_rules(self) -> int: ...
+    def check(self, source: _Client, destination: tuple[str, int], mesh: str | None = None) -> TrafficDecision:
+        """§4.1 E0–E7 with the E4 step (M7.1)."""
+    def check_inbound(self, source: _Client, dataplane: str, port: Any, mesh: str | None = None) -> TrafficDecision: ...
+    def _noop(self, source: Any, destination: Any, mesh: str | None = None) -> None:
+        """Same arguments as check, does nothing (benchmark baseline)."""
     def check_external_service(
-        self, mesh: str, name: str, client: _Client, gating: str = "legacy"
-    ) -> _DecisionTuple:
-        """§4.2 decision (T4.6 direct / T4.7 zone egress; A6 gating "legacy" | "none")."""
-    def reachable_external_services(self, client: _Client, gating: str = "legacy") -> list[str]: ...
+        self, source: _Client, name: str, mesh: str | None = None, gating: str = "legacy"
+    ) -> TrafficDecision:
+        """§4.2 (T4.6 direct / T4.7 zone egress with the M7.5 MTP step; A6 gating)."""
+    def reachable_external_services(self, client: _Client, mesh: str, gating: str = "legacy") -> list[str]: ...
+    def dataplane_mesh(self, name: str, mesh: str | None = None) -> str: ...
+    def external_service_mesh(self, name: str, mesh: str | None = None) -> str: ...
     def select_dataplane(self, mesh: str, dataplane: str) -> list[tuple[int, bool, _Ranked]]:
         """Per inbound port: (port, is_prometheus, matching policies most specific first)."""
     def select_external_service(self, mesh: str, name: str) -> _Ranked: ...
     def select_tags(self, mesh: str, tags: dict[str, str]) -> tuple[_Ranked, int]:
         """T3.5 over a tag map: (matching policies, destination selectors evaluated)."""
+    def mtp_policies(self, mesh: str, dataplane: str, port: int) -> list[str]: ...
+    def mtp_plan_items(
+        self, mesh: str, dataplane: str, port: int
+    ) -> list[tuple[str, int, list[tuple[str, str]], str]]: ...
+    def mtp_rules(self, mesh: str, dataplane: str, port: int) -> _Rules | None: ...
+    def mtp_egress_rules(self, mesh: str, name: str) -> _Rules | None: ...
+    def client_set(
+        self, mesh: str, dataplane: str, port: int, with_admitted: bool = True
+    ) -> tuple[str, bool, list[Any], list[str], list[str]]:
+        """Who may reach the inbound (who-can): (basis, non-mesh admitted, terms, policies, admitted dataplanes)."""
+
+@final
+class TrafficChecker:
+    """`TrafficEngine.check`: one call into Rust for (name | NON_MESH) -> (dataplane, port)."""
+
+    def __new__(cls, engine: Any, non_mesh: Any, store: Any, version: int, core: TrafficSnapshot) -> Self: ...
+    def _set(self, store: Any, version: int, core: TrafficSnapshot) -> None: ...
+    def check(self, *, source: Any, destination: Any, mesh: str | None = None) -> TrafficDecision: ...
 
 def default_traffic_permission_name(
     mesh: str,
@@ -59,19 +153,19 @@ def default_traffic_permission_name(
 ) -> str | None:
     """T4.12–T4.14: `allow-all-<mesh>` or None."""
 
-# --- RBAC (rust/py/src/rbac.rs) ------------------------------------------------------------------
+# --- RBAC (rust/py/src/rbac/) ---------------------------------------------------------------------
 
-_Grant = tuple[str, str, int, str]  # (role, binding, rule index, access)
-# (allowed, grant, old_grant, denied_side, reason, examined); R5.6 uncovered via `uncovered` (lazy)
-_CheckResult = tuple[bool, Optional[_Grant], Optional[_Grant], Optional[str], Optional[str], int]
-_Groups = Union[list[str], tuple[str, ...]]
-_TargetTuple = tuple[str, str, str, Optional[str], str, Optional[dict[str, Any]]]
+# A resource for a check: a document (Universal or Kubernetes dict), a loaded Resource or a handle.
+_Resource = Any
+# (access values, types, names, mesh, has `when`) of one rule
+_PermRule = tuple[list[str], list[str], list[str], Optional[str], bool]
 
+@final
 class RbacTarget:
     """A pre-normalised target (rbac.md §4): build once, check many times."""
 
-    def __init__(self, type_name: str, scope: str, family: str, mesh: Optional[str], name: str,
-                 spec: Optional[dict[str, Any]]) -> None: ...
+    def __new__(cls, resource: _Resource) -> Self:
+        """R4 normalisation of a document (either form) or a loaded Resource, in Rust."""
     @property
     def type_name(self) -> str: ...
     @property
@@ -84,25 +178,30 @@ class RbacTarget:
     def label(self) -> str:
         """`"<type> <mesh>/<name>"` (no mesh: `"<type> <name>"`), built once."""
 
+@final
 class RbacPolicySet:
     """Compiled, immutable AccessRole/AccessRoleBinding set (or the static strategy, R7.1)."""
 
-    def __init__(self, roles: list[dict[str, Any]], bindings: list[dict[str, Any]], mode: str = "rbac",
-                 secret_reads: str = "rbac", static_config: Optional[dict[str, Any]] = None) -> None: ...
-    def check(self, name: str, groups: _Groups, action: str,
-              target: Union[RbacTarget, _TargetTuple, None] = None,
-              old: Union[RbacTarget, _TargetTuple, None] = None,
-              token: Optional[dict[str, Any]] = None) -> _CheckResult: ...
-    def decide(self, user: Any, action: str, target: RbacTarget) -> Any:
-        """`Authorizer.check` hot path: the `AccessDecision` for a `User`, a non-token action
-        (not UPDATE) and a handle."""
-    def uncovered(self, name: str, groups: _Groups, action: str,
-                  target: Union[RbacTarget, _TargetTuple]) -> list[str]:
+    def __new__(cls, roles: list[dict[str, Any]], bindings: list[dict[str, Any]], mode: str = "rbac",
+                 secret_reads: str = "rbac", static_config: Optional[dict[str, Any]] = None) -> Self: ...
+    def check(self, user: Any, action: str, resource: Optional[_Resource] = None,
+              old: Optional[_Resource] = None, token: Optional[dict[str, Any]] = None) -> Any:
+        """The one check path: an `AccessDecision` (raises `EvaluationError` when undecidable)."""
+    def allowed(self, user: Any, action: str, resource: Optional[_Resource] = None,
+                old: Optional[_Resource] = None, token: Optional[dict[str, Any]] = None) -> bool:
+        """`check(...).allowed` without the result object."""
+    def _noop(self, user: Any, action: str, resource: Optional[_Resource] = None,
+              old: Optional[_Resource] = None, token: Optional[dict[str, Any]] = None) -> bool:
+        """Same arguments as `check`, no work (benchmark floor)."""
+    def uncovered(self, name: str, groups: Union[list[str], tuple[str, ...]], action: str,
+                  target: _Resource) -> list[str]:
         """R5.6 on demand: the denied side's elements no applicable rule covers."""
-    def _noop(self, name: str, groups: list[str], action: str,
-              target: Union[RbacTarget, _TargetTuple, None] = None,
-              old: Union[RbacTarget, _TargetTuple, None] = None,
-              token: Optional[dict[str, Any]] = None) -> _CheckResult: ...
+    def target(self, resource: _Resource) -> RbacTarget: ...
+    def permissions_of(self, user: Any) -> tuple[Any, list[tuple[str, list[str], list[_PermRule]]], list[str]]:
+        """Reverse query: (User, [(role, bindings, rules)] sorted by role, missing role names)."""
+    def rule_decides(self, role: str, rule: int, action: str, type_name: str, mesh: Optional[str],
+                     name: str) -> Optional[bool]:
+        """R5.4 items 1-4 of one rule: True, False or None (depends on `when`)."""
     @property
     def examined_total(self) -> int: ...
     @property
@@ -113,8 +212,15 @@ class RbacPolicySet:
 def rbac_denial_text(channel: str, reason: str) -> str:
     """R8.3 / R8.4 text of a denial reason on a channel."""
 
-def rbac_bind_types(decision: type, grant: type) -> None:
-    """Registers `AccessDecision` and `Grant` for `RbacPolicySet.decide`."""
+def rbac_bind_types(decision: type, grant: type, user: type, resource: type) -> None:
+    """Registers `AccessDecision`, `Grant`, `User` and `Resource` for the bindings."""
+
+def rbac_kinds() -> list[tuple[str, str, str, bool, bool]]:
+    """The core's kind registry: (name, scope, family, namespaced, spec_wrapped)."""
+
+def rbac_check_batch(set: RbacPolicySet, data: Any, targets: Optional[list[Any]] = None,
+                     threads: int = 1) -> BatchResult:
+    """RBAC batch (Arrow or list rows); bad rows are `error:*` rows."""
 
 def rbac_go_quote(s: str) -> str:
     """R8.1 Go %q quoting."""
@@ -127,6 +233,7 @@ _Policy = tuple[str, str, dict[str, str], _TargetRef, list[tuple[_TargetRef, str
 _Dataplane = tuple[str, str, dict[str, str], list[tuple[int, str, dict[str, str], bool]],
                    tuple[bool, dict[str, str]] | None]
 
+@final
 class MtpVerdict:
     """One M6.2 decision; attributes or read-only mapping (`v["reason"]`, `keys()`, `to_dict()`).
     `matched_policies` / `overridden` are built from the cached inbound plan when read."""
@@ -141,12 +248,13 @@ class MtpVerdict:
     matched_policies: list[str]
     overridden: list[tuple[str, int, str]]
     def keys(self) -> list[str]: ...
-    def __getitem__(self, key: str) -> object: ...
+    def __getitem__(self, key: str, /) -> object: ...
     def to_dict(self) -> dict[str, object]: ...
 
+@final
 class MtpSet:
     """Compiled MeshTrafficPermissions + Dataplanes (meshauthz_core::mtp::MtpSet), immutable."""
-    def __init__(self, policies: list[_Policy], dataplanes: list[_Dataplane]) -> None: ...
+    def __new__(cls, policies: list[_Policy], dataplanes: list[_Dataplane]) -> Self: ...
     def __len__(self) -> int: ...
     def has_dataplane(self, mesh: str, name: str) -> bool: ...
     def matched_policies(self, mesh: str, name: str, port: int) -> list[str]:
@@ -155,8 +263,9 @@ class MtpSet:
         """M6.2 decision dict, or None when no MTP selects the inbound (TP hook E4 falls through)."""
     def decide_identity(self, mesh: str, name: str, port: int, client_mesh: str,
                         client_tags: list[tuple[str, str]]) -> MtpVerdict | None: ...
-    def rules(self, mesh: str, name: str, port: int, as_listed: bool = False) -> list[tuple[list[str], str]] | None:
-        """M6.4 rule list; ValueError when it exceeds the size bound."""
+    def rules(self, mesh: str, name: str, port: int, as_listed: bool = False,
+              max_rules: int = ...) -> list[tuple[list[str], str]] | None:
+        """M6.4 rule list; EvaluationError naming the cap above `max_rules` candidate rules."""
     def noop(self, mesh: str, name: str, port: int, client_mesh: str, client_name: str) -> None: ...
 
 def mtp_subset_contains(subset: list[str], element: dict[str, str]) -> bool: ...
@@ -165,6 +274,7 @@ def mtp_subset_iter(tag_list: list[str]) -> list[list[str]]: ...
 
 # ---- batch APIs (issue #6) ------------------------------------------------------------------
 
+@final
 class BatchResult:
     """Columns in input order; `__arrow_c_array__` exports struct{allowed, reason, policy}."""
 
@@ -176,37 +286,18 @@ class BatchResult:
     def reason(self) -> list[str]: ...
     @property
     def policy(self) -> list[Optional[str]]: ...
-    def _patch(
-        self, rows: list[int], allowed: list[bool], reasons: list[str], policies: list[Optional[str]]
-    ) -> None: ...
 
-# (row, mesh, dataplane, port, client) rows the Python E4 (MeshTrafficPermission) step decides.
-E4Row = tuple[int, str, str, int, tuple[Any, ...]]
-
-class TrafficBatch:
-    def __init__(self, set: TrafficPolicySet, mtp_meshes: list[str]) -> None: ...
-    def dataplane_ids(self) -> dict[tuple[str, str], int]: ...
-    def check_arrow(self, data: Any, threads: int = 1) -> tuple[BatchResult, list[E4Row]]: ...
-    def check_rows(self, rows: list[Any], threads: int = 1) -> tuple[BatchResult, list[E4Row]]: ...
-    def check_ids(
-        self, sources: bytes, destinations: bytes, ports: bytes, threads: int = 1
-    ) -> tuple[BatchResult, list[E4Row]]: ...
-
-class RbacBatchInput: ...
-
-def rbac_prepare(data: Any) -> tuple[RbacBatchInput, Optional[list[str]]]: ...
-def rbac_run(
-    set: RbacPolicySet, input: RbacBatchInput, targets: list[Optional[RbacTarget]], threads: int = 1
+def traffic_batch_arrow(snapshot: TrafficSnapshot, data: Any, threads: Any = None) -> BatchResult: ...
+def traffic_batch_rows(snapshot: TrafficSnapshot, rows: list[Any], threads: Any = None) -> BatchResult: ...
+def traffic_batch_ids(
+    snapshot: TrafficSnapshot, sources: bytes, destinations: bytes, ports: bytes,
+    bad: bytes | None = None, threads: Any = None,
 ) -> BatchResult: ...
-def rbac_check_rows(
-    set: RbacPolicySet,
-    rows: list[tuple[Optional[str], Any, Optional[str], int]],
-    targets: list[Optional[RbacTarget]],
-    threads: int = 1,
-) -> BatchResult: ...
+def traffic_dataplane_ids(snapshot: TrafficSnapshot) -> dict[tuple[str, str], int]: ...
 
 # --- native YAML reader (rust/py/src/yaml.rs) -------------------------------------------------------
 
+@final
 class YamlMarks:
     """Positions of one document, path -> (line, column); native until asked for."""
 

@@ -6,7 +6,11 @@ from typing import Any, Iterable, Union
 
 from .errors import DuplicateResourceError, Problem, ValidationError
 from .loader import LoadResult, PathLike, emit_warnings, load_objects, load_paths, load_text
+from .rbac import documents as _rbac_documents
 from .store import ResourceStore
+
+# Engines never import the loader: the RBAC source resolver gets its entry points from here.
+_rbac_documents.register_loader(load_paths, load_objects)
 
 
 def _as_list(paths: Union[PathLike, Iterable[PathLike]]) -> list[PathLike]:

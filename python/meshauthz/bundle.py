@@ -478,16 +478,32 @@ def reduce_engine(engine: Any, kind: str, resources: Union[ResourceStore, list[R
 
 
 def _rebuild(kind: str, data: bytes, options: str) -> Any:
-    """Unpickle: one engine per (kind, digest, options) per process, built once. Pickled bytes are
-    as trusted as the pickle itself (unpickling runs code): no re-validation."""
+    """Unpickle: the bundle is decoded, and the engine's immutable compiled snapshot built, once per
+    (kind, digest, options) per process; every unpickle returns a *fresh* engine over that snapshot
+    (its own store), so a reload in one task never changes another's (#12). Pickled bytes are as
+    trusted as the pickle itself (unpickling runs code): no re-validation."""
     key = (kind, digest(data), options)
     with _CACHE_LOCK:
-        engine = _CACHE.get(key)
-    if engine is None:
-        engine = _build(kind, loads_resources(data, trusted=True), None, json.loads(options))
+        template = _CACHE.get(key)
+    if template is None:
+        resources = loads_resources(data, trusted=True)
+        opts = json.loads(options)
+        snapshot = None
+        if kind in ("traffic", "mtp"):
+            snapshot = _build(kind, resources, None, opts)._snapshot()
+        template = (resources, opts, snapshot)
         with _CACHE_LOCK:
-            engine = _CACHE.setdefault(key, engine)
-    return engine
+            template = _CACHE.setdefault(key, template)
+    resources, opts, snapshot = template
+    if snapshot is None:
+        return _build(kind, resources, None, opts)
+    if kind == "traffic":
+        from .traffic import TrafficEngine
+
+        return TrafficEngine._over(ResourceStore(resources), snapshot, **opts)
+    from .mtp import MtpEngine
+
+    return MtpEngine._over(ResourceStore(resources), snapshot)
 
 
 __all__ = ["Bundle", "BundleError", "FORMAT_VERSION", "MAGIC", "MAX_INFLATED", "MAX_RATIO", "compile_paths", "dumps",

@@ -17,17 +17,52 @@ def _where(r: Resource) -> str:
     return f"{r.document.file}, document {r.document.index}" + (f", line {mark[0]}" if mark else "")
 
 
+class StoreSnapshot:
+    """An immutable view of a store at one version (what engines compile from): every read
+    answers for that version, whatever happens to the store afterwards."""
+
+    __slots__ = ("version", "_by_type")
+
+    def __init__(self, version: int, by_type: dict[str, list[Resource]]):
+        self.version = version
+        self._by_type = by_type
+
+    def list(self, type: str, mesh: Optional[str] = None) -> list[Resource]:
+        """Resources of `type` (in `mesh` when given), sorted by key."""
+        items = self._by_type.get(type, [])
+        return list(items) if mesh is None else [r for r in items if (r.mesh or "") == mesh]
+
+
 class ResourceStore:
     """Resources by (type, mesh, name). A duplicate key is an error, never "last one wins".
 
-    `version` increases on every change so engines can tell when to recompile.
+    `version` increases on every change so engines can tell when to recompile. Lookups are
+    indexed by (type, mesh, name) and by (type, name); sorted per-type lists are rebuilt once
+    per version, never on a lookup path.
     """
 
     def __init__(self, resources: Iterable[Resource] = ()):
         self._items: dict[tuple[str, str, str], Resource] = {}
-        self._lock = threading.Lock()
+        self._by_name: dict[tuple[str, str], dict[str, Resource]] = {}
+        self._sorted: dict[str, list[Resource]] = {}  # per type, for the current version
+        self._lock = threading.RLock()
         self.version = 0
         self.add_all(resources)
+
+    def _put(self, r: Resource) -> None:
+        self._items[r.key] = r
+        self._by_name.setdefault((r.key[0], r.key[2]), {})[r.key[1]] = r
+        self._sorted.pop(r.key[0], None)
+
+    def _drop(self, key: tuple[str, str, str]) -> Resource:
+        r = self._items.pop(key)
+        group = self._by_name.get((key[0], key[2]))
+        if group is not None:
+            group.pop(key[1], None)
+            if not group:
+                del self._by_name[(key[0], key[2])]
+        self._sorted.pop(key[0], None)
+        return r
 
     def add_all(self, resources: Iterable[Resource]) -> None:
         """Add several resources atomically: on a duplicate nothing is added."""
@@ -48,7 +83,8 @@ class ResourceStore:
         if problems:
             raise DuplicateResourceError(problems)
         with self._lock:
-            self._items.update(batch)
+            for r in batch.values():
+                self._put(r)
             self.version += 1
 
     def add(self, resource: Resource) -> None:
@@ -57,13 +93,15 @@ class ResourceStore:
     def replace(self, resource: Resource) -> None:
         """Insert or overwrite (an explicit upsert, e.g. for what-if edits)."""
         with self._lock:
-            self._items[resource.key] = resource
+            if resource.key in self._items:
+                self._drop(resource.key)
+            self._put(resource)
             self.version += 1
 
     def remove(self, type: str, name: str, mesh: Optional[str] = None) -> Resource:
         with self._lock:
             try:
-                r = self._items.pop((type, mesh or "", name))
+                r = self._drop((type, mesh or "", name))
             except KeyError:
                 raise NotFoundError(f"no {type} named {name!r}" + (f" in mesh {mesh!r}" if mesh else "")) from None
             self.version += 1
@@ -76,13 +114,35 @@ class ResourceStore:
             raise NotFoundError(f"no {type} named {name!r}" + (f" in mesh {mesh!r}" if mesh else "")) from None
 
     def find(self, type: str, name: str, mesh: Optional[str] = None) -> list[Resource]:
-        """Every resource of `type` named `name` (in `mesh` when given)."""
-        return [r for r in self.list(type, mesh) if r.name == name]
+        """Every resource of `type` named `name` (in `mesh` when given), by mesh name."""
+        group = self._by_name.get((type, name))
+        if not group:
+            return []
+        if mesh is not None:
+            r = group.get(mesh)
+            return [r] if r is not None else []
+        return [group[m] for m in sorted(group)]
+
+    def _type_list(self, type: str) -> list[Resource]:
+        with self._lock:
+            items = self._sorted.get(type)
+            if items is None:
+                items = self._sorted[type] = [r for k, r in sorted(self._items.items()) if k[0] == type]
+            return items
 
     def list(self, type: Optional[str] = None, mesh: Optional[str] = None) -> list[Resource]:
         """Resources filtered by type and mesh, sorted by key (deterministic)."""
-        return [r for k, r in sorted(self._items.items())
-                if (type is None or k[0] == type) and (mesh is None or k[1] == mesh)]
+        if type is None:
+            with self._lock:
+                items = [r for _, r in sorted(self._items.items())]
+        else:
+            items = self._type_list(type)
+        return [r for r in items if mesh is None or (r.mesh or "") == mesh]
+
+    def snapshot(self, types: Iterable[str]) -> StoreSnapshot:
+        """A consistent view of `types` at one version (read under the store's lock)."""
+        with self._lock:
+            return StoreSnapshot(self.version, {t: self._type_list(t) for t in types})
 
     def meshes(self) -> list[str]:
         return sorted({k[1] for k in self._items if k[1]} | {k[2] for k in self._items if k[0] == "Mesh"})

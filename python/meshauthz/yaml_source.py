@@ -41,6 +41,7 @@ try:  # the C parser (libyaml); the pure-Python one only where the C one is miss
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover - depends on the PyYAML build
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+_PureLoader = yaml.SafeLoader
 
 MAX_DEPTH = 100
 MAX_EXPANDED_NODES = 1_000_000
@@ -311,10 +312,34 @@ _LIMIT_EXPECTED = {"nesting": f"at most {MAX_DEPTH} nested levels", "alias": "fe
 
 def read_documents_reference(data: Union[str, bytes], file: str = "<input>") -> Iterator[Document]:
     """The reference reader: PyYAML's event stream (libyaml where available), built in Python."""
-    data = _decode(data, file)
+    return _read_reference(_decode(data, file), file)
+
+
+def _read_reference(data: str, file: str) -> Iterator[Document]:
+    loader = _Loader
+    yielded = 0
+    while True:
+        try:
+            for doc in _read(data, file, loader, skip=yielded):
+                yielded += 1
+                yield doc
+            return
+        except _LibyamlDepth:
+            # Newer libyaml builds (PyYAML >= 6.0.3 wheels) stop at 1,000 open collections inside the
+            # scanner, which looks ahead past our depth check. The limit is ours whatever libyaml does:
+            # re-read with the pure-Python parser (no such limit, events within 1,024 characters) so the
+            # `limit` problem lands where level MAX_DEPTH + 1 opens. Documents already yielded are skipped.
+            loader = _PureLoader
+
+
+class _LibyamlDepth(Exception):
+    """libyaml refused nesting on its own (before our MAX_DEPTH check could see the events)."""
+
+
+def _read(data: str, file: str, loader: Any, skip: int) -> Iterator[Document]:
     index = -1
     try:
-        events = yaml.parse(io.StringIO(data), Loader=_Loader)
+        events = yaml.parse(io.StringIO(data), Loader=loader)
         stack: list[_Container] = []
         anchors: dict[str, tuple[Any, int]] = {}  # anchor -> (value, expanded node count)
         expanded = 0
@@ -331,7 +356,8 @@ def read_documents_reference(data: Union[str, bytes], file: str = "<input>") -> 
             if isinstance(event, yaml.DocumentEndEvent):
                 assert doc is not None
                 doc.value = root
-                yield doc
+                if index >= skip:
+                    yield doc
                 doc = None
                 continue
             if isinstance(event, (yaml.StreamStartEvent, yaml.StreamEndEvent)):
@@ -402,6 +428,8 @@ def read_documents_reference(data: Union[str, bytes], file: str = "<input>") -> 
         raise ParseError([Problem(f.message, file=file, document=max(index, 0), line=f.mark.line + 1,
                                   column=f.mark.column + 1, expected=f.expected, code=f.code)]) from None
     except yaml.MarkedYAMLError as e:
+        if loader is not _PureLoader and "maximum nesting depth" in (e.problem or ""):
+            raise _LibyamlDepth() from None
         mark = e.problem_mark or e.context_mark
         problem = (e.problem or str(e)).strip()
         if e.context:
@@ -413,6 +441,9 @@ def read_documents_reference(data: Union[str, bytes], file: str = "<input>") -> 
     except yaml.YAMLError as e:  # reader errors: non-printable characters, bad encodings
         mark_line = getattr(e, "position", None)
         text = str(e).strip().splitlines()[0] if str(e).strip() else "unreadable YAML"
+        character = getattr(e, "character", None)
+        if isinstance(character, int):  # one wording for libyaml's and the pure-Python reader's
+            text = f"unacceptable character #x{character:04x}: control characters are not allowed"
         line = data[: mark_line].count("\n") + 1 if isinstance(mark_line, int) else None
         raise ParseError([Problem(f"invalid YAML: {text}", file=file, document=max(index, 0), line=line,
                                   expected="a printable UTF-8 YAML text", code="binary")]) from None

@@ -12,27 +12,33 @@ Input forms (every one evaluated in Rust with the GIL released):
 
 Traffic columns: `mesh` (optional), `source` (dataplane name) or `source_tags` ("k=v,k=v"; both
 null = a client without a sidecar), `destination` (dataplane name), `port`.
-RBAC columns: `user`, `groups` (list<string> or "a,b"), `action`, `resource` (JSON text of a
-resource document, or an integer index into `targets=`, a list of `Authorizer.target()` handles).
+RBAC columns: `user`, `groups` (list<string> or "a,b"), `action`, `resource` and the optional
+`old_resource` (UPDATE's stored object) (JSON text of a resource document, or an integer index
+into `targets=`, a list of `Authorizer.target()` handles or documents), and the optional
+`token_request` (JSON text, GENERATE_* rows). List rows: `(user, groups, action, resource
+[, old_resource [, token_request]])` tuples or dicts with those keys (documents as dicts).
 
 The result (`_core.BatchResult`) holds `allowed`, `reason` and `policy` columns in input order and
 exposes `__arrow_c_array__` (so `pyarrow.record_batch(result)` works; pyarrow stays optional).
 A bad row gets an `error:*` reason and `allowed = False`; it never aborts the batch.
 
-Meshes with MeshTrafficPermissions: the TrafficPermission outcome is computed in Rust; rows whose
-outcome the E4 MTP step may replace are then decided row-wise by the MTP engine in Python, exactly
-as `TrafficEngine.check` does (correct first; those rows run at single-check speed).
+Meshes with MeshTrafficPermissions: every row, E4 included (an MTP selecting the inbound decides,
+M7.1), is decided in Rust by the same core functions as `TrafficEngine.check`.
+
+Strict traffic input (#12): only an explicit null source (or id -1) means a client without a
+sidecar; a missing source, an unknown column or key, a non-string value, an invalid dictionary
+index, invalid UTF-8, a NaN / fractional / out-of-range numpy id is an `error:*` row. A column or
+argument of the wrong type is an `InputError`.
 """
 
 from __future__ import annotations
 
 import json
 from collections import abc as _abc
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence
 
 from .. import _core
-from ..errors import MeshauthzError
-from ..traffic.model import Inbound
+from ..errors import InputError, MeshauthzError, Problem
 
 if TYPE_CHECKING:
     from ..rbac.authorizer import Authorizer
@@ -47,114 +53,57 @@ def is_arrow(data: Any) -> bool:
     return hasattr(data, "__arrow_c_stream__") or hasattr(data, "__arrow_c_array__")
 
 
-def _traffic_batch(engine: TrafficEngine) -> Any:
-    c = engine.compiled
-    cached = getattr(engine, "_batch", None)
-    if cached is not None and cached[0] is c.core:
-        return cached[1]
-    tb = _core.TrafficBatch(c.core, sorted(c.mtp_meshes))
-    engine._batch = (c.core, tb)  # type: ignore[attr-defined]
-    return tb
-
-
 def dataplane_ids(engine: TrafficEngine) -> dict[tuple[str, str], int]:
     """`{(mesh, dataplane): id}` for the numpy id form (valid until the store changes)."""
-    return dict(_traffic_batch(engine).dataplane_ids())
+    return dict(_core.traffic_dataplane_ids(engine.compiled.core))
 
 
-def _ids(v: Any) -> bytes:
-    return bytes(v.astype("int64", copy=False).tobytes())  # numpy: one memcpy
+def _ids(v: Any, what: str) -> tuple[bytes, Optional[Any]]:
+    """A numpy id column as int64 bytes plus a per-row "not an exact id" mask (NaN, fraction,
+    below -1 or beyond int64 for floats; beyond int64 for unsigned)."""
+    import numpy as np
+
+    a = np.asarray(v)
+    kind = a.dtype.kind
+    if kind == "i":
+        return bytes(a.astype("int64", copy=False).tobytes()), None
+    if kind == "u":
+        bad = a > np.iinfo(np.int64).max
+        return bytes(np.where(bad, 0, a).astype("int64").tobytes()), bad
+    if kind == "f":
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(a) | (a != np.floor(a)) | (a < -1) | (a >= 2.0**63)
+        return bytes(np.where(bad, 0, a).astype("int64").tobytes()), bad
+    raise InputError([Problem(f"column {what!r} must hold integer ids, not {a.dtype}", file="<batch>")])
 
 
 def check_traffic(engine: TrafficEngine, data: Any, *, threads: int = 1) -> BatchResult:
     """Inbound decisions for every row of `data` (see the module docstring for the forms)."""
-    tb = _traffic_batch(engine)
-    threads = max(1, int(threads))
+    core = engine.compiled.core
     if is_arrow(data):
-        res, e4 = tb.check_arrow(data, threads)
-    elif isinstance(data, Mapping):
-        res, e4 = tb.check_ids(_ids(data["source"]), _ids(data["destination"]), _ids(data["port"]), threads)
-    elif isinstance(data, list):
-        res, e4 = tb.check_rows(data, threads)
-    else:
-        res, e4 = tb.check_rows(list(data), threads)
-    if e4:
-        _apply_e4(engine, res, e4)
-    return res
-
-
-def _apply_e4(engine: TrafficEngine, res: BatchResult, e4: list[Any]) -> None:
-    """E4: a selecting MeshTrafficPermission replaces the TP outcome (TrafficEngine.check)."""
-    rows: list[int] = []
-    allowed: list[bool] = []
-    reasons: list[str] = []
-    policies: list[Optional[str]] = []
-    memo: dict[Any, Any] = {}
-    for row, mesh, dp, port, client in e4:
-        key = (mesh, dp, port, client[1] if len(client) == 2 else tuple(client[2]))
-        if key not in memo:
-            try:
-                memo[key] = engine._mtp_decision(mesh, Inbound(dp, port), client)
-            except MeshauthzError:
-                memo[key] = "error"
-        mtp = memo[key]
-        if mtp is None:
-            continue
-        rows.append(row)
-        if mtp == "error":
-            allowed.append(False)
-            reasons.append("error:invalid")
-            policies.append(None)
-        else:
-            allowed.append(bool(mtp.allowed))
-            reasons.append(mtp.reason)
-            policies.append(mtp.policy)
-    if rows:
-        res._patch(rows, allowed, reasons, policies)
-
-
-def _target(authorizer: Authorizer, resource: Any) -> Any:
-    try:
-        if isinstance(resource, str):
-            resource = json.loads(resource)
-        return authorizer.target(resource)
-    except (MeshauthzError, ValueError, TypeError, AttributeError):
-        return None
+        return _core.traffic_batch_arrow(core, data, threads)
+    if isinstance(data, Mapping):
+        missing = [k for k in ("source", "destination", "port") if k not in data]
+        unknown = [k for k in data if k not in ("source", "destination", "port")]
+        if missing or unknown:
+            raise InputError([Problem(f"the id form has columns source, destination, port (missing {missing}, "
+                                      f"unknown {unknown})", file="<batch>")])
+        src, bad_s = _ids(data["source"], "source")
+        dst, bad_d = _ids(data["destination"], "destination")
+        port, bad_p = _ids(data["port"], "port")
+        bad = None
+        for m in (bad_s, bad_d, bad_p):
+            if m is not None:
+                bad = m if bad is None else (bad | m)
+        flags = None if bad is None else bytes(bad.astype("uint8").tobytes())
+        return _core.traffic_batch_ids(core, src, dst, port, flags, threads)
+    if isinstance(data, (str, bytes)) or not isinstance(data, Iterable):
+        raise InputError([Problem(f"unsupported batch input {type(data).__name__}: Arrow data, a mapping of "
+                                  "numpy id arrays, or a list of rows", file="<batch>")])
+    return _core.traffic_batch_rows(core, data if isinstance(data, list) else list(data), threads)
 
 
 def check_rbac(authorizer: Authorizer, data: Any, *, targets: Sequence[Any] = (), threads: int = 1) -> BatchResult:
-    """RBAC decisions for every row (`user`, `groups`, `action`, `resource`); token actions and
-    UPDATE's stored object are not batch inputs (UPDATE is checked like `check(..., old=None)`)."""
-    threads = max(1, int(threads))
-    rset = authorizer.policy_set
-    if is_arrow(data):
-        inp, texts = _core.rbac_prepare(data)
-        handles = list(targets) if texts is None else [_target(authorizer, t) for t in texts]
-        return _core.rbac_run(rset, inp, handles, threads)
-    handles: list[Any] = list(targets)
-    by_key: dict[Any, int] = {}
-    rows = []
-    append = rows.append
-    for r in data:
-        # Plain tuples first: `isinstance(r, typing.Mapping)` per row dominated the list form.
-        if type(r) is tuple or not isinstance(r, _abc.Mapping):
-            user, groups, action, resource = r
-        else:
-            user, groups, action, resource = r.get("user"), r.get("groups"), r.get("action"), r.get("resource")
-        if type(resource) is str:
-            rid = by_key.get(resource, -2)
-            if rid == -2:
-                rid = by_key[resource] = len(handles)
-                handles.append(_target(authorizer, resource))
-        elif resource is None:
-            rid = -1
-        elif isinstance(resource, int) and not isinstance(resource, bool):
-            rid = resource
-        else:
-            key = resource if isinstance(resource, str) else id(resource)
-            rid = by_key.get(key, -2)
-            if rid == -2:
-                rid = by_key[key] = len(handles)
-                handles.append(_target(authorizer, resource))
-        append((user, groups, action, rid))
-    return _core.rbac_check_rows(rset, rows, handles, threads)
+    """RBAC decisions for every row (`user`, `groups`, `action`, `resource`, optional
+    `old_resource` and `token_request`): `Authorizer.check_batch`."""
+    return authorizer.check_batch(data, targets=targets, threads=threads)

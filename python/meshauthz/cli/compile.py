@@ -1,38 +1,61 @@
-"""`meshauthz compile PATH... -o FILE`: validate once, write a bundle that loads without YAML.
+"""`meshauthz compile PATH... --out FILE`: validate once, write a bundle that loads without YAML.
 
-Exit codes: 0 written, 2 invalid input (every problem printed) or unwritable output.
+Exit status: 0 written, 2 invalid input (every problem printed) or unwritable output.
+JSON / YAML shape (the report, on stdout): `{output, bytes, resources, seconds}`.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
-from typing import Any
+from typing import Optional
 
-from ..bundle import compile_paths
-from ..errors import InputError, MeshauthzError
+import click
+
+from ._common import (
+    EXIT_OK,
+    CliError,
+    emit,
+    fail_on_errors,
+    files_option,
+    format_option,
+    input_paths,
+    quiet_option,
+    resolve_format,
+)
+
+FORMATS = ("text", "json", "yaml", "table")
 
 
-def _compile(args: argparse.Namespace) -> int:
+@click.command("compile", short_help="Validate once, write a fast-loading bundle.")
+@click.argument("paths", nargs=-1, metavar="[PATH]...")
+@files_option(required=False, help="YAML file, directory or bundle (repeatable; - = stdin); same as PATH.")
+@click.option("--out", "bundle", required=True, metavar="FILE", help="The bundle file to write.")
+@format_option(FORMATS)
+@quiet_option
+@fail_on_errors
+def compile_cmd(paths: tuple[str, ...], files: tuple[str, ...], bundle: str, output: Optional[str]) -> int:
+    """Validate resources once and write a fast-loading bundle (no YAML parsing when loaded).
+
+    -f / --roles / --before / --after accept a bundle wherever they accept YAML.
+    """
+    from ..bundle import compile_paths, load_bundle
+
+    fmt = resolve_format(output, None, FORMATS)
+    sources = input_paths([*paths, *files], "PATH")
+    if not sources:
+        raise click.UsageError("give at least one PATH (a file, directory or - for stdin)")
     start = time.perf_counter()
     try:
-        size = compile_paths(args.paths, args.output)
-    except InputError as e:
-        for p in e.problems:
-            print(f"error: {p}", file=sys.stderr)
-        return 2
-    except (MeshauthzError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if not args.quiet:
-        print(f"wrote {args.output} ({size} bytes, {time.perf_counter() - start:.2f} s)", file=sys.stderr)
-    return 0
+        size = compile_paths(sources, bundle)
+    except IsADirectoryError:
+        raise CliError(f"--out {bundle}: is a directory") from None
+    seconds = round(time.perf_counter() - start, 3)
+    count = len(load_bundle(bundle).store)
+    data = {"output": bundle, "bytes": size, "resources": count, "seconds": seconds}
+    emit(fmt, None, data, lambda: f"wrote {bundle}: {count} resources, {size} bytes\n")
+    return EXIT_OK
 
 
-def add_parsers(subparsers: Any) -> None:
-    p = subparsers.add_parser("compile", help="validate resources and write a fast-loading bundle file")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="YAML files, directories or bundles (- = stdin)")
-    p.add_argument("-o", "--output", required=True, metavar="FILE", help="bundle file to write")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.set_defaults(func=_compile)
+def register(cli: click.Group) -> None:
+    cli.add_command(compile_cmd)
+

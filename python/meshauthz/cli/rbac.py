@@ -1,102 +1,201 @@
-"""`meshauthz can-i` and `meshauthz lint` (rbac.md §5, §8, §9).
+"""`meshauthz can-i` and `meshauthz lint` (AccessRole / AccessRoleBinding, rbac.md §5, §8, §9).
 
-Exit codes: can-i 0 allowed, 1 denied (exact denial text printed), 2 bad input; lint 0 clean,
-1 findings at or above --fail-on, 2 bad input. Never a traceback.
+Exit status: can-i 0 allowed, 1 denied (Kuma's exact denial text printed), 2 bad input; lint 0
+clean, 1 findings at or above --fail-on, 2 bad input.
+
+JSON / YAML shapes (`--explain` adds fields, nothing else changes):
+
+    can-i: {allowed, user: {name, groups}, action, target, channel, message,
+            [mode, grant, old_grant, denied_side, uncovered, reason, examined, notes]}
+    lint:  {findings: [{code, severity, message, resource, file, line, path}],
+            counts: {info, warn, high, critical}, fail_on, failed}
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from typing import Any, Optional
 
-from ..errors import InputError, MeshauthzError
-from ..rbac import TOKEN_KINDS, Authorizer, User
+import click
+
+from ..rbac import ACTIONS, TOKEN_KINDS, Authorizer, User
 from ..rbac.lint import SEVERITIES, at_least, lint
-from ..yaml_source import read_documents
+from ._common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    CliError,
+    emit,
+    fail_on_errors,
+    files_option,
+    input_paths,
+    kv_table,
+    one_document,
+    output_options,
+    qualify_ids,
+    quiet_option,
+    render_table,
+    resolve_format,
+)
 
-EXIT_ALLOWED, EXIT_DENIED, EXIT_BAD_INPUT = 0, 1, 2
+FORMATS = ("text", "json", "yaml", "table")
 
 
-def _one_document(path: str) -> dict[str, Any]:
-    with open(path, "rb") as f:
-        docs = [d.value for d in read_documents(f.read(), path) if d.value is not None]
-    if len(docs) != 1 or not isinstance(docs[0], dict):
-        raise ValueError(f"{path}: expected exactly one YAML mapping, found {len(docs)} document(s)")
-    return docs[0]
+def user_text(user: User) -> str:
+    """`alice (groups: a, b)` — the CLI's own wording (Kuma's `alice/a,b` stays in its exact texts)."""
+    return f"{user.name} ({'groups: ' + ', '.join(user.groups) if user.groups else 'no groups'})"
 
 
-def _can_i(args: argparse.Namespace) -> int:
-    authz = Authorizer(args.roles or [], mode=args.mode, secret_reads=args.secret_reads)
-    user = User(args.user, args.group or [])
-    if args.action in TOKEN_KINDS.values():
-        request = _one_document(args.file) if args.file else {}
-        d = authz.check_token(user, args.action, request)
+def describe(doc: Optional[dict[str, Any]], fallback: str) -> str:
+    """`TrafficPermission demo/x` for a Universal or Kubernetes document."""
+    if not isinstance(doc, dict):
+        return fallback
+    meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+    kind = doc.get("type") or doc.get("kind") or fallback
+    name = doc.get("name") or meta.get("name")
+    mesh = doc.get("mesh") or (meta.get("labels") or {}).get("kuma.io/mesh")
+    if meta.get("namespace") and name:
+        name = f"{name}.{meta['namespace']}"
+    return f"{kind} {mesh + '/' if mesh else ''}{name}" if name else str(kind)
+
+
+def roles_option(required: bool = False) -> Any:
+    return click.option("--roles", "roles", multiple=True, required=required, metavar="PATH",
+                        help="AccessRole / AccessRoleBinding file, directory or bundle (repeatable; - = stdin).")
+
+
+def user_options(fn: Any) -> Any:
+    fn = click.option("--group", "groups", multiple=True, metavar="GROUP",
+                      help="A group of the user (repeatable; the order is kept, it shows in denials: R8.1).")(fn)
+    return click.option("--user", required=True, metavar="NAME", help="The user name.")(fn)
+
+
+def mode_option(fn: Any) -> Any:
+    return click.option("--mode", type=click.Choice(["rbac", "static"]), default="rbac", show_default=True,
+                        help="Kuma's access mode: RBAC roles, or the static admin-only strategy (R7).")(fn)
+
+
+def explain_text(d: Any, what: Optional[str] = None) -> str:
+    lines = [f"{'ALLOW' if d.allowed else 'DENY'} {what or f'{d.action} {d.target}'} for user {user_text(d.user)}:"]
+    if d.grant:
+        lines.append(f"  granted by {d.grant}")
+    if d.old_grant:
+        lines.append(f"  stored object granted by {d.old_grant}")
+    if not d.allowed:
+        if d.denied_side:
+            lines.append(f"  UPDATE not granted on the {d.denied_side} object (R5.9)")
+        lines += [f"  not covered: {u}" for u in d.uncovered]
+        if not d.grant and not d.uncovered and not d.denied_side:
+            lines.append("  no rule of the user's roles grants this action on this resource (R5.1-R5.6)")
+    lines += [f"  note: {n}" for n in d.notes]
+    return qualify_ids("\n".join(lines), "RBAC") + "\n"
+
+
+@click.command("can-i", short_help="May this user do ACTION on this resource?")
+@click.argument("action", type=click.Choice(ACTIONS, case_sensitive=False), metavar="ACTION")
+@user_options
+@click.option("-f", "--file", "file", metavar="FILE",
+              help="The resource (UPDATE: the new object; GENERATE_*: the token request); - = stdin.")
+@click.option("--old", metavar="FILE", help="UPDATE: the stored object (RBAC A10).")
+@roles_option()
+@click.option("--channel", type=click.Choice(["api", "kubernetes-webhook"]), default="api", show_default=True,
+              help="Which denial text to print: the REST API's or the admission webhook's (R8.3, R8.4).")
+@mode_option
+@click.option("--secret-reads", type=click.Choice(["rbac", "open", "static-admin"]), default="rbac",
+              show_default=True, help="Who may read Secrets (R5.11).")
+@click.option("--explain", is_flag=True, help="Show the granting role, rule and binding, or what is not covered.")
+@output_options(FORMATS)
+@quiet_option
+@fail_on_errors
+def can_i(action: str, user: str, groups: tuple[str, ...], file: Optional[str], old: Optional[str],
+          roles: tuple[str, ...], channel: str, mode: str, secret_reads: str, explain: bool,
+          output: Optional[str], out: Optional[str]) -> int:
+    """Would USER be allowed to do ACTION on the resource? Exit 0 yes, 1 no, 2 bad input.
+
+    ACTION is CREATE, UPDATE, DELETE, GET, LIST, VIEW_* or GENERATE_*_TOKEN. A denial prints
+    Kuma's exact text for --channel.
+
+    \b
+    meshauthz can-i CREATE -f samples/tp.yaml --user bob --roles examples/universal/rbac.yaml
+    """
+    fmt = resolve_format(output, out, FORMATS)
+    action = action.upper()
+    authz = Authorizer(input_paths(roles, "--roles"), mode=mode, secret_reads=secret_reads)
+    who = User(user, groups)
+    if action in TOKEN_KINDS.values():
+        request = one_document(file, "-f") if file else {}
+        d = authz.check_token(who, action, request)
+        what = target = action
     else:
-        if not args.file:
-            raise ValueError(f"{args.action} needs -f RESOURCE")
-        d = authz.check(
-            user, args.action, _one_document(args.file), _one_document(args.old) if args.old else None
-        )
-    if args.explain:
-        print(json.dumps(d.explain(), indent=2) if args.output == "json" else str(d))
-    if d.allowed:
-        if not args.explain:
-            print("yes")
-        return EXIT_ALLOWED
-    print(d.message(args.channel))
-    return EXIT_DENIED
+        if not file:
+            raise CliError(f"{action} needs -f FILE (the resource)")
+        if action == "UPDATE" and not old:
+            raise CliError("UPDATE needs --old FILE (the stored object) as well as -f FILE (the new one)")
+        resource = one_document(file, "-f")
+        d = authz.check(who, action, resource, one_document(old, "--old") if old else None)
+        target = describe(resource, d.target)
+        what = f"{action} {target}"
+    message = d.message(channel)
+    data: dict[str, Any] = {"allowed": d.allowed, "user": {"name": who.name, "groups": list(who.groups)},
+                            "action": action, "target": target, "channel": channel, "message": message}
+    if explain:
+        ex = d.explain()
+        data.update({k: ex[k] for k in ("mode", "grant", "old_grant", "denied_side", "uncovered", "reason",
+                                        "examined", "notes")})
+
+    def text() -> str:
+        if d.allowed:
+            head = "yes\n"
+        else:  # our wording, then Kuma's exact response (it writes the user as NAME/GROUPS, R8.1)
+            head = f"no: user {user_text(who)} may not {what}\n  Kuma's response ({channel}): {message}\n"
+        return head + (explain_text(d, what) if explain else "")
+
+    emit(fmt, out, data, text, lambda: kv_table(data))
+    return EXIT_OK if d.allowed else EXIT_FINDINGS
 
 
-def _lint(args: argparse.Namespace) -> int:
-    findings = lint(args.paths)
-    for f in findings:
-        print(f)
-    return 1 if at_least(findings, args.fail_on) else 0
+@click.command("lint", short_help="Security lint of AccessRoles / AccessRoleBindings.")
+@click.argument("paths", nargs=-1, metavar="[PATH]...")
+@files_option(required=False, help="AccessRole / AccessRoleBinding file or directory (repeatable); same as PATH.")
+@click.option("--fail-on", type=click.Choice(SEVERITIES), default="high", show_default=True,
+              help="Exit 1 when a finding has this severity or a higher one.")
+@output_options(FORMATS)
+@quiet_option
+@fail_on_errors
+def lint_cmd(paths: tuple[str, ...], files: tuple[str, ...], fail_on: str, output: Optional[str],
+             out: Optional[str]) -> int:
+    """Security lint of AccessRoles and AccessRoleBindings (codes L001-L013, docs/semantics.md).
+
+    Exit 0 nothing at or above --fail-on, 1 findings at or above it, 2 bad input.
+    """
+    fmt = resolve_format(output, out, FORMATS)
+    sources = input_paths([*paths, *files], "PATH")
+    if not sources:
+        raise click.UsageError("give at least one PATH (a file, directory or - for stdin)")
+    findings = lint(sources)
+    failing = at_least(findings, fail_on)  # type: ignore[arg-type]
+    counts = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES}
+    data = {
+        "findings": [{"code": f.code, "severity": f.severity, "message": f.message, "resource": f.resource,
+                      "file": f.file, "line": f.line, "path": f.path} for f in findings],
+        "counts": counts, "fail_on": fail_on, "failed": bool(failing),
+    }
+    if findings:
+        detail = ", ".join(f"{n} {s}" for s, n in reversed(counts.items()) if n)
+        summary = (f"{len(findings)} finding{'s' if len(findings) != 1 else ''} ({detail}); "
+                   f"{len(failing)} at or above {fail_on}")
+    else:
+        summary = "0 findings: ok"
+
+    def table() -> str:
+        rows = [(f.code, f.severity, f"{f.file}:{f.line}" if f.line else f.file, f.resource, f.path or "-",
+                 qualify_ids(f.message, "RBAC")) for f in findings]
+        return (render_table(("CODE", "SEVERITY", "LOCATION", "RESOURCE", "FIELD", "MESSAGE"), rows) if rows
+                else "") + summary + "\n"
+
+    emit(fmt, out, data, lambda: "".join(qualify_ids(f"{f}", "RBAC") + "\n" for f in findings) + summary + "\n",
+         table)
+    return EXIT_FINDINGS if failing else EXIT_OK
 
 
-def _guard(fn: Any) -> Any:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return int(fn(args))
-        except InputError as e:
-            for p in e.problems:
-                print(f"error: {p}", file=sys.stderr)
-        except (MeshauthzError, OSError, ValueError) as e:
-            print(f"error: {e}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-
-    return run
-
-
-def add_parsers(subparsers: Any) -> None:
-    p = subparsers.add_parser("can-i", help="would this user be allowed? (exit 0 yes, 1 no, 2 bad input)")
-    p.add_argument("action", help="CREATE, UPDATE, DELETE, GET, LIST, VIEW_* or GENERATE_*")
-    p.add_argument("--user", required=True)
-    p.add_argument("--group", action="append", help="repeatable; order is kept (R8.1)")
-    p.add_argument(
-        "-f", "--file", help="the resource (UPDATE: the new object; GENERATE_*: the token request)"
-    )
-    p.add_argument("--old", help="UPDATE: the stored object (A10)")
-    p.add_argument("--roles", nargs="+", help="AccessRole/AccessRoleBinding files or directories")
-    p.add_argument("--channel", choices=("api", "kubernetes-webhook"), default="api")
-    p.add_argument("--mode", choices=("rbac", "static"), default="rbac")
-    p.add_argument("--secret-reads", choices=("rbac", "open", "static-admin"), default="rbac")
-    p.add_argument("--explain", action="store_true")
-    p.add_argument("--output", choices=("text", "json"), default="text")
-    p.set_defaults(func=_guard(_can_i))
-    q = subparsers.add_parser("lint", help="security lint of AccessRoles/Bindings (rbac.md §9)")
-    q.add_argument("paths", nargs="+")
-    q.add_argument("--fail-on", choices=SEVERITIES, default="high")
-    q.set_defaults(func=_guard(_lint))
-
-
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="meshauthz")
-    add_parsers(parser.add_subparsers(dest="command", required=True))
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as e:  # argparse usage errors → 2
-        return int(e.code or 0)
-    return int(args.func(args))
+def register(cli: click.Group) -> None:
+    cli.add_command(can_i)
+    cli.add_command(lint_cmd)

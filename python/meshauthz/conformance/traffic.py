@@ -15,6 +15,7 @@ from ..traffic import (
     ExternalServiceTarget,
     Inbound,
     TrafficEngine,
+    dataplane_identity,
     dataplane_matches,
     identity_matches,
     mesh_defaults,
@@ -23,7 +24,6 @@ from ..traffic import (
     rank_of,
     selector_matches,
 )
-from ..traffic.model import dataplane_tag_maps
 from .runner import handler
 
 
@@ -65,8 +65,7 @@ def _selector_match(vector: dict[str, Any], _file: dict[str, Any]) -> dict[str, 
     if matcher == "identity":
         if q.get("mesh") is not None and q["mesh"] != res.mesh:
             return {"matches": False}  # T2.7: a certificate of another mesh never matches
-        pairs = {kv for m in dataplane_tag_maps(res.body) for kv in m.items()}
-        return {"matches": identity_matches(sel, pairs)}
+        return {"matches": identity_matches(sel, dataplane_identity(res.body))}
     raise ValueError(f"unsupported matcher: {matcher}")
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from ..resource import Resource
-from ..store import ResourceStore
+from ..store import ResourceStore, StoreSnapshot
 
 PyTargetRef = tuple[str, str, str, dict[str, str], dict[str, str], list[str], str]
 
@@ -47,6 +47,6 @@ def dataplane_tuple(r: Resource) -> tuple[Any, ...]:
     return (r.name, r.mesh or "default", dict(r.labels), inbounds, gw)
 
 
-def compile_inputs(store: ResourceStore) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+def compile_inputs(store: Union[ResourceStore, StoreSnapshot]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     mtps = sorted(store.list("MeshTrafficPermission"), key=doc_order)
     return [policy_tuple(r) for r in mtps], [dataplane_tuple(r) for r in store.list("Dataplane")]

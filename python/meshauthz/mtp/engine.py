@@ -135,10 +135,12 @@ class MtpEngine:
     named by their Kuma core name (Universal `name`, Kubernetes `name.namespace`).
     """
 
-    def __init__(self, store: ResourceStore):
+    def __init__(self, store: ResourceStore, *, max_rules: int = 10_000):
+        if type(max_rules) is not int or max_rules < 1:
+            raise _input_error(f"max_rules must be a positive integer, not {max_rules!r}")
+        self.max_rules = max_rules
         self.store = store
-        self._version = -1
-        self._set: Any = None
+        self._state: Optional[tuple[int, Any]] = None
 
     def __reduce__(self) -> tuple[Any, ...]:  # pickles as bundle bytes (meshauthz.bundle)
         from ..bundle import reduce_engine
@@ -147,15 +149,36 @@ class MtpEngine:
 
     @property
     def compiled(self) -> Any:
-        """The Rust `MtpSet` for the store's current version."""
-        if self._set is None or self._version != self.store.version:
-            policies, dataplanes = compile_inputs(self.store)
+        """The Rust `MtpSet` for the store's current version. The version is read with the store
+        contents (one consistent `StoreSnapshot`), never after compiling: a change made during a
+        compilation is seen as a newer version and recompiled on the next call."""
+        state = self._state
+        if state is None or state[0] != self.store.version:
+            snap = self.store.snapshot(("MeshTrafficPermission", "Dataplane"))
+            policies, dataplanes = compile_inputs(snap)  # type: ignore[arg-type]
             try:
-                self._set = _core.MtpSet(policies, dataplanes)
-            except ValueError as e:
+                compiled = _core.MtpSet(policies, dataplanes)
+            except (ValueError, TypeError) as e:
                 raise _input_error(str(e)) from None
-            self._version = self.store.version
-        return self._set
+            state = (snap.version, compiled)
+            self._state = state  # one assignment: version and set always agree
+        return state[1]
+
+    def _snapshot(self) -> Any:
+        """The current immutable compiled `MtpSet` (shared by unpickled engines)."""
+        return self.compiled
+
+    @classmethod
+    def _over(cls, store: ResourceStore, compiled: Any) -> MtpEngine:
+        """A fresh engine over `store` whose contents `compiled` was built from."""
+        engine = cls(store)
+        engine._state = (store.version, compiled)
+        return engine
+
+    def refresh(self) -> None:
+        """Recompile from the store's current contents."""
+        self._state = None
+        _ = self.compiled
 
     def dataplane(self, name: str, mesh: Optional[str] = None) -> Resource:
         found = self.store.find("Dataplane", name, mesh)
@@ -166,10 +189,49 @@ class MtpEngine:
                              f"({', '.join(r.mesh or '' for r in found)}); pass mesh=")
         return found[0]
 
+    def reload(self, source: Any) -> None:
+        """Replace the source (a ResourceStore, or paths for `meshauthz.load`) and recompile; on an
+        error the engine keeps its current store and set."""
+        if isinstance(source, ResourceStore):
+            store = source
+        else:
+            from ..api import load
+
+            store = load(source)
+        snap = store.snapshot(("MeshTrafficPermission", "Dataplane"))
+        policies, dataplanes = compile_inputs(snap)
+        try:
+            compiled = _core.MtpSet(policies, dataplanes)
+        except (ValueError, TypeError) as e:
+            raise _input_error(str(e)) from None
+        self.store, self._state = store, (snap.version, compiled)
+
+    def check(self, *, source: str, destination: tuple[str, int],
+              mesh: Optional[str] = None) -> Optional[MtpDecision]:
+        """M6.2 for client Dataplane `source` -> inbound `destination = (dataplane, port)`; None
+        when no MeshTrafficPermission selects it (the shared verb of the three engines)."""
+        if not (isinstance(destination, tuple) and len(destination) == 2):
+            raise _input_error(f"a destination is (dataplane, port), not {destination!r}")
+        name, port = destination
+        return self.decide(source, name, _port(port), mesh=mesh)
+
+    def check_batch(self, rows: Any) -> list[Optional[MtpDecision]]:
+        """`check` for each `(source, dataplane, port)` row (a bad row raises its `MeshauthzError`).
+        Columnar batches with `error:*` rows and E4 decided in the core: `TrafficEngine.check_batch`."""
+        return [self.check(source=s, destination=(d, p)) for s, d, p in rows]
+
+    def explain(self, *, source: Any, destination: Any, mesh: Optional[str] = None) -> Any:
+        """The MeshTrafficPermission explanation (M4.9 order, M6.1 items with M6.2 flags, M6.4
+        rules), as `TrafficEngine.explain` gives it for an inbound an MTP selects."""
+        from ..traffic.engine import TrafficEngine
+
+        return TrafficEngine(self.store, max_rules=self.max_rules).explain(
+            source=source, destination=destination, mesh=mesh)
+
     def matched_policies(self, dataplane: str, port: int, mesh: Optional[str] = None) -> list[str]:
         """M4: policies selecting the inbound, lowest priority first (`[]` = none)."""
         dp = self.dataplane(dataplane, mesh)
-        return list(self.compiled.matched_policies(dp.mesh, dp.name, port))
+        return list(self.compiled.matched_policies(dp.mesh, dp.name, _port(port)))
 
     def select_rules(self, dataplane: str, port: int, policy_order: PolicyOrder = "kuma",
                      mesh: Optional[str] = None) -> Optional[list[Rule]]:
@@ -178,7 +240,7 @@ class MtpEngine:
             raise _input_error(f"unsupported policy_order {policy_order!r}: want kuma or as_listed")
         dp = self.dataplane(dataplane, mesh)
         try:
-            rules = self.compiled.rules(dp.mesh, dp.name, port, policy_order == "as_listed")
+            rules = self.compiled.rules(dp.mesh, dp.name, _port(port), policy_order == "as_listed", self.max_rules)
         except ValueError as e:
             raise _input_error(str(e)) from None
         return None if rules is None else [Rule(list(s), a) for s, a in rules]
@@ -193,7 +255,7 @@ class MtpEngine:
         found = self.store.find("Dataplane", client_dataplane_name, dest.mesh) or \
             [self.dataplane(client_dataplane_name)]
         client = found[0]
-        raw = self.compiled.decide(dest.mesh, dest.name, port, client.mesh, client.name)
+        raw = self.compiled.decide(dest.mesh, dest.name, _port(port), client.mesh, client.name)
         return None if raw is None else _decision(raw)
 
     def decide_identity(self, identity: Union[dict[str, list[str]], list[tuple[str, str]]], dataplane: str,
@@ -203,8 +265,14 @@ class MtpEngine:
         dest = self.dataplane(dataplane, mesh)
         pairs = ([(k, v) for k, vs in identity.items() for v in vs] if isinstance(identity, dict)
                  else list(identity))
-        raw = self.compiled.decide_identity(dest.mesh, dest.name, port, client_mesh or dest.mesh, pairs)
+        raw = self.compiled.decide_identity(dest.mesh, dest.name, _port(port), client_mesh or dest.mesh, pairs)
         return None if raw is None else _decision(raw)
+
+
+def _port(port: Any) -> int:
+    if type(port) is not int or not 0 <= port < 2**32:
+        raise _input_error(f"port must be an integer between 0 and 2**32 - 1, not {port!r}")
+    return port
 
 
 def _decision(raw: Any) -> MtpDecision:

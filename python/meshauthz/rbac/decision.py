@@ -105,7 +105,7 @@ class AccessDecision:
 
 class _LazyUncovered:
     """R5.6 on demand: a denial made by `Authorizer.check` carries `_explain` (the core's
-    `RbacPolicySet.uncovered` bound to the compiled set plus its arguments) instead of the list;
+    `RbacPolicySet.uncovered`, the compiled set and the call's arguments) instead of the list;
     the first read computes and stores it in the instance (a non-data descriptor, so the stored
     value wins afterwards). Instances built through `__init__` store `uncovered` directly."""
 

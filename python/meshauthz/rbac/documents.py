@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import Any, Union
+from typing import Any, Callable, Optional, Protocol, Union
 
-from ..errors import DuplicateResourceError, Problem, SchemaError, ValidationError
-from ..loader import LoadResult, load_objects, load_paths
+from ..errors import DuplicateResourceError, EvaluationError, Problem, SchemaError, ValidationError
 from ..resource import Resource
 from ..store import ResourceStore
 from ..validation import render_path
@@ -30,34 +29,58 @@ QUALIFIER_FAMILY = {
     "selectors": "legacy-dataplane", "dpToken": "dp-token",
 }
 
-Source = Union[ResourceStore, LoadResult, str, "os.PathLike[str]", Iterable[Any]]
+class Loaded(Protocol):
+    """What the loader returns (`meshauthz.loader.LoadResult`), seen structurally."""
+
+    resources: list[Resource]
+    problems: list[Problem]
+
+
+Source = Union[ResourceStore, Loaded, str, "os.PathLike[str]", Iterable[Any]]
+
+# Parsing paths and documents is the loader's job, a layer above the engines (engines take
+# resources and never parse): `meshauthz.api` registers the two loader entry points at import.
+_load_paths: Optional[Callable[[list[Any]], Loaded]] = None
+_load_objects: Optional[Callable[[list[dict[str, Any]]], Loaded]] = None
+
+
+def register_loader(load_paths: Callable[[list[Any]], Loaded],
+                    load_objects: Callable[[list[dict[str, Any]]], Loaded]) -> None:
+    global _load_paths, _load_objects
+    _load_paths, _load_objects = load_paths, load_objects
+
+
+def _loaded(fn: Optional[Callable[[Any], Loaded]], arg: Any) -> Loaded:
+    if fn is None:  # pragma: no cover - meshauthz/__init__ imports meshauthz.api first
+        raise EvaluationError("no loader registered: import meshauthz first")
+    return fn(arg)
 
 
 def _resources(source: Source) -> list[Resource]:
     """Resources from a store, a load result, paths, or documents / Resources."""
     if isinstance(source, ResourceStore):
         return source.list()
-    if isinstance(source, LoadResult):
-        result = source
-    elif isinstance(source, (str, os.PathLike)):
-        result = load_paths([source])
+    if isinstance(source, (str, os.PathLike)):
+        result = _loaded(_load_paths, [source])
+    elif hasattr(source, "resources") and hasattr(source, "problems"):
+        result = source  # type: ignore[assignment]
     else:
-        items = list(source)
+        items = list(source)  # type: ignore[arg-type]
         if all(isinstance(x, Resource) for x in items):
-            return items  # type: ignore[return-value]
+            return items
         if all(isinstance(x, (str, os.PathLike)) for x in items):
-            result = load_paths(items)
+            result = _loaded(_load_paths, items)
         else:
             resources = [x for x in items if isinstance(x, Resource)]
             dicts = [x for x in items if not isinstance(x, Resource)]
             if not all(isinstance(d, dict) for d in dicts):
                 raise SchemaError([Problem("RBAC sources must be documents (dicts), Resources or paths",
                                            code="type")])
-            result = load_objects(dicts)
+            result = _loaded(_load_objects, dicts)
             result.resources = resources + result.resources
     if result.problems:
         raise ValidationError(result.problems)  # the loader runs Kuma validation (R2.1)
-    return result.resources
+    return list(result.resources)
 
 
 class _Checker:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Union
 
+from ..errors import InputError, Problem
+
 ADMIN = "mesh-system:admin"
 ANONYMOUS = "mesh-system:anonymous"
 CONTROL_PLANE = "mesh-system:control-plane"
@@ -20,6 +22,9 @@ class User:
     groups: tuple[str, ...] = ()
 
     def __init__(self, name: str, groups: Iterable[str] = ()) -> None:
+        if isinstance(groups, (str, bytes)):  # never split a name into characters
+            raise InputError([Problem(f"groups must be a list of strings, not {type(groups).__name__}",
+                                      code="type")])
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "groups", tuple(groups))
 

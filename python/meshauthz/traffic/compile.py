@@ -1,4 +1,9 @@
-"""Store -> plain data for `_core.TrafficPolicySet` (one compile per store version)."""
+"""Store -> plain data for `_core.TrafficSnapshot` (one compile per store version).
+
+The store is read through one consistent `StoreSnapshot` whose version is taken with the
+contents (never after compiling): if the store changes during compilation, the engine sees a
+newer version on its next check and recompiles (issue #11 item 2).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,9 @@ from typing import Any, Iterator, Optional
 
 from .. import _core
 from ..errors import EvaluationError
+from ..mtp.compile import dataplane_tuple, doc_order, policy_tuple
 from ..resource import Resource
-from ..store import ResourceStore
+from ..store import ResourceStore, StoreSnapshot
 from .model import SERVICE_TAG
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -52,7 +58,7 @@ class MeshInfo:
     has_mtp: bool
 
 
-def mesh_info(res: Resource, has_mtp: bool) -> MeshInfo:
+def mesh_info(res: Resource, has_mtp: bool = False) -> MeshInfo:
     body = res.body
     mtls = body.get("mtls") or {}
     enabled = mtls.get("enabledBackend") or ""
@@ -90,7 +96,7 @@ def mesh_info(res: Resource, has_mtp: bool) -> MeshInfo:
 class Compiled:
     """One immutable compiled snapshot plus the name indexes Python resolves with."""
 
-    core: Any  # _core.TrafficPolicySet
+    core: Any  # _core.TrafficSnapshot
     version: int
     meshes: dict[str, MeshInfo]
     dp_meshes: dict[str, list[str]] = field(default_factory=dict)
@@ -122,12 +128,17 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def compile_store(store: ResourceStore) -> Compiled:
+KINDS = ("Mesh", "Dataplane", "ExternalService", "TrafficPermission", "MeshTrafficPermission")
+
+
+def compile_store(store: ResourceStore, *, max_rules: int = 10_000) -> Compiled:
+    """Compile one consistent snapshot of `store` (its version read with the contents)."""
+    snap = store.snapshot(KINDS)
     with _gc_paused():
-        return _compile_store(store)
+        return _compile_store(snap, max_rules)
 
 
-def _compile_store(store: ResourceStore) -> Compiled:
+def _compile_store(store: StoreSnapshot, max_rules: int) -> Compiled:
     version = store.version
     mtp_meshes = {r.mesh for r in store.list("MeshTrafficPermission")}
     meshes = {r.name: mesh_info(r, r.name in mtp_meshes) for r in store.list("Mesh")}
@@ -166,14 +177,15 @@ def _compile_store(store: ResourceStore) -> Compiled:
         )
         c.policies.setdefault(mesh, []).append(r)
     mesh_rows = [
-        # has_mtp stays on only for zone egress (T4.7 MTP precedence there is not modelled: the core
-        # fails closed). Inbound E4 is decided in Python by the MTP engine (TrafficEngine.check).
-        (m.name, m.mtls_enabled, m.permissive, m.zone_egress, m.passthrough, m.prometheus,
-         m.has_mtp and m.zone_egress)
+        (m.name, m.mtls_enabled, m.permissive, m.zone_egress, m.passthrough, m.prometheus)
         for m in meshes.values()
     ]
+    # MeshTrafficPermission inputs (E4 / M7.5 decided in the core over the same snapshot).
+    mtps = sorted(store.list("MeshTrafficPermission"), key=doc_order)
+    mtp_policies = [policy_tuple(r) for r in mtps]
+    mtp_dps = [dataplane_tuple(r) for r in store.list("Dataplane")]
     try:
-        c.core = _core.TrafficPolicySet(mesh_rows, dps, ess, tps)
-    except ValueError as e:
-        raise EvaluationError(f"cannot compile TrafficPermission policy set: {e}") from None
+        c.core = _core.TrafficSnapshot(mesh_rows, dps, ess, tps, mtp_policies, mtp_dps, max_rules)
+    except (ValueError, TypeError, OverflowError) as e:
+        raise EvaluationError(f"cannot compile the traffic policy set: {e}") from None
     return c

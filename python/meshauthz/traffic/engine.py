@@ -1,18 +1,22 @@
-"""`TrafficEngine`: TrafficPermission decisions over a ResourceStore (spec §3–§4).
+"""`TrafficEngine`: TrafficPermission + MeshTrafficPermission decisions over a ResourceStore
+(trafficpermission.md §3–§4, meshtrafficpermission.md §7).
 
-Every decision is made by the Rust core (`_core.TrafficPolicySet`), compiled once per store
-version; `refresh()` compiles a new set and swaps the reference atomically, so concurrent checks
-always see one consistent snapshot. Errors never become an allow (fail closed).
+Every decision is made by the Rust core (`_core.TrafficSnapshot`): §4.1 E0–E7 with the E4 step
+(a MeshTrafficPermission selecting the inbound decides, M7.1) and §4.2 with the zone-egress MTP
+step (T4.7 / M7.5), in one FFI crossing per check. The engine holds one immutable compiled
+snapshot built from a consistent store view; `refresh()` compiles a new one and swaps it in one
+assignment, so concurrent checks always see one policy set. A check never reads the store (it
+only compares the store's version number). Errors never become an allow (fail closed).
 """
 
 from __future__ import annotations
 
+import functools
 import threading
-from typing import Any, Iterable, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, TypeVar
 
-from ..api import load
-from ..errors import EvaluationError, InputError, MeshauthzError, NotFoundError, Problem
-from ..loader import PathLike
+from .. import _core
+from ..errors import InputError, MeshauthzError, NotFoundError, Problem
 from ..resource import Resource
 from ..store import ResourceStore
 from .compile import Compiled, compile_store
@@ -21,9 +25,9 @@ from .explain import (
     InboundReport,
     Inspection,
     MtpExplanation,
+    MtpItem,
     RankedPolicy,
     explain_decision,
-    explain_mtp,
 )
 from .model import (
     NON_MESH,
@@ -34,107 +38,144 @@ from .model import (
     Inbound,
     Source,
     TrafficDecision,
-    dataplane_tag_maps,
 )
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .reverse import ClientSet
+
 GATINGS = ("legacy", "none")
+DEFAULT_MAX_RULES = 10_000
 
 
 def _input_error(message: str) -> InputError:
     return InputError([Problem(message, file="<query>")])
 
 
-def _mapped(e: Exception) -> Exception:
-    """A core exception as its meshauthz counterpart."""
-    if isinstance(e, LookupError):
-        return NotFoundError(str(e))
-    if isinstance(e, ValueError):
-        return _input_error(str(e))
-    return EvaluationError(str(e))
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _call(fn: Any, *args: Any) -> Any:
-    """Map core exceptions onto the meshauthz hierarchy (never swallowing: fail closed)."""
-    try:
-        return fn(*args)
-    except (LookupError, ValueError, RuntimeError) as e:
-        raise _mapped(e) from None
+def _text_only(fn: _F) -> _F:
+    """Names reach the core as UTF-8: a lone surrogate is an `InputError`, never a `UnicodeError`."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UnicodeError:
+            raise _input_error("names must be valid UTF-8 text (no lone surrogates)") from None
+
+    return wrapper  # type: ignore[return-value]
 
 
-_NEW = object.__new__
-_SET = object.__setattr__
-
-
-def _decision(
-    allowed: bool, reason: str, policy: Optional[str], mesh: str, target: dict[str, Any],
-    matched_source: Optional[int] = None, shadowed: tuple[str, ...] = (), bypass_possible: bool = False,
-    action: Optional[str] = None, from_index: Optional[int] = None, shadow_deny: bool = False,
-    kuma_enforcement_divergence: bool = False, matched_policies: tuple[str, ...] = (),
-) -> TrafficDecision:
-    """`TrafficDecision(...)` without the frozen dataclass's per-field `object.__setattr__` calls (same fields,
-    same instance dict: equality, hashing, repr and `dataclasses` helpers are unaffected)."""
-    d = _NEW(TrafficDecision)
-    _SET(d, "__dict__", {
-        "allowed": allowed, "reason": reason, "policy": policy, "mesh": mesh, "target": target,
-        "matched_source": matched_source, "shadowed": shadowed, "bypass_possible": bypass_possible,
-        "action": action, "from_index": from_index, "shadow_deny": shadow_deny,
-        "kuma_enforcement_divergence": kuma_enforcement_divergence, "matched_policies": matched_policies,
-    })
-    return d
-
-
-# Outcomes of §4.1 E5–E7: where the E4 hook (a selecting MeshTrafficPermission) takes precedence.
-_TP_REASONS = frozenset({"no-policy", "allowed", "source-not-matched"})
-# §7 E6 reason codes (M6.2).
-_MTP_REASONS = frozenset({"mtp-allow", "mtp-allow-shadow-deny", "mtp-deny", "mtp-no-match"})
+def _str_pairs(pairs: Iterable[Any], what: str) -> list[tuple[str, str]]:
+    out = []
+    for p in pairs:
+        if not (isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) and isinstance(p[1], str)):
+            raise _input_error(f"{what} must hold string (key, value) pairs, not {p!r}")
+        out.append(p)
+    return out
 
 
 class TrafficEngine:
-    """Decisions for legacy TrafficPermission (+ ExternalService, Mesh mTLS, Dataplane tags).
+    """Decisions for legacy TrafficPermission and MeshTrafficPermission (+ ExternalService, Mesh
+    mTLS, Dataplane tags).
 
     `external_service_gating`: `"legacy"` (TP-gated, default) or `"none"` (2.6+ routing, A6).
+    `max_rules`: cap on Kuma's computed MTP rule list (M6.4) in `inspect` / `explain` /
+    `select_rules` (decisions never need it).
     """
 
-    def __init__(self, store: ResourceStore, *, external_service_gating: str = "legacy"):
+    def __init__(self, store: ResourceStore, *, external_service_gating: str = "legacy",
+                 max_rules: int = DEFAULT_MAX_RULES):
         if external_service_gating not in GATINGS:
             raise _input_error(
                 f"external_service_gating must be one of {GATINGS}, not {external_service_gating!r}"
             )
+        if type(max_rules) is not int or max_rules < 1:
+            raise _input_error(f"max_rules must be a positive integer, not {max_rules!r}")
         self.store = store
         self.external_service_gating = external_service_gating
+        self.max_rules = max_rules
         self._lock = threading.Lock()
-        self._compiled: Compiled = compile_store(store)
-        self._mtp: Any = None  # MtpEngine, built on first need (meshes with MeshTrafficPermissions)
+        self._compiled: Compiled = compile_store(store, max_rules=max_rules)
+        self._install_checker()
+
+    def _install_checker(self) -> None:
+        """`self.check` is a Rust callable over the current snapshot (one FFI crossing per check)."""
+        c = self._compiled
+        checker = getattr(self, "_checker", None)
+        if checker is None:
+            self._checker = _core.TrafficChecker(self, NON_MESH, self.store, c.version, c.core)
+            self.check = self._checker.check  # type: ignore[method-assign]
+        else:
+            checker._set(self.store, c.version, c.core)
 
     def __reduce__(self) -> tuple[Any, ...]:  # pickles as bundle bytes (meshauthz.bundle)
         from ..bundle import reduce_engine
 
         return reduce_engine(self, "traffic", self.store, {"external_service_gating": self.external_service_gating})
 
+    def _snapshot(self) -> Compiled:
+        """The current immutable compiled snapshot (for sharing across unpickled engines)."""
+        return self.compiled
+
+    @classmethod
+    def _over(cls, store: ResourceStore, compiled: Compiled, *, external_service_gating: str = "legacy",
+              max_rules: int = DEFAULT_MAX_RULES) -> TrafficEngine:
+        """A fresh engine over `store` whose contents `compiled` was built from (no recompile)."""
+        import dataclasses
+
+        engine = cls.__new__(cls)
+        engine.store = store
+        engine.external_service_gating = external_service_gating
+        engine.max_rules = max_rules
+        engine._lock = threading.Lock()
+        engine._compiled = dataclasses.replace(compiled, version=store.version)
+        engine._install_checker()
+        return engine
+
     @classmethod
     def from_paths(
-        cls, *paths: Union[PathLike, Iterable[PathLike]], external_service_gating: str = "legacy"
+        cls, *paths: Any, external_service_gating: str = "legacy"
     ) -> TrafficEngine:
-        flat: list[PathLike] = []
+        from ..api import load
+
+        flat: list[Any] = []
         for p in paths:
-            flat.extend([p] if isinstance(p, (str, bytes)) or hasattr(p, "__fspath__") else p)  # type: ignore[arg-type]
+            flat.extend([p] if isinstance(p, (str, bytes)) or hasattr(p, "__fspath__") else p)
         return cls(load(flat), external_service_gating=external_service_gating)
 
+    # ---- snapshot ------------------------------------------------------------------------------
+
     def refresh(self) -> None:
-        """Recompile from the store and swap the compiled set in one assignment."""
+        """Recompile from the store's current contents and swap the snapshot in one assignment."""
         with self._lock:
-            compiled = compile_store(self.store)
-            self._compiled = compiled
+            self._compiled = compile_store(self.store, max_rules=self.max_rules)
+            self._install_checker()
+
+    def reload(self, source: Any) -> None:
+        """Replace the source (a ResourceStore, or paths for `meshauthz.load`) and recompile;
+        on an error the engine keeps its current store and snapshot."""
+        if isinstance(source, ResourceStore):
+            store = source
+        else:
+            from ..api import load
+
+            store = load(source)
+        compiled = compile_store(store, max_rules=self.max_rules)
+        with self._lock:
+            self.store, self._compiled = store, compiled
+            self._install_checker()
 
     @property
     def compiled(self) -> Compiled:
+        """The current snapshot (recompiled first when the store changed)."""
         c = self._compiled
         if c.version != self.store.version:
             self.refresh()
             c = self._compiled
         return c
 
-    # ---- name resolution -------------------------------------------------------------------
+    # ---- name resolution (explanations and reverse queries) -----------------------------------
 
     def _mesh_of(self, kind: str, name: str, index: dict[str, list[str]], mesh: Optional[str]) -> str:
         meshes = index.get(name, [])
@@ -152,31 +193,29 @@ class TrafficEngine:
         if mesh not in c.meshes:
             raise NotFoundError(f"no Mesh named {mesh!r}")
 
-    def _client(self, c: Compiled, source: Source, mesh: str) -> Any:
-        """The core's client tuple: None (non-mesh), (mesh, dp) or (mesh, tag maps, pairs)."""
+    def _client(self, source: Source, mesh: str) -> Any:
+        """The core's client: None (non-mesh), a dataplane name, (mesh, dataplane) or
+        (mesh, tag maps, identity pairs). Malformed sources are `InputError`s."""
         if source is NON_MESH:
             return None
+        if isinstance(source, str):
+            return source
         if isinstance(source, Resource):
             if source.type != "Dataplane":
                 raise _input_error(f"a source must be a Dataplane, not {source.describe()}")
             return (source.mesh or "", source.name)
-        if isinstance(source, str):
-            if mesh in c.dp_meshes.get(source, []):
-                return (mesh, source)  # prefer the destination's mesh
-            return (self._mesh_of("Dataplane", source, c.dp_meshes, None), source)
         if isinstance(source, Identity):
-            return (mesh, [], source.pairs())
+            return (mesh, [], _str_pairs(source.pairs(), "an Identity"))
         if isinstance(source, Mapping):
-            if (
-                set(source) <= {"services", "tags"}
-                and isinstance(source.get("services", []), (list, tuple))
-                and all(isinstance(v, (list, tuple)) for v in (source.get("tags") or {}).values())
-            ):
-                ident = Identity(
-                    tuple(source.get("services", ())),
-                    {k: tuple(v) for k, v in (source.get("tags") or {}).items()},
-                )
-                return (mesh, [], ident.pairs())
+            if set(source) <= {"services", "tags"} and source:
+                services = source.get("services") or []
+                tags = source.get("tags") or {}
+                if not isinstance(services, (list, tuple)) or not isinstance(tags, Mapping) or not all(
+                    isinstance(v, (list, tuple)) for v in tags.values()
+                ):
+                    raise _input_error("an identity source is {'services': [names], 'tags': {key: [values]}}")
+                ident = Identity(tuple(services), {k: tuple(v) for k, v in tags.items()})
+                return (mesh, [], _str_pairs(ident.pairs(), "an identity source"))
             tags = dict(source)
             if not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
                 raise _input_error("a tag-map source must map strings to strings")
@@ -185,170 +224,132 @@ class TrafficEngine:
             f"unsupported source {source!r}: a dataplane name, Resource, NON_MESH, tag map or Identity"
         )
 
-    def _destination(self, destination: Destination) -> Union[Inbound, ExternalServiceTarget]:
-        if isinstance(destination, (Inbound, ExternalServiceTarget)):
-            return destination
-        if isinstance(destination, tuple) and len(destination) == 2 and isinstance(destination[1], int):
-            return Inbound(str(destination[0]), destination[1])
+    # ---- decisions -----------------------------------------------------------------------------
+
+    def check(
+        self, *, source: Source, destination: Destination, mesh: Optional[str] = None
+    ) -> TrafficDecision:
+        """Decide `source` -> `destination` (§4.1 inbound with E4, §4.2 ExternalService).
+
+        (Each engine replaces this method by its `_core.TrafficChecker`, which decides the common
+        form in one call into Rust and defers to `_check_any` otherwise.)"""
+        return self._check_any(source, destination, mesh)
+
+    def _check_any(self, source: Source, destination: Destination, mesh: Optional[str]) -> TrafficDecision:
+        if mesh is not None and not isinstance(mesh, str):
+            raise _input_error(f"mesh must be a string, not {mesh!r}")
+        c = self.compiled
+        try:
+            if type(destination) is tuple and (type(source) is str or source is NON_MESH):
+                return c.core.check(None if source is NON_MESH else source, destination, mesh)  # type: ignore[no-any-return]
+            return self._check(c, source, destination, mesh)
+        except UnicodeError:  # a lone surrogate in a name: not text the core can read
+            raise _input_error("names must be valid UTF-8 text (no lone surrogates)") from None
+
+    def _check(self, c: Compiled, source: Source, destination: Destination, mesh: Optional[str]) -> TrafficDecision:
+        core = c.core
+        if isinstance(destination, (Inbound, tuple)):
+            if isinstance(destination, tuple):
+                if len(destination) != 2:
+                    raise _input_error(f"a destination is (dataplane, port), not {destination!r}")
+                name, port = destination
+            else:
+                name, port = destination.dataplane, destination.port
+            if not isinstance(name, str):
+                raise _input_error(f"the destination dataplane must be a string, not {name!r}")
+            m = core.dataplane_mesh(name, mesh)
+            return core.check_inbound(self._client(source, m), name, port, m)  # type: ignore[no-any-return]
         if isinstance(destination, Resource) and destination.type == "ExternalService":
-            return ExternalServiceTarget(destination.name)
+            destination = ExternalServiceTarget(destination.name)
+        if isinstance(destination, ExternalServiceTarget):
+            m = core.external_service_mesh(destination.name, mesh)
+            return core.check_external_service(  # type: ignore[no-any-return]
+                self._client(source, m), destination.name, m, self.external_service_gating
+            )
         raise _input_error(
             f"unsupported destination {destination!r}: (dataplane, port), Inbound(...) or "
             "ExternalServiceTarget(name)"
         )
 
-    # ---- decisions ---------------------------------------------------------------------------
-
-    def check(
-        self, *, source: Source, destination: Destination, mesh: Optional[str] = None
-    ) -> TrafficDecision:
-        """Decide `source` -> `destination` (§4.1 inbound, §4.2 ExternalService)."""
-        c = self._compiled
-        if c.version != self.store.version:
-            c = self.compiled
-        # Fast path: (dataplane name, port) destination and a dataplane-name source, the common query.
-        if (
-            type(destination) is tuple
-            and len(destination) == 2
-            and type(destination[0]) is str
-            and type(destination[1]) is int
-            and type(source) is str
-        ):
-            name, port = destination
-            meshes = c.dp_meshes.get(name)
-            if mesh is None and meshes is not None and len(meshes) == 1:
-                m = meshes[0]
-            else:
-                m = self._mesh_of("Dataplane", name, c.dp_meshes, mesh)
-            if m not in c.meshes:
-                raise NotFoundError(f"no Mesh named {m!r}")
-            source_meshes = c.dp_meshes.get(source)
-            client: Any = (m, source) if source_meshes is not None and m in source_meshes else \
-                self._client(c, source, m)
-            try:
-                row = c.core.check_inbound(m, name, port, client)
-            except (LookupError, ValueError, RuntimeError) as e:
-                raise _mapped(e) from None
-            target: dict[str, Any] = {"kind": "inbound", "dataplane": name, "port": port}
-            if row[1] in _TP_REASONS and m in c.mtp_meshes:
-                return self._mtp_or_tp(m, Inbound(name, port), client, row, target)
-            allowed, reason, policy, matched, shadowed, bypass = row
-            return _decision(allowed, reason, policy, m, target, matched, tuple(shadowed), bypass)
-        dest = self._destination(destination)
-        if isinstance(dest, Inbound):
-            m = self._mesh_of("Dataplane", dest.dataplane, c.dp_meshes, mesh)
-            self._require_mesh(c, m)
-            client = self._client(c, source, m)
-            row = _call(c.core.check_inbound, m, dest.dataplane, dest.port, client)
-            target = {"kind": "inbound", "dataplane": dest.dataplane, "port": dest.port}
-            if row[1] in _TP_REASONS and m in c.mtp_meshes:
-                return self._mtp_or_tp(m, dest, client, row, target)
-        else:
-            m = self._mesh_of("ExternalService", dest.name, c.es_meshes, mesh)
-            self._require_mesh(c, m)
-            client = self._client(c, source, m)
-            row = _call(c.core.check_external_service, m, dest.name, client, self.external_service_gating)
-            target = {"kind": "external_service", "name": dest.name}
-        allowed, reason, policy, matched, shadowed, bypass = row
-        return _decision(allowed, reason, policy, m, target, matched, tuple(shadowed), bypass)
-
-    def _mtp_or_tp(self, m: str, dest: Inbound, client: Any, row: Any, target: dict[str, Any]) -> TrafficDecision:
-        mtp = self._mtp_decision(m, dest, client)
-        if mtp is not None:  # E4 / T4.11 / M7.1: an MTP selects the inbound and replaces TP
-            return _decision(
-                mtp.allowed, mtp.reason, mtp.policy, m, target, None, (), False, mtp.action,
-                mtp.from_index, mtp.shadow_deny, mtp.kuma_enforcement_divergence,
-                tuple(mtp.matched_policies),
-            )
-        allowed, reason, policy, matched, shadowed, bypass = row
-        return _decision(allowed, reason, policy, m, target, matched, tuple(shadowed), bypass)
-
-    def check_batch(self, data: Any, *, threads: int = 1) -> Any:
+    def check_batch(self, data: Any, *, threads: int = 1) -> _core.BatchResult:
         """Inbound decisions for many rows at once: see `meshauthz.batch.check_traffic`."""
         from ..batch import check_traffic
 
         return check_traffic(self, data, threads=threads)
 
-    def _mtp_engine(self) -> Any:
-        """The MtpEngine over the store, built on first need."""
-        if self._mtp is None or self._mtp.store is not self.store:
-            from ..mtp import MtpEngine
-
-            self._mtp = MtpEngine(self.store)
-        return self._mtp
-
-    def _mtp_decision(self, mesh: str, dest: Inbound, client: Any) -> Any:
-        """E4 hook: the MeshTrafficPermission decision for the inbound, or None if no MTP selects it."""
-        self._mtp_engine()
-        if isinstance(client, tuple) and len(client) == 2:  # (mesh, dataplane name)
-            return _call(lambda: self._mtp.decide(client[1], dest.dataplane, dest.port, mesh=mesh))
-        _, _, pairs = client  # an explicit identity: certificate (key, value) pairs (M5.1)
-        return _call(lambda: self._mtp.decide_identity(list(pairs), dest.dataplane, dest.port, client_mesh=mesh,
-                                                       mesh=mesh))
-
+    @_text_only
     def explain(self, *, source: Source, destination: Destination, mesh: Optional[str] = None) -> Explanation:
-        """The decision plus why: candidate policies with ranks, per-tag outcomes of selectors."""
-        decision = self.check(source=source, destination=destination, mesh=mesh)
+        """The decision plus why: candidate TPs with ranks and per-tag outcomes, or the MTP item
+        list with match flags (M6.1/M6.2) and Kuma's rule list (M6.4, capped)."""
         c = self.compiled
-        dest = self._destination(destination)
-        if isinstance(dest, Inbound):
-            dp = c.dataplanes[(decision.mesh, dest.dataplane)]
+        decision = self._check(c, source, destination, mesh)
+        target = decision.target
+        if target["kind"] == "inbound":
+            dp = c.dataplanes[(decision.mesh, target["dataplane"])]
+            port = target["port"]
             target_tags = next(
                 (
                     dict(i.get("tags") or {})
                     for i in (dp.body.get("networking") or {}).get("inbound") or []
-                    if i.get("port") == dest.port
+                    if isinstance(i, Mapping) and i.get("port") == port
                 ),
                 None,
             )
             info = c.meshes[decision.mesh]
-            if info.prometheus and info.prometheus[0] == dest.port:
+            if info.prometheus and info.prometheus[0] == port:
                 target_tags = dict(info.prometheus[1])
             matcher = "identity"
         else:
-            es = c.external_services[(decision.mesh, dest.name)]
+            es = c.external_services[(decision.mesh, target["name"])]
             target_tags = dict(es.body.get("tags") or {})
             matcher = "identity" if c.meshes[decision.mesh].zone_egress else "dataplane"
-        client = self._client(c, source, decision.mesh)
-        if decision.action is not None or decision.reason in _MTP_REASONS:
-            assert isinstance(dest, Inbound)
-            return Explanation(decision, target_tags, "identity", (), self._explain_mtp(c, decision, dest, client))
+        if decision.action is not None or decision.reason.startswith("mtp-"):
+            return Explanation(decision, target_tags, "identity", (), self._explain_mtp(c, decision))
+        client = self._client(source, decision.mesh)
         return explain_decision(decision, target_tags, c.policies.get(decision.mesh, []), client, c, matcher)
 
-    def _explain_mtp(self, c: Compiled, decision: TrafficDecision, dest: Inbound, client: Any) -> MtpExplanation:
-        """E6 explanation: M4.9 order, M6.1 item list with M6.2 matches, M6.4 rule list (guarded)."""
-        m = decision.mesh
-        raw = self._mtp_decision(m, dest, client)
-        policies = [r for n in decision.matched_policies for r in self.store.find("MeshTrafficPermission", n, m)]
-        pairs: Optional[set[tuple[str, str]]]
-        if isinstance(client, tuple) and len(client) == 2:  # M5.1 / A11: union of all tags of the client DP
-            dp = c.dataplanes.get(client)
-            same_mesh = client[0] == m  # M5.4: another mesh's client matches no item
-            pairs = {kv for t in dataplane_tag_maps(dp.body) for kv in t.items()} if dp and same_mesh else None
-        else:
-            pairs = {tuple(kv) for kv in client[2]}  # type: ignore[misc]
+    def _explain_mtp(self, c: Compiled, decision: Any) -> MtpExplanation:
+        """E6 / M7.5 explanation from the core: M4.9 order, M6.1 items with M6.2 flags, M6.4 rules."""
+        mesh = decision.mesh
+        refs: dict[tuple[str, int], dict[str, Any]] = {}
+        for name in decision.matched_policies:
+            for r in self.store.find("MeshTrafficPermission", name, mesh):
+                for idx, f in enumerate(r.spec.get("from") or []):
+                    if isinstance(f, Mapping):
+                        refs[(name, idx)] = dict(f.get("targetRef") or {"kind": "Mesh"})
+        items = []
+        last = max((i for i, it in enumerate(decision.mtp_items()) if it[5]), default=None)
+        for pos, (policy, idx, action, subset, matched, deciding) in enumerate(decision.mtp_items()):
+            ref = refs.get((policy, idx), {"kind": "Mesh"})
+            literal = ref.get("kind") == "MeshServiceSubset" and "*" in (ref.get("tags") or {}).values()
+            items.append(MtpItem(pos, policy, idx, ref, action, tuple(subset), matched, deciding,
+                                 matched and last is not None and pos < last, literal))
         rules, note = None, None
         try:
-            rules = self._mtp_engine().select_rules(dest.dataplane, dest.port, mesh=m)
-        except MeshauthzError as e:  # M6.4 size cap: the decision (M6.2) does not need the list
+            raw = decision.mtp_rules()
+            rules = None if raw is None else tuple((tuple(s), a) for s, a in raw)
+        except MeshauthzError as e:  # M6.4 cap: the decision (M6.2) does not need the list
             note = f"not computed ({e})"
-        return explain_mtp(decision, policies, pairs, rules, note, bool(raw is not None and raw.tie))
+        return MtpExplanation(tuple(decision.matched_policies), tuple(items), rules, note, bool(decision.tie))
 
+    @_text_only
     def select_policies(self, dataplane: str, mesh: Optional[str] = None) -> dict[int, Optional[str]]:
         """T3.7(a): the governing TP per inbound port (incl. the Prometheus inbound, T4.9)."""
         return {r.port: r.policy for r in self.inspect(dataplane, mesh=mesh).inbounds}
 
+    @_text_only
     def inspect(self, dataplane: str, mesh: Optional[str] = None) -> Inspection:
         """Per inbound: its tags, the governing TP and the shadowed ones (T3.6), and the MTPs selecting it
-        (MTP M4.9 order) with Kuma's rule list (M6.4)."""
+        (MTP M4.9 order) with Kuma's rule list (M6.4, capped: a one-line note above the cap)."""
         c = self.compiled
         m = self._mesh_of("Dataplane", dataplane, c.dp_meshes, mesh)
         self._require_mesh(c, m)
-        rows = _call(c.core.select_dataplane, m, dataplane)
+        rows = c.core.select_dataplane(m, dataplane)
         dp = c.dataplanes[(m, dataplane)]
         tags_by_port = {
             i.get("port"): dict(i.get("tags") or {})
             for i in (dp.body.get("networking") or {}).get("inbound") or []
+            if isinstance(i, Mapping)
         }
         info = c.meshes[m]
         reports = []
@@ -356,7 +357,7 @@ class TrafficEngine:
             tags = dict(info.prometheus[1]) if prom and info.prometheus else tags_by_port.get(port, {})
             policies = tuple(RankedPolicy(n, (e, w)) for n, e, w in ranked)
             mtps, rules, note = (  # MTP E6: MeshTrafficPermissions replace TP on this inbound (M7.1)
-                self._inspect_mtp(m, dataplane, port) if m in c.mtp_meshes and not prom else ((), None, None)
+                self._inspect_mtp(c, m, dataplane, port) if not prom else ((), None, None)
             )
             reports.append(InboundReport(port, tags, prom, policies[0].name if policies else None, policies,
                                          mtps, rules, note))
@@ -364,53 +365,48 @@ class TrafficEngine:
         return Inspection(m, dataplane, tuple(reports), gateway=isinstance(gw, Mapping))
 
     def _inspect_mtp(
-        self, mesh: str, dataplane: str, port: int
+        self, c: Compiled, mesh: str, dataplane: str, port: int
     ) -> tuple[tuple[str, ...], Optional[tuple[tuple[tuple[str, ...], str], ...]], Optional[str]]:
-        """MTPs selecting one inbound (M4.9 order) and Kuma's rule list (M6.4, guarded by its size cap)."""
-        mtp = self._mtp_engine()
-        names = tuple(_call(lambda: mtp.matched_policies(dataplane, port, mesh=mesh)))
+        names = tuple(c.core.mtp_policies(mesh, dataplane, port))
         if not names:
             return (), None, None
         try:
-            rules = mtp.select_rules(dataplane, port, mesh=mesh)
+            rules = c.core.mtp_rules(mesh, dataplane, port)
         except MeshauthzError as e:
             return names, None, f"not computed ({e})"
-        return names, None if rules is None else tuple((tuple(r.subset), r.action) for r in rules), None
+        return names, None if rules is None else tuple((tuple(s), a) for s, a in rules), None
 
+    @_text_only
     def select_policy(self, *, external_service: str, mesh: Optional[str] = None) -> Optional[str]:
         """T4.5: the TP governing an ExternalService, or None."""
         ranked = self.rank_external_service(external_service, mesh=mesh)
         return ranked[0].name if ranked else None
 
+    @_text_only
     def rank_external_service(self, name: str, mesh: Optional[str] = None) -> list[RankedPolicy]:
         c = self.compiled
-        m = self._mesh_of("ExternalService", name, c.es_meshes, mesh)
-        self._require_mesh(c, m)
-        return [RankedPolicy(n, (e, w)) for n, e, w in _call(c.core.select_external_service, m, name)]
+        m = c.core.external_service_mesh(name, mesh)
+        return [RankedPolicy(n, (e, w)) for n, e, w in c.core.select_external_service(m, name)]
 
+    @_text_only
     def reachable_external_services(self, client: Source, mesh: Optional[str] = None) -> list[str]:
-        """ExternalServices `client` may use (T4.6/T4.7), sorted by name."""
+        """ExternalServices `client` may use (T4.6/T4.7, M7.5), sorted by name."""
         c = self.compiled
         if isinstance(client, str):
-            m = self._mesh_of("Dataplane", client, c.dp_meshes, mesh)
+            m = c.core.dataplane_mesh(client, mesh)
         elif isinstance(client, Resource):
             m = client.mesh or ""
         elif mesh is not None:
             m = mesh
         else:
             raise _input_error("mesh= is required for a tag-map or identity client")
-        self._require_mesh(c, m)
-        return list(
-            _call(
-                c.core.reachable_external_services, self._client(c, client, m), self.external_service_gating
-            )
-        )
+        return list(c.core.reachable_external_services(self._client(client, m), m, self.external_service_gating))
 
-    def who_can_reach(self, dataplane: str, port: int, mesh: Optional[str] = None) -> Any:
-        """Reverse query: which clients may reach inbound `port` (analysis.traffic.ClientSet)."""
-        from ..analysis.traffic import who_can_reach
+    @_text_only
+    def who_can_reach(self, dataplane: str, port: int, mesh: Optional[str] = None) -> ClientSet:
+        """Reverse query: which clients may reach inbound `port` (`traffic.reverse.ClientSet`)."""
+        from .reverse import who_can_reach
 
         return who_can_reach(self, dataplane, port, mesh)
 
-
-__all__ = ["TrafficEngine", "SERVICE_TAG"]
+__all__ = ["TrafficEngine", "SERVICE_TAG", "DEFAULT_MAX_RULES"]

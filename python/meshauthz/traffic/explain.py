@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 from ..resource import Resource
-from .model import WILDCARD, TrafficDecision, dataplane_tag_maps, rank_compare, rank_of
+from .model import (
+    TrafficDecision,
+    dataplane_tag_maps,
+    identity_matches,
+    rank_compare,
+    rank_of,
+    selector_matches,
+)
 
 
 @dataclass(frozen=True)
@@ -191,10 +198,8 @@ def _tags(s: SelectorCheck) -> str:
 
 
 def _map_check(i: int, sel: dict[str, str], tags: Mapping[str, str]) -> SelectorCheck:
-    checks = tuple(
-        TagCheck(k, v, tags.get(k), k in tags and (v == WILDCARD or tags[k] == v))
-        for k, v in sorted(sel.items())
-    )
+    # T2.2 per tag, decided by the core's matcher (display only: the decision is the core's).
+    checks = tuple(TagCheck(k, v, tags.get(k), selector_matches({k: v}, tags)) for k, v in sorted(sel.items()))
     return SelectorCheck(i, sel, tuple(rank_of(sel)), all(c.ok for c in checks), checks)
 
 
@@ -204,9 +209,8 @@ def _identity_check(i: int, sel: dict[str, str], pairs: set[tuple[str, str]]) ->
         values = sorted(val for key, val in pairs if key == k)
         return ",".join(values) if values else None
 
-    checks = tuple(
-        TagCheck(k, v, held(k), v == WILDCARD or (k, v) in pairs) for k, v in sorted(sel.items())
-    )
+    # T2.7 per tag, decided by the core's matcher.
+    checks = tuple(TagCheck(k, v, held(k), identity_matches({k: v}, pairs)) for k, v in sorted(sel.items()))
     return SelectorCheck(i, sel, tuple(rank_of(sel)), all(c.ok for c in checks), checks)
 
 
@@ -261,9 +265,6 @@ def explain_decision(
 
 
 # ---- MeshTrafficPermission (meshtrafficpermission.md M4.9, M6.1, M6.2, M6.4) --------------------
-
-SERVICE = "kuma.io/service"
-
 
 @dataclass(frozen=True)
 class MtpItem:
@@ -333,51 +334,3 @@ class MtpExplanation:
         elif self.rules_note:
             out.append(f"  Kuma rule list: {self.rules_note}")
         return out
-
-
-def mtp_subset(ref: Mapping[str, Any]) -> Optional[tuple[tuple[str, str], ...]]:
-    """M5.2: a `from` targetRef as (key, value) requirements; None = matches nobody (unknown kind)."""
-    kind = ref.get("kind") or "Mesh"
-    tags = [(str(k), str(v)) for k, v in (ref.get("tags") or {}).items()]
-    if kind == "Mesh":
-        return ()
-    if kind == "MeshSubset":
-        return tuple(tags)
-    if kind == "MeshService":
-        return ((SERVICE, str(ref.get("name") or "")),)
-    if kind == "MeshServiceSubset":  # asSubset: tags add further requirements
-        return ((SERVICE, str(ref.get("name") or "")), *tags)
-    return None
-
-
-def explain_mtp(
-    decision: TrafficDecision,
-    policies: list[Resource],
-    pairs: Optional[set[tuple[str, str]]],
-    rules: Optional[list[Any]],
-    rules_note: Optional[str],
-    tie: bool = False,
-) -> MtpExplanation:
-    """Build the MTP section. `policies` are the selecting MTPs in M4.9 order; `pairs` is I(C) (M5.1), None
-    for a client of another mesh (M5.4, matches nothing). The deciding item comes from the decision."""
-    items: list[MtpItem] = []
-    for p in policies:
-        for idx, f in enumerate(p.spec.get("from") or []):
-            if not isinstance(f, Mapping):
-                continue
-            ref = dict(f.get("targetRef") or {"kind": "Mesh"})
-            sub = mtp_subset(ref)
-            ok = pairs is not None and sub is not None and all(kv in pairs for kv in sub)  # M5.3
-            action = str((f.get("default") or {}).get("action") or "")
-            deciding = decision.policy == p.name and decision.from_index == idx
-            literal = ref.get("kind") == "MeshServiceSubset" and "*" in (ref.get("tags") or {}).values()
-            items.append(MtpItem(len(items), p.name, idx, ref, action, sub or (), ok, deciding, False, literal))
-    last = max((i.position for i in items if i.deciding), default=None)
-    if last is not None:  # §9 `overridden`: earlier matching items
-        items = [
-            MtpItem(i.position, i.policy, i.from_index, i.target_ref, i.action, i.subset, i.matched, i.deciding,
-                    i.matched and i.position < last, i.literal_wildcard)
-            for i in items
-        ]
-    rule_rows = None if rules is None else tuple((tuple(r.subset), r.action) for r in rules)
-    return MtpExplanation(tuple(p.name for p in policies), tuple(items), rule_rows, rules_note, tie)

@@ -68,41 +68,10 @@ class Rank(NamedTuple):
     wildcard: int
 
 
-@dataclass(frozen=True)
-class TrafficDecision:
-    """One decision (spec §6). `reason` is an E-code of §4.1 or an ES code of §6."""
-
-    allowed: bool
-    reason: str
-    policy: Optional[str]
-    mesh: str
-    target: dict[str, Any]
-    matched_source: Optional[int] = None
-    shadowed: tuple[str, ...] = ()
-    bypass_possible: bool = False
-    # Set when a MeshTrafficPermission decided (E4, meshtrafficpermission.md §9):
-    action: Optional[str] = None  # Allow | Deny | AllowWithShadowDeny
-    from_index: Optional[int] = None  # the `from` item that decided (M6.2)
-    shadow_deny: bool = False
-    kuma_enforcement_divergence: bool = False  # MTP A3/A4
-    matched_policies: tuple[str, ...] = ()  # MTPs selecting the inbound, lowest priority first (M4.9)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "allowed": self.allowed,
-            "reason": self.reason,
-            "policy": self.policy,
-            "mesh": self.mesh,
-            "target": dict(self.target),
-            "matched_source": self.matched_source,
-            "shadowed": list(self.shadowed),
-            "bypass_possible": self.bypass_possible,
-            "action": self.action,
-            "from_index": self.from_index,
-            "shadow_deny": self.shadow_deny,
-            "kuma_enforcement_divergence": self.kuma_enforcement_divergence,
-            "matched_policies": list(self.matched_policies),
-        }
+# One decision (spec §6; the MTP fields of meshtrafficpermission.md §9 when a MeshTrafficPermission
+# decided). Built by the core; `shadowed`, `matched_policies`, `overridden` and
+# `kuma_enforcement_divergence` (None = not computed) are computed on access.
+TrafficDecision = _core.TrafficDecision
 
 
 def selector_matches(selector: Mapping[str, str], tags: Mapping[str, str]) -> bool:
@@ -135,11 +104,17 @@ def dataplane_tag_maps(body: Mapping[str, Any]) -> list[dict[str, str]]:
     return maps
 
 
+def dataplane_identity(dataplane_body: Mapping[str, Any]) -> frozenset[tuple[str, str]]:
+    """T2.7 / T4.10: a Dataplane's certificate identity, the union of its inbound and gateway tags."""
+    return frozenset(kv for m in dataplane_tag_maps(dataplane_body) for kv in m.items())
+
+
 def dataplane_matches(selector: Mapping[str, str], dataplane_body: Mapping[str, Any]) -> bool:
-    """T2.6: the selector matches some single inbound's tags or the gateway tags."""
-    return any(selector_matches(selector, m) for m in dataplane_tag_maps(dataplane_body))
+    """T2.6: the selector matches some single inbound's tags or the gateway tags (decided by the core)."""
+    return bool(_core.dataplane_matches(dict(selector), dataplane_tag_maps(dataplane_body)))
 
 
-def identity_matches(selector: Mapping[str, str], pairs: set[tuple[str, str]]) -> bool:
-    """T2.7: every non-`'*'` (key, value) of the selector is held by the client (union of its tags)."""
-    return all(v == WILDCARD or (k, v) in pairs for k, v in selector.items())
+def identity_matches(selector: Mapping[str, str], pairs: Any) -> bool:
+    """T2.7: every non-`'*'` (key, value) of the selector is held by the client (union of its tags);
+    decided by the core."""
+    return bool(_core.identity_matches(dict(selector), [(str(k), str(v)) for k, v in pairs]))

@@ -7,9 +7,7 @@
 //! Bad rows become `error:*` reason codes; nothing raises once evaluation starts.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-use ahash::AHashMap;
+use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
@@ -21,67 +19,35 @@ use arrow_array::{
 };
 use arrow_pyarrow::FromPyArrow;
 use arrow_schema::{DataType, Field};
-use meshauthz_core::rbac::{Action, Engine, Reason as RbacReason, Target};
-use meshauthz_core::traffic::batch::{
-    BatchCache, BatchIndex, NameId, RowError, RowOutcome, RowSource, SourceIds,
-};
-use meshauthz_core::traffic::intern::TagMap;
-use meshauthz_core::traffic::policy_set::MeshId;
-use meshauthz_core::traffic::{PolicySet, Reason};
+use meshauthz_core::traffic::batch::RowError;
+use meshauthz_core::traffic::Reason;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyCapsule, PyDict, PyList, PyString, PyTuple};
-use pyo3::Borrowed;
-use rayon::prelude::*;
-
-use crate::rbac::{RbacPolicySet, RbacTarget};
-use crate::traffic::TrafficPolicySet;
+use pyo3::types::{PyCapsule, PyTuple};
 
 // ---- output ------------------------------------------------------------------------------------
 
-/// RBAC reason codes of a batch (`meshauthz_core::rbac::Reason`, without their payloads).
-const RBAC_REASONS: &[&str] = &[
-    "cannot-access-resource",
-    "resource-of-type",
-    "dataplane-token",
-    "zone-token",
-    "user-token",
-    "envoy-proxy-info",
-    "zone-cp-token",
-];
-
 /// Row errors raised in the bindings rather than by the traffic core.
-const BINDING_ERRORS: &[&str] = &[
-    "error:unknown-action",
-    "error:unsupported-action",
-    "error:bad-resource",
-    "error:invalid",
-];
+const BINDING_ERRORS: &[&str] = &["error:invalid"];
 
-/// The reason dictionary of every batch result, with fixed positions: the traffic reasons and the
-/// traffic row errors come from their enums in discriminant order (so their code is an offset),
-/// then the RBAC reasons and the bindings' own errors. The last entry is the catch-all.
-static REASONS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
-    Reason::ALL
-        .iter()
-        .map(|r| r.as_str())
-        .chain(RBAC_REASONS.iter().copied())
-        .chain(RowError::ALL.iter().map(|e| e.as_str()))
-        .chain(BINDING_ERRORS.iter().copied())
-        .collect()
-});
+/// The reason dictionary of traffic batch results, with fixed positions: the traffic reasons and
+/// the traffic row errors come from their enums in discriminant order (so their code is an
+/// offset), then the bindings' own errors. The last entry is the catch-all. (RBAC results carry
+/// their own dictionary: `batch_rbac::REASONS`.)
+pub(crate) static REASONS: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(|| {
+        Reason::ALL
+            .iter()
+            .map(|r| r.as_str())
+            .chain(RowError::ALL.iter().map(|e| e.as_str()))
+            .chain(BINDING_ERRORS.iter().copied())
+            .collect()
+    });
 
 /// Position of the first traffic row error in `REASONS`.
-const ROW_ERROR_BASE: usize = Reason::ALL.len() + RBAC_REASONS.len();
+const ROW_ERROR_BASE: usize = Reason::ALL.len();
 
-fn code(s: &str) -> i32 {
-    REASONS
-        .iter()
-        .position(|r| *r == s)
-        .map_or(REASONS.len() as i32 - 1, |i| i as i32)
-}
-
-fn traffic_code(r: Result<Reason, RowError>) -> i32 {
+pub(crate) fn traffic_code(r: Result<Reason, RowError>) -> i32 {
     match r {
         Ok(r) => r as i32,
         Err(e) => (ROW_ERROR_BASE + e as usize) as i32,
@@ -90,13 +56,13 @@ fn traffic_code(r: Result<Reason, RowError>) -> i32 {
 
 /// An append-only string dictionary.
 #[derive(Default)]
-struct Dict {
+pub(crate) struct Dict {
     names: Vec<String>,
     ids: HashMap<String, i32>,
 }
 
 impl Dict {
-    fn from_names<I: IntoIterator<Item = String>>(names: I) -> Dict {
+    pub(crate) fn from_names<I: IntoIterator<Item = String>>(names: I) -> Dict {
         let mut d = Dict::default();
         for n in names {
             d.names.push(n);
@@ -104,7 +70,7 @@ impl Dict {
         d
     }
 
-    fn id(&mut self, name: &str) -> i32 {
+    pub(crate) fn id(&mut self, name: &str) -> i32 {
         if self.ids.is_empty() && !self.names.is_empty() {
             for (i, n) in self.names.iter().enumerate() {
                 self.ids.entry(n.clone()).or_insert(i as i32);
@@ -124,10 +90,12 @@ impl Dict {
 /// (dictionary-encoded strings; `policy` null when none decided).
 #[pyclass(module = "meshauthz._core")]
 pub struct BatchResult {
-    allowed: Vec<bool>,
-    reason: Vec<i32>,
-    policy: Vec<i32>,
-    policies: Dict,
+    pub(crate) allowed: Vec<bool>,
+    pub(crate) reason: Vec<i32>,
+    pub(crate) policy: Vec<i32>,
+    pub(crate) policies: Dict,
+    /// The reason dictionary `reason` indexes (traffic or RBAC vocabulary).
+    pub(crate) vocab: &'static [&'static str],
 }
 
 impl BatchResult {
@@ -145,7 +113,7 @@ impl BatchResult {
     }
 
     fn struct_array(&self) -> PyResult<StructArray> {
-        let reasons: Vec<String> = REASONS.iter().map(|s| s.to_string()).collect();
+        let reasons: Vec<String> = self.vocab.iter().map(|s| s.to_string()).collect();
         let dict = || DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
         let fields = vec![
             Field::new("allowed", DataType::Boolean, false),
@@ -191,7 +159,15 @@ impl BatchResult {
 
     #[getter]
     fn reason(&self) -> Vec<&'static str> {
-        self.reason.iter().map(|&r| REASONS[r as usize]).collect()
+        self.reason
+            .iter()
+            .map(|&r| {
+                self.vocab
+                    .get(r as usize)
+                    .copied()
+                    .unwrap_or("error:invalid")
+            })
+            .collect()
     }
 
     #[getter]
@@ -201,37 +177,12 @@ impl BatchResult {
             .map(|&p| (p >= 0).then(|| self.policies.names[p as usize].as_str()))
             .collect()
     }
-
-    /// Overwrites rows (the E4 MeshTrafficPermission step decided in Python).
-    fn _patch(
-        &mut self,
-        rows: Vec<usize>,
-        allowed: Vec<bool>,
-        reasons: Vec<String>,
-        policies: Vec<Option<String>>,
-    ) -> PyResult<()> {
-        if allowed.len() != rows.len()
-            || reasons.len() != rows.len()
-            || policies.len() != rows.len()
-        {
-            return Err(PyValueError::new_err("_patch: lengths differ"));
-        }
-        for (i, &row) in rows.iter().enumerate() {
-            if row >= self.allowed.len() {
-                return Err(PyValueError::new_err("_patch: row out of range"));
-            }
-            self.allowed[row] = allowed[i];
-            self.reason[row] = code(&reasons[i]);
-            self.policy[row] = policies[i].as_deref().map_or(-1, |p| self.policies.id(p));
-        }
-        Ok(())
-    }
 }
 
 // ---- columns -----------------------------------------------------------------------------------
 
 /// A string column: utf8, large_utf8, utf8_view or a dictionary of those (any integer keys).
-enum StrCol {
+pub(crate) enum StrCol {
     Absent,
     Utf8(ArrayRef),
     Large(ArrayRef),
@@ -241,7 +192,7 @@ enum StrCol {
 }
 
 impl StrCol {
-    fn new(a: Option<&ArrayRef>, what: &str) -> PyResult<StrCol> {
+    pub(crate) fn new(a: Option<&ArrayRef>, what: &str) -> PyResult<StrCol> {
         let Some(a) = a else {
             return Ok(StrCol::Absent);
         };
@@ -270,7 +221,7 @@ impl StrCol {
         })
     }
 
-    fn get(&self, i: usize) -> Option<&str> {
+    pub(crate) fn get(&self, i: usize) -> Option<&str> {
         match self {
             StrCol::Absent => None,
             StrCol::Utf8(a) => {
@@ -296,13 +247,13 @@ impl StrCol {
 }
 
 /// An integer column (any width), read as i64.
-enum IntCol {
+pub(crate) enum IntCol {
     Absent,
     Some(ArrayRef),
 }
 
 impl IntCol {
-    fn new(a: Option<&ArrayRef>, what: &str) -> PyResult<IntCol> {
+    pub(crate) fn new(a: Option<&ArrayRef>, what: &str) -> PyResult<IntCol> {
         let Some(a) = a else {
             return Ok(IntCol::Absent);
         };
@@ -315,7 +266,7 @@ impl IntCol {
         }
     }
 
-    fn get(&self, i: usize) -> Option<i64> {
+    pub(crate) fn get(&self, i: usize) -> Option<i64> {
         let IntCol::Some(a) = self else { return None };
         if a.is_null(i) {
             return None;
@@ -335,31 +286,8 @@ impl IntCol {
     }
 }
 
-impl IntCol {
-    /// Every row (`None` for null or out of i64 range), the column type dispatched once.
-    fn extend_into(&self, n: usize, out: &mut Vec<Option<i64>>) {
-        let IntCol::Some(a) = self else {
-            out.extend(std::iter::repeat_n(None, n));
-            return;
-        };
-        macro_rules! prim {
-            ($($t:ty),*) => {{
-                $(if let Some(p) = a.as_primitive_opt::<$t>() {
-                    out.extend(p.iter().map(|v| v.and_then(|v| i64::try_from(v).ok())));
-                    return;
-                })*
-            }};
-        }
-        prim!(
-            Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type,
-            UInt64Type
-        );
-        out.extend((0..n).map(|i| self.get(i)));
-    }
-}
-
 /// Record batches from an Arrow PyCapsule producer (stream or array), zero-copy.
-fn arrow_batches(data: &Bound<'_, PyAny>) -> PyResult<Vec<RecordBatch>> {
+pub(crate) fn arrow_batches(data: &Bound<'_, PyAny>) -> PyResult<Vec<RecordBatch>> {
     if data.hasattr("__arrow_c_stream__")? {
         let reader = arrow_array::ffi_stream::RecordBatchStreamReader::from_pyarrow_bound(data)?;
         return reader
@@ -369,962 +297,11 @@ fn arrow_batches(data: &Bound<'_, PyAny>) -> PyResult<Vec<RecordBatch>> {
     Ok(vec![RecordBatch::from_pyarrow_bound(data)?])
 }
 
-fn column<'a>(b: &'a RecordBatch, name: &str) -> Option<&'a ArrayRef> {
+pub(crate) fn column<'a>(b: &'a RecordBatch, name: &str) -> Option<&'a ArrayRef> {
     b.column_by_name(name)
-}
-
-// ---- traffic -----------------------------------------------------------------------------------
-
-/// One traffic row by names (what the E4 MTP step needs).
-type TrafficRow<'a> = (Option<&'a str>, RowSource<'a>, Option<&'a str>, Option<i64>);
-
-/// "No value" in a per-row id column.
-const NULL: u32 = u32::MAX;
-
-/// The distinct values of one input role (mesh, dataplane name, source tags), each resolved
-/// once per batch, not once per row.
-struct Distinct<'a, T> {
-    ids: AHashMap<&'a str, u32>,
-    texts: Vec<&'a str>,
-    values: Vec<T>,
-}
-
-impl<'a, T> Distinct<'a, T> {
-    fn new() -> Self {
-        Distinct {
-            ids: AHashMap::new(),
-            texts: Vec::new(),
-            values: Vec::new(),
-        }
-    }
-
-    fn id(&mut self, s: &'a str, resolve: impl Fn(&str) -> T) -> u32 {
-        if let Some(&i) = self.ids.get(s) {
-            return i;
-        }
-        let i = self.texts.len() as u32;
-        self.ids.insert(s, i);
-        self.texts.push(s);
-        self.values.push(resolve(s));
-        i
-    }
-
-    /// A table of interned texts (ids = positions), each resolved once.
-    fn from_owned(texts: &'a [String], resolve: impl Fn(&str) -> T) -> Self {
-        Distinct {
-            ids: AHashMap::new(),
-            texts: texts.iter().map(String::as_str).collect(),
-            values: texts.iter().map(|t| resolve(t)).collect(),
-        }
-    }
-
-    fn text(&self, i: u32) -> Option<&'a str> {
-        self.texts.get(i as usize).copied()
-    }
-
-    /// Per-row ids of a string column appended to `out` (NULL for null); a dictionary column's
-    /// values are resolved once each, then its keys are gathered.
-    fn column(
-        &mut self,
-        col: &'a StrCol,
-        n: usize,
-        out: &mut Vec<u32>,
-        resolve: impl Fn(&str) -> T,
-    ) {
-        match col {
-            StrCol::Absent => out.extend(std::iter::repeat_n(NULL, n)),
-            StrCol::Dict(a, keys, values) => {
-                let map: Vec<u32> = (0..a.as_any_dictionary().values().len())
-                    .map(|k| values.get(k).map_or(NULL, |s| self.id(s, &resolve)))
-                    .collect();
-                match a.nulls() {
-                    None => out.extend(keys.iter().map(|&k| map[k])),
-                    Some(nulls) => out.extend(keys.iter().enumerate().map(|(i, &k)| {
-                        if nulls.is_valid(i) {
-                            map[k]
-                        } else {
-                            NULL
-                        }
-                    })),
-                }
-            }
-            _ => out.extend((0..n).map(|i| col.get(i).map_or(NULL, |s| self.id(s, &resolve)))),
-        }
-    }
-}
-
-/// Traffic rows as per-row ids into per-batch resolved tables (§4.1 input, names resolved once).
-struct TrafficRows<'a> {
-    mesh: Vec<u32>,
-    source: Vec<u32>,
-    tags: Vec<u32>,
-    dest: Vec<u32>,
-    port: Vec<Option<i64>>,
-    meshes: Distinct<'a, Option<MeshId>>,
-    /// dataplane names of `source` and `destination`.
-    names: Distinct<'a, Option<NameId>>,
-    tag_maps: Distinct<'a, Result<TagMap, RowError>>,
-}
-
-impl<'a> TrafficRows<'a> {
-    fn with_capacity(n: usize) -> Self {
-        TrafficRows {
-            mesh: Vec::with_capacity(n),
-            source: Vec::with_capacity(n),
-            tags: Vec::with_capacity(n),
-            dest: Vec::with_capacity(n),
-            port: Vec::with_capacity(n),
-            meshes: Distinct::new(),
-            names: Distinct::new(),
-            tag_maps: Distinct::new(),
-        }
-    }
-
-    fn eval(
-        &self,
-        set: &PolicySet,
-        idx: &BatchIndex,
-        cache: &mut BatchCache,
-        i: usize,
-    ) -> RowOutcome {
-        let mesh = match self.mesh[i] {
-            NULL => None,
-            m => Some(self.meshes.values[m as usize]),
-        };
-        // A dataplane source wins over source_tags (`source_of`).
-        let source = match (self.source[i], self.tags[i]) {
-            (NULL, NULL) => SourceIds::NonMesh,
-            (NULL, t) => {
-                SourceIds::Tags(self.tag_maps.values[t as usize].as_deref().map_err(|e| *e))
-            }
-            (s, _) => SourceIds::Dataplane(self.names.values[s as usize]),
-        };
-        let dest = match self.dest[i] {
-            NULL => None,
-            d => Some(self.names.values[d as usize]),
-        };
-        set.batch_row_ids(idx, cache, mesh, source, dest, self.port[i])
-    }
-
-    fn text(&self, i: usize) -> TrafficRow<'a> {
-        (
-            self.meshes.text(self.mesh[i]),
-            source_of(
-                self.names.text(self.source[i]),
-                self.tag_maps.text(self.tags[i]),
-            ),
-            self.names.text(self.dest[i]),
-            self.port[i],
-        )
-    }
-
-    fn push_strs(&mut self, set: &PolicySet, idx: &BatchIndex, cols: &'a ArrowCols) {
-        let n = cols.len;
-        self.meshes
-            .column(&cols.mesh, n, &mut self.mesh, |m| set.batch_mesh(m));
-        self.names
-            .column(&cols.source, n, &mut self.source, |d| idx.name_id(d));
-        self.tag_maps
-            .column(&cols.tags, n, &mut self.tags, |t| set.batch_tags(t));
-        self.names
-            .column(&cols.dest, n, &mut self.dest, |d| idx.name_id(d));
-        cols.port.extend_into(n, &mut self.port);
-    }
-}
-
-struct ArrowCols {
-    mesh: StrCol,
-    source: StrCol,
-    tags: StrCol,
-    dest: StrCol,
-    port: IntCol,
-    len: usize,
-}
-
-impl ArrowCols {
-    fn new(b: &RecordBatch) -> PyResult<ArrowCols> {
-        let dest = column(b, "destination")
-            .ok_or_else(|| PyValueError::new_err("traffic batch needs a \"destination\" column"))?;
-        Ok(ArrowCols {
-            mesh: StrCol::new(column(b, "mesh"), "mesh")?,
-            source: StrCol::new(column(b, "source"), "source")?,
-            tags: StrCol::new(column(b, "source_tags"), "source_tags")?,
-            dest: StrCol::new(Some(dest), "destination")?,
-            port: IntCol::new(column(b, "port"), "port")?,
-            len: b.num_rows(),
-        })
-    }
-}
-
-fn source_of<'a>(dp: Option<&'a str>, tags: Option<&'a str>) -> RowSource<'a> {
-    match (dp, tags) {
-        (Some(d), _) => RowSource::Dataplane(d),
-        (None, Some(t)) => RowSource::Tags(t),
-        (None, None) => RowSource::NonMesh,
-    }
-}
-
-/// One rayon pool per thread count, built on first use and reused by later batches.
-fn pool(threads: usize) -> PyResult<Arc<rayon::ThreadPool>> {
-    static POOLS: Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>> = Mutex::new(Vec::new());
-    let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, p)) = pools.iter().find(|(t, _)| *t == threads) {
-        return Ok(p.clone());
-    }
-    let p = Arc::new(
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .map_err(|e| PyValueError::new_err(e.to_string()))?,
-    );
-    pools.push((threads, p.clone()));
-    Ok(p)
-}
-
-/// Evaluates `n` rows with `threads` workers (1 = this thread); each chunk has its own cache.
-fn run_rows<R>(n: usize, threads: usize, row: R) -> PyResult<Vec<RowOutcome>>
-where
-    R: Fn(&mut BatchCache, usize) -> RowOutcome + Sync,
-{
-    let empty = RowOutcome {
-        allowed: false,
-        reason: Err(RowError::MissingField),
-        policy: None,
-        e4: false,
-    };
-    let mut out = vec![empty; n];
-    let fill = |start: usize, chunk: &mut [RowOutcome]| {
-        let mut cache = BatchCache::default();
-        for (j, slot) in chunk.iter_mut().enumerate() {
-            *slot = row(&mut cache, start + j);
-        }
-    };
-    if threads <= 1 || n < 2 * 4096 {
-        fill(0, &mut out);
-        return Ok(out);
-    }
-    let chunk = n.div_ceil(threads * 8).max(4096);
-    pool(threads)?.install(|| {
-        out.par_chunks_mut(chunk)
-            .enumerate()
-            .for_each(|(c, slice)| fill(c * chunk, slice));
-    });
-    Ok(out)
-}
-
-/// An E4 row for the Python MTP hook: (row, mesh, dataplane, port, client tuple).
-type E4Row = (usize, String, String, u32, E4Client);
-
-#[derive(IntoPyObject)]
-enum E4Client {
-    Dataplane(String, String),
-    Adhoc(String, Vec<HashMap<String, String>>, Vec<(String, String)>),
-}
-
-/// Batch evaluator over a compiled `TrafficPolicySet` (name indexes built once).
-#[pyclass(frozen, module = "meshauthz._core")]
-pub struct TrafficBatch {
-    set: Py<TrafficPolicySet>,
-    index: BatchIndex,
-}
-
-impl TrafficBatch {
-    fn finish<'r>(
-        &self,
-        set: &PolicySet,
-        outcomes: Vec<RowOutcome>,
-        row: impl Fn(usize) -> TrafficRow<'r>,
-    ) -> (BatchResult, Vec<E4Row>) {
-        let mut e4 = Vec::new();
-        let mut res = BatchResult {
-            allowed: Vec::with_capacity(outcomes.len()),
-            reason: Vec::with_capacity(outcomes.len()),
-            policy: Vec::with_capacity(outcomes.len()),
-            policies: Dict::from_names(set.policies.iter().map(|p| p.name.clone())),
-        };
-        for (i, o) in outcomes.iter().enumerate() {
-            res.allowed.push(o.allowed);
-            res.reason.push(traffic_code(o.reason));
-            res.policy.push(o.policy.map_or(-1, |p| p as i32));
-            if o.e4 {
-                if let Some(r) = self.e4_row(set, i, row(i)) {
-                    e4.push(r);
-                }
-            }
-        }
-        (res, e4)
-    }
-
-    /// Evaluates resolved rows and builds the result.
-    fn run(
-        &self,
-        set: &PolicySet,
-        rows: &TrafficRows<'_>,
-        threads: usize,
-    ) -> PyResult<(BatchResult, Vec<E4Row>)> {
-        let outcomes = run_rows(rows.port.len(), threads, |cache, i| {
-            rows.eval(set, &self.index, cache, i)
-        })?;
-        Ok(self.finish(set, outcomes, |i| rows.text(i)))
-    }
-
-    /// The resolved names `TrafficEngine._mtp_decision` needs for row `i`.
-    fn e4_row(&self, set: &PolicySet, i: usize, r: TrafficRow<'_>) -> Option<E4Row> {
-        let (mesh, source, dest, port) = r;
-        let dp = set.batch_destination(&self.index, mesh, dest?).ok()?;
-        let d = &set.dataplanes[dp as usize];
-        let m = set.meshes[d.mesh as usize].name.clone();
-        let client = match source {
-            RowSource::NonMesh => return None,
-            RowSource::Dataplane(name) => E4Client::Dataplane(m.clone(), name.to_owned()),
-            RowSource::DataplaneId(s) => {
-                E4Client::Dataplane(m.clone(), set.dataplanes.get(s as usize)?.name.clone())
-            }
-            RowSource::Tags(t) => {
-                let tags = meshauthz_core::traffic::batch::parse_tags(t).ok()?;
-                let owned: Vec<(String, String)> = tags
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect();
-                E4Client::Adhoc(m.clone(), vec![owned.iter().cloned().collect()], owned)
-            }
-        };
-        Some((i, m, d.name.clone(), u32::try_from(port?).ok()?, client))
-    }
-}
-
-/// Interns the Python strings of one role of a row list: by the string's own (cached) hash and
-/// equality, so each distinct text is decoded once (no pointer keys, no `unsafe`).
-struct PyStrings<'py> {
-    by_hash: AHashMap<isize, u32>,
-    /// per id: the next id with the same hash (NULL = end of chain).
-    next: Vec<u32>,
-    objs: Vec<Bound<'py, PyString>>,
-    texts: Vec<String>,
-}
-
-impl<'py> PyStrings<'py> {
-    fn new() -> Self {
-        PyStrings {
-            by_hash: AHashMap::new(),
-            next: Vec::new(),
-            objs: Vec::new(),
-            texts: Vec::new(),
-        }
-    }
-
-    /// A dict row's string field (absent or None: NULL).
-    fn item(&mut self, d: &Bound<'py, PyDict>, key: &str) -> PyResult<u32> {
-        match d.get_item(key)? {
-            Some(v) => self.get(v.as_borrowed(), key),
-            None => Ok(NULL),
-        }
-    }
-
-    fn get(&mut self, v: Borrowed<'_, 'py, PyAny>, what: &str) -> PyResult<u32> {
-        if v.is_none() {
-            return Ok(NULL);
-        }
-        let s = v
-            .cast::<PyString>()
-            .map_err(|_| PyTypeError::new_err(format!("{what} must be a string or None")))?;
-        let h = s.hash()?;
-        let head = self.by_hash.get(&h).copied().unwrap_or(NULL);
-        let mut cur = head;
-        while cur != NULL {
-            let o = &self.objs[cur as usize];
-            if o.is(&*s) || o.as_any().eq(&*s)? {
-                return Ok(cur);
-            }
-            cur = self.next[cur as usize];
-        }
-        let id = self.texts.len() as u32;
-        self.texts.push(s.to_cow()?.into_owned()); // decoded once per distinct text
-        self.objs.push(s.to_owned());
-        self.next.push(head);
-        self.by_hash.insert(h, id);
-        Ok(id)
-    }
-}
-
-fn port_of(v: Option<Borrowed<'_, '_, PyAny>>) -> Option<i64> {
-    v.filter(|v| !v.is_none()).and_then(|v| v.extract().ok())
-}
-
-#[pymethods]
-impl TrafficBatch {
-    /// `mtp_meshes`: meshes whose TP outcomes the caller passes through the E4 MTP hook.
-    #[new]
-    fn new(py: Python<'_>, set: Py<TrafficPolicySet>, mtp_meshes: Vec<String>) -> Self {
-        let index = set
-            .get()
-            .set
-            .batch_index(mtp_meshes.iter().map(String::as_str));
-        let _ = py;
-        TrafficBatch { set, index }
-    }
-
-    /// Ids for the numpy form: `{(mesh, dataplane name): id}`.
-    fn dataplane_ids(&self) -> HashMap<(String, String), u32> {
-        let set = &self.set.get().set;
-        set.dataplanes
-            .iter()
-            .enumerate()
-            .map(|(i, d)| {
-                (
-                    (set.meshes[d.mesh as usize].name.clone(), d.name.clone()),
-                    i as u32,
-                )
-            })
-            .collect()
-    }
-
-    /// Arrow input: columns `mesh`?, `source`? / `source_tags`?, `destination`, `port`.
-    #[pyo3(signature = (data, threads=1))]
-    fn check_arrow(
-        &self,
-        py: Python<'_>,
-        data: &Bound<'_, PyAny>,
-        threads: usize,
-    ) -> PyResult<(BatchResult, Vec<E4Row>)> {
-        let batches = arrow_batches(data)?;
-        let cols = batches
-            .iter()
-            .map(ArrowCols::new)
-            .collect::<PyResult<Vec<_>>>()?;
-        let set = &self.set.get().set;
-        py.detach(|| {
-            let n = cols.iter().map(|c| c.len).sum();
-            let mut rows = TrafficRows::with_capacity(n);
-            for c in &cols {
-                rows.push_strs(set, &self.index, c);
-            }
-            self.run(set, &rows, threads)
-        })
-    }
-
-    /// A list of `(source, destination, port)` / `(mesh, source, destination, port)` tuples or
-    /// of dicts with the Arrow column names.
-    #[pyo3(signature = (rows, threads=1))]
-    fn check_rows(
-        &self,
-        py: Python<'_>,
-        rows: &Bound<'_, PyList>,
-        threads: usize,
-    ) -> PyResult<(BatchResult, Vec<E4Row>)> {
-        let n = rows.len();
-        let (mut meshes, mut names, mut tags) =
-            (PyStrings::new(), PyStrings::new(), PyStrings::new());
-        let mut ids = TrafficRows::with_capacity(n);
-        for r in rows.iter() {
-            if let Ok(t) = r.cast::<PyTuple>() {
-                let (mesh, off) = match t.len() {
-                    3 => (NULL, 0),
-                    4 => (meshes.get(t.get_borrowed_item(0)?, "mesh")?, 1),
-                    n => {
-                        return Err(PyTypeError::new_err(format!(
-                            "a row tuple has 3 or 4 items, not {n}"
-                        )))
-                    }
-                };
-                ids.mesh.push(mesh);
-                ids.source
-                    .push(names.get(t.get_borrowed_item(off)?, "source")?);
-                ids.tags.push(NULL);
-                ids.dest
-                    .push(names.get(t.get_borrowed_item(off + 1)?, "destination")?);
-                ids.port.push(port_of(Some(t.get_borrowed_item(off + 2)?)));
-            } else if let Ok(d) = r.cast::<PyDict>() {
-                ids.mesh.push(meshes.item(d, "mesh")?);
-                ids.source.push(names.item(d, "source")?);
-                ids.tags.push(tags.item(d, "source_tags")?);
-                ids.dest.push(names.item(d, "destination")?);
-                ids.port.push(port_of(
-                    d.get_item("port")?.as_ref().map(Bound::as_borrowed),
-                ));
-            } else {
-                return Err(PyTypeError::new_err("rows must be tuples or dicts"));
-            }
-        }
-        let set = &self.set.get().set;
-        let index = &self.index;
-        let (meshes, names, tags) = (meshes.texts, names.texts, tags.texts);
-        py.detach(|| {
-            ids.meshes = Distinct::from_owned(&meshes, |m| set.batch_mesh(m));
-            ids.names = Distinct::from_owned(&names, |d| index.name_id(d));
-            ids.tag_maps = Distinct::from_owned(&tags, |t| set.batch_tags(t));
-            self.run(set, &ids, threads)
-        })
-    }
-
-    /// Pre-interned ids (native-endian int64 buffers): source id (-1 = non-mesh client),
-    /// destination id (from `dataplane_ids`), port.
-    #[pyo3(signature = (sources, destinations, ports, threads=1))]
-    fn check_ids(
-        &self,
-        py: Python<'_>,
-        sources: &Bound<'_, PyBytes>,
-        destinations: &Bound<'_, PyBytes>,
-        ports: &Bound<'_, PyBytes>,
-        threads: usize,
-    ) -> PyResult<(BatchResult, Vec<E4Row>)> {
-        let ints = |b: &Bound<'_, PyBytes>| -> Vec<i64> {
-            b.as_bytes()
-                .chunks_exact(8)
-                .map(|c| i64::from_ne_bytes(c.try_into().unwrap_or([0; 8])))
-                .collect()
-        };
-        let (sources, destinations, ports) = (ints(sources), ints(destinations), ints(ports));
-        if sources.len() != destinations.len() || sources.len() != ports.len() {
-            return Err(PyValueError::new_err("id arrays differ in length"));
-        }
-        let set = &self.set.get().set;
-        py.detach(|| {
-            let names: Vec<(&str, &str)> = set
-                .dataplanes
-                .iter()
-                .map(|d| (set.meshes[d.mesh as usize].name.as_str(), d.name.as_str()))
-                .collect();
-            // Per dataplane id: (mesh, name group), resolved once (not per row).
-            let resolved: Vec<(Option<MeshId>, Option<NameId>)> = set
-                .dataplanes
-                .iter()
-                .map(|d| (Some(d.mesh), self.index.name_id(&d.name)))
-                .collect();
-            let unknown = self.index.name_id("");
-            let source = |i: usize| match sources[i] {
-                s if s < 0 => RowSource::NonMesh,
-                s => RowSource::DataplaneId(u32::try_from(s).unwrap_or(u32::MAX)),
-            };
-            let dest = |i: usize| usize::try_from(destinations[i]).ok();
-            let outcomes = run_rows(sources.len(), threads, |cache, i| {
-                let src = match source(i) {
-                    RowSource::DataplaneId(d) => SourceIds::DataplaneId(d),
-                    _ => SourceIds::NonMesh,
-                };
-                let (mesh, name) = match dest(i).and_then(|d| resolved.get(d)) {
-                    Some(&(m, n)) => (Some(m), n),
-                    None => (None, unknown),
-                };
-                set.batch_row_ids(&self.index, cache, mesh, src, Some(name), Some(ports[i]))
-            })?;
-            let row = |i: usize| -> TrafficRow<'_> {
-                match dest(i).and_then(|d| names.get(d)) {
-                    Some((m, d)) => (Some(*m), source(i), Some(*d), Some(ports[i])),
-                    None => (None, source(i), Some(""), Some(ports[i])),
-                }
-            };
-            Ok(self.finish(set, outcomes, row))
-        })
-    }
-}
-
-// ---- RBAC --------------------------------------------------------------------------------------
-
-fn rbac_reason(r: &RbacReason) -> &'static str {
-    match r {
-        RbacReason::CannotAccessResource => "cannot-access-resource",
-        RbacReason::ResourceOfType(_) => "resource-of-type",
-        RbacReason::DataplaneToken => "dataplane-token",
-        RbacReason::ZoneToken(_) => "zone-token",
-        RbacReason::UserToken => "user-token",
-        RbacReason::EnvoyProxyInfo => "envoy-proxy-info",
-        RbacReason::ZoneCpToken => "zone-cp-token",
-    }
-}
-
-/// Groups: list<string> (any list flavour) or a comma-separated string column.
-enum GroupsCol {
-    Absent,
-    Text(StrCol),
-    List(ArrayRef, StrCol),
-}
-
-impl GroupsCol {
-    fn new(a: Option<&ArrayRef>) -> PyResult<GroupsCol> {
-        let Some(a) = a else {
-            return Ok(GroupsCol::Absent);
-        };
-        Ok(match a.data_type() {
-            DataType::List(_) | DataType::LargeList(_) => {
-                let values = match a.as_list_opt::<i32>() {
-                    Some(l) => l.values().clone(),
-                    None => a.as_list::<i64>().values().clone(),
-                };
-                GroupsCol::List(a.clone(), StrCol::new(Some(&values), "groups")?)
-            }
-            _ => GroupsCol::Text(StrCol::new(Some(a), "groups")?),
-        })
-    }
-
-    /// Row `i`'s groups, borrowed from the column (no per-row string copies, R1.1 order kept).
-    fn get(&self, i: usize) -> Groups<'_> {
-        match self {
-            GroupsCol::Absent => Groups::new(),
-            GroupsCol::Text(c) => split_groups(c.get(i)),
-            GroupsCol::List(a, values) => {
-                if a.is_null(i) {
-                    return Groups::new();
-                }
-                let range = match a.as_list_opt::<i32>() {
-                    Some(l) => {
-                        let o = l.value_offsets();
-                        o[i] as usize..o[i + 1] as usize
-                    }
-                    None => {
-                        let o = a.as_list::<i64>().value_offsets();
-                        o[i] as usize..o[i + 1] as usize
-                    }
-                };
-                let mut out = Groups::new();
-                out.extend(range.filter_map(|j| values.get(j)));
-                out
-            }
-        }
-    }
-}
-
-/// A row's groups: inline up to 8, then spilled (one allocation for the rare larger set).
-struct Groups<'a> {
-    inline: [&'a str; 8],
-    n: usize,
-    spill: Vec<&'a str>,
-}
-
-impl<'a> Groups<'a> {
-    fn new() -> Groups<'a> {
-        Groups {
-            inline: [""; 8],
-            n: 0,
-            spill: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, g: &'a str) {
-        if self.spill.is_empty() && self.n < self.inline.len() {
-            self.inline[self.n] = g;
-            self.n += 1;
-        } else {
-            if self.spill.is_empty() {
-                self.spill.extend_from_slice(&self.inline[..self.n]);
-            }
-            self.spill.push(g);
-        }
-    }
-
-    fn extend(&mut self, it: impl IntoIterator<Item = &'a str>) {
-        for g in it {
-            self.push(g);
-        }
-    }
-
-    fn as_slice(&self) -> &[&'a str] {
-        if self.spill.is_empty() {
-            &self.inline[..self.n]
-        } else {
-            &self.spill
-        }
-    }
-}
-
-fn split_groups(s: Option<&str>) -> Groups<'_> {
-    let mut out = Groups::new();
-    match s.map(str::trim) {
-        None | Some("") => {}
-        Some(s) => out.extend(s.split(',').map(str::trim)),
-    }
-    out
-}
-
-/// Arrow RBAC input held between `rbac_prepare` and `rbac_run` (resources resolved in Python).
-#[pyclass(frozen, module = "meshauthz._core")]
-pub struct RbacBatchInput {
-    batches: Vec<RecordBatch>,
-    /// per row: index into the targets passed to `rbac_run` (-1 = no resource).
-    resource: Vec<i64>,
-}
-
-/// Per row: resource handle index (-1 = none, -2 = bad) plus the row's user/groups/action.
-struct RbacRows<'a> {
-    user: Vec<StrCol>,
-    groups: Vec<GroupsCol>,
-    action: Vec<StrCol>,
-    starts: Vec<usize>,
-    targets: &'a [Option<Arc<Target>>],
-    resource: &'a [i64],
-}
-
-/// One row: `(allowed, reason code, granting role id)`.
-type RbacOut = (bool, i32, Option<u32>);
-
-fn rbac_row(
-    engine: &Engine,
-    name: Option<&str>,
-    groups: &[&str],
-    action: Option<&str>,
-    target: Result<Option<&Target>, ()>,
-) -> RbacOut {
-    let err = |c: &str| (false, code(c), None);
-    let Some(action) = action.and_then(Action::parse) else {
-        return err("error:unknown-action");
-    };
-    if matches!(action, Action::Access(a) if a.is_token()) {
-        return err("error:unsupported-action");
-    }
-    let Ok(target) = target else {
-        return err("error:bad-resource");
-    };
-    // R5.1 subjects are interned in the compiled set: the row's user is never copied.
-    match engine.check_named(
-        name.unwrap_or_default(),
-        groups.iter().copied(),
-        action,
-        target,
-        None,
-        None,
-    ) {
-        Ok(d) => {
-            let reason = match &d.reason {
-                Some(r) => rbac_reason(r),
-                None if d.allowed => "allowed",
-                None => "cannot-access-resource",
-            };
-            (d.allowed, code(reason), d.grant.map(|g| g.role))
-        }
-        Err(_) => err("error:invalid"),
-    }
-}
-
-impl RbacRows<'_> {
-    fn eval(&self, engine: &Engine, i: usize) -> RbacOut {
-        let b = self.starts.partition_point(|&s| s <= i) - 1;
-        let j = i - self.starts[b];
-        let target = match self.resource[i] {
-            -1 => Ok(None),
-            r => match usize::try_from(r).ok().and_then(|r| self.targets.get(r)) {
-                Some(Some(t)) => Ok(Some(t.as_ref())),
-                _ => Err(()),
-            },
-        };
-        rbac_row(
-            engine,
-            self.user[b].get(j),
-            self.groups[b].get(j).as_slice(),
-            self.action[b].get(j),
-            target,
-        )
-    }
-}
-
-fn rbac_collect(
-    engine: &Engine,
-    n: usize,
-    threads: usize,
-    row: impl Fn(usize) -> RbacOut + Sync,
-) -> PyResult<BatchResult> {
-    let mut out: Vec<RbacOut> = vec![(false, 0, None); n];
-    if threads <= 1 || n < 2 * 4096 {
-        for (i, slot) in out.iter_mut().enumerate() {
-            *slot = row(i);
-        }
-    } else {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let chunk = n.div_ceil(threads * 8).max(4096);
-        pool.install(|| {
-            out.par_chunks_mut(chunk).enumerate().for_each(|(c, s)| {
-                for (j, slot) in s.iter_mut().enumerate() {
-                    *slot = row(c * chunk + j);
-                }
-            })
-        });
-    }
-    let mut res = BatchResult {
-        allowed: Vec::with_capacity(n),
-        reason: Vec::with_capacity(n),
-        policy: Vec::with_capacity(n),
-        policies: Dict::default(),
-    };
-    // Role id → dictionary id, resolved once per distinct role.
-    let mut ids: Vec<i32> = Vec::new();
-    for (a, r, p) in out {
-        res.allowed.push(a);
-        res.reason.push(r);
-        let id = match (p, engine) {
-            (Some(p), Engine::Rbac { set, .. }) => {
-                let p = p as usize;
-                if ids.len() <= p {
-                    ids.resize(p + 1, -2);
-                }
-                if ids[p] == -2 {
-                    ids[p] = res.policies.id(set.role_name(p as u32));
-                }
-                ids[p]
-            }
-            _ => -1,
-        };
-        res.policy.push(id);
-    }
-    Ok(res)
-}
-
-fn engine_of<'a>(set: &'a Bound<'_, RbacPolicySet>) -> &'a Engine {
-    &set.get().engine
-}
-
-/// Reads Arrow RBAC input (zero-copy). Returns the held input and the distinct resource texts
-/// for Python to normalise once each (None when `resource` is an integer handle column).
-#[pyfunction]
-fn rbac_prepare(data: &Bound<'_, PyAny>) -> PyResult<(RbacBatchInput, Option<Vec<String>>)> {
-    let batches = arrow_batches(data)?;
-    let mut distinct: AHashMap<String, i64> = AHashMap::default();
-    let mut texts: Vec<String> = Vec::new();
-    let mut resource: Vec<i64> = Vec::new();
-    let mut ints = false;
-    for b in &batches {
-        match column(b, "resource") {
-            None => resource.extend(std::iter::repeat_n(-1, b.num_rows())),
-            Some(a) if a.data_type().is_integer() => {
-                ints = true;
-                let c = IntCol::new(Some(a), "resource")?;
-                resource.extend((0..b.num_rows()).map(|i| c.get(i).unwrap_or(-1)));
-            }
-            Some(a) => {
-                let c = StrCol::new(Some(a), "resource")?;
-                for i in 0..b.num_rows() {
-                    resource.push(match c.get(i) {
-                        None => -1,
-                        // Look up before inserting: no per-row copy of a seen text.
-                        Some(t) => match distinct.get(t) {
-                            Some(&id) => id,
-                            None => {
-                                texts.push(t.to_owned());
-                                let id = texts.len() as i64 - 1;
-                                distinct.insert(t.to_owned(), id);
-                                id
-                            }
-                        },
-                    });
-                }
-            }
-        }
-    }
-    if ints && !texts.is_empty() {
-        return Err(PyTypeError::new_err(
-            "resource must be text in every batch or integer handles in every batch",
-        ));
-    }
-    Ok((
-        RbacBatchInput { batches, resource },
-        (!ints).then_some(texts),
-    ))
-}
-
-/// Evaluates prepared Arrow RBAC rows; a row's resource indexes `targets` (the normalised
-/// distinct texts, or the caller's handles); a None target is a bad resource.
-#[pyfunction]
-#[pyo3(signature = (set, input, targets, threads=1))]
-fn rbac_run(
-    py: Python<'_>,
-    set: &Bound<'_, RbacPolicySet>,
-    input: &Bound<'_, RbacBatchInput>,
-    targets: Vec<Option<Bound<'_, RbacTarget>>>,
-    threads: usize,
-) -> PyResult<BatchResult> {
-    let targets: Vec<Option<Arc<Target>>> = targets
-        .into_iter()
-        .map(|t| t.map(|t| t.get().inner.clone()))
-        .collect();
-    let input = input.get();
-    let mut starts = Vec::new();
-    let mut n = 0usize;
-    let (mut user, mut groups, mut action) = (Vec::new(), Vec::new(), Vec::new());
-    for b in &input.batches {
-        user.push(StrCol::new(column(b, "user"), "user")?);
-        groups.push(GroupsCol::new(column(b, "groups"))?);
-        action.push(StrCol::new(column(b, "action"), "action")?);
-        starts.push(n);
-        n += b.num_rows();
-    }
-    let rows = RbacRows {
-        user,
-        groups,
-        action,
-        starts,
-        targets: &targets,
-        resource: &input.resource,
-    };
-    let engine = engine_of(set);
-    py.detach(|| rbac_collect(engine, n, threads, |i| rows.eval(engine, i)))
-}
-
-/// List form: `(user, groups, action, resource_id)` tuples; groups a list or "a,b" string.
-type RbacPyRow<'py> = (Option<String>, Bound<'py, PyAny>, Option<String>, i64);
-type RbacRow = (Option<String>, Vec<String>, Option<String>, i64);
-
-#[pyfunction]
-#[pyo3(signature = (set, rows, targets, threads=1))]
-fn rbac_check_rows(
-    py: Python<'_>,
-    set: &Bound<'_, RbacPolicySet>,
-    rows: Vec<RbacPyRow<'_>>,
-    targets: Vec<Option<Bound<'_, RbacTarget>>>,
-    threads: usize,
-) -> PyResult<BatchResult> {
-    let targets: Vec<Option<Arc<Target>>> = targets
-        .into_iter()
-        .map(|t| t.map(|t| t.get().inner.clone()))
-        .collect();
-    let rows: Vec<RbacRow> = rows
-        .into_iter()
-        .map(|(u, g, a, r)| {
-            let groups = if g.is_none() {
-                Vec::new()
-            } else if let Ok(s) = g.cast::<PyString>() {
-                let s = s.to_cow()?;
-                split_groups(Some(&s))
-                    .as_slice()
-                    .iter()
-                    .map(|g| g.to_string())
-                    .collect()
-            } else {
-                g.extract::<Vec<String>>()?
-            };
-            Ok((u, groups, a, r))
-        })
-        .collect::<PyResult<_>>()?;
-    let engine = engine_of(set);
-    py.detach(|| {
-        rbac_collect(engine, rows.len(), threads, |i| {
-            let (u, g, a, r) = &rows[i];
-            let target = match *r {
-                -1 => Ok(None),
-                r => match usize::try_from(r).ok().and_then(|r| targets.get(r)) {
-                    Some(Some(t)) => Ok(Some(t.as_ref())),
-                    _ => Err(()),
-                },
-            };
-            let mut groups = Groups::new();
-            groups.extend(g.iter().map(String::as_str));
-            rbac_row(
-                engine,
-                u.as_deref(),
-                groups.as_slice(),
-                a.as_deref(),
-                target,
-            )
-        })
-    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<BatchResult>()?;
-    m.add_class::<TrafficBatch>()?;
-    m.add_class::<RbacBatchInput>()?;
-    m.add_function(wrap_pyfunction!(rbac_prepare, m)?)?;
-    m.add_function(wrap_pyfunction!(rbac_run, m)?)?;
-    m.add_function(wrap_pyfunction!(rbac_check_rows, m)?)?;
     Ok(())
 }

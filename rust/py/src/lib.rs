@@ -4,10 +4,16 @@
 use pyo3::prelude::*;
 
 mod batch;
+mod batch_rbac;
+mod batch_traffic;
+mod errors;
 mod mtp;
+mod pool;
 mod rbac;
 mod selector;
 mod traffic;
+mod traffic_checker;
+mod traffic_decision;
 mod yaml;
 
 #[pymodule(gil_used = false)]
@@ -18,6 +24,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     rbac::register(m)?;
     mtp::register(m)?;
     batch::register(m)?;
+    batch_rbac::register(m)?;
+    batch_traffic::register(m)?;
     yaml::register(m)?;
     Ok(())
 }

@@ -46,7 +46,7 @@ impl Hasher for AddrHasher {
 /// policy: (name, mesh, labels, targetRef, [(from targetRef, action)]);
 /// dataplane: (name, mesh, labels, [(port, name, tags, ignored)], gateway: (builtin, tags) | None).
 #[derive(Default)]
-struct Converter<'py> {
+pub(crate) struct Converter<'py> {
     strings: HashMap<usize, (Bound<'py, PyAny>, String), BuildHasherDefault<AddrHasher>>,
 }
 
@@ -83,7 +83,7 @@ impl<'py> Converter<'py> {
         }
         Ok(out)
     }
-    fn list<T>(
+    pub(crate) fn list<T>(
         &mut self,
         o: &Bound<'py, PyAny>,
         mut f: impl FnMut(&mut Self, &Bound<'py, PyAny>) -> PyResult<T>,
@@ -116,7 +116,7 @@ impl<'py> Converter<'py> {
             section_name: self.str(&*t.get_borrowed_item(6)?)?,
         })
     }
-    fn policy(&mut self, o: &Bound<'py, PyAny>) -> PyResult<MtpPolicy> {
+    pub(crate) fn policy(&mut self, o: &Bound<'py, PyAny>) -> PyResult<MtpPolicy> {
         let t = tuple(o, 5, "MeshTrafficPermission")?;
         let name = self.str(&*t.get_borrowed_item(0)?)?;
         let from = self.list(&*t.get_borrowed_item(4)?, |c, item| {
@@ -138,7 +138,7 @@ impl<'py> Converter<'py> {
             name,
         })
     }
-    fn dataplane(&mut self, o: &Bound<'py, PyAny>) -> PyResult<MtpDataplane> {
+    pub(crate) fn dataplane(&mut self, o: &Bound<'py, PyAny>) -> PyResult<MtpDataplane> {
         let t = tuple(o, 5, "Dataplane")?;
         let inbounds = self.list(&*t.get_borrowed_item(3)?, |c, i| {
             let i = tuple(i, 4, "inbound")?;
@@ -399,13 +399,16 @@ impl PyMtpSet {
     }
 
     /// M6.4 rule list as [(subset strings, action)], or None when no MTP selects the inbound.
-    #[pyo3(signature = (mesh, name, port, as_listed = false))]
+    /// Above `max_rules` candidate rules: `EvaluationError` naming the cap (#12 item 5).
+    #[pyo3(signature = (mesh, name, port, as_listed = false, max_rules = mtp::rules::DEFAULT_MAX_RULES))]
     fn rules(
         &self,
+        py: Python<'_>,
         mesh: &str,
         name: &str,
         port: u32,
         as_listed: bool,
+        max_rules: usize,
     ) -> PyResult<Option<PyRules>> {
         let order = if as_listed {
             PolicyOrder::AsListed
@@ -414,8 +417,8 @@ impl PyMtpSet {
         };
         let rules = self
             .inner
-            .rules(self.dp(mesh, name)?, port, order)
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+            .rules(self.dp(mesh, name)?, port, order, max_rules)
+            .map_err(|e| crate::errors::evaluation(py, e.to_string()))?;
         Ok(rules.map(|rs| {
             rs.iter()
                 .map(|r| (render(&r.subset), r.action.as_str()))

@@ -1,57 +1,40 @@
-//! Bindings for the TrafficPermission engine: `TrafficPolicySet`, compiled once from plain Python
-//! data; every query crosses the FFI once and returns plain tuples. Core errors become Python
-//! exceptions (LookupError: unknown name; ValueError: bad input; RuntimeError: cannot evaluate).
+//! Bindings for the traffic engine (TrafficPermission + MeshTrafficPermission): conversions
+//! only. `TrafficSnapshot` is the compiled `meshauthz_core::traffic::Snapshot`; a check crosses
+//! the FFI once and returns a `TrafficDecision` whose list fields are computed on access.
+//! Errors are mapped in `errors.rs`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use ahash::AHashMap;
+use meshauthz_core::mtp::rules::DEFAULT_MAX_RULES;
+use meshauthz_core::mtp::{self, MtpSet};
 use meshauthz_core::traffic::defaults::default_traffic_permission;
-use meshauthz_core::traffic::intern::Sym;
-use meshauthz_core::traffic::policy_set::{AdhocClient, Client};
-use meshauthz_core::traffic::policy_set::{DpId, EsId};
 use meshauthz_core::traffic::{
-    ClientInput, DataplaneInput, Decision, EsGating, ExternalServiceInput, MeshInput, MtpHook,
-    NoMtpHook, PolicyInput, PolicySet, PrometheusInput, Selection, TrafficError,
+    Checked, ClientInput, DataplaneInput, EsGating, ExternalServiceInput, MeshInput, PolicyInput,
+    PolicySet, PrometheusInput, Selection, Snapshot, Subject, Target,
 };
-use pyo3::exceptions::{PyLookupError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyInt, PyString, PyTuple};
+
+use crate::errors;
+use crate::mtp::Converter;
+use crate::traffic_decision::{Inner, LazyDecision, TrafficDecision};
 
 type Tags = HashMap<String, String>;
-
-/// The hook of these bindings: the inbound E4 hook (MTP §7 E6) is composed in Python
-/// (`TrafficEngine.check` asks `MtpEngine` when this returns a TP pass-through reason), so it never
-/// fails here; zone egress MTP precedence (T4.7) is not modelled and still fails closed (`NoMtpHook`).
-struct PyMtpHook;
-
-impl MtpHook for PyMtpHook {
-    fn inbound(
-        &self,
-        _: &PolicySet,
-        _: Client<'_>,
-        _: DpId,
-        _: u32,
-        _: &[(Sym, Sym)],
-    ) -> Result<Option<Decision>, TrafficError> {
-        Ok(None)
-    }
-
-    fn egress(
-        &self,
-        set: &PolicySet,
-        client: Client<'_>,
-        es: EsId,
-    ) -> Result<Option<Decision>, TrafficError> {
-        NoMtpHook.egress(set, client, es)
-    }
-}
-/// (allowed, reason, policy, matched_source, shadowed, bypass_possible)
-type DecisionTuple = (
-    bool,
-    &'static str,
+type OwnedPairs = Vec<(String, String)>;
+/// (require, unless, policy, index, action) of one client term.
+type TermTuple = (
+    OwnedPairs,
+    Vec<OwnedPairs>,
     Option<String>,
-    Option<u32>,
-    Vec<String>,
-    bool,
+    Option<usize>,
+    Option<&'static str>,
 );
+/// (basis, non_mesh, terms, policies, admitted dataplanes).
+type ClientSetTuple = (&'static str, bool, Vec<TermTuple>, Vec<String>, Vec<String>);
+/// Kuma's rule list (M6.4): [(subset strings, action)].
+pub(crate) type PyRules = Vec<(Vec<String>, &'static str)>;
 /// (policy, exact, wildcard), most specific first.
 type RankedList = Vec<(String, u32, u32)>;
 
@@ -59,93 +42,199 @@ fn pairs(t: Tags) -> Vec<(String, String)> {
     t.into_iter().collect()
 }
 
-fn err(e: TrafficError) -> PyErr {
-    match e {
-        TrafficError::UnknownMesh(_)
-        | TrafficError::UnknownDataplane { .. }
-        | TrafficError::UnknownExternalService { .. } => PyLookupError::new_err(e.to_string()),
-        TrafficError::Duplicate(_) | TrafficError::Invalid(_) => {
-            PyValueError::new_err(e.to_string())
-        }
-        TrafficError::MtpUnsupported(_) => PyRuntimeError::new_err(e.to_string()),
-    }
-}
-
-/// A client as Python passes it: `None` = non-mesh, `(mesh, dataplane)`, or
-/// `(mesh, [tag maps for T2.6], [(key, value) identity pairs for T2.7])`.
-#[derive(FromPyObject)]
-enum PyClient {
-    Dataplane(String, String),
-    Adhoc(String, Vec<Tags>, Vec<(String, String)>),
-}
-
-enum Resolved {
-    NonMesh,
-    Dataplane(u32),
-    Adhoc(AdhocClient),
-}
-
-impl Resolved {
-    fn client(&self) -> Client<'_> {
-        match self {
-            Resolved::NonMesh => Client::NonMesh,
-            Resolved::Dataplane(d) => Client::Dataplane(*d),
-            Resolved::Adhoc(a) => Client::Adhoc(a),
-        }
-    }
-}
-
-fn gating(s: &str) -> PyResult<EsGating> {
+fn gating(py: Python<'_>, s: &str) -> PyResult<EsGating> {
     match s {
         "legacy" => Ok(EsGating::Legacy),
         "none" => Ok(EsGating::None),
-        _ => Err(PyValueError::new_err(format!(
-            "external_service_gating must be \"legacy\" or \"none\", not {s:?} (A6)"
-        ))),
+        _ => Err(errors::input_error(
+            py,
+            format!("external_service_gating must be \"legacy\" or \"none\", not {s:?} (A6)"),
+        )),
     }
 }
 
-fn tuple(d: Decision) -> DecisionTuple {
-    (
-        d.allowed,
-        d.reason.as_str(),
-        d.policy,
-        d.matched_source,
-        d.shadowed,
-        d.bypass_possible,
-    )
+/// A port: an int in 0..2^32 (bool refused); anything else is an `InputError`.
+pub(crate) fn port(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<u32> {
+    if v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>() {
+        if let Ok(p) = v.extract::<u32>() {
+            return Ok(p);
+        }
+        return Err(errors::input_error(
+            py,
+            format!("port must be between 0 and {}, not {}", u32::MAX, v.str()?),
+        ));
+    }
+    Err(errors::input_error(
+        py,
+        format!("port must be an integer, not {}", v.repr()?),
+    ))
 }
 
-/// The compiled, immutable TrafficPermission input (meshes, dataplanes, external services,
-/// policies). Thread-safe; rebuild a new one to change anything.
+/// A Python string as UTF-8; lone surrogates are an `InputError` (never a `UnicodeEncodeError`).
+fn utf8<'a>(py: Python<'_>, s: &'a Bound<'_, PyString>) -> PyResult<std::borrow::Cow<'a, str>> {
+    s.to_cow().map_err(|_| {
+        errors::input_error(py, "a name must be valid UTF-8 text (no lone surrogates)")
+    })
+}
+
+fn text<'a>(
+    py: Python<'_>,
+    v: &'a Bound<'_, PyAny>,
+    what: &str,
+) -> PyResult<&'a Bound<'a, PyString>> {
+    v.cast::<PyString>()
+        .map_err(|_| errors::input_error(py, format!("{what} must be a string")))
+}
+
+/// The compiled snapshot shared by a `TrafficSnapshot` and its decisions.
+pub(crate) struct Shared {
+    pub(crate) snap: Snapshot,
+    pub(crate) max_rules: usize,
+}
+
+/// Python strings of the snapshot's names by their (cached) hash: a check finds a name id
+/// without decoding the caller's string (under abi3-py39 decoding allocates).
+#[derive(Default)]
+struct PyNames {
+    by_hash: AHashMap<isize, Vec<(Py<PyString>, u32)>>,
+}
+
+impl PyNames {
+    fn build<'a>(py: Python<'_>, names: impl Iterator<Item = (&'a str, u32)>) -> PyResult<PyNames> {
+        let mut out = PyNames::default();
+        for (n, id) in names {
+            let s = PyString::new(py, n);
+            out.by_hash
+                .entry(s.hash()?)
+                .or_default()
+                .push((s.unbind(), id));
+        }
+        Ok(out)
+    }
+
+    /// The id of a Python string, if it is one of the names (None: unknown or not comparable).
+    fn get(&self, s: &Bound<'_, PyString>) -> Option<u32> {
+        let h = s.hash().ok()?;
+        let py = s.py();
+        self.by_hash.get(&h)?.iter().find_map(|(o, id)| {
+            let o = o.bind(py);
+            (o.is(s) || o.as_any().eq(s.as_any()).unwrap_or(false)).then_some(*id)
+        })
+    }
+}
+
+/// Compiled, immutable TrafficPermission + MeshTrafficPermission state of one store version.
 #[pyclass(frozen, module = "meshauthz._core")]
-pub struct TrafficPolicySet {
-    pub(crate) set: PolicySet,
+pub struct TrafficSnapshot {
+    pub(crate) shared: Arc<Shared>,
+    dp_names: PyNames,
+    mesh_names: PyNames,
 }
 
-impl TrafficPolicySet {
-    fn resolve(&self, client: Option<PyClient>) -> PyResult<Resolved> {
-        Ok(match client {
-            None => Resolved::NonMesh,
-            Some(PyClient::Dataplane(mesh, name)) => {
-                Resolved::Dataplane(self.set.dataplane(&mesh, &name).map_err(err)?)
+#[derive(Clone, Copy)]
+pub(crate) enum TargetKey {
+    Inbound(u32, u32),
+    Es(u32),
+}
+
+impl TrafficSnapshot {
+    pub(crate) fn snap(&self) -> &Snapshot {
+        &self.shared.snap
+    }
+
+    fn err(py: Python<'_>) -> impl Fn(meshauthz_core::traffic::TrafficError) -> PyErr + '_ {
+        move |e| errors::traffic(py, e)
+    }
+
+    /// A client as Python passes it: None (non-mesh), a dataplane name (resolved preferring
+    /// `dest_mesh`), `(mesh, dataplane)`, or `(mesh, [tag maps], [(key, value) pairs])`.
+    fn subject(
+        &self,
+        py: Python<'_>,
+        client: &Bound<'_, PyAny>,
+        dest_mesh: u32,
+    ) -> PyResult<Subject> {
+        let s = self.snap();
+        if client.is_none() {
+            return Ok(Subject::NonMesh);
+        }
+        if let Ok(name) = client.cast::<PyString>() {
+            let name = utf8(py, name)?;
+            return s
+                .resolve_source(dest_mesh, &name)
+                .map(Subject::Dataplane)
+                .map_err(Self::err(py));
+        }
+        let bad = || {
+            errors::input_error(
+                py,
+                "a client is None, a dataplane name, (mesh, dataplane) or (mesh, tag maps, pairs)",
+            )
+        };
+        let t = client.cast::<PyTuple>().map_err(|_| bad())?;
+        match t.len() {
+            2 => {
+                let (mesh, name): (String, String) = t.extract().map_err(|_| bad())?;
+                s.tp.dataplane(&mesh, &name)
+                    .map(Subject::Dataplane)
+                    .map_err(Self::err(py))
             }
-            Some(PyClient::Adhoc(mesh, maps, ps)) => {
-                let input = ClientInput {
+            3 => {
+                let (mesh, maps, ps): (String, Vec<Tags>, Vec<(String, String)>) =
+                    t.extract().map_err(|_| {
+                        errors::input_error(
+                            py,
+                            "a tag-map or identity source must map strings to strings",
+                        )
+                    })?;
+                s.adhoc(&ClientInput {
                     mesh,
                     tag_maps: maps.into_iter().map(pairs).collect(),
                     pairs: ps,
-                };
-                Resolved::Adhoc(self.set.adhoc_client(&input).map_err(err)?)
+                })
+                .map_err(Self::err(py))
             }
-        })
+            _ => Err(bad()),
+        }
+    }
+
+    fn decision(
+        &self,
+        checked: Checked,
+        subject: Subject,
+        mesh: u32,
+        target: TargetKey,
+    ) -> TrafficDecision {
+        TrafficDecision {
+            inner: Inner::Lazy(LazyDecision {
+                shared: self.shared.clone(),
+                checked,
+                subject,
+                mesh,
+                target,
+            }),
+        }
     }
 
     fn ranked(&self, sel: &Selection) -> RankedList {
         sel.matches
             .iter()
-            .map(|(p, r)| (self.set.policy_name(*p).to_owned(), r.exact, r.wildcard))
+            .map(|(p, r)| {
+                (
+                    self.snap().tp.policy_name(*p).to_owned(),
+                    r.exact,
+                    r.wildcard,
+                )
+            })
             .collect()
+    }
+
+    fn inbound_target(&self, py: Python<'_>, mesh: &str, dp: &str, port: u32) -> PyResult<Target> {
+        let d = self
+            .snap()
+            .resolve_dataplane(Some(mesh), dp)
+            .map_err(Self::err(py))?;
+        Ok(Target::Inbound { dp: d, port })
     }
 }
 
@@ -173,36 +262,42 @@ impl Created {
 }
 
 #[pymethods]
-impl TrafficPolicySet {
-    /// meshes: [(name, mtls_enabled, permissive, zone_egress, passthrough, (port, tags) | None, has_mtp)]
+impl TrafficSnapshot {
+    /// meshes: [(name, mtls_enabled, permissive, zone_egress, passthrough, (port, tags) | None)]
     /// dataplanes: [(mesh, name, [(port, tags)], gateway_tags | None)]
     /// external_services: [(mesh, name, tags)]
     /// policies: [(mesh, name, (creation seconds, nanoseconds), [source match], [destination match])]
+    /// mtp_policies / mtp_dataplanes: the `MtpSet` inputs (see `mtp.rs` `Converter`).
     #[new]
-    #[allow(clippy::type_complexity)]
+    #[pyo3(signature = (meshes, dataplanes, external_services, policies, mtp_policies, mtp_dataplanes, max_rules = DEFAULT_MAX_RULES))]
+    #[allow(clippy::type_complexity, clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        meshes: Vec<(String, bool, bool, bool, bool, Option<(u32, Tags)>, bool)>,
+        meshes: Vec<(String, bool, bool, bool, bool, Option<(u32, Tags)>)>,
         dataplanes: Vec<(String, String, Vec<(u32, Tags)>, Option<Tags>)>,
         external_services: Vec<(String, String, Tags)>,
         policies: Vec<(String, String, Created, Vec<Tags>, Vec<Tags>)>,
+        mtp_policies: &Bound<'_, PyAny>,
+        mtp_dataplanes: &Bound<'_, PyAny>,
+        max_rules: usize,
     ) -> PyResult<Self> {
+        let mut c = Converter::default();
+        let mtp_policies = c.list(mtp_policies, Converter::policy)?;
+        let mtp_dataplanes = c.list(mtp_dataplanes, Converter::dataplane)?;
+        drop(c);
         let meshes = meshes
             .into_iter()
             .map(
-                |(name, mtls_enabled, permissive, zone_egress, passthrough, prom, has_mtp)| {
-                    MeshInput {
-                        name,
-                        mtls_enabled,
-                        permissive,
-                        zone_egress,
-                        passthrough,
-                        prometheus: prom.map(|(port, tags)| PrometheusInput {
-                            port,
-                            tags: pairs(tags),
-                        }),
-                        has_mtp,
-                    }
+                |(name, mtls_enabled, permissive, zone_egress, passthrough, prom)| MeshInput {
+                    name,
+                    mtls_enabled,
+                    permissive,
+                    zone_egress,
+                    passthrough,
+                    prometheus: prom.map(|(port, tags)| PrometheusInput {
+                        port,
+                        tags: pairs(tags),
+                    }),
                 },
             )
             .collect();
@@ -233,86 +328,181 @@ impl TrafficPolicySet {
                 destinations: destinations.into_iter().map(pairs).collect(),
             })
             .collect();
-        let set = py
-            .detach(|| PolicySet::compile(meshes, dataplanes, external_services, policies))
-            .map_err(err)?;
-        Ok(TrafficPolicySet { set })
+        let snap = errors::detached(py, || {
+            let tp = PolicySet::compile(meshes, dataplanes, external_services, policies);
+            Ok(tp.map(|tp| Snapshot::new(tp, MtpSet::new(mtp_policies, mtp_dataplanes))))
+        })?
+        .map_err(Self::err(py))?;
+        let dp_names = PyNames::build(py, snap.dataplane_names())?;
+        let mesh_names = PyNames::build(
+            py,
+            snap.tp
+                .meshes
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (m.name.as_str(), i as u32)),
+        )?;
+        Ok(TrafficSnapshot {
+            shared: Arc::new(Shared { snap, max_rules }),
+            dp_names,
+            mesh_names,
+        })
     }
 
     /// Number of compiled TrafficPermissions.
     fn __len__(&self) -> usize {
-        self.set.policies.len()
+        self.snap().tp.policies.len()
     }
 
-    /// §4.1 decision for `client` -> inbound `port` of dataplane `mesh/dataplane`.
-    #[pyo3(signature = (mesh, dataplane, port, client))]
+    /// Number of compiled MeshTrafficPermissions.
+    #[getter]
+    fn mtp_count(&self) -> usize {
+        self.snap().mtp.len()
+    }
+
+    /// The M6.4 rule-list cap of this snapshot.
+    #[getter]
+    fn max_rules(&self) -> usize {
+        self.shared.max_rules
+    }
+
+    /// §4.1 (with E4) for `source` -> `destination = (dataplane, port)`; `mesh` names the
+    /// destination's mesh (needed when the name exists in several meshes).
+    #[pyo3(signature = (source, destination, mesh = None))]
+    fn check(
+        &self,
+        py: Python<'_>,
+        source: &Bound<'_, PyAny>,
+        destination: &Bound<'_, PyAny>,
+        mesh: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<TrafficDecision> {
+        let mesh = match mesh {
+            None => None,
+            Some(m) if m.is_none() => None,
+            Some(m) => Some(
+                m.cast::<PyString>()
+                    .map_err(|_| errors::input_error(py, "mesh must be a string"))?,
+            ),
+        };
+        self.check_obj(py, source, destination, mesh)
+    }
+
+    /// As `check`, with the destination given as name and port.
+    #[pyo3(signature = (source, dataplane, port, mesh = None))]
     fn check_inbound(
         &self,
-        mesh: &str,
+        py: Python<'_>,
+        source: &Bound<'_, PyAny>,
         dataplane: &str,
-        port: u32,
-        client: Option<PyClient>,
-    ) -> PyResult<DecisionTuple> {
-        let dp = self.set.dataplane(mesh, dataplane).map_err(err)?;
-        let c = self.resolve(client)?;
-        self.set
-            .authorize_inbound(c.client(), dp, port, &PyMtpHook)
-            .map(tuple)
-            .map_err(err)
+        port: &Bound<'_, PyAny>,
+        mesh: Option<&str>,
+    ) -> PyResult<TrafficDecision> {
+        let port = self::port(py, port)?;
+        self.check_inbound_named(py, source, dataplane, port, mesh)
     }
 
-    /// A no-op taking the same arguments as `check_inbound` (benchmark baseline: FFI cost).
-    #[pyo3(signature = (mesh, dataplane, port, client))]
-    fn _noop(&self, mesh: &str, dataplane: &str, port: u32, client: Option<PyClient>) {
-        let _ = (mesh, dataplane, port, client);
+    /// A no-op taking the same arguments as `check` (benchmark baseline: FFI cost).
+    #[pyo3(signature = (source, destination, mesh = None))]
+    fn _noop(&self, source: &Bound<'_, PyAny>, destination: &Bound<'_, PyAny>, mesh: Option<&str>) {
+        let _ = (source, destination, mesh);
     }
 
-    /// §4.2 decision for `client` -> ExternalService `mesh/name`.
-    #[pyo3(signature = (mesh, name, client, gating = "legacy"))]
+    /// §4.2 decision for `source` -> ExternalService `name` (zone egress MTP step included).
+    #[pyo3(signature = (source, name, mesh = None, gating = "legacy"))]
     fn check_external_service(
         &self,
-        mesh: &str,
+        py: Python<'_>,
+        source: &Bound<'_, PyAny>,
         name: &str,
-        client: Option<PyClient>,
+        mesh: Option<&str>,
         gating: &str,
-    ) -> PyResult<DecisionTuple> {
-        let g = self::gating(gating)?;
-        let es = self.set.external_service(mesh, name).map_err(err)?;
-        let c = self.resolve(client)?;
-        self.set
-            .authorize_external_service(c.client(), es, g, &PyMtpHook)
-            .map(tuple)
-            .map_err(err)
+    ) -> PyResult<TrafficDecision> {
+        let g = self::gating(py, gating)?;
+        let s = self.snap();
+        let es = s
+            .resolve_external_service(mesh, name)
+            .map_err(Self::err(py))?;
+        let emesh =
+            s.tp.external_services
+                .get(es as usize)
+                .map_or(0, |e| e.mesh);
+        let subject = self.subject(py, source, emesh)?;
+        let checked = errors::contained(py, || {
+            s.check_external_service(&subject, es, g)
+                .map_err(Self::err(py))
+        })?;
+        Ok(self.decision(checked, subject, emesh, TargetKey::Es(es)))
     }
 
-    /// Names of the ExternalServices `client` may use, sorted.
-    #[pyo3(signature = (client, gating = "legacy"))]
+    /// Names of the ExternalServices `client` may use, sorted (`mesh`: the client's mesh).
+    #[pyo3(signature = (client, mesh, gating = "legacy"))]
     fn reachable_external_services(
         &self,
-        client: Option<PyClient>,
+        py: Python<'_>,
+        client: &Bound<'_, PyAny>,
+        mesh: &str,
         gating: &str,
     ) -> PyResult<Vec<String>> {
-        let g = self::gating(gating)?;
-        let c = self.resolve(client)?;
-        let ids = self
-            .set
-            .reachable_external_services(c.client(), g, &PyMtpHook)
-            .map_err(err)?;
+        let g = self::gating(py, gating)?;
+        let s = self.snap();
+        let m = s.tp.mesh(mesh).map_err(Self::err(py))?;
+        let subject = self.subject(py, client, m)?;
+        let ids = s
+            .reachable_external_services(&subject, g)
+            .map_err(Self::err(py))?;
         Ok(ids
             .into_iter()
-            .map(|id| self.set.external_services[id as usize].name.clone())
+            .filter_map(|id| s.tp.external_services.get(id as usize))
+            .map(|e| e.name.clone())
             .collect())
+    }
+
+    /// The mesh of dataplane `name` (`mesh` given: checked), as `check` resolves destinations.
+    #[pyo3(signature = (name, mesh = None))]
+    fn dataplane_mesh(&self, py: Python<'_>, name: &str, mesh: Option<&str>) -> PyResult<String> {
+        let s = self.snap();
+        let d = s.resolve_dataplane(mesh, name).map_err(Self::err(py))?;
+        let m = s.tp.dataplanes.get(d as usize).map_or(0, |d| d.mesh);
+        Ok(s.tp
+            .meshes
+            .get(m as usize)
+            .map_or_else(String::new, |m| m.name.clone()))
+    }
+
+    /// The mesh of ExternalService `name` (`mesh` given: checked).
+    #[pyo3(signature = (name, mesh = None))]
+    fn external_service_mesh(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        mesh: Option<&str>,
+    ) -> PyResult<String> {
+        let s = self.snap();
+        let e = s
+            .resolve_external_service(mesh, name)
+            .map_err(Self::err(py))?;
+        let m = s.tp.external_services.get(e as usize).map_or(0, |e| e.mesh);
+        Ok(s.tp
+            .meshes
+            .get(m as usize)
+            .map_or_else(String::new, |m| m.name.clone()))
     }
 
     /// T3.7(a): [(port, is_prometheus, [(policy, exact, wildcard)] most specific first)].
     fn select_dataplane(
         &self,
+        py: Python<'_>,
         mesh: &str,
         dataplane: &str,
     ) -> PyResult<Vec<(u32, bool, RankedList)>> {
-        let dp = self.set.dataplane(mesh, dataplane).map_err(err)?;
+        let dp = self
+            .snap()
+            .tp
+            .dataplane(mesh, dataplane)
+            .map_err(Self::err(py))?;
         Ok(self
-            .set
+            .snap()
+            .tp
             .select_dataplane(dp)
             .iter()
             .map(|(port, prom, sel)| (*port, *prom, self.ranked(sel)))
@@ -320,20 +510,261 @@ impl TrafficPolicySet {
     }
 
     /// T4.5: [(policy, exact, wildcard)] matching the ExternalService, most specific first.
-    fn select_external_service(&self, mesh: &str, name: &str) -> PyResult<RankedList> {
-        let es = self.set.external_service(mesh, name).map_err(err)?;
-        Ok(self.ranked(&self.set.select_external_service(es)))
+    fn select_external_service(
+        &self,
+        py: Python<'_>,
+        mesh: &str,
+        name: &str,
+    ) -> PyResult<RankedList> {
+        let es = self
+            .snap()
+            .tp
+            .external_service(mesh, name)
+            .map_err(Self::err(py))?;
+        Ok(self.ranked(&self.snap().tp.select_external_service(es)))
     }
 
     /// T3.5 over an arbitrary tag map: ([(policy, exact, wildcard)], selectors evaluated).
-    fn select_tags(&self, mesh: &str, tags: Tags) -> PyResult<(RankedList, usize)> {
-        let m = self.set.mesh(mesh).map_err(err)?;
-        let t = self
-            .set
-            .interner
-            .lookup_map(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let sel = self.set.select(m, &t);
+    fn select_tags(&self, py: Python<'_>, mesh: &str, tags: Tags) -> PyResult<(RankedList, usize)> {
+        let s = self.snap();
+        let m = s.tp.mesh(mesh).map_err(Self::err(py))?;
+        let t =
+            s.tp.interner
+                .lookup_map(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let sel = s.tp.select(m, &t);
         Ok((self.ranked(&sel), sel.candidates_evaluated))
+    }
+
+    /// M4: MeshTrafficPermissions selecting inbound `port` of `mesh/dataplane` (E4), lowest
+    /// priority first; `[]` when none does (TP decides).
+    fn mtp_policies(
+        &self,
+        py: Python<'_>,
+        mesh: &str,
+        dataplane: &str,
+        port: u32,
+    ) -> PyResult<Vec<String>> {
+        let target = self.inbound_target(py, mesh, dataplane, port)?;
+        let s = self.snap();
+        Ok(s.target_plan(target)
+            .map(|(_, p)| p.policy_names(&s.mtp).map(str::to_owned).collect())
+            .unwrap_or_default())
+    }
+
+    /// Who may reach inbound `port` of `mesh/dataplane`: (basis, non_mesh, [(require, unless,
+    /// policy, index, action)], policies, admitted dataplane names sorted).
+    #[pyo3(signature = (mesh, dataplane, port, with_admitted = true))]
+    fn client_set(
+        &self,
+        py: Python<'_>,
+        mesh: &str,
+        dataplane: &str,
+        port: u32,
+        with_admitted: bool,
+    ) -> PyResult<ClientSetTuple> {
+        let s = self.snap();
+        let dp = s.tp.dataplane(mesh, dataplane).map_err(Self::err(py))?;
+        let cs = s.client_set(dp, port, with_admitted);
+        let own = |p: &[(&str, &str)]| -> Vec<(String, String)> {
+            p.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let terms = cs
+            .terms
+            .iter()
+            .map(|t| {
+                (
+                    own(&t.require),
+                    t.unless.iter().map(|u| own(u)).collect(),
+                    t.policy.map(str::to_owned),
+                    t.index,
+                    t.action.map(mtp::Action::as_str),
+                )
+            })
+            .collect();
+        let mut admitted: Vec<String> = cs
+            .admitted
+            .iter()
+            .filter_map(|&d| s.tp.dataplanes.get(d as usize))
+            .map(|d| d.name.clone())
+            .collect();
+        admitted.sort();
+        Ok((
+            cs.basis.as_str(),
+            cs.non_mesh,
+            terms,
+            cs.policies.iter().map(|p| (*p).to_owned()).collect(),
+            admitted,
+        ))
+    }
+
+    /// The M6.1 item list of an inbound selected by MTPs: [(policy, from index, M5.2 subset
+    /// pairs, action)] (`[]` when no MTP selects it).
+    #[allow(clippy::type_complexity)]
+    fn mtp_plan_items(
+        &self,
+        py: Python<'_>,
+        mesh: &str,
+        dataplane: &str,
+        port: u32,
+    ) -> PyResult<Vec<(String, usize, Vec<(String, String)>, &'static str)>> {
+        let target = self.inbound_target(py, mesh, dataplane, port)?;
+        let s = self.snap();
+        Ok(s.target_plan(target)
+            .map(|(_, plan)| {
+                s.plan_items(plan)
+                    .into_iter()
+                    .map(|(p, f, sub, a)| (p.to_owned(), f, sub.to_vec(), a.as_str()))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// M6.4: Kuma's rule list of an inbound ([(subset strings, action)]), None when no MTP
+    /// selects it; above the rule cap an `EvaluationError` naming the cap.
+    fn mtp_rules(
+        &self,
+        py: Python<'_>,
+        mesh: &str,
+        dataplane: &str,
+        port: u32,
+    ) -> PyResult<Option<PyRules>> {
+        let target = self.inbound_target(py, mesh, dataplane, port)?;
+        let rules = self
+            .snap()
+            .rules(target, self.shared.max_rules)
+            .map_err(Self::err(py))?;
+        Ok(rules.map(|rs| {
+            rs.iter()
+                .map(|r| {
+                    (
+                        r.subset.iter().map(ToString::to_string).collect(),
+                        r.action.as_str(),
+                    )
+                })
+                .collect()
+        }))
+    }
+
+    /// M6.4 for the ExternalService at the zone egress (M7.5), as `mtp_rules`.
+    fn mtp_egress_rules(
+        &self,
+        py: Python<'_>,
+        mesh: &str,
+        name: &str,
+    ) -> PyResult<Option<PyRules>> {
+        let s = self.snap();
+        let es = s.tp.external_service(mesh, name).map_err(Self::err(py))?;
+        let rules = s
+            .rules(Target::ExternalService(es), self.shared.max_rules)
+            .map_err(Self::err(py))?;
+        Ok(rules.map(|rs| {
+            rs.iter()
+                .map(|r| {
+                    (
+                        r.subset.iter().map(ToString::to_string).collect(),
+                        r.action.as_str(),
+                    )
+                })
+                .collect()
+        }))
+    }
+}
+
+impl TrafficSnapshot {
+    /// `check` with the mesh as a Python string (the engine's checker passes it through).
+    pub(crate) fn check_obj(
+        &self,
+        py: Python<'_>,
+        source: &Bound<'_, PyAny>,
+        destination: &Bound<'_, PyAny>,
+        mesh: Option<&Bound<'_, PyString>>,
+    ) -> PyResult<TrafficDecision> {
+        let t = destination
+            .cast::<PyTuple>()
+            .map_err(|_| errors::input_error(py, "a destination is (dataplane, port)"))?;
+        if t.len() != 2 {
+            return Err(errors::input_error(
+                py,
+                "a destination is (dataplane, port)",
+            ));
+        }
+        let name_obj = t.get_borrowed_item(0)?.to_owned();
+        let name_str = text(py, &name_obj, "the destination dataplane")?;
+        let port = port(py, &t.get_borrowed_item(1)?.to_owned())?;
+        let mesh_id = match mesh {
+            None => Some(None),
+            Some(m) => self.mesh_names.get(m).map(Some),
+        };
+        if let Some(mesh_id) = mesh_id {
+            if let Some(d) = self.check_by_ids(py, source, name_str, port, mesh_id)? {
+                return Ok(d);
+            }
+        }
+        let name = utf8(py, name_str)?;
+        let mesh = mesh.map(|m| utf8(py, m)).transpose()?;
+        self.check_inbound_named(py, source, &name, port, mesh.as_deref())
+    }
+
+    /// The common case without decoding strings: names found by their Python hash. `None`: any
+    /// name unknown or ambiguous, or a source of another form (the by-name path decides / raises).
+    fn check_by_ids(
+        &self,
+        py: Python<'_>,
+        source: &Bound<'_, PyAny>,
+        name: &Bound<'_, PyString>,
+        port: u32,
+        mesh_id: Option<u32>,
+    ) -> PyResult<Option<TrafficDecision>> {
+        let s = self.snap();
+        let Some(dp) = self
+            .dp_names
+            .get(name)
+            .and_then(|n| s.resolve_dataplane_ids(mesh_id, n))
+        else {
+            return Ok(None);
+        };
+        let dmesh = s.tp.dataplanes.get(dp as usize).map_or(0, |d| d.mesh);
+        let subject = if source.is_none() {
+            Subject::NonMesh
+        } else if let Ok(src) = source.cast::<PyString>() {
+            match self
+                .dp_names
+                .get(src)
+                .and_then(|n| s.resolve_source_ids(dmesh, n))
+            {
+                Some(c) => Subject::Dataplane(c),
+                None => return Ok(None),
+            }
+        } else {
+            return Ok(None);
+        };
+        let checked = errors::contained(py, || {
+            s.check_inbound(&subject, dp, port).map_err(Self::err(py))
+        })?;
+        Ok(Some(self.decision(
+            checked,
+            subject,
+            dmesh,
+            TargetKey::Inbound(dp, port),
+        )))
+    }
+
+    fn check_inbound_named(
+        &self,
+        py: Python<'_>,
+        source: &Bound<'_, PyAny>,
+        name: &str,
+        port: u32,
+        mesh: Option<&str>,
+    ) -> PyResult<TrafficDecision> {
+        let s = self.snap();
+        let dp = s.resolve_dataplane(mesh, name).map_err(Self::err(py))?;
+        let dmesh = s.tp.dataplanes.get(dp as usize).map_or(0, |d| d.mesh);
+        let subject = self.subject(py, source, dmesh)?;
+        let checked = s.check_inbound(&subject, dp, port).map_err(Self::err(py))?;
+        Ok(self.decision(checked, subject, dmesh, TargetKey::Inbound(dp, port)))
     }
 }
 
@@ -354,7 +785,9 @@ fn default_traffic_permission_name(
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<TrafficPolicySet>()?;
+    m.add_class::<TrafficSnapshot>()?;
+    m.add_class::<TrafficDecision>()?;
+    m.add_class::<crate::traffic_checker::TrafficChecker>()?;
     m.add_function(wrap_pyfunction!(default_traffic_permission_name, m)?)?;
     Ok(())
 }

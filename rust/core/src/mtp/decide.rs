@@ -55,18 +55,25 @@ pub const MAX_DIVERGENCE_ITEMS: usize = 256;
 /// A3/A4: would Envoy's ALLOW list built from Kuma's rules (M6.4) admit the client?
 /// Only matching items can be relevant to a rule containing the client, so without an allowing
 /// matching item the answer is no; beyond the M6.4 size bounds it is reported as no.
-pub(crate) fn kuma_rules_admit(sel: &Selection<'_>, mesh: &str, client: &ClientIdentity) -> bool {
+/// `None` when not computed (more than [`MAX_DIVERGENCE_ITEMS`] items, or the clique /
+/// combination bounds of [`rules::admits`] exceeded).
+pub(crate) fn kuma_rules_admit(
+    sel: &Selection<'_>,
+    mesh: &str,
+    client: &ClientIdentity,
+    budget: usize,
+) -> Option<bool> {
     if !sel
         .items()
         .any(|(s, a, ..)| a.allows() && client.matches(mesh, s))
     {
-        return false;
+        return Some(false);
     }
     let items: Vec<_> = sel.items().map(|(s, a, _, _)| (s, a)).collect();
     if items.len() > MAX_DIVERGENCE_ITEMS {
-        return false;
+        return None;
     }
-    rules::admits(&items, &client.tags).unwrap_or(false)
+    rules::admits_within(&items, &client.tags, budget)
 }
 
 #[cfg(test)]

@@ -402,6 +402,68 @@ impl MtpSet {
         ClientIds(ids)
     }
 
+    /// [`MtpSet::client_ids`] over borrowed (key, value) pairs.
+    pub fn client_ids_of<'a, I: IntoIterator<Item = (&'a str, &'a str)>>(
+        &self,
+        pairs: I,
+    ) -> ClientIds {
+        let mut ids: Vec<u32> = pairs
+            .into_iter()
+            .filter_map(|(k, v)| self.pair_ids.get(k)?.get(v).copied())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ClientIds(ids)
+    }
+
+    /// Some MeshTrafficPermission exists in `mesh` (shadow ones included).
+    pub fn has_mesh(&self, mesh: &str) -> bool {
+        self.policies.iter().any(|c| c.policy.mesh == mesh)
+    }
+
+    /// M7.5 / T4.7: the plan of an ExternalService (tags `tags`) of `mesh` at the zone egress:
+    /// the policies selecting it ([`select::selects_egress`]) ordered as Kuma's egress does
+    /// (kind, then name ascending: [`order::sort_egress`]), their items concatenated (M6.1).
+    /// Empty when none selects it.
+    pub fn egress_plan(&self, mesh: &str, tags: &Labels) -> InboundPlan {
+        let mut ids: Vec<usize> = self
+            .policies
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| select::selects_egress(&c.policy, mesh, tags))
+            .map(|(i, _)| i)
+            .collect();
+        order::sort_egress(&self.policies, &mut ids);
+        InboundPlan::new(&self.policies, ids, false)
+    }
+
+    /// M6.4 for a plan, capped at `max_rules` candidate rules (`Ok(None)`: empty plan).
+    pub fn plan_rules(
+        &self,
+        plan: &InboundPlan,
+        max_rules: usize,
+    ) -> Result<Option<Vec<Rule>>, RulesError> {
+        if plan.is_empty() {
+            return Ok(None);
+        }
+        let sel = self.selection_of(plan);
+        let items: Vec<_> = sel.items().map(|(s, a, _, _)| (s, a)).collect();
+        rules::build_capped(&items, max_rules).map(Some)
+    }
+
+    /// M5.2: the requirements of `from[from_index]` of the policy at position `policy`.
+    pub fn item_subset(&self, policy: usize, from_index: usize) -> &[(String, String)] {
+        self.policies
+            .get(policy)
+            .and_then(|c| c.items.get(from_index))
+            .map_or(&[][..], |(req, _)| req.as_slice())
+    }
+
+    /// The compiled policy at position `i` ([`InboundPlan::item_policy_index`]).
+    pub fn policy(&self, i: usize) -> Option<&MtpPolicy> {
+        self.policies.get(i).map(|c| &c.policy)
+    }
+
     /// Names of the policies selecting the inbound, lowest priority first (`[]` = none).
     pub fn matched_policies(&self, dest: &MtpDataplane, port: u32) -> Vec<String> {
         self.select(dest, port, PolicyOrder::Kuma).names()
@@ -431,19 +493,21 @@ impl MtpSet {
         Some(plan.full_decision(self, &v, &dest.mesh, client, &ids))
     }
 
-    /// M6.4: Kuma's rule list for the inbound; `Ok(None)` when no MTP selects it.
+    /// M6.4: Kuma's rule list for the inbound; `Ok(None)` when no MTP selects it. At most
+    /// `max_rules` candidate rules ([`rules::DEFAULT_MAX_RULES`] by default), else an error.
     pub fn rules(
         &self,
         dest: &MtpDataplane,
         port: u32,
         order: PolicyOrder,
+        max_rules: usize,
     ) -> Result<Option<Vec<Rule>>, RulesError> {
         let sel = self.select(dest, port, order);
         if sel.policies.is_empty() {
             return Ok(None);
         }
         let items: Vec<_> = sel.items().map(|(s, a, _, _)| (s, a)).collect();
-        rules::build(&items).map(Some)
+        rules::build_capped(&items, max_rules).map(Some)
     }
 }
 

@@ -93,6 +93,19 @@ pub(crate) fn sort_ids(all: &[Compiled], ids: &mut [usize]) -> bool {
         .any(|w| all[w[0]].key.priority_cmp(&all[w[1]].key) == Ordering::Equal)
 }
 
+/// Zone egress (M7.5 / T4.7): Kuma orders the policies selecting an ExternalService by
+/// top-level targetRef kind, then resource name ascending (`ByTargetRef`), not by M4.9.
+pub(crate) fn sort_egress(all: &[Compiled], ids: &mut [usize]) {
+    ids.sort_unstable_by(|&a, &b| {
+        let (a, b) = (&all[a], &all[b]);
+        a.key
+            .kind_rank
+            .cmp(&b.key.kind_rank)
+            .then_with(|| a.policy.name.cmp(&b.policy.name))
+            .then_with(|| a.doc_order.cmp(&b.doc_order))
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -93,6 +93,89 @@ impl InboundPlan {
         ids.holds(&self.reqs[it.start as usize..it.end as usize])
     }
 
+    /// M6.2 over interned ids only (the hot path of checks and batch rows): the last matching
+    /// item decides. `same_mesh`: the client is in the destination's mesh (M5.4). The A3/A4
+    /// divergence flag is not computed here ([`InboundPlan::divergence`]).
+    pub fn verdict(&self, ids: &ClientIds, same_mesh: bool) -> Verdict {
+        let last = if same_mesh {
+            self.items.iter().rposition(|it| self.matches(it, ids))
+        } else {
+            None
+        };
+        let action = last.and_then(|l| self.items.get(l)).map(|it| it.action);
+        let (allowed, reason) = match action {
+            None => (false, Reason::MtpNoMatch),
+            Some(Action::Allow) => (true, Reason::MtpAllow),
+            Some(Action::AllowWithShadowDeny) => (true, Reason::MtpAllowShadowDeny),
+            Some(Action::Deny) => (false, Reason::MtpDeny),
+        };
+        Verdict {
+            allowed,
+            reason,
+            action,
+            last,
+            divergence: false,
+            same_mesh,
+        }
+    }
+
+    /// A3/A4 for a verdict of this plan: `Some(true)` when Kuma's rule list (M6.4) would admit a
+    /// denied client; `None` when not computed (more than `max_items` items, or more than
+    /// `budget` rule combinations to look at: the decision is unaffected).
+    #[allow(clippy::too_many_arguments)]
+    pub fn divergence(
+        &self,
+        set: &MtpSet,
+        v: &Verdict,
+        mesh: &str,
+        client: &ClientIdentity,
+        ids: &ClientIds,
+        max_items: usize,
+        budget: usize,
+    ) -> Option<bool> {
+        if v.allowed || !v.same_mesh {
+            return Some(false);
+        }
+        if !self
+            .items
+            .iter()
+            .any(|it| it.action.allows() && self.matches(it, ids))
+        {
+            return Some(false); // only a matching allowing item can make a rule admit the client
+        }
+        if self.items.len() > max_items.min(super::decide::MAX_DIVERGENCE_ITEMS) {
+            return None;
+        }
+        kuma_rules_admit(&set.selection_of(self), mesh, client, budget)
+    }
+
+    /// Position in the set's policies of the policy of item `item` (batch dictionaries).
+    pub fn item_policy_index(&self, item: usize) -> Option<usize> {
+        let it = self.items.get(item)?;
+        self.policies.get(it.policy as usize).map(|&p| p as usize)
+    }
+
+    /// The M6.1 items in list order: (policy name, from index, action, matches the client).
+    pub fn items_for<'s>(
+        &'s self,
+        set: &'s MtpSet,
+        ids: &ClientIds,
+        same_mesh: bool,
+    ) -> Vec<(&'s str, usize, Action, bool)> {
+        self.items
+            .iter()
+            .enumerate()
+            .map(|(i, it)| {
+                (
+                    self.item_policy(set, i),
+                    it.from_index as usize,
+                    it.action,
+                    same_mesh && self.matches(it, ids),
+                )
+            })
+            .collect()
+    }
+
     /// M6.2 over a non-empty plan: the last matching item decides.
     pub fn decide(
         &self,
@@ -141,7 +224,13 @@ impl InboundPlan {
         {
             return false;
         }
-        kuma_rules_admit(&set.selection_of(self), mesh, client)
+        kuma_rules_admit(
+            &set.selection_of(self),
+            mesh,
+            client,
+            super::rules::MAX_COMBINATIONS,
+        )
+        .unwrap_or(false)
     }
 
     /// Name of the policy of item `item`.

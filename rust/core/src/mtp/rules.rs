@@ -18,17 +18,29 @@ pub struct Rule {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RulesError {
-    TooLarge { combinations: usize },
+    /// The list would have more than `limit` candidate rules (subset combinations, M6.4.4).
+    TooLarge { combinations: usize, limit: usize },
 }
 
 impl std::fmt::Display for RulesError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RulesError::TooLarge { combinations } => {
-                write!(
-                    f,
-                    "rule list too large: {combinations} combinations (limit {MAX_COMBINATIONS})"
-                )
+            RulesError::TooLarge {
+                combinations,
+                limit,
+            } => {
+                if *combinations == usize::MAX {
+                    write!(
+                        f,
+                        "rule list too large: more than {MAX_CLIQUES} item groups (cap {limit} rules)"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "rule list too large: {combinations} candidate rules, above the cap of {limit} \
+                         (max_rules)"
+                    )
+                }
             }
         }
     }
@@ -104,6 +116,19 @@ fn group_key(c: &[usize]) -> String {
 
 /// M6.4 over the M6.1 item list (positive subsets as sorted (key, value) lists, actions).
 pub fn build(items: &[(&[(String, String)], Action)]) -> Result<Vec<Rule>, RulesError> {
+    build_capped(items, MAX_COMBINATIONS)
+}
+
+/// Default cap on the M6.4 rule list (candidate rules) of `select_rules` / explanations (#12).
+pub const DEFAULT_MAX_RULES: usize = 10_000;
+
+/// [`build`] with a cap on the candidate rules (checked before enumerating, so a document that
+/// would produce millions of rules fails fast with [`RulesError::TooLarge`]).
+pub fn build_capped(
+    items: &[(&[(String, String)], Action)],
+    cap: usize,
+) -> Result<Vec<Rule>, RulesError> {
+    let cap = cap.min(MAX_COMBINATIONS);
     let mut groups = maximal_cliques(
         items.len(),
         |i, j| subset::intersect(items[i].0, items[j].0),
@@ -111,6 +136,7 @@ pub fn build(items: &[(&[(String, String)], Action)]) -> Result<Vec<Rule>, Rules
     )
     .ok_or(RulesError::TooLarge {
         combinations: usize::MAX,
+        limit: cap,
     })?;
     groups.sort_by_cached_key(|g| std::cmp::Reverse(group_key(g)));
     let mut group_tags = Vec::with_capacity(groups.len());
@@ -125,9 +151,10 @@ pub fn build(items: &[(&[(String, String)], Action)]) -> Result<Vec<Rule>, Rules
         total = total.saturating_add(subset::iter_len(&tags));
         group_tags.push(tags);
     }
-    if total > MAX_COMBINATIONS {
+    if total > cap {
         return Err(RulesError::TooLarge {
             combinations: total,
+            limit: cap,
         });
     }
     let mut rules = Vec::new();
@@ -160,12 +187,21 @@ pub fn admits(
     items: &[(&[(String, String)], Action)],
     identity: &BTreeSet<(String, String)>,
 ) -> Option<bool> {
+    admits_within(items, identity, MAX_COMBINATIONS)
+}
+
+/// [`admits`] enumerating at most `budget` combinations (`None` beyond: not computed).
+pub fn admits_within(
+    items: &[(&[(String, String)], Action)],
+    identity: &BTreeSet<(String, String)>,
+    budget: usize,
+) -> Option<bool> {
     let groups = maximal_cliques(
         items.len(),
         |i, j| subset::intersect(items[i].0, items[j].0),
         MAX_CLIQUES,
     )?;
-    let mut budget = MAX_COMBINATIONS;
+    let mut budget = budget.min(MAX_COMBINATIONS);
     for g in groups {
         let mut dims: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for &i in &g {

@@ -106,6 +106,25 @@ pub fn selects(p: &MtpPolicy, dp: &MtpDataplane, inbound: &MtpInbound) -> bool {
     }
 }
 
+/// M7.5 / T4.7: does a policy's top-level targetRef select an ExternalService (tags `tags`) at the
+/// zone egress? `Mesh` (or omitted): every ES; `MeshSubset`: its tags over the ES tags (T2.2);
+/// `MeshService`: name = the ES `kuma.io/service`; `MeshServiceSubset`: both. Other kinds select
+/// nothing there (Kuma `serviceSelectedByTargetRef`); shadow policies (M2.7) are never applied.
+pub fn selects_egress(p: &MtpPolicy, mesh: &str, tags: &Labels) -> bool {
+    if p.mesh != mesh || p.is_shadow() {
+        return false;
+    }
+    let tr = &p.target_ref;
+    let service = || tags.get(SERVICE) == Some(&tr.name);
+    match tr.kind.as_str() {
+        "Mesh" | "" => true,
+        "MeshSubset" => tags_match(&tr.tags, tags),
+        "MeshService" => service(),
+        "MeshServiceSubset" => service() && tags_match(&tr.tags, tags),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +175,30 @@ mod tests {
             kind: kind.into(),
             ..TargetRef::default()
         }
+    }
+
+    #[test]
+    fn m7_5_egress_selection_by_kind() {
+        let es = labels(&[("kuma.io/service", "httpbin"), ("env", "prod")]);
+        let mut t = tr("MeshService");
+        t.name = "httpbin".into();
+        assert!(selects_egress(&policy(t.clone(), &[]), "default", &es));
+        assert!(!selects_egress(&policy(t, &[]), "other", &es));
+        let mut t = tr("MeshServiceSubset");
+        t.name = "httpbin".into();
+        t.tags = labels(&[("env", "dev")]);
+        assert!(!selects_egress(&policy(t, &[]), "default", &es));
+        let mut t = tr("MeshSubset");
+        t.tags = labels(&[("env", "*")]);
+        assert!(selects_egress(&policy(t, &[]), "default", &es));
+        assert!(selects_egress(&policy(tr("Mesh"), &[]), "default", &es));
+        assert!(!selects_egress(
+            &policy(tr("Dataplane"), &[]),
+            "default",
+            &es
+        ));
+        let shadow = policy(tr("Mesh"), &[("kuma.io/effect", "shadow")]);
+        assert!(!selects_egress(&shadow, "default", &es));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Qualifiers and the R5.6 coverage check (A1, A5, A6, A7).
 
+use super::error::InputError;
 use super::glob::{covers, Selector};
 use super::target::{Element, Target};
 use super::target_ref::{matches, TargetRef};
@@ -31,9 +32,11 @@ impl Qualifier {
         target_ref: Option<TargetRef>,
         to: Option<TargetRef>,
         from: Option<TargetRef>,
-    ) -> Result<Qualifier, String> {
+    ) -> Result<Qualifier, InputError> {
         if target_ref.is_none() && to.is_none() && from.is_none() {
-            return Err("qualifier cannot be empty".into());
+            return Err(InputError::EmptyQualifier {
+                path: String::new(),
+            });
         }
         Ok(Qualifier::TargetRef {
             target_ref,
@@ -45,9 +48,11 @@ impl Qualifier {
     pub fn connection(
         sources: Option<Selector>,
         destinations: Option<Selector>,
-    ) -> Result<Qualifier, String> {
+    ) -> Result<Qualifier, InputError> {
         if sources.is_none() && destinations.is_none() {
-            return Err("qualifier cannot be empty".into());
+            return Err(InputError::EmptyQualifier {
+                path: String::new(),
+            });
         }
         Ok(Qualifier::Connection {
             sources,

@@ -21,6 +21,60 @@ pub enum Reason {
     ZoneCpToken,
 }
 
+/// A decision's reason code without payload (batch `reason` column): `Allowed` or the kind of
+/// denial. Stable strings; `ALL[c as usize] == c`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReasonCode {
+    Allowed,
+    CannotAccessResource,
+    ResourceOfType,
+    DataplaneToken,
+    ZoneToken,
+    UserToken,
+    EnvoyProxyInfo,
+    ZoneCpToken,
+}
+
+impl ReasonCode {
+    pub const ALL: [ReasonCode; 8] = [
+        ReasonCode::Allowed,
+        ReasonCode::CannotAccessResource,
+        ReasonCode::ResourceOfType,
+        ReasonCode::DataplaneToken,
+        ReasonCode::ZoneToken,
+        ReasonCode::UserToken,
+        ReasonCode::EnvoyProxyInfo,
+        ReasonCode::ZoneCpToken,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasonCode::Allowed => "allowed",
+            ReasonCode::CannotAccessResource => "cannot-access-resource",
+            ReasonCode::ResourceOfType => "resource-of-type",
+            ReasonCode::DataplaneToken => "dataplane-token",
+            ReasonCode::ZoneToken => "zone-token",
+            ReasonCode::UserToken => "user-token",
+            ReasonCode::EnvoyProxyInfo => "envoy-proxy-info",
+            ReasonCode::ZoneCpToken => "zone-cp-token",
+        }
+    }
+}
+
+impl Reason {
+    pub fn code(&self) -> ReasonCode {
+        match self {
+            Reason::CannotAccessResource => ReasonCode::CannotAccessResource,
+            Reason::ResourceOfType(_) => ReasonCode::ResourceOfType,
+            Reason::DataplaneToken => ReasonCode::DataplaneToken,
+            Reason::ZoneToken(_) => ReasonCode::ZoneToken,
+            Reason::UserToken => ReasonCode::UserToken,
+            Reason::EnvoyProxyInfo => ReasonCode::EnvoyProxyInfo,
+            Reason::ZoneCpToken => ReasonCode::ZoneCpToken,
+        }
+    }
+}
+
 /// Where the denial is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Channel {

@@ -3,20 +3,29 @@
 //! Pure and deterministic: the bindings crate compiles a [`Engine`] once from plain data and calls
 //! [`Engine::check`] per request.
 
+pub mod batch;
 pub mod coverage;
+pub mod document;
+pub mod error;
 pub mod glob;
 pub mod identity;
+pub mod json;
+pub mod kinds;
 pub mod message;
+pub mod policy_doc;
 pub mod policy_set;
+pub mod reverse;
 pub mod rule;
 pub mod static_mode;
 pub mod target;
 pub mod target_ref;
 
 pub use coverage::Qualifier;
+pub use error::{CheckError, InputError, RowError};
 pub use identity::{Subjects, User};
-pub use message::{denial_text, go_quote, reason_text, Channel, Reason};
+pub use message::{denial_text, go_quote, reason_text, Channel, Reason, ReasonCode};
 pub use policy_set::{Action, Binding, Decision, Grant, HeldRoles, PolicySet, Role, SecretReads};
+pub use reverse::{HeldRole, UserPermissions};
 pub use rule::{Access, Rule, TokenRequest};
 pub use static_mode::StaticConfig;
 pub use target::{Body, Family, Scope, Target};
@@ -34,7 +43,122 @@ pub enum Engine {
     Static(StaticConfig),
 }
 
+impl Decision {
+    /// The batch reason code: `Allowed`, or the denial's reason (R8.2 when none is recorded).
+    pub fn code(&self) -> ReasonCode {
+        match (&self.reason, self.allowed) {
+            (_, true) => ReasonCode::Allowed,
+            (Some(r), false) => r.code(),
+            (None, false) => ReasonCode::CannotAccessResource,
+        }
+    }
+}
+
+impl TokenRequest {
+    /// The request of a token action given without one (`check(..., token_request={})`):
+    /// `None` for a dataplane token, whose request needs a mesh (R5.12).
+    pub fn empty(access: Access) -> Option<TokenRequest> {
+        match access {
+            Access::GenerateUserToken => Some(TokenRequest::User),
+            Access::GenerateZoneToken => Some(TokenRequest::Zone {
+                zone: String::new(),
+            }),
+            Access::GenerateZoneCpToken => Some(TokenRequest::ZoneCp {
+                zone: String::new(),
+            }),
+            _ => None,
+        }
+    }
+}
+
 impl Engine {
+    /// R5.1: the subject ids of a user (name, then each group), appended to `out`. Nothing under
+    /// the static strategy (it matches users itself).
+    pub fn subjects<'g>(
+        &self,
+        name: &str,
+        groups: impl IntoIterator<Item = &'g str>,
+        out: &mut Vec<u32>,
+    ) {
+        if let Engine::Rbac { set, .. } = self {
+            out.extend(set.user_subject(name));
+            out.extend(groups.into_iter().filter_map(|g| set.group_subject(g)));
+        }
+    }
+
+    /// Whether decisions may need the user's name and groups as text (the static strategy, A12
+    /// static-admin secret reads); otherwise the subject ids suffice (batches skip the text).
+    pub fn needs_user_text(&self) -> bool {
+        match self {
+            Engine::Rbac { secret_reads, .. } => *secret_reads == SecretReads::StaticAdmin,
+            Engine::Static(_) => true,
+        }
+    }
+
+    /// The R5.1 subject id of a `User` subject named `name` (none under the static strategy).
+    pub fn user_subject(&self, name: &str) -> Option<u32> {
+        match self {
+            Engine::Rbac { set, .. } => set.user_subject(name),
+            Engine::Static(_) => None,
+        }
+    }
+
+    /// The R5.1 subject id of a `Group` subject named `group`.
+    pub fn group_subject(&self, group: &str) -> Option<u32> {
+        match self {
+            Engine::Rbac { set, .. } => set.group_subject(group),
+            Engine::Static(_) => None,
+        }
+    }
+
+    /// The one decision path (§5 RBAC, §7 static): every check, batch row and handle call ends
+    /// here. `subjects` are the user's subject ids ([`Engine::subjects`], or the bindings'
+    /// interned lookup); `user` materialises the user when the static strategy or A12
+    /// static-admin reads need it (`None` = the user could not be read: an error).
+    pub fn decide(
+        &self,
+        subjects: &[u32],
+        user: impl FnOnce() -> Option<User>,
+        action: Action,
+        target: Option<&Target>,
+        old: Option<&Target>,
+        token: Option<&TokenRequest>,
+    ) -> Result<Decision, CheckError> {
+        match self {
+            Engine::Rbac {
+                set,
+                secret_reads,
+                static_config,
+            } => {
+                let mut unreadable = false;
+                let d = set.decide(
+                    &set.held_roles(subjects),
+                    || match user() {
+                        Some(u) => static_config.admin_resources.matches(&u),
+                        None => {
+                            unreadable = true;
+                            false
+                        }
+                    },
+                    action,
+                    target,
+                    old,
+                    token,
+                    *secret_reads,
+                );
+                if unreadable {
+                    return Err(CheckError::UnreadableUser);
+                }
+                d
+            }
+            Engine::Static(cfg) => {
+                let u = user().ok_or(CheckError::UnreadableUser)?;
+                cfg.check(&u, action, target, token)
+            }
+        }
+    }
+
+    /// [`Engine::decide`] for an owned user.
     pub fn check(
         &self,
         user: &User,
@@ -42,61 +166,14 @@ impl Engine {
         target: Option<&Target>,
         old: Option<&Target>,
         token: Option<&TokenRequest>,
-    ) -> Result<Decision, String> {
-        match self {
-            Engine::Rbac {
-                set,
-                secret_reads,
-                static_config,
-            } => set.check(
-                user,
-                action,
-                target,
-                old,
-                token,
-                *secret_reads,
-                &static_config.admin_resources,
-            ),
-            Engine::Static(cfg) => cfg.check(user, action, target, token),
-        }
+    ) -> Result<Decision, CheckError> {
+        let mut ids = Vec::new();
+        self.subjects(&user.name, user.groups.iter().map(String::as_str), &mut ids);
+        self.decide(&ids, || Some(user.clone()), action, target, old, token)
     }
 
-    /// [`Engine::check`] for a user given as borrowed name and groups: under RBAC the user is
-    /// never materialised (R5.1 subjects are interned at compile time); static mode builds it.
-    pub fn check_named<'g>(
-        &self,
-        name: &str,
-        groups: impl IntoIterator<Item = &'g str> + Clone,
-        action: Action,
-        target: Option<&Target>,
-        old: Option<&Target>,
-        token: Option<&TokenRequest>,
-    ) -> Result<Decision, String> {
-        let user = || User {
-            name: name.to_owned(),
-            groups: groups.clone().into_iter().map(str::to_owned).collect(),
-        };
-        match self {
-            Engine::Rbac {
-                set,
-                secret_reads,
-                static_config,
-            } => set.decide(
-                &set.roles_of(name, groups.clone()),
-                || static_config.admin_resources.matches(&user()),
-                action,
-                target,
-                old,
-                token,
-                *secret_reads,
-            ),
-            Engine::Static(cfg) => cfg.check(&user(), action, target, token),
-        }
-    }
-
-    /// R5.6 on demand for a denial of `check` / `check_named`: the uncovered elements of the
-    /// denied side (`old` when `denied_side` is `"old"`, else `target`). Empty for non-resource
-    /// actions, reads and the static strategy (they never explain coverage).
+    /// R5.6 on demand for a denial: the uncovered elements of `target` (the denied side).
+    /// Empty for non-resource actions, reads and the static strategy.
     pub fn uncovered<'g>(
         &self,
         name: &str,
@@ -109,6 +186,18 @@ impl Engine {
                 set.uncovered(&set.roles_of(name, groups), a, target)
             }
             _ => Vec::new(),
+        }
+    }
+
+    /// The reverse query (what-can); empty under the static strategy.
+    pub fn permissions_of<'g>(
+        &self,
+        name: &str,
+        groups: impl IntoIterator<Item = &'g str>,
+    ) -> UserPermissions {
+        match self {
+            Engine::Rbac { set, .. } => set.permissions_of(name, groups),
+            Engine::Static(_) => UserPermissions::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::coverage::covered_elements;
+use super::error::{CheckError, InputError};
 use super::identity::{Subjects, User};
 use super::message::Reason;
 use super::rule::{Access, Rule, TokenRequest};
@@ -43,6 +44,14 @@ impl Action {
             "GET" => Some(Action::Get),
             "LIST" => Some(Action::List),
             _ => Access::parse(s).map(Action::Access),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Get => "GET",
+            Action::List => "LIST",
+            Action::Access(a) => a.as_str(),
         }
     }
 }
@@ -103,6 +112,51 @@ impl Decision {
 }
 
 type Key = (Access, u32);
+
+/// The per-role `(access, type)` rule index, flattened into three contiguous arrays (a check
+/// touches a few cache lines, not one hash table per role): role `r`'s keys are
+/// `keys[spans[r]]`, sorted; each key's rule ids are `rules[start..end]`, in load order.
+#[derive(Debug, Default)]
+struct RoleIndex {
+    spans: Vec<(u32, u32)>,
+    keys: Vec<(Key, u32, u32)>,
+    rules: Vec<u32>,
+}
+
+impl RoleIndex {
+    fn push(&mut self, idx: FastMap<Key, Vec<u32>>) {
+        let start = self.keys.len() as u32;
+        let mut entries: Vec<(Key, Vec<u32>)> = idx.into_iter().collect();
+        entries.sort_unstable_by_key(|e| e.0);
+        for (key, ids) in entries {
+            let a = self.rules.len() as u32;
+            self.rules.extend(ids);
+            self.keys.push((key, a, self.rules.len() as u32));
+        }
+        self.spans.push((start, self.keys.len() as u32));
+    }
+
+    fn shrink(&mut self) {
+        self.spans.shrink_to_fit();
+        self.keys.shrink_to_fit();
+        self.rules.shrink_to_fit();
+    }
+
+    /// The rule ids of role `r` indexed under `key` (load order).
+    fn get(&self, r: u32, key: Key) -> &[u32] {
+        let Some(&(s, e)) = self.spans.get(r as usize) else {
+            return &[];
+        };
+        let keys = self.keys.get(s as usize..e as usize).unwrap_or_default();
+        match keys.binary_search_by(|(k, _, _)| k.cmp(&key)) {
+            Ok(i) => keys
+                .get(i)
+                .and_then(|&(_, a, b)| self.rules.get(a as usize..b as usize))
+                .unwrap_or_default(),
+            Err(_) => &[],
+        }
+    }
+}
 
 /// R5.2: the roles a user holds, as the precomputed `(role id, first binding id)` lists (sorted by
 /// role id) of each subject that matches them (user name, then each group). One list is used in
@@ -222,8 +276,12 @@ pub struct PolicySet {
     by_group: FastMap<Box<str>, u32>,
     /// Per subject: `(role id, first binding id)` sorted by role id (R5.2).
     subject_roles: Vec<Vec<(u32, u32)>>,
+    /// Per subject: the bindings naming it, in load order (reverse queries).
+    subject_bindings: Vec<Vec<u32>>,
     type_ids: FastMap<String, u32>,
-    role_index: Vec<FastMap<Key, Vec<u32>>>,
+    /// `type_ids` by kind-registry index (`Target::kind`).
+    kind_type_ids: Vec<Option<u32>>,
+    role_index: RoleIndex,
     global_index: FastMap<Key, Vec<(u32, u32)>>,
     examined: AtomicU64,
 }
@@ -236,20 +294,23 @@ fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
 
 impl PolicySet {
     /// Compile. Duplicate role or binding names are an error (A14).
-    pub fn compile(roles: Vec<Role>, bindings: Vec<Binding>) -> Result<PolicySet, String> {
+    pub fn compile(roles: Vec<Role>, bindings: Vec<Binding>) -> Result<PolicySet, InputError> {
         let mut role_ids: HashMap<String, u32> = HashMap::new();
         for (i, r) in roles.iter().enumerate() {
             if role_ids.insert(r.name.clone(), i as u32).is_some() {
-                return Err(format!("duplicate AccessRole name {:?} (A14)", r.name));
+                return Err(InputError::Duplicate {
+                    kind: "AccessRole",
+                    name: r.name.clone(),
+                });
             }
         }
         let mut seen = HashMap::new();
         for b in &bindings {
             if seen.insert(b.name.clone(), ()).is_some() {
-                return Err(format!(
-                    "duplicate AccessRoleBinding name {:?} (A14)",
-                    b.name
-                ));
+                return Err(InputError::Duplicate {
+                    kind: "AccessRoleBinding",
+                    name: b.name.clone(),
+                });
             }
         }
         // Per binding: resolved role ids (missing names skipped, A14).
@@ -267,6 +328,7 @@ impl PolicySet {
         let mut by_user: FastMap<Box<str>, u32> = FastMap::default();
         let mut by_group: FastMap<Box<str>, u32> = FastMap::default();
         let mut subject_roles: Vec<Vec<(u32, u32)>> = Vec::new();
+        let mut subject_bindings: Vec<Vec<u32>> = Vec::new();
         for (bi, b) in bindings.iter().enumerate() {
             let mut subjects: Vec<u32> = Vec::new();
             for (map, names) in [
@@ -278,11 +340,16 @@ impl PolicySet {
                     let id = *map.entry(name.as_str().into()).or_insert(n);
                     if id == n {
                         subject_roles.push(Vec::new());
+                        subject_bindings.push(Vec::new());
                     }
                     subjects.push(id);
                 }
             }
             for s in subjects {
+                let sb = &mut subject_bindings[s as usize];
+                if sb.last() != Some(&(bi as u32)) {
+                    sb.push(bi as u32);
+                }
                 let held = &mut subject_roles[s as usize];
                 for &r in &binding_roles[bi] {
                     // Bindings are visited in load order: the first one to give `r` stays.
@@ -296,7 +363,7 @@ impl PolicySet {
             held.sort_unstable();
         }
         let mut type_ids: FastMap<String, u32> = FastMap::default();
-        let mut role_index = Vec::with_capacity(roles.len());
+        let mut role_index = RoleIndex::default();
         let mut global_index: FastMap<Key, Vec<(u32, u32)>> = FastMap::default();
         for (ri, role) in roles.iter().enumerate() {
             let mut idx: FastMap<Key, Vec<u32>> = FastMap::default();
@@ -329,13 +396,20 @@ impl PolicySet {
             }
             role_index.push(idx);
         }
+        role_index.shrink();
+        let kind_type_ids = super::kinds::KINDS
+            .iter()
+            .map(|k| type_ids.get(k.name).copied())
+            .collect();
         Ok(PolicySet {
             roles,
             bindings,
             by_user,
             by_group,
             subject_roles,
+            subject_bindings,
             type_ids,
+            kind_type_ids,
             role_index,
             global_index,
             examined: AtomicU64::new(0),
@@ -357,6 +431,21 @@ impl PolicySet {
 
     pub fn rule_count(&self) -> usize {
         self.roles.iter().map(|r| r.rules.len()).sum()
+    }
+
+    /// The id of the role named `name`.
+    pub fn role_id(&self, name: &str) -> Option<u32> {
+        self.roles
+            .iter()
+            .position(|r| r.name == name)
+            .map(|i| i as u32)
+    }
+
+    /// The bindings naming subject `s` (load order).
+    pub fn subject_bindings(&self, s: u32) -> &[u32] {
+        self.subject_bindings
+            .get(s as usize)
+            .map_or(&[], Vec::as_slice)
     }
 
     pub fn role_name(&self, id: u32) -> &str {
@@ -415,8 +504,14 @@ impl PolicySet {
             .into_owned()
     }
 
-    fn type_key(&self, type_name: Option<&str>) -> Option<u32> {
-        type_name.and_then(|t| self.type_ids.get(t).copied())
+    /// The type id of a target: through its kind-registry index when known (no hashing per
+    /// check), else by name.
+    fn type_key(&self, target: Option<&Target>) -> Option<u32> {
+        let t = target?;
+        match t.kind {
+            Some(k) => self.kind_type_ids.get(k as usize).copied().flatten(),
+            None => self.type_ids.get(t.type_name.as_str()).copied(),
+        }
     }
 
     /// The first `(role, rule)` (by load order) among the user's candidate rules for `access`
@@ -425,10 +520,10 @@ impl PolicySet {
         &self,
         held: &HeldRoles<'_>,
         access: Access,
-        type_name: Option<&str>,
+        target: Option<&Target>,
         pred: F,
     ) -> (Option<(u32, u32, u32)>, usize) {
-        let tk = self.type_key(type_name);
+        let tk = self.type_key(target);
         let mut examined = 0usize;
         let empty: Vec<(u32, u32)> = Vec::new();
         let g_typed = tk
@@ -440,15 +535,9 @@ impl PolicySet {
             let user_roles = held.merged();
             let mut found = None;
             for &(r, b) in user_roles.iter() {
-                let idx = &self.role_index[r as usize];
                 let mut best: Option<u32> = None;
-                for bucket in [
-                    tk.and_then(|t| idx.get(&(access, t))),
-                    idx.get(&(access, ANY_TYPE)),
-                ]
-                .into_iter()
-                .flatten()
-                {
+                let typed = tk.map_or(&[][..], |t| self.role_index.get(r, (access, t)));
+                for bucket in [typed, self.role_index.get(r, (access, ANY_TYPE))] {
                     for &k in bucket {
                         if best.is_some_and(|x| x < k) {
                             continue;
@@ -507,9 +596,8 @@ impl PolicySet {
         target: &Target,
         d: &mut Decision,
     ) -> Option<Grant> {
-        let (found, n) = self.find(roles, access, Some(&target.type_name), |r| {
-            r.grants_resource(access, target)
-        });
+        // The (access, type) index guarantees R5.4 items 1-2 for every candidate.
+        let (found, n) = self.find(roles, access, Some(target), |r| r.grants_indexed(target));
         d.examined += n;
         found.map(|f| self.grant_of(f, access))
     }
@@ -538,9 +626,9 @@ impl PolicySet {
                     target.type_name
                 ));
             }
-            for (i, c) in covered.iter().enumerate() {
+            for (c, label) in covered.iter().zip(target.labels()) {
                 if !c {
-                    push_unique(&mut out, target.labels[i].clone());
+                    push_unique(&mut out, label);
                 }
             }
         }
@@ -558,7 +646,7 @@ impl PolicySet {
         token: Option<&TokenRequest>,
         secret_reads: SecretReads,
         static_admin: &Subjects,
-    ) -> Result<Decision, String> {
+    ) -> Result<Decision, CheckError> {
         let roles = self.roles_of(&user.name, user.groups.iter().map(String::as_str));
         self.decide(
             &roles,
@@ -583,7 +671,7 @@ impl PolicySet {
         old: Option<&Target>,
         token: Option<&TokenRequest>,
         secret_reads: SecretReads,
-    ) -> Result<Decision, String> {
+    ) -> Result<Decision, CheckError> {
         let mut d = Decision::default();
         let deny = |mut d: Decision| {
             d.allowed = false;
@@ -592,7 +680,7 @@ impl PolicySet {
         };
         match action {
             Action::Get | Action::List => {
-                let t = target.ok_or("GET/LIST needs a resource")?;
+                let t = target.ok_or(CheckError::MissingResource(action.as_str()))?;
                 if !matches!(t.type_name.as_str(), "Secret" | "GlobalSecret") {
                     return Ok(Decision::allow(None)); // R3.1
                 }
@@ -609,8 +697,8 @@ impl PolicySet {
                         // A12: any write grant on the object implies reading it; LIST needs it unnamed.
                         let list = action == Action::List;
                         for a in [Access::Create, Access::Update, Access::Delete] {
-                            let (found, n) = self.find(roles, a, Some(&t.type_name), |r| {
-                                (!list || r.names.is_empty()) && r.grants_resource(a, t)
+                            let (found, n) = self.find(roles, a, Some(t), |r| {
+                                (!list || r.names.is_empty()) && r.grants_indexed(t)
                             });
                             d.examined += n;
                             if let Some(f) = found {
@@ -624,15 +712,15 @@ impl PolicySet {
                 }
             }
             Action::Access(a) if a.is_resource() => {
-                let t = target.ok_or_else(|| format!("{} needs a resource", a.as_str()))?;
+                let t = target.ok_or(CheckError::MissingResource(a.as_str()))?;
                 if a == Access::Update {
                     // R5.9 / A10: both stored and new object must be granted UPDATE.
-                    let o = old.ok_or("UPDATE needs old_resource (the stored object, A10)")?;
+                    let o = old.ok_or(CheckError::MissingOld)?;
                     if (&o.type_name, &o.mesh, &o.name) != (&t.type_name, &t.mesh, &t.name) {
-                        return Err(format!(
-                            "UPDATE must keep type, mesh and name (R5.9): stored {} {:?}/{} vs new {} {:?}/{}",
-                            o.type_name, o.mesh, o.name, t.type_name, t.mesh, t.name
-                        ));
+                        return Err(CheckError::IdentityChanged {
+                            stored: o.label(),
+                            new: t.label(),
+                        });
                     }
                     match self.check_resource(roles, a, o, &mut d) {
                         Some(g) => d.old_grant = Some(g),
@@ -661,9 +749,9 @@ impl PolicySet {
                 }
             }
             Action::Access(a) if a.is_token() => {
-                let req = token.ok_or_else(|| format!("{} needs a token request", a.as_str()))?;
+                let req = token.ok_or(CheckError::MissingTokenRequest(a))?;
                 if req.access() != a {
-                    return Err(format!("token request does not fit {}", a.as_str()));
+                    return Err(CheckError::TokenMismatch(a));
                 }
                 let (found, n) = self.find(roles, a, None, |r| r.grants_token(req));
                 d.examined += n;
@@ -677,8 +765,7 @@ impl PolicySet {
                 }
             }
             Action::Access(a) => {
-                let t = target
-                    .ok_or_else(|| format!("{} needs the inspected dataplane", a.as_str()))?;
+                let t = target.ok_or(CheckError::MissingResource(a.as_str()))?;
                 let (found, n) = self.find(roles, a, None, |r| r.grants_view(a, t));
                 d.examined += n;
                 match found {

@@ -164,6 +164,14 @@ impl Rule {
             && (self.when.is_empty() || rule_covers(&self.when, target))
     }
 
+    /// R5.4 items 3–5 for a candidate found through the `(access, type)` index, which already
+    /// guarantees items 1–2 (`access` granted, `types` empty or containing the target's type).
+    pub fn grants_indexed(&self, target: &Target) -> bool {
+        (self.names.is_empty() || self.names.contains(&target.name))
+            && self.mesh_passes(target.scope, target.mesh.as_deref())
+            && (self.when.is_empty() || rule_covers(&self.when, target))
+    }
+
     /// R5.12 / R5.13 (A9): `types`/`names` are ignored for token actions.
     pub fn grants_token(&self, req: &TokenRequest) -> bool {
         if !self.has(req.access()) {

@@ -1,6 +1,7 @@
 //! §7 the `static` access strategy (Kuma's only one; Kong Mesh lockout recovery). AccessRoles and
 //! bindings are ignored entirely (R7.1).
 
+use super::error::CheckError;
 use super::identity::{Subjects, User};
 use super::message::Reason;
 use super::policy_set::{Action, Decision};
@@ -47,7 +48,7 @@ impl StaticConfig {
         action: Action,
         target: Option<&Target>,
         token: Option<&TokenRequest>,
-    ) -> Result<Decision, String> {
+    ) -> Result<Decision, CheckError> {
         let verdict = |list: &Subjects, reason: Reason| {
             if list.matches(user) {
                 Decision::allow(None)
@@ -59,7 +60,7 @@ impl StaticConfig {
             Action::Get
             | Action::List
             | Action::Access(Access::Create | Access::Update | Access::Delete) => {
-                let t = target.ok_or("a resource action needs a resource")?;
+                let t = target.ok_or(CheckError::MissingResource(action.as_str()))?;
                 match t.type_name.as_str() {
                     "Secret" | "GlobalSecret" => verdict(
                         &self.admin_resources,
@@ -69,9 +70,9 @@ impl StaticConfig {
                 }
             }
             Action::Access(a) if a.is_token() => {
-                let req = token.ok_or_else(|| format!("{} needs a token request", a.as_str()))?;
+                let req = token.ok_or(CheckError::MissingTokenRequest(a))?;
                 if req.access() != a {
-                    return Err(format!("token request does not fit {}", a.as_str()));
+                    return Err(CheckError::TokenMismatch(a));
                 }
                 match req {
                     TokenRequest::Dataplane { .. } => {

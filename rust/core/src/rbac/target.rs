@@ -1,6 +1,7 @@
 //! R4 target normalisation: the only data a decision looks at (type, scope, family, mesh, name and
 //! the coverable elements of R4.5 / R4.6).
 
+use super::error::InputError;
 use super::glob::Selector;
 use super::target_ref::TargetRef;
 
@@ -68,6 +69,8 @@ pub enum Element {
 #[derive(Debug, Clone)]
 pub struct Target {
     pub type_name: String,
+    /// Index of the type in the kind registry (`kinds::KINDS`), when known.
+    pub kind: Option<u16>,
     pub scope: Scope,
     pub family: Family,
     /// `Some` exactly for mesh-scoped targets.
@@ -76,8 +79,10 @@ pub struct Target {
     /// `T` of R4.5 (absent top-level targetRef = `{kind: Mesh}`, A4); unused by other families.
     pub top_ref: TargetRef,
     pub elements: Vec<Element>,
-    /// Human-readable label per element (same order), for `explain`.
-    pub labels: Vec<String>,
+    /// The last element is the A4 `rules` from-element (for its label).
+    rules_element: bool,
+    /// Connection family: destinations per source (element `k` = pair `(k / n, k % n)`).
+    pair_cols: usize,
 }
 
 fn render_selector(s: &Selector) -> String {
@@ -86,6 +91,14 @@ fn render_selector(s: &Selector) -> String {
 }
 
 impl Target {
+    /// `"<type> <mesh>/<name>"` (mesh-scoped) or `"<type> <name>"` (what decisions show).
+    pub fn label(&self) -> String {
+        match self.mesh.as_deref() {
+            Some(m) => format!("{} {}/{}", self.type_name, m, self.name),
+            None => format!("{} {}", self.type_name, self.name),
+        }
+    }
+
     /// Build a target. Errors: a mesh-scoped target without mesh (R4.1), a body that does not fit
     /// the family.
     pub fn new(
@@ -94,18 +107,20 @@ impl Target {
         mesh: Option<&str>,
         name: &str,
         body: Body,
-    ) -> Result<Target, String> {
+    ) -> Result<Target, InputError> {
         let mesh = match (scope, mesh) {
             (Scope::Mesh, Some(m)) if !m.is_empty() => Some(m.to_string()),
             (Scope::Mesh, _) => {
-                return Err(format!(
-                    "{type_name} {name:?} is mesh-scoped but has no mesh (R4.1)"
-                ))
+                return Err(InputError::MissingMesh {
+                    type_name: type_name.to_string(),
+                    name: name.to_string(),
+                })
             }
             (Scope::Global, _) => None,
         };
         let mut elements = Vec::new();
-        let mut labels = Vec::new();
+        let mut rules_element = false;
+        let mut pair_cols = 1;
         let mut top_ref = TargetRef::of_kind("Mesh");
         let family = match body {
             Body::TargetRef {
@@ -117,21 +132,14 @@ impl Target {
                 if let Some(t) = top {
                     top_ref = t;
                 }
-                for (i, x) in to.into_iter().enumerate() {
-                    labels.push(format!("to[{i}].targetRef {x}"));
-                    elements.push(Element::To(x));
-                }
-                for (i, y) in from.into_iter().enumerate() {
-                    labels.push(format!("from[{i}].targetRef {y}"));
-                    elements.push(Element::From(y));
-                }
+                elements.extend(to.into_iter().map(Element::To));
+                elements.extend(from.into_iter().map(Element::From));
                 if has_rules {
                     // A4: top-level `rules` count as one from-element `{kind: Mesh}`.
-                    labels.push("rules (from {kind: Mesh})".to_string());
+                    rules_element = true;
                     elements.push(Element::From(TargetRef::of_kind("Mesh")));
                 }
                 if elements.is_empty() {
-                    labels.push(format!("targetRef {top_ref}"));
                     elements.push(Element::Top);
                 }
                 Family::TargetRef
@@ -148,13 +156,9 @@ impl Target {
                 } else {
                     &destinations
                 };
-                for (i, a) in s.iter().enumerate() {
-                    for (j, b) in d.iter().enumerate() {
-                        labels.push(format!(
-                            "sources[{i}] {} -> destinations[{j}] {}",
-                            render_selector(a),
-                            render_selector(b)
-                        ));
+                pair_cols = d.len();
+                for a in s {
+                    for b in d {
                         elements.push(Element::Pair(a.clone(), b.clone()));
                     }
                 }
@@ -166,15 +170,13 @@ impl Target {
                 } else {
                     selectors
                 };
-                for (i, s) in list.into_iter().enumerate() {
-                    labels.push(format!("selectors[{i}] {}", render_selector(&s)));
-                    elements.push(Element::Selector(s));
-                }
+                elements.extend(list.into_iter().map(Element::Selector));
                 Family::LegacyDataplane
             }
             Body::None => Family::None,
         };
         Ok(Target {
+            kind: super::kinds::index(type_name).map(|i| i as u16),
             type_name: type_name.to_string(),
             scope,
             family,
@@ -182,8 +184,44 @@ impl Target {
             name: name.to_string(),
             top_ref,
             elements,
-            labels,
+            rules_element,
+            pair_cols,
         })
+    }
+
+    /// Human-readable label per element (same order), for explanations (built on demand).
+    pub fn labels(&self) -> Vec<String> {
+        let (mut to_i, mut from_i) = (0usize, 0usize);
+        let last = self.elements.len().saturating_sub(1);
+        self.elements
+            .iter()
+            .enumerate()
+            .map(|(k, e)| match e {
+                Element::Top => format!("targetRef {}", self.top_ref),
+                Element::To(x) => {
+                    to_i += 1;
+                    format!("to[{}].targetRef {x}", to_i - 1)
+                }
+                Element::From(_) if self.rules_element && k == last => {
+                    "rules (from {kind: Mesh})".to_string()
+                }
+                Element::From(y) => {
+                    from_i += 1;
+                    format!("from[{}].targetRef {y}", from_i - 1)
+                }
+                Element::Pair(a, b) => {
+                    let n = self.pair_cols.max(1);
+                    format!(
+                        "sources[{}] {} -> destinations[{}] {}",
+                        k / n,
+                        render_selector(a),
+                        k % n,
+                        render_selector(b)
+                    )
+                }
+                Element::Selector(s) => format!("selectors[{k}] {}", render_selector(s)),
+            })
+            .collect()
     }
 }
 

@@ -1,15 +1,17 @@
 //! Batch support: inbound decisions row by row with `TrafficEngine.check`'s name resolution, no
 //! allocation per row, bad rows as error codes (never an error that aborts the batch).
 //!
-//! Selection (T3.5) depends only on the target inbound, so a [`BatchCache`] memoises the winner
-//! per `(dataplane, port)`; the E0–E7 rows are [`PolicySet::inbound_verdict`], the same function
-//! `authorize_inbound` uses (spec §4.1).
+//! A row is decided by the same functions as a single check: [`PolicySet::inbound_verdict`]
+//! (§4.1 E0–E7) with the snapshot's memoised T3.5 winner, then the E4 step (T4.11: a
+//! MeshTrafficPermission selecting the inbound decides, M6.2) in the core.
 
 use ahash::AHashMap;
 
 use super::decide::{Peer, Reason};
-use super::intern::{Sym, TagMap};
-use super::policy_set::{DpId, MeshId, PolicyId, PolicySet};
+use super::intern::TagMap;
+use super::policy_set::{DpId, MeshId, PolicySet};
+use super::snapshot::Snapshot;
+use crate::mtp::ClientIds;
 
 /// Why a row could not be decided (`TrafficEngine.check` would raise).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -26,17 +28,29 @@ pub enum RowError {
     BadPort,
     /// Destination null: `InputError`.
     MissingField,
+    /// A source value that is neither a name, a valid id, nor an explicit null / -1 (#12 item 1).
+    BadSource,
+    /// A dictionary index outside its dictionary (#12 item 2).
+    BadIndex,
+    /// A row field the batch does not know (a misspelt column or key, #12 item 1).
+    UnknownField,
+    /// A value of the wrong type in a row or column (#12 item 9).
+    BadValue,
 }
 
 impl RowError {
     /// Every row error, in declaration (discriminant) order: `ALL[e as usize] == e`.
-    pub const ALL: [RowError; 6] = [
+    pub const ALL: [RowError; 10] = [
         RowError::UnknownDataplane,
         RowError::UnknownMesh,
         RowError::AmbiguousDataplane,
         RowError::MalformedTags,
         RowError::BadPort,
         RowError::MissingField,
+        RowError::BadSource,
+        RowError::BadIndex,
+        RowError::UnknownField,
+        RowError::BadValue,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +61,10 @@ impl RowError {
             RowError::MalformedTags => "error:malformed-tags",
             RowError::BadPort => "error:bad-port",
             RowError::MissingField => "error:missing-field",
+            RowError::BadSource => "error:bad-source",
+            RowError::BadIndex => "error:bad-index",
+            RowError::UnknownField => "error:unknown-field",
+            RowError::BadValue => "error:bad-value",
         }
     }
 }
@@ -60,23 +78,21 @@ pub enum RowSource<'a> {
     Tags(&'a str),
 }
 
-/// The outcome of one row. `e4` = TrafficPermission decided in a mesh with
-/// MeshTrafficPermissions: the caller must consult the MTP engine (E4) for this row.
+/// The outcome of one row. `policy` is an id into [`Snapshot::policy_dictionary`] (TPs, then
+/// MTPs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RowOutcome {
     pub allowed: bool,
     pub reason: Result<Reason, RowError>,
-    pub policy: Option<PolicyId>,
-    pub e4: bool,
+    pub policy: Option<u32>,
 }
 
 impl RowOutcome {
-    fn error(e: RowError) -> RowOutcome {
+    pub fn error(e: RowError) -> RowOutcome {
         RowOutcome {
             allowed: false,
             reason: Err(e),
             policy: None,
-            e4: false,
         }
     }
 }
@@ -100,7 +116,7 @@ pub fn parse_tags(s: &str) -> Result<Vec<(&str, &str)>, RowError> {
         })
         .collect::<Result<_, _>>()?;
     for (i, (k, _)) in tags.iter().enumerate() {
-        if tags[..i].iter().any(|(j, _)| j == k) {
+        if tags.iter().take(i).any(|(j, _)| j == k) {
             return Err(RowError::MalformedTags);
         }
     }
@@ -110,15 +126,13 @@ pub fn parse_tags(s: &str) -> Result<Vec<(&str, &str)>, RowError> {
 /// A dataplane name resolved once per batch: an index into [`BatchIndex`]'s name groups.
 pub type NameId = u32;
 
-/// Name indexes for batch resolution, built once per compiled set.
+/// Dataplane names -> ids, built once per snapshot.
 #[derive(Debug, Default)]
 pub struct BatchIndex {
     /// dataplane name -> its group in `groups`.
     by_name: AHashMap<String, NameId>,
     /// per name: every dataplane of that name (any mesh, defined or not).
     groups: Vec<Vec<DpId>>,
-    /// meshes whose inbound TP outcomes must go through the E4 hook.
-    mtp_meshes: Vec<bool>,
 }
 
 impl BatchIndex {
@@ -126,28 +140,51 @@ impl BatchIndex {
     pub fn name_id(&self, name: &str) -> Option<NameId> {
         self.by_name.get(name).copied()
     }
+
+    fn ids(&self, n: NameId) -> &[DpId] {
+        self.groups.get(n as usize).map_or(&[][..], Vec::as_slice)
+    }
+
+    /// The dataplanes of a name id.
+    pub fn ids_of(&self, n: NameId) -> &[DpId] {
+        self.ids(n)
+    }
+
+    /// Every distinct name with its id.
+    pub fn names(&self) -> impl Iterator<Item = (&str, NameId)> {
+        self.by_name.iter().map(|(k, &v)| (k.as_str(), v))
+    }
+
+    /// Every dataplane named `name`.
+    pub fn group(&self, name: &str) -> &[DpId] {
+        self.name_id(name).map_or(&[][..], |n| self.ids(n))
+    }
 }
 
-/// A row's client with its names resolved ([`PolicySet::batch_row_ids`]).
+/// A `k=v,k=v` tag-map client (A5), parsed once per distinct text: its T2.7 identity pairs and
+/// its interned MeshTrafficPermission ids (M5.1).
+#[derive(Debug, Clone, Default)]
+pub struct TagClient {
+    pub pairs: TagMap,
+    pub mtp_ids: ClientIds,
+}
+
+/// A row's client with its names resolved ([`Snapshot::batch_row_ids`]).
 #[derive(Debug, Clone, Copy)]
 pub enum SourceIds<'a> {
     NonMesh,
     /// A dataplane name (None: unknown name).
     Dataplane(Option<NameId>),
     DataplaneId(DpId),
-    /// A tag-map client's identity pairs ([`PolicySet::batch_tags`]), or why it is malformed.
-    Tags(Result<&'a [(Sym, Sym)], RowError>),
-}
-
-/// Per-thread memo of T3.5 winners per `(dataplane, port)` (selection ignores the client).
-#[derive(Debug, Default)]
-pub struct BatchCache {
-    winners: AHashMap<(DpId, u32), Option<PolicyId>>,
+    /// A tag-map client ([`Snapshot::batch_tags`]), or why it is malformed.
+    Tags(Result<&'a TagClient, RowError>),
+    /// A source value that cannot be decided (`error:*`).
+    Bad(RowError),
 }
 
 impl PolicySet {
-    /// `mtp_meshes`: names of meshes with MeshTrafficPermissions (E4 in the caller).
-    pub fn batch_index<'a, I: IntoIterator<Item = &'a str>>(&self, mtp_meshes: I) -> BatchIndex {
+    /// Name groups of every dataplane.
+    pub fn batch_index(&self) -> BatchIndex {
         let mut by_name: AHashMap<String, NameId> = AHashMap::new();
         let mut groups: Vec<Vec<DpId>> = Vec::new();
         for (id, d) in self.dataplanes.iter().enumerate() {
@@ -155,19 +192,11 @@ impl PolicySet {
                 groups.push(Vec::new());
                 groups.len() as NameId - 1
             });
-            groups[g as usize].push(id as DpId);
-        }
-        let mut mtp = vec![false; self.meshes.len()];
-        for m in mtp_meshes {
-            if let Some(&id) = self.mesh_ids.get(m) {
-                mtp[id as usize] = true;
+            if let Some(group) = groups.get_mut(g as usize) {
+                group.push(id as DpId);
             }
         }
-        BatchIndex {
-            by_name,
-            groups,
-            mtp_meshes: mtp,
-        }
+        BatchIndex { by_name, groups }
     }
 
     /// A mesh name, resolved once per distinct value (None: no resource names that mesh).
@@ -175,84 +204,88 @@ impl PolicySet {
         self.mesh_ids.get(name).copied()
     }
 
-    /// A `k=v,k=v` tag-map client (A5), parsed once per distinct text: its identity pairs
-    /// (T2.7), unknown keys and values dropped (no selector can name them).
-    pub fn batch_tags(&self, text: &str) -> Result<TagMap, RowError> {
-        let tags = parse_tags(text)?;
-        let mut pairs = self.interner.lookup_map(tags.iter().copied());
-        pairs.retain(|&(_, v)| v != super::intern::UNKNOWN);
-        Ok(pairs)
-    }
-
     fn defined(&self, mesh: MeshId) -> Result<MeshId, RowError> {
-        if self.meshes[mesh as usize].defined {
+        if self.meshes.get(mesh as usize).is_some_and(|m| m.defined) {
             Ok(mesh)
         } else {
             Err(RowError::UnknownMesh)
         }
     }
 
+    fn dp_mesh(&self, dp: DpId) -> Option<MeshId> {
+        self.dataplanes.get(dp as usize).map(|d| d.mesh)
+    }
+}
+
+impl Snapshot {
+    /// A dataplane name, resolved once per distinct value.
+    pub fn name_id(&self, name: &str) -> Option<NameId> {
+        self.names.name_id(name)
+    }
+
+    /// A mesh name, resolved once per distinct value.
+    pub fn batch_mesh(&self, name: &str) -> Option<MeshId> {
+        self.tp.batch_mesh(name)
+    }
+
+    /// A `k=v,k=v` tag-map client (A5), parsed once per distinct text: unknown keys and values
+    /// dropped from the T2.7 pairs (no selector can name them).
+    pub fn batch_tags(&self, text: &str) -> Result<TagClient, RowError> {
+        let tags = parse_tags(text)?;
+        let mut pairs = self.tp.interner.lookup_map(tags.iter().copied());
+        pairs.retain(|&(_, v)| v != super::intern::UNKNOWN);
+        let mtp_ids = self.mtp.client_ids_of(tags.iter().copied());
+        Ok(TagClient { pairs, mtp_ids })
+    }
+
     /// `_mesh_of("Dataplane", name, mesh)` + `_require_mesh`: the destination dataplane.
     /// `mesh`: None = not given; Some(None) = a mesh name no resource uses.
     pub fn batch_destination_ids(
         &self,
-        idx: &BatchIndex,
         mesh: Option<Option<MeshId>>,
         name: Option<NameId>,
     ) -> Result<DpId, RowError> {
         let ids = name
-            .map(|n| idx.groups[n as usize].as_slice())
+            .map(|n| self.names.ids(n))
             .ok_or(RowError::UnknownDataplane)?;
         let id = match mesh {
             Some(m) => *ids
                 .iter()
-                .find(|&&d| Some(self.dataplanes[d as usize].mesh) == m)
+                .find(|&&d| self.tp.dp_mesh(d) == m)
                 .ok_or(RowError::UnknownDataplane)?,
-            None if ids.len() > 1 => return Err(RowError::AmbiguousDataplane),
-            None => ids[0],
+            None => match ids {
+                [one] => *one,
+                [] => return Err(RowError::UnknownDataplane),
+                _ => return Err(RowError::AmbiguousDataplane),
+            },
         };
-        self.defined(self.dataplanes[id as usize].mesh)?;
+        self.tp
+            .defined(self.tp.dp_mesh(id).ok_or(RowError::UnknownDataplane)?)?;
         Ok(id)
-    }
-
-    /// [`PolicySet::batch_destination_ids`] by names.
-    pub fn batch_destination(
-        &self,
-        idx: &BatchIndex,
-        mesh: Option<&str>,
-        name: &str,
-    ) -> Result<DpId, RowError> {
-        self.batch_destination_ids(idx, mesh.map(|m| self.batch_mesh(m)), idx.name_id(name))
     }
 
     /// `_client` for a dataplane name: the one in the destination's mesh, else the only one.
-    fn batch_source_dp(
-        &self,
-        idx: &BatchIndex,
-        mesh: MeshId,
-        name: Option<NameId>,
-    ) -> Result<DpId, RowError> {
+    fn batch_source_dp(&self, mesh: MeshId, name: Option<NameId>) -> Result<DpId, RowError> {
         let ids = name
-            .map(|n| idx.groups[n as usize].as_slice())
+            .map(|n| self.names.ids(n))
             .ok_or(RowError::UnknownDataplane)?;
-        let id = match ids
-            .iter()
-            .find(|&&d| self.dataplanes[d as usize].mesh == mesh)
-        {
+        let id = match ids.iter().find(|&&d| self.tp.dp_mesh(d) == Some(mesh)) {
             Some(&d) => d,
-            None if ids.len() > 1 => return Err(RowError::AmbiguousDataplane),
-            None => ids[0],
+            None => match ids {
+                [one] => *one,
+                [] => return Err(RowError::UnknownDataplane),
+                _ => return Err(RowError::AmbiguousDataplane),
+            },
         };
-        self.defined(self.dataplanes[id as usize].mesh)?;
+        self.tp
+            .defined(self.tp.dp_mesh(id).ok_or(RowError::UnknownDataplane)?)?;
         Ok(id)
     }
 
-    /// One row by names: the TrafficPermission outcome `TrafficEngine.check` gives before its
-    /// E4 hook. Batches resolve each distinct name once and call [`PolicySet::batch_row_ids`].
+    /// One row by names (tests and small callers; batches resolve each distinct name once and
+    /// call [`Snapshot::batch_row_ids`]).
     pub fn batch_row(
         &self,
-        idx: &BatchIndex,
-        cache: &mut BatchCache,
         mesh: Option<&str>,
         source: RowSource<'_>,
         destination: Option<&str>,
@@ -261,19 +294,17 @@ impl PolicySet {
         let tags;
         let source = match source {
             RowSource::NonMesh => SourceIds::NonMesh,
-            RowSource::Dataplane(n) => SourceIds::Dataplane(idx.name_id(n)),
+            RowSource::Dataplane(n) => SourceIds::Dataplane(self.name_id(n)),
             RowSource::DataplaneId(d) => SourceIds::DataplaneId(d),
             RowSource::Tags(t) => {
                 tags = self.batch_tags(t);
-                SourceIds::Tags(tags.as_deref().map_err(|e| *e))
+                SourceIds::Tags(tags.as_ref().map_err(|e| *e))
             }
         };
         self.batch_row_ids(
-            idx,
-            cache,
             mesh.map(|m| self.batch_mesh(m)),
             source,
-            destination.map(|d| idx.name_id(d)),
+            destination.map(|d| self.name_id(d)),
             port,
         )
     }
@@ -282,8 +313,6 @@ impl PolicySet {
     /// `destination` None = missing, Some(None) = unknown name. No allocation.
     pub fn batch_row_ids(
         &self,
-        idx: &BatchIndex,
-        cache: &mut BatchCache,
         mesh: Option<Option<MeshId>>,
         source: SourceIds<'_>,
         destination: Option<Option<NameId>>,
@@ -292,156 +321,86 @@ impl PolicySet {
         let Some(dest) = destination else {
             return RowOutcome::error(RowError::MissingField);
         };
-        let dp = match self.batch_destination_ids(idx, mesh, dest) {
+        let dp = match self.batch_destination_ids(mesh, dest) {
             Ok(d) => d,
             Err(e) => return RowOutcome::error(e),
         };
-        let dmesh = self.dataplanes[dp as usize].mesh;
-        // The client, resolved as `_client` + the core's `resolve` do (source errors win over E0).
-        let peer = match source {
-            SourceIds::NonMesh => Peer::NonMesh,
-            SourceIds::Dataplane(name) => match self.batch_source_dp(idx, dmesh, name) {
-                Ok(s) => {
-                    let d = &self.dataplanes[s as usize];
-                    Peer::Mesh(d.mesh, &d.identity)
-                }
+        let Some(dmesh) = self.tp.dp_mesh(dp) else {
+            return RowOutcome::error(RowError::UnknownDataplane);
+        };
+        // The client, resolved as `check` does (source errors win over E0).
+        enum Mtp<'a> {
+            None,
+            Dp(DpId),
+            Ids(&'a ClientIds),
+        }
+        let (peer, mtp) = match source {
+            SourceIds::NonMesh => (Peer::NonMesh, Mtp::None),
+            SourceIds::Bad(e) => return RowOutcome::error(e),
+            SourceIds::Dataplane(name) => match self.batch_source_dp(dmesh, name) {
+                Ok(s) => match self.tp.dataplanes.get(s as usize) {
+                    Some(d) => (Peer::Mesh(d.mesh, &d.identity), Mtp::Dp(s)),
+                    None => return RowOutcome::error(RowError::UnknownDataplane),
+                },
                 Err(e) => return RowOutcome::error(e),
             },
-            SourceIds::DataplaneId(s) => match self.dataplanes.get(s as usize) {
-                Some(d) => match self.defined(d.mesh) {
-                    Ok(m) => Peer::Mesh(m, &d.identity),
+            SourceIds::DataplaneId(s) => match self.tp.dataplanes.get(s as usize) {
+                Some(d) => match self.tp.defined(d.mesh) {
+                    Ok(m) => (Peer::Mesh(m, &d.identity), Mtp::Dp(s)),
                     Err(e) => return RowOutcome::error(e),
                 },
                 None => return RowOutcome::error(RowError::UnknownDataplane),
             },
             // An ad-hoc client lives in the destination's mesh (defined: checked above).
-            SourceIds::Tags(Ok(pairs)) => Peer::Mesh(dmesh, pairs),
+            SourceIds::Tags(Ok(t)) => (Peer::Mesh(dmesh, &t.pairs), Mtp::Ids(&t.mtp_ids)),
             SourceIds::Tags(Err(e)) => return RowOutcome::error(e),
         };
         let Some(port) = port.and_then(|p| u32::try_from(p).ok()) else {
             return RowOutcome::error(RowError::BadPort);
         };
         // §4.1 E0–E7: the one decision function, with the memoised T3.5 winner.
-        let v = self.inbound_verdict(peer, dp, port, |mesh, tags| {
-            *cache
-                .winners
-                .entry((dp, port))
-                .or_insert_with(|| self.select(mesh, tags).winner())
-        });
+        let v = self
+            .tp
+            .inbound_verdict(peer, dp, port, |_, _| self.inbound_winner(dp, port));
+        // E4 / T4.11: a MeshTrafficPermission selecting the inbound replaces TP (M7.1). A client
+        // reaching E4 is in the destination's mesh (E3 otherwise).
+        if v.at_e4() && self.mesh_has_mtp(dmesh) {
+            let ids = match mtp {
+                Mtp::None => None,
+                Mtp::Dp(s) => self.dp_mtp_ids(s),
+                Mtp::Ids(ids) => Some(ids),
+            };
+            match ids {
+                Some(ids) => {
+                    if let Some((m, policy)) = self.e4_row(dp, port, ids) {
+                        return RowOutcome {
+                            allowed: m.allowed,
+                            reason: Ok(m.reason),
+                            policy,
+                        };
+                    }
+                }
+                // Fail closed: a mesh client without an MTP identity cannot be decided.
+                None => return RowOutcome::error(RowError::UnknownDataplane),
+            }
+        }
         RowOutcome {
             allowed: v.allowed,
             reason: Ok(v.reason),
             policy: v.policy,
-            // E4 / T4.11: the caller consults the MTP engine for this row.
-            e4: idx.mtp_meshes[dmesh as usize] && v.at_e4(),
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn row_error_all_is_in_discriminant_order() {
         for (i, e) in RowError::ALL.iter().enumerate() {
             assert_eq!(*e as usize, i, "{e:?}");
         }
-    }
-
-    use super::super::policy_set::{DataplaneInput, MeshInput, PolicyInput};
-    use super::super::NoMtpHook;
-    use super::*;
-    use crate::traffic::policy_set::Client;
-
-    fn kv(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    fn set() -> PolicySet {
-        let mesh = |name: &str| MeshInput {
-            name: name.into(),
-            mtls_enabled: true,
-            passthrough: true,
-            ..Default::default()
-        };
-        let dp = |mesh: &str, name: &str, svc: &str| DataplaneInput {
-            mesh: mesh.into(),
-            name: name.into(),
-            inbounds: vec![(8080, kv(&[("kuma.io/service", svc)]))],
-            gateway: None,
-        };
-        PolicySet::compile(
-            vec![mesh("a"), mesh("b")],
-            vec![
-                dp("a", "web", "web"),
-                dp("a", "api", "api"),
-                dp("b", "api", "api"),
-            ],
-            vec![],
-            vec![PolicyInput {
-                mesh: "a".into(),
-                name: "web-to-api".into(),
-                created: (0, 0),
-                sources: vec![kv(&[("kuma.io/service", "web")])],
-                destinations: vec![kv(&[("kuma.io/service", "api")])],
-            }],
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn rows_match_authorize_inbound_and_errors_are_codes() {
-        let s = set();
-        let idx = s.batch_index([]);
-        let mut cache = BatchCache::default();
-        let row = |mesh, src, dst, port| {
-            s.batch_row(&idx, &mut BatchCache::default(), mesh, src, dst, port)
-        };
-        let out = s.batch_row(
-            &idx,
-            &mut cache,
-            Some("a"),
-            RowSource::Dataplane("web"),
-            Some("api"),
-            Some(8080),
-        );
-        let api = s.dataplane("a", "api").unwrap();
-        let web = s.dataplane("a", "web").unwrap();
-        let single = s
-            .authorize_inbound(Client::Dataplane(web), api, 8080, &NoMtpHook)
-            .unwrap();
-        assert_eq!(out.allowed, single.allowed);
-        assert_eq!(out.reason, Ok(single.reason));
-        assert_eq!(
-            out.policy.map(|p| s.policy_name(p).to_owned()),
-            single.policy
-        );
-        let e = |r: RowOutcome| r.reason.unwrap_err();
-        assert_eq!(
-            e(row(None, RowSource::NonMesh, Some("api"), Some(8080))),
-            RowError::AmbiguousDataplane
-        );
-        assert_eq!(
-            e(row(None, RowSource::NonMesh, Some("nope"), Some(1))),
-            RowError::UnknownDataplane
-        );
-        assert_eq!(
-            e(row(Some("a"), RowSource::Tags("x"), Some("api"), Some(1))),
-            RowError::MalformedTags
-        );
-        assert_eq!(
-            e(row(Some("a"), RowSource::NonMesh, Some("api"), None)),
-            RowError::BadPort
-        );
-        let tags = row(
-            Some("a"),
-            RowSource::Tags("kuma.io/service=web"),
-            Some("api"),
-            Some(8080),
-        );
-        assert!(tags.allowed);
     }
 
     #[test]

@@ -70,32 +70,6 @@ pub enum EsGating {
     None,
 }
 
-/// One decision (spec §6). `policy` is a TP name, or an MTP name when the E4 hook decided.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
-    pub allowed: bool,
-    pub reason: Reason,
-    pub policy: Option<String>,
-    pub matched_source: Option<u32>,
-    /// Other matching TPs, most specific first (T3.6).
-    pub shadowed: Vec<String>,
-    /// T4.8: passthrough is on, so the external host may be reachable around the ES.
-    pub bypass_possible: bool,
-}
-
-impl Decision {
-    fn plain(allowed: bool, reason: Reason) -> Decision {
-        Decision {
-            allowed,
-            reason,
-            policy: None,
-            matched_source: None,
-            shadowed: Vec::new(),
-            bypass_possible: false,
-        }
-    }
-}
-
 /// The compact outcome of the §4.1 inbound decision ([`PolicySet::inbound_verdict`]): `policy`
 /// is the deciding TP (E6/E7), `matched_source` its first matching source (E6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,8 +90,8 @@ impl Verdict {
         }
     }
 
-    /// TrafficPermission decided (E5–E7): the E4 hook (T4.11) may replace this verdict with a
-    /// MeshTrafficPermission decision (`_TP_REASONS` in `traffic/engine.py`).
+    /// TrafficPermission decided (E5–E7): the E4 step (T4.11) replaces this verdict with a
+    /// MeshTrafficPermission decision when one selects the target ([`super::Snapshot`]).
     pub fn at_e4(&self) -> bool {
         matches!(
             self.reason,
@@ -132,64 +106,6 @@ impl Verdict {
 pub enum Peer<'a> {
     NonMesh,
     Mesh(MeshId, &'a [(Sym, Sym)]),
-}
-
-/// The E4 hook (T4.11 / A16): MeshTrafficPermission precedence. The MTP engine implements it;
-/// `Ok(None)` = no MTP selects the target, so TrafficPermission decides.
-pub trait MtpHook: Send + Sync {
-    fn inbound(
-        &self,
-        set: &PolicySet,
-        client: Client<'_>,
-        dp: DpId,
-        port: u32,
-        tags: &[(Sym, Sym)],
-    ) -> Result<Option<Decision>, TrafficError>;
-
-    /// Zone egress (T4.7): an MTP selecting the ExternalService takes precedence.
-    fn egress(
-        &self,
-        set: &PolicySet,
-        client: Client<'_>,
-        es: EsId,
-    ) -> Result<Option<Decision>, TrafficError>;
-}
-
-/// Placeholder until the MTP engine lands: "no MTP selects". Fails closed (error, never an
-/// allow) when the mesh actually has MeshTrafficPermissions it cannot evaluate.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoMtpHook;
-
-impl NoMtpHook {
-    fn check(set: &PolicySet, mesh: MeshId) -> Result<Option<Decision>, TrafficError> {
-        let m = &set.meshes[mesh as usize];
-        if m.has_mtp {
-            return Err(TrafficError::MtpUnsupported(m.name.clone()));
-        }
-        Ok(None)
-    }
-}
-
-impl MtpHook for NoMtpHook {
-    fn inbound(
-        &self,
-        set: &PolicySet,
-        _: Client<'_>,
-        dp: DpId,
-        _: u32,
-        _: &[(Sym, Sym)],
-    ) -> Result<Option<Decision>, TrafficError> {
-        NoMtpHook::check(set, set.dataplanes[dp as usize].mesh)
-    }
-
-    fn egress(
-        &self,
-        set: &PolicySet,
-        _: Client<'_>,
-        es: EsId,
-    ) -> Result<Option<Decision>, TrafficError> {
-        NoMtpHook::check(set, set.external_services[es as usize].mesh)
-    }
 }
 
 impl PolicySet {
@@ -252,11 +168,9 @@ impl PolicySet {
         self.select(e.mesh, &e.tags)
     }
 
-    fn names(&self, sel: &Selection) -> Vec<String> {
-        sel.shadowed()
-            .iter()
-            .map(|(p, _)| self.policy_name(*p).to_owned())
-            .collect()
+    /// Names of the shadowed TPs of a selection (T3.6), most specific first.
+    pub fn shadowed_names<'a>(&'a self, sel: &'a Selection) -> impl Iterator<Item = &'a str> + 'a {
+        sel.shadowed().iter().map(|(p, _)| self.policy_name(*p))
     }
 
     /// The client as the §4.1 decision sees it (mesh + T2.7 identity pairs).
@@ -307,62 +221,15 @@ impl PolicySet {
         self.sources_verdict(winner(d.mesh, tags), |sel| identity_matches(sel, pairs))
     }
 
-    /// §4.1: the inbound decision, first applicable row wins ([`PolicySet::inbound_verdict`]
-    /// plus the E4 hook), with the shadowed TPs (T3.6) of the target.
-    pub fn authorize_inbound(
-        &self,
-        client: Client<'_>,
-        dp: DpId,
-        port: u32,
-        hook: &dyn MtpHook,
-    ) -> Result<Decision, TrafficError> {
-        let d = &self.dataplanes[dp as usize];
-        let mesh = &self.meshes[d.mesh as usize];
-        if !mesh.defined {
-            return Err(TrafficError::UnknownMesh(mesh.name.clone()));
-        }
-        let mut selection = None;
-        let verdict = self.inbound_verdict(self.peer(client), dp, port, |m, tags| {
-            selection.insert(self.select(m, tags)).winner()
-        });
-        if verdict.at_e4() {
-            // E4 / T4.11: a MeshTrafficPermission selecting the inbound replaces TP.
-            let tags = d
-                .inbounds
-                .iter()
-                .find(|(p, _)| *p == port)
-                .map_or(&[][..], |(_, t)| t.as_slice());
-            if let Some(decision) = hook.inbound(self, client, dp, port, tags)? {
-                return Ok(decision);
-            }
-        }
-        Ok(self.decision(verdict, selection.as_ref()))
-    }
-
-    /// The rich [`Decision`] of a [`Verdict`] (names resolved; shadowed TPs from `selection`).
-    pub fn decision(&self, v: Verdict, selection: Option<&Selection>) -> Decision {
-        Decision {
-            allowed: v.allowed,
-            reason: v.reason,
-            policy: v.policy.map(|p| self.policy_name(p).to_owned()),
-            matched_source: v.matched_source,
-            shadowed: selection.map(|s| self.names(s)).unwrap_or_default(),
-            bypass_possible: false,
-        }
-    }
-
     /// E5–E7 (and T4.6/T4.7): the winner, then the first matching source.
-    fn sources_verdict<F>(&self, winner: Option<PolicyId>, source_matches: F) -> Verdict
+    pub(crate) fn sources_verdict<F>(&self, winner: Option<PolicyId>, source_matches: F) -> Verdict
     where
         F: Fn(&super::policy_set::Selector) -> bool,
     {
-        let Some(winner) = winner else {
+        let Some(policy) = winner.and_then(|w| self.policies.get(w as usize)) else {
             return Verdict::plain(false, Reason::NoPolicy); // E5
         };
-        let matched = self.policies[winner as usize]
-            .sources
-            .iter()
-            .position(source_matches);
+        let matched = policy.sources.iter().position(source_matches);
         Verdict {
             allowed: matched.is_some(),
             // E6 / E7
@@ -371,287 +238,74 @@ impl PolicySet {
             } else {
                 Reason::SourceNotMatched
             },
-            policy: Some(winner),
+            policy: winner,
             matched_source: matched.map(|i| i as u32),
         }
     }
 
-    /// E5–E7 over a selection, as a [`Decision`] (§4.2 paths).
-    fn decide_with_sources<F>(&self, sel: Selection, source_matches: F) -> Decision
-    where
-        F: Fn(&super::policy_set::Selector) -> bool,
-    {
-        let v = self.sources_verdict(sel.winner(), source_matches);
-        self.decision(v, Some(&sel))
-    }
-
-    /// §4.2: may `client` use ExternalService `es`? The path follows the Mesh: zone egress (T4.7,
-    /// identity matcher) or direct (T4.6, dataplane matcher). Independent of mTLS (A6).
-    pub fn authorize_external_service(
-        &self,
-        client: Client<'_>,
-        es: EsId,
-        gating: EsGating,
-        hook: &dyn MtpHook,
-    ) -> Result<Decision, TrafficError> {
-        let e = &self.external_services[es as usize];
-        let mesh = &self.meshes[e.mesh as usize];
+    /// §4.2 preconditions: the ExternalService's mesh is defined and the client is a mesh client
+    /// of that mesh.
+    pub fn es_client_ok(&self, client: Client<'_>, es: EsId) -> Result<(), TrafficError> {
+        let e = self
+            .external_services
+            .get(es as usize)
+            .ok_or_else(|| TrafficError::Invalid("unknown ExternalService id".into()))?;
+        let mesh = self.mesh_ref(e.mesh)?;
         if !mesh.defined {
             return Err(TrafficError::UnknownMesh(mesh.name.clone()));
         }
         match self.client_mesh(client) {
-            None => {
-                return Err(TrafficError::Invalid(
-                    "ExternalService access needs a mesh client".into(),
-                ))
-            }
-            Some(m) if m != e.mesh => {
-                return Err(TrafficError::Invalid(format!(
-                    "the client is not in mesh {:?} of ExternalService {:?}",
-                    mesh.name, e.name
-                )))
-            }
-            Some(_) => {}
+            None => Err(TrafficError::Invalid(
+                "ExternalService access needs a mesh client".into(),
+            )),
+            Some(m) if m != e.mesh => Err(TrafficError::Invalid(format!(
+                "the client is not in mesh {:?} of ExternalService {:?}",
+                mesh.name, e.name
+            ))),
+            Some(_) => Ok(()),
         }
-        let mut decision = if gating == EsGating::None {
-            Decision::plain(true, Reason::NotGated) // A6: 2.6+ routing
-        } else if mesh.zone_egress {
-            match hook.egress(self, client, es)? {
-                Some(d) => d,
-                None => self.decide_with_sources(self.select(e.mesh, &e.tags), |sel| {
-                    identity_matches(sel, self.client_pairs(client))
-                }),
-            }
-        } else {
-            let maps = self.client_maps(client);
-            if maps.is_empty() {
-                return Err(TrafficError::Invalid(
-                    "direct ExternalService access needs a dataplane or tag map client, not an identity (A5)".into(),
-                ));
-            }
-            self.decide_with_sources(self.select(e.mesh, &e.tags), |sel| {
-                dataplane_matches(sel, maps.iter().copied())
-            })
-        };
-        decision.bypass_possible = mesh.passthrough; // T4.8
-        Ok(decision)
     }
 
-    /// ExternalServices of the client's mesh it may use, sorted by name.
-    pub fn reachable_external_services(
+    /// §4.2 TrafficPermission part: zone egress (T4.7, identity matcher) or direct (T4.6,
+    /// dataplane matcher), with the T4.5 `winner`. Call [`PolicySet::es_client_ok`] first.
+    pub fn es_tp_verdict(
         &self,
         client: Client<'_>,
-        gating: EsGating,
-        hook: &dyn MtpHook,
-    ) -> Result<Vec<EsId>, TrafficError> {
-        let mesh = self
-            .client_mesh(client)
-            .ok_or_else(|| TrafficError::Invalid("a mesh client is required".into()))?;
-        let mut out = Vec::new();
-        for &es in &self.es_by_mesh[mesh as usize] {
-            if self
-                .authorize_external_service(client, es, gating, hook)?
-                .allowed
-            {
-                out.push(es);
-            }
+        es: EsId,
+        winner: Option<PolicyId>,
+    ) -> Result<Verdict, TrafficError> {
+        let e = self
+            .external_services
+            .get(es as usize)
+            .ok_or_else(|| TrafficError::Invalid("unknown ExternalService id".into()))?;
+        if self.mesh_ref(e.mesh)?.zone_egress {
+            let pairs = self.client_pairs(client);
+            return Ok(self.sources_verdict(winner, |sel| identity_matches(sel, pairs)));
         }
-        Ok(out)
+        let maps = self.client_maps(client);
+        if maps.is_empty() {
+            return Err(TrafficError::Invalid(
+                "direct ExternalService access needs a dataplane or tag map client, not an identity (A5)".into(),
+            ));
+        }
+        Ok(self.sources_verdict(winner, |sel| dataplane_matches(sel, maps.iter().copied())))
+    }
+
+    pub(crate) fn mesh_ref(&self, mesh: MeshId) -> Result<&super::policy_set::Mesh, TrafficError> {
+        self.meshes
+            .get(mesh as usize)
+            .ok_or_else(|| TrafficError::Invalid("unknown mesh id".into()))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn reason_all_is_in_discriminant_order() {
         for (i, r) in Reason::ALL.iter().enumerate() {
             assert_eq!(*r as usize, i, "{r:?}");
         }
-    }
-
-    use super::super::policy_set::*;
-    use super::*;
-
-    fn kv(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    fn mesh(mtls: bool, permissive: bool) -> MeshInput {
-        MeshInput {
-            name: "default".into(),
-            mtls_enabled: mtls,
-            permissive,
-            passthrough: true,
-            prometheus: Some(PrometheusInput {
-                port: 5670,
-                tags: kv(&[("kuma.io/service", "dataplane-metrics")]),
-            }),
-            ..Default::default()
-        }
-    }
-
-    fn dp(name: &str, inbounds: &[(u32, &[(&str, &str)])]) -> DataplaneInput {
-        DataplaneInput {
-            mesh: "default".into(),
-            name: name.into(),
-            inbounds: inbounds.iter().map(|(p, t)| (*p, kv(t))).collect(),
-            gateway: None,
-        }
-    }
-
-    fn tp(name: &str, src: &[(&str, &str)], dst: &[(&str, &str)]) -> PolicyInput {
-        PolicyInput {
-            mesh: "default".into(),
-            name: name.into(),
-            created: (0, 0),
-            sources: vec![kv(src)],
-            destinations: vec![kv(dst)],
-        }
-    }
-
-    fn world(m: MeshInput, policies: Vec<PolicyInput>) -> PolicySet {
-        let mut gw = dp("edge", &[]);
-        gw.gateway = Some(kv(&[("kuma.io/service", "edge")]));
-        PolicySet::compile(
-            vec![m],
-            vec![
-                dp("web-1", &[(8080, &[("kuma.io/service", "web")])]),
-                dp(
-                    "backend-1",
-                    &[(9000, &[("kuma.io/service", "backend"), ("version", "v1")])],
-                ),
-                gw,
-            ],
-            vec![ExternalServiceInput {
-                mesh: "default".into(),
-                name: "httpbin".into(),
-                tags: kv(&[("kuma.io/service", "httpbin")]),
-            }],
-            policies,
-        )
-        .unwrap()
-    }
-
-    fn check(
-        set: &PolicySet,
-        client: Client<'_>,
-        dst: &str,
-        port: u32,
-    ) -> (bool, Reason, Option<String>) {
-        let d = set
-            .authorize_inbound(
-                client,
-                set.dataplane("default", dst).unwrap(),
-                port,
-                &NoMtpHook,
-            )
-            .unwrap();
-        (d.allowed, d.reason, d.policy)
-    }
-
-    #[test]
-    fn e0_to_e7_in_order() {
-        let allow = tp(
-            "web-to-backend",
-            &[("kuma.io/service", "web")],
-            &[("kuma.io/service", "backend")],
-        );
-        let s = world(mesh(true, false), vec![allow]);
-        let web = Client::Dataplane(s.dataplane("default", "web-1").unwrap());
-        let backend = Client::Dataplane(s.dataplane("default", "backend-1").unwrap());
-        assert_eq!(check(&s, web, "edge", 80).1, Reason::NotEnforced); // E0 gateway
-        assert_eq!(check(&s, web, "backend-1", 5670).1, Reason::NotEnforced); // E0 Prometheus
-        assert_eq!(check(&s, web, "backend-1", 1).1, Reason::UnknownInbound); // E0b
-        assert_eq!(
-            check(&s, Client::NonMesh, "backend-1", 9000).1,
-            Reason::MtlsRequired
-        ); // E3
-        assert_eq!(check(&s, web, "web-1", 8080).1, Reason::NoPolicy); // E5
-        assert_eq!(
-            check(&s, web, "backend-1", 9000),
-            (true, Reason::Allowed, Some("web-to-backend".into()))
-        );
-        assert_eq!(
-            check(&s, backend, "backend-1", 9000).1,
-            Reason::SourceNotMatched
-        ); // E7
-        let s = world(mesh(false, false), vec![]);
-        assert_eq!(
-            check(&s, Client::NonMesh, "backend-1", 9000).1,
-            Reason::MtlsDisabled
-        ); // E1
-        let s = world(mesh(true, true), vec![]);
-        assert_eq!(
-            check(&s, Client::NonMesh, "backend-1", 9000).1,
-            Reason::PermissiveNonMeshTraffic
-        ); // E2
-    }
-
-    #[test]
-    fn e4_hook_fails_closed_when_mtps_exist() {
-        let mut m = mesh(true, false);
-        m.has_mtp = true;
-        let s = world(m, vec![]);
-        let web = Client::Dataplane(s.dataplane("default", "web-1").unwrap());
-        let err = s.authorize_inbound(
-            web,
-            s.dataplane("default", "backend-1").unwrap(),
-            9000,
-            &NoMtpHook,
-        );
-        assert!(matches!(err, Err(TrafficError::MtpUnsupported(_))));
-    }
-
-    #[test]
-    fn t4_6_direct_es_uses_dataplane_matcher_a6_gating() {
-        let p = tp(
-            "versioned",
-            &[("kuma.io/service", "web"), ("version", "*")],
-            &[("kuma.io/service", "httpbin")],
-        );
-        let s = world(mesh(false, false), vec![p]);
-        let web = Client::Dataplane(s.dataplane("default", "web-1").unwrap());
-        let es = s.external_service("default", "httpbin").unwrap();
-        let d = s
-            .authorize_external_service(web, es, EsGating::Legacy, &NoMtpHook)
-            .unwrap();
-        assert_eq!(
-            (d.allowed, d.reason, d.bypass_possible),
-            (false, Reason::SourceNotMatched, true)
-        );
-        let d = s
-            .authorize_external_service(web, es, EsGating::None, &NoMtpHook)
-            .unwrap();
-        assert_eq!((d.allowed, d.reason), (true, Reason::NotGated));
-        // T4.7: on the zone egress the identity matcher applies.
-        let mut m = mesh(true, false);
-        m.zone_egress = true;
-        let p = tp(
-            "versioned",
-            &[("kuma.io/service", "web"), ("version", "*")],
-            &[("kuma.io/service", "httpbin")],
-        );
-        let s = world(m, vec![p]);
-        let d = s
-            .authorize_external_service(web, es, EsGating::Legacy, &NoMtpHook)
-            .unwrap();
-        assert_eq!(d.reason, Reason::Allowed);
-        assert_eq!(
-            s.reachable_external_services(web, EsGating::Legacy, &NoMtpHook)
-                .unwrap(),
-            vec![es]
-        );
-    }
-
-    #[test]
-    fn es_needs_a_mesh_client() {
-        let s = world(mesh(true, false), vec![]);
-        let es = s.external_service("default", "httpbin").unwrap();
-        assert!(s
-            .authorize_external_service(Client::NonMesh, es, EsGating::Legacy, &NoMtpHook)
-            .is_err());
     }
 }

@@ -1,8 +1,9 @@
 //! Source matchers: T2.2 map matcher over compiled tag maps, T2.6 dataplane matcher and T2.7
 //! identity matcher.
 
-use super::intern::{tag_get, Sym};
+use super::intern::{tag_get, Interner, Sym};
 use super::policy_set::{Selector, Val};
+use crate::selector::WILDCARD;
 
 /// T2.2 over compiled maps: every selector key present, value `'*'` or equal (T2.5).
 pub fn map_matches(sel: &Selector, tags: &[(Sym, Sym)]) -> bool {
@@ -31,6 +32,50 @@ pub fn identity_matches(sel: &Selector, pairs: &[(Sym, Sym)]) -> bool {
         Val::Any => true,
         Val::Exact(want) => pairs.binary_search(&(k, want)).is_ok(),
     })
+}
+
+fn compile_selector(i: &mut Interner, selector: &[(String, String)]) -> Selector {
+    let mut pairs: Vec<(Sym, Val)> = selector
+        .iter()
+        .map(|(k, v)| {
+            let val = if v == WILDCARD {
+                Val::Any
+            } else {
+                Val::Exact(i.intern(v))
+            };
+            (i.intern(k), val)
+        })
+        .collect();
+    pairs.sort_unstable_by_key(|p| p.0);
+    pairs.dedup_by_key(|p| p.0);
+    Selector { pairs }
+}
+
+/// [`identity_matches`] over plain strings (the public helper `identity_matches` and the
+/// conformance kind `selector_match` / `identity`).
+pub fn identity_matches_strs(selector: &[(String, String)], pairs: &[(String, String)]) -> bool {
+    let mut i = Interner::default();
+    let sel = compile_selector(&mut i, selector);
+    let mut held: Vec<(Sym, Sym)> = pairs
+        .iter()
+        .map(|(k, v)| (i.intern(k), i.intern(v)))
+        .collect();
+    held.sort_unstable();
+    identity_matches(&sel, &held)
+}
+
+/// [`dataplane_matches`] over plain strings: some single tag map matches (T2.6).
+pub fn dataplane_matches_strs(
+    selector: &[(String, String)],
+    maps: &[Vec<(String, String)>],
+) -> bool {
+    let mut i = Interner::default();
+    let sel = compile_selector(&mut i, selector);
+    let maps: Vec<Vec<(Sym, Sym)>> = maps
+        .iter()
+        .map(|m| i.tag_map(m.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
+        .collect();
+    dataplane_matches(&sel, maps.iter().map(Vec::as_slice))
 }
 
 #[cfg(test)]

@@ -5,7 +5,10 @@
 //! * [`identity`]: the T2.6 dataplane matcher and the T2.7 identity matcher.
 //! * [`select`]: T3.3–T3.8 selection of the single most specific policy per target.
 //! * [`decide`]: the §4.1 inbound decision (E0–E7) and §4.2 ExternalService access.
-//! * [`batch`]: row-wise batch decisions (name resolution, error codes, winner memo).
+//! * [`snapshot`]: the compiled TP + MTP snapshot of an engine: §4.1 with the E4 step (T4.11),
+//!   §4.2 with the zone-egress MTP step (T4.7 / M7.5), lists computed on access.
+//! * [`reverse`]: who may reach an inbound (client sets from the deciding policy).
+//! * [`batch`]: row-wise batch decisions (name resolution, error codes), E4 included.
 //! * [`defaults`]: T4.12–T4.14 default `allow-all-<mesh>` policy.
 
 pub mod batch;
@@ -14,11 +17,14 @@ pub mod defaults;
 pub mod identity;
 pub mod intern;
 pub mod policy_set;
+pub mod reverse;
 pub mod select;
+pub mod snapshot;
 
-pub use decide::{Decision, EsGating, MtpHook, NoMtpHook, Peer, Reason, Verdict};
+pub use decide::{EsGating, Peer, Reason, Verdict};
 pub use policy_set::{
     ClientInput, DataplaneInput, ExternalServiceInput, MeshInput, PolicyInput, PolicySet,
     PrometheusInput, TrafficError,
 };
 pub use select::Selection;
+pub use snapshot::{Checked, Outcome, PlanRef, Snapshot, Subject, Target};

@@ -7,6 +7,8 @@
 //! selector (T3.8) in a match-all bucket.
 
 use std::collections::HashMap;
+
+use ahash::AHashMap;
 use std::fmt;
 
 use super::intern::{Interner, Sym, TagMap};
@@ -58,8 +60,6 @@ pub struct MeshInput {
     pub passthrough: bool,
     /// The Prometheus additional inbound (T4.9), when an enabled prometheus backend exists.
     pub prometheus: Option<PrometheusInput>,
-    /// Some MeshTrafficPermission exists in this mesh (E4 hook must decide).
-    pub has_mtp: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -115,7 +115,6 @@ pub struct Mesh {
     pub zone_egress: bool,
     pub passthrough: bool,
     pub prometheus: Option<(u32, TagMap)>,
-    pub has_mtp: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -175,10 +174,16 @@ pub enum TrafficError {
         name: String,
     },
     Duplicate(String),
+    /// A name given without a mesh exists in several meshes.
+    Ambiguous {
+        kind: &'static str,
+        name: String,
+        meshes: Vec<String>,
+    },
     /// Input the engine cannot evaluate (e.g. a non-mesh client for an ExternalService).
     Invalid(String),
-    /// A MeshTrafficPermission would decide but no MTP evaluator is installed (E4 hook).
-    MtpUnsupported(String),
+    /// Kuma's rule list (M6.4) is above its cap: the decision (M6.2) is unaffected.
+    Rules(crate::mtp::RulesError),
 }
 
 impl fmt::Display for TrafficError {
@@ -192,12 +197,11 @@ impl fmt::Display for TrafficError {
                 write!(f, "no ExternalService named {name:?} in mesh {mesh:?}")
             }
             TrafficError::Duplicate(what) => write!(f, "duplicate {what}"),
+            TrafficError::Ambiguous { kind, name, meshes } => {
+                write!(f, "{kind} {name:?} exists in meshes {meshes:?}; pass mesh=")
+            }
             TrafficError::Invalid(msg) => f.write_str(msg),
-            TrafficError::MtpUnsupported(mesh) => write!(
-                f,
-                "mesh {mesh:?} has MeshTrafficPermission resources, which this TrafficPermission engine \
-                 does not evaluate (E4)"
-            ),
+            TrafficError::Rules(e) => write!(f, "{e}"),
         }
     }
 }
@@ -209,11 +213,11 @@ impl std::error::Error for TrafficError {}
 pub struct PolicySet {
     pub interner: Interner,
     pub meshes: Vec<Mesh>,
-    pub mesh_ids: HashMap<String, MeshId>,
+    pub mesh_ids: AHashMap<String, MeshId>,
     pub dataplanes: Vec<Dataplane>,
-    pub dp_ids: HashMap<(MeshId, String), DpId>,
+    pub dp_ids: AHashMap<(MeshId, String), DpId>,
     pub external_services: Vec<ExternalService>,
-    pub es_ids: HashMap<(MeshId, String), EsId>,
+    pub es_ids: AHashMap<(MeshId, String), EsId>,
     /// per mesh: its ExternalServices sorted by name.
     pub es_by_mesh: Vec<Vec<EsId>>,
     pub policies: Vec<Policy>,
@@ -253,7 +257,6 @@ impl PolicySet {
                 zone_egress: m.zone_egress,
                 passthrough: m.passthrough,
                 prometheus,
-                has_mtp: m.has_mtp,
             });
         }
         for d in dataplanes {
@@ -335,7 +338,6 @@ impl PolicySet {
             zone_egress: false,
             passthrough: true,
             prometheus: None,
-            has_mtp: false,
         });
         id
     }
@@ -474,7 +476,9 @@ impl PolicySet {
     }
 
     pub fn policy_name(&self, id: PolicyId) -> &str {
-        &self.policies[id as usize].name
+        self.policies
+            .get(id as usize)
+            .map_or("", |p| p.name.as_str())
     }
 }
 

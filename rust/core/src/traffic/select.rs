@@ -41,6 +41,28 @@ impl PolicySet {
         idx.match_all.iter().copied().chain(per_tag)
     }
 
+    /// T3.5 winner only: one pass over the candidates, no list and no sort (the greatest
+    /// `(rank of a matching selector, tiebreak)`; T3.3's per-policy maximum gives the same winner).
+    pub fn select_winner(&self, mesh: MeshId, tags: &[(Sym, Sym)]) -> Option<PolicyId> {
+        let mut best: Option<(Rank, u32, PolicyId)> = None;
+        for r in self.candidates(mesh, tags) {
+            let Some(policy) = self.policies.get(r.policy as usize) else {
+                continue;
+            };
+            let Some(sel) = policy.destinations.get(r.dest as usize) else {
+                continue;
+            };
+            if !map_matches(sel, tags) {
+                continue;
+            }
+            let key = (sel.rank(), policy.tiebreak, r.policy);
+            if best.is_none_or(|b| (key.0, key.1) > (b.0, b.1)) {
+                best = Some(key);
+            }
+        }
+        best.map(|b| b.2)
+    }
+
     /// T3.5: candidates are the TPs of `mesh` only (T3.4, A12); sources play no part.
     pub fn select(&self, mesh: MeshId, tags: &[(Sym, Sym)]) -> Selection {
         let mut matches: Vec<(PolicyId, Rank)> = Vec::new();
@@ -139,6 +161,8 @@ mod tests {
         assert_eq!(winner(&s, WEB_V1).as_deref(), Some("b"));
         let s = set(vec![tp("z", 5, d), tp("c", 5, d), tp("m", 5, d)]);
         assert_eq!(winner(&s, WEB_V1).as_deref(), Some("c"));
+        let t = s.interner.lookup_map(WEB_V1.iter().copied());
+        assert_eq!(s.select_winner(0, &t), s.select(0, &t).winner());
         let sel = s.select(0, &s.interner.lookup_map(WEB_V1.iter().copied()));
         let names: Vec<&str> = sel.matches.iter().map(|m| s.policy_name(m.0)).collect();
         assert_eq!(names, ["c", "m", "z"]);
@@ -203,6 +227,7 @@ mod tests {
             .lookup_map([("kuma.io/service", "svc-42"), ("version", "v1")]);
         let sel = s.select(0, &t);
         assert_eq!(s.policy_name(sel.winner().unwrap()), "p00042");
+        assert_eq!(s.select_winner(0, &t), sel.winner());
         assert_eq!(sel.matches.len(), 2);
         assert!(
             sel.candidates_evaluated <= 3,
