@@ -33,12 +33,10 @@ argument of the wrong type is an `InputError`.
 
 from __future__ import annotations
 
-import json
-from collections import abc as _abc
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence
 
 from .. import _core
-from ..errors import InputError, MeshauthzError, Problem
+from ..errors import InputError, Problem
 
 if TYPE_CHECKING:
     from ..rbac.authorizer import Authorizer
