@@ -223,3 +223,69 @@ def test_compile_refuses_a_bundle_it_cannot_read_back(tmp_path: Path, monkeypatc
     with pytest.raises(BundleError, match="refusing to write"):
         mb.compile_paths([EXAMPLES], out)
     assert not out.exists()
+
+
+# ---- CLI: `compile --sign KEY`, `meshauthz --verify-key PUB ...` ---------------------------------------
+
+
+def _pem_files(tmp_path: Path) -> tuple[Path, Path, Path]:
+    private = tmp_path / "key.pem"
+    private.write_bytes(KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    public = tmp_path / "key.pub"
+    public.write_bytes(PUBLIC_PEM)
+    other = tmp_path / "other.pub"
+    other.write_bytes(OTHER.public_key().public_bytes(serialization.Encoding.PEM,
+                                                      serialization.PublicFormat.SubjectPublicKeyInfo))
+    return private, public, other
+
+
+def test_cli_compile_signs_and_verify_key_trusts_only_that_signature(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from meshauthz.cli import main
+
+    private, public, other = _pem_files(tmp_path)
+    signed, unsigned = tmp_path / "signed.bundle", tmp_path / "unsigned.bundle"
+    assert main(["compile", str(EXAMPLES), "--out", str(signed), "--sign", str(private), "-o", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["signed"] is True
+    assert meshauthz.load_bundle(signed, verify_key=public).verified
+    assert main(["compile", str(EXAMPLES), "--out", str(unsigned), "-q"]) == 0
+    with pytest.raises(BundleError, match="not signed"):
+        meshauthz.load_bundle(unsigned, verify_key=public)
+
+    calls = _count_checks(monkeypatch)
+    # signed by the required key: read without re-validating its content
+    assert main(["--verify-key", str(public), "validate", "-f", str(signed), "-q"]) == 0
+    assert calls[0] == 0
+    # the same bundle without a key: re-validated
+    assert main(["validate", "-f", str(signed), "-q"]) == 0
+    assert calls[0] > 0
+    capsys.readouterr()
+    # another key, or no signature: a located bundle problem, exit 1
+    assert main(["--verify-key", str(other), "validate", "-f", str(signed)]) == 1
+    assert "signature does not verify" in capsys.readouterr().out
+    assert main(["--verify-key", str(public), "validate", "-f", str(unsigned)]) == 1
+    assert "not signed" in capsys.readouterr().out
+    # YAML needs no signature; decisions read from a verified bundle equal those from the YAML
+    assert main(["--verify-key", str(public), "validate", "-f", str(EXAMPLES), "-q"]) == 0
+    dp = meshauthz.load(EXAMPLES).list("Dataplane")[0]
+    args = ["check", "traffic", "--from", "non-mesh", "--to", f"{dp.name}:{dp.body['networking']['inbound'][0]['port']}",
+            "--mesh", dp.mesh or "", "-o", "json"]
+    capsys.readouterr()
+    status = main(["--verify-key", str(public), *args, "-f", str(signed)])
+    from_bundle = json.loads(capsys.readouterr().out)
+    assert (status, from_bundle) == (main([*args, "-f", str(EXAMPLES)]), json.loads(capsys.readouterr().out))
+    # the key is not required to be set for later commands (one invocation only)
+    assert meshauthz.validate(unsigned).problems == []
+
+
+def test_cli_bad_keys_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from meshauthz.cli import main
+
+    private, public, _ = _pem_files(tmp_path)
+    out = tmp_path / "x.bundle"
+    assert main(["compile", str(EXAMPLES), "--out", str(out), "--sign", str(public)]) == 2  # a public key
+    assert "--sign" in capsys.readouterr().err and not out.exists()
+    assert main(["--verify-key", str(private), "validate", "-f", str(EXAMPLES)]) == 2  # a private key
+    assert "verify-key" in capsys.readouterr().err
+    assert main(["--verify-key", str(tmp_path / "missing.pub"), "validate", "-f", str(EXAMPLES)]) == 2

@@ -104,6 +104,10 @@ def test_t3_5_tie_is_decided_by_nanoseconds() -> None:
                             + tp("z-later", "2024-01-01T00:00:00.0000002Z"))
     d = meshauthz.TrafficEngine(store).check(source={"kuma.io/service": "web"}, destination=("backend-1", 9000))
     assert (d.allowed, d.policy) == (True, "z-later")
+    # the explanation shows the digits that decided the tie (microseconds alone would read equal)
+    x = meshauthz.TrafficEngine(store).explain(source={"kuma.io/service": "web"}, destination=("backend-1", 9000))
+    assert [(p.name, p.creation_time) for p in x.candidates] == [
+        ("z-later", "2024-01-01T00:00:00.000000200+00:00"), ("a-earlier", "2024-01-01T00:00:00.000000100+00:00")]
     # sanity: with truly equal times the smallest name wins
     store = meshauthz.loads(MESH + DP + tp("a-earlier", "2024-01-01T00:00:00.0000002Z")
                             + tp("z-later", "2024-01-01T00:00:00.0000002Z"))

@@ -34,10 +34,12 @@ import os
 import struct
 import threading
 import zlib
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Iterable, Iterator, Optional, Union
 
 from . import kinds as _kinds
 from .errors import MeshauthzError, ValidationError
@@ -145,6 +147,11 @@ def _resource(row: Any, docs: dict[tuple[str, int], Document], source: str) -> R
 
 
 # ---- keys ------------------------------------------------------------------------------------------
+
+
+def signing_key(key: KeyLike) -> Any:
+    """The ed25519 private key `key` names (object, PEM bytes or PEM file); BundleError otherwise."""
+    return _private_key(key)
 
 
 def _private_key(key: KeyLike) -> Any:
@@ -439,10 +446,16 @@ def validate_bundle(data: bytes, source: str = "<bytes>") -> Any:
     from .loader import LoadResult, check_resource
 
     out = LoadResult()
+    key = _REQUIRED_KEY.get()
     try:
-        resources, _ = _decode(data, source, None)
+        resources, verified = _decode(data, source, key)
     except BundleError as e:
-        out.problems.append(Problem(str(e), file=source, code="bundle", expected="a valid meshauthz bundle"))
+        expected = "a meshauthz bundle signed by the verification key" if key else "a valid meshauthz bundle"
+        out.problems.append(Problem(str(e), file=source, code="bundle", expected=expected))
+        return out
+    if verified:  # signed by the required key: trusted as compiled, no re-validation
+        out.documents += len(resources)
+        out.resources.extend(resources)
         return out
     checked = LoadResult()
     for r in resources:
@@ -455,6 +468,21 @@ def validate_bundle(data: bytes, source: str = "<bytes>") -> Any:
 
 
 register_reader(MAGIC, validate_bundle)  # load_paths / validate / -f read bundles, re-validated
+
+# The key every bundle read through the loader must be signed with (None: any bundle, re-validated).
+_REQUIRED_KEY: ContextVar[Optional[Any]] = ContextVar("meshauthz_bundle_key", default=None)
+
+
+@contextmanager
+def require_signature(verify_key: KeyLike) -> Iterator[None]:
+    """Within the block, every bundle `load_paths` / `validate` / the CLI's `-f` read must be signed
+    by `verify_key` (an ed25519 public key: object, PEM bytes or PEM file; BundleError when it is
+    not one) and then loads without re-validation; any other bundle is a `bundle` problem."""
+    token = _REQUIRED_KEY.set(_public_key(verify_key))
+    try:
+        yield
+    finally:
+        _REQUIRED_KEY.reset(token)
 
 
 # ---- pickling engines through bundles -------------------------------------------------------------
@@ -507,4 +535,5 @@ def _rebuild(kind: str, data: bytes, options: str) -> Any:
 
 
 __all__ = ["Bundle", "BundleError", "FORMAT_VERSION", "MAGIC", "MAX_INFLATED", "MAX_RATIO", "compile_paths", "dumps",
-           "load_bundle", "loads", "loads_resources", "validate_bundle"]
+           "load_bundle", "loads", "loads_resources", "require_signature", "signing_key",
+           "validate_bundle"]
