@@ -269,8 +269,9 @@ def test_cli_compile_signs_and_verify_key_trusts_only_that_signature(
     # YAML needs no signature; decisions read from a verified bundle equal those from the YAML
     assert main(["--verify-key", str(public), "validate", "-f", str(EXAMPLES), "-q"]) == 0
     dp = meshauthz.load(EXAMPLES).list("Dataplane")[0]
-    args = ["check", "traffic", "--from", "non-mesh", "--to", f"{dp.name}:{dp.body['networking']['inbound'][0]['port']}",
-            "--mesh", dp.mesh or "", "-o", "json"]
+    port = dp.body["networking"]["inbound"][0]["port"]
+    args = ["check", "traffic", "--from", "non-mesh", "--to", f"{dp.name}:{port}", "--mesh", dp.mesh or "",
+            "-o", "json"]
     capsys.readouterr()
     status = main(["--verify-key", str(public), *args, "-f", str(signed)])
     from_bundle = json.loads(capsys.readouterr().out)
