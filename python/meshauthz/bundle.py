@@ -451,7 +451,8 @@ def validate_bundle(data: bytes, source: str = "<bytes>") -> Any:
         resources, verified = _decode(data, source, key)
     except BundleError as e:
         expected = "a meshauthz bundle signed by the verification key" if key else "a valid meshauthz bundle"
-        out.problems.append(Problem(str(e), file=source, code="bundle", expected=expected))
+        message = str(e).removeprefix(f"{source}: ")  # the problem names the file itself
+        out.problems.append(Problem(message, file=source, code="bundle", expected=expected))
         return out
     if verified:  # signed by the required key: trusted as compiled, no re-validation
         out.documents += len(resources)

@@ -28,7 +28,10 @@ fn mesh(mtls: bool, permissive: bool) -> MeshInput {
     }
 }
 
-const DPS: &[(&str, u32, &[(&str, &str)])] = &[
+/// (dataplane name, inbound port, inbound tags)
+type DpRow<'a> = (&'a str, u32, &'a [(&'a str, &'a str)]);
+
+const DPS: &[DpRow] = &[
     ("web-1", 8080, &[("kuma.io/service", "web")]),
     (
         "backend-1",
