@@ -47,8 +47,8 @@ def test_engine_built_once_per_digest_in_a_process(fresh_cache: None) -> None:
     engines.append(scale.engine_for(digest=ref.digest))  # cached: no bytes needed any more
     assert scale.build_counts() == {ref.digest: 1} and scale.task_counts() == {ref.digest: 6}
     table = pa.table(scale_gen.traffic_rows(2_000))
-    want = _rows(scale_gen.traffic_engine().check_batch(table))
-    assert all(_rows(e.check_batch(table)) == want for e in engines)
+    want = _rows(scale_gen.traffic_engine().check_batch(scale_gen.inputs_only(table)))
+    assert all(_rows(e.check_batch(scale_gen.inputs_only(table))) == want for e in engines)
 
 
 def test_bytes_are_checked_against_their_digest(fresh_cache: None) -> None:
@@ -78,7 +78,7 @@ def test_decide_appends_the_local_decisions() -> None:
     out = scale.decide(engine, table)
     assert out.column_names == table.column_names + ["allowed", "reason", "policy"]
     assert out.column("reason").type == pa.string()
-    assert _rows(out) == _rows(engine.check_batch(table))
+    assert _rows(out) == _rows(engine.check_batch(scale_gen.inputs_only(table)))
     # An integer column with nulls stored as float64 (pandas): integral values are ports, others bad rows.
     ports = pa.array([8080.0, None, 8080.5, float("nan"), 9090.0], pa.float64())
     small = pa.table({"mesh": ["default"] * 5, "source": ["svc-1-1"] * 5, "destination": ["svc-2-1"] * 5,
@@ -92,7 +92,7 @@ def test_decide_columns_and_prefix() -> None:
     authz: Authorizer = scale_gen.authorizer()
     table = pa.table(scale_gen.rbac_rows(3_000)).rename_columns(["id", "who", "groups", "verb", "resource"])
     out = scale.decide(authz, table, columns={"user": "who", "action": "verb"}, prefix="d_")
-    want = _rows(authz.check_batch(pa.table(scale_gen.rbac_rows(3_000))))
+    want = _rows(authz.check_batch(scale_gen.inputs_only(pa.table(scale_gen.rbac_rows(3_000)))))
     assert list(zip(*(out.column(f"d_{c}").to_pylist() for c in ("allowed", "reason", "policy")))) == want
     with pytest.raises(InputError, match="not rbac inputs"):
         scale.decide(authz, table, columns={"source": "who"})
@@ -108,7 +108,7 @@ def test_decide_batches_streams_with_one_engine(fresh_cache: None) -> None:
     table = pa.table(scale_gen.traffic_rows(6_000))
     batches = list(scale.decide_batches(ref, table.to_batches(max_chunksize=1_000)))
     assert sum(b.num_rows for b in batches) == 6_000
-    assert _rows(pa.Table.from_batches(batches)) == _rows(engine.check_batch(table))
+    assert _rows(pa.Table.from_batches(batches)) == _rows(engine.check_batch(scale_gen.inputs_only(table)))
     assert scale.build_counts() == {ref.digest: 1} and scale.task_counts() == {ref.digest: 1}
 
 

@@ -45,14 +45,14 @@ def client() -> Iterator[Any]:
 def traffic() -> tuple[Any, Any, list[tuple[Any, ...]]]:
     engine = scale_gen.traffic_engine()
     table = pa.table(scale_gen.traffic_rows(ROWS))
-    return engine, table, _rows(engine.check_batch(table))
+    return engine, table, _rows(engine.check_batch(scale_gen.inputs_only(table)))
 
 
 @pytest.fixture(scope="module")
 def rbac() -> tuple[Any, Any, list[tuple[Any, ...]]]:
     authz = scale_gen.authorizer()
     table = pa.table(scale_gen.rbac_rows(ROWS))
-    return authz, table, _rows(authz.check_batch(table))
+    return authz, table, _rows(authz.check_batch(scale_gen.inputs_only(table)))
 
 
 def _rows(res: Any) -> list[tuple[Any, ...]]:

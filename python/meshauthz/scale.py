@@ -27,13 +27,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Optional
 
+from .batch import RBAC_COLUMNS, TRAFFIC_COLUMNS, input_columns
 from .errors import InputError, Problem
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-TRAFFIC_COLUMNS = ("mesh", "source", "source_tags", "destination", "port")
-RBAC_COLUMNS = ("user", "groups", "action", "resource")
 DECISION_COLUMNS = ("allowed", "reason", "policy")
 
 __all__ = ["DECISION_COLUMNS", "RBAC_COLUMNS", "TRAFFIC_COLUMNS", "EngineRef", "build_counts", "cache_stats",
@@ -148,10 +147,6 @@ def _reset_cache() -> None:
 
 
 # ---- evaluation ----------------------------------------------------------------------------------
-
-
-def input_columns(kind: str) -> tuple[str, ...]:
-    return TRAFFIC_COLUMNS if kind == "traffic" else RBAC_COLUMNS
 
 
 def output_names(prefix: str = "") -> tuple[str, str, str]:
