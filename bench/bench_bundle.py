@@ -1,6 +1,9 @@
-"""Loading a 10,000-TrafficPermission bundle vs the YAML it was compiled from (issue #6 A).
+"""A 10,000-TrafficPermission bundle vs the YAML it was compiled from (issues #6 A and #13).
 
-    .venv/bin/python -m pytest bench/bench_bundle.py --benchmark-only
+    .venv/bin/python -m pytest bench/bench_bundle.py --benchmark-only -p no:randomly
+
+Signed and verified bundles load without re-validation; unsigned ones (or signed ones read without
+a key) are re-validated by the loader's checks. `bench/bench_load.py` prints the ratios in one run.
 """
 
 from __future__ import annotations
@@ -8,29 +11,41 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import meshauthz
 from generate import traffic_permissions_yaml
 from meshauthz import bundle
 
 _TEXT = "type: Mesh\nname: default\n---\n" + traffic_permissions_yaml(10_000)
+_KEY = Ed25519PrivateKey.generate()
 
 
 @pytest.fixture(scope="module")
-def data() -> bytes:
+def unsigned() -> bytes:
     return bundle.dumps(meshauthz.loads(_TEXT))
 
 
-def test_bundle_load_10000(benchmark: Any, data: bytes) -> None:
-    b = benchmark(bundle.loads, data)
-    assert len(b.store) == 10_001
+@pytest.fixture(scope="module")
+def signed() -> bytes:
+    return bundle.dumps(meshauthz.loads(_TEXT), sign_key=_KEY)
 
 
-def test_bundle_load_and_compile_10000(benchmark: Any, data: bytes) -> None:
-    engine = benchmark(lambda: bundle.loads(data).traffic_engine())
+def test_bundle_load_signed_verified_10000(benchmark: Any, signed: bytes) -> None:
+    b = benchmark(lambda: bundle.loads(signed, verify_key=_KEY.public_key()))
+    assert b.verified and len(b.store) == 10_001
+
+
+def test_bundle_load_revalidated_10000(benchmark: Any, unsigned: bytes) -> None:
+    b = benchmark(bundle.loads, unsigned)
+    assert not b.verified and len(b.store) == 10_001
+
+
+def test_bundle_signed_to_engine_10000(benchmark: Any, signed: bytes) -> None:
+    engine = benchmark(lambda: bundle.loads(signed, verify_key=_KEY.public_key()).traffic_engine())
     assert len(engine.compiled.core) == 10_000
 
 
-def test_yaml_load_10000(benchmark: Any) -> None:
-    store = benchmark.pedantic(meshauthz.loads, args=(_TEXT,), rounds=2, iterations=1)
-    assert len(store) == 10_001
+def test_yaml_to_engine_10000(benchmark: Any) -> None:
+    engine = benchmark.pedantic(lambda: meshauthz.TrafficEngine(meshauthz.loads(_TEXT)), rounds=3, iterations=1)
+    assert len(engine.compiled.core) == 10_000

@@ -6,7 +6,7 @@ message). Each runs through the CLI in-process too, which must exit 1 or 2, neve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 
@@ -107,21 +107,55 @@ CASES = [
 HANG_BOUND_S = 120
 
 
-@pytest.fixture(params=["libyaml", "pure-python"])
-def yaml_loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every case holds with PyYAML's C parser and with its pure-Python one (the limits are ours)."""
-    if request.param == "libyaml":
-        if not hasattr(yaml, "CSafeLoader"):
-            pytest.skip("this PyYAML has no libyaml")
-        monkeypatch.setattr(yaml_source, "_Loader", yaml.CSafeLoader)
+@dataclass
+class Readers:
+    """Which YAML reader a case ran through: the native one (`_core.yaml_load`, falling back to the
+    reference for texts with a problem) or only the reference (`read_documents_reference`) over
+    PyYAML's C parser or its pure-Python one."""
+
+    mode: str
+    loader: Optional[type] = None  # the PyYAML loader the reference must start with
+    native_calls: int = 0
+    reference_loaders: list = field(default_factory=list)  # loaders the reference read with, in order
+
+
+@pytest.fixture(params=["native", "libyaml", "pure-python"])
+def yaml_loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Readers:
+    """Every case holds with the native reader and, forced to the reference reader, with PyYAML's C
+    parser and with its pure-Python one (the limits are ours, not the parser's)."""
+    readers = Readers(str(request.param))
+    if readers.mode == "native":
+        if yaml_source._yaml_load is None:
+            pytest.skip("the native module has no YAML reader")
+        monkeypatch.delenv("MESHAUTHZ_YAML", raising=False)
     else:
-        monkeypatch.setattr(yaml_source, "_Loader", yaml.SafeLoader)
-    return str(request.param)
+        monkeypatch.setenv("MESHAUTHZ_YAML", "reference")
+        if readers.mode == "libyaml":
+            if not hasattr(yaml, "CSafeLoader"):
+                pytest.skip("this PyYAML has no libyaml")
+            readers.loader = yaml.CSafeLoader
+        else:
+            readers.loader = yaml.SafeLoader
+        monkeypatch.setattr(yaml_source, "_Loader", readers.loader)
+    native, read = yaml_source._yaml_load, yaml_source._read
+
+    def counting_native(*args: object) -> object:
+        readers.native_calls += 1
+        return native(*args)  # type: ignore[misc]
+
+    def recording_read(data: str, file: str, loader: type, skip: int) -> object:
+        readers.reference_loaders.append(loader)
+        return read(data, file, loader, skip)
+
+    if native is not None:
+        monkeypatch.setattr(yaml_source, "_yaml_load", counting_native)
+    monkeypatch.setattr(yaml_source, "_read", recording_read)
+    return readers
 
 
 @pytest.mark.timeout(HANG_BOUND_S)
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_malformed_document_gets_one_located_problem(case: Case, tmp_path: Path, yaml_loader: str,
+def test_malformed_document_gets_one_located_problem(case: Case, tmp_path: Path, yaml_loader: Readers,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / f"{case.id}.yaml"
     path.write_bytes(case.text.encode() if isinstance(case.text, str) else case.text)
@@ -132,6 +166,14 @@ def test_malformed_document_gets_one_located_problem(case: Case, tmp_path: Path,
         str(path), case.document, case.line, case.column, case.path, case.code), str(p)
     assert case.contains in p.message + " " + p.expected
     assert p.expected or p.message  # every problem says what was expected or what is wrong
+    # the reader under test really read the text (only a text refused before parsing reads none)
+    if yaml_loader.mode == "native":
+        assert yaml_loader.native_calls or case.code == "binary"
+    else:
+        assert yaml_loader.native_calls == 0
+        assert yaml_loader.reference_loaders or case.code == "binary"
+        if yaml_loader.reference_loaders:
+            assert yaml_loader.reference_loaders[0] is yaml_loader.loader
     with pytest.raises(meshauthz.InputError):
         meshauthz.load(path)
     assert cli_main(["validate", str(path)]) == 1

@@ -10,7 +10,7 @@ __all__ = [
     "default_traffic_permission_name", "RbacPolicySet", "RbacTarget", "rbac_denial_text", "rbac_go_quote",
     "rbac_bind_types", "rbac_kinds", "MtpSet", "MtpVerdict", "mtp_subset_contains", "mtp_subset_is_subset",
     "mtp_subset_iter", "BatchResult", "rbac_check_batch", "traffic_batch_arrow", "traffic_batch_rows",
-    "traffic_batch_ids", "traffic_dataplane_ids",
+    "traffic_batch_ids", "traffic_dataplane_ids", "YamlMarks", "yaml_load",
 ]
 
 __version__: str
@@ -99,7 +99,7 @@ class TrafficSnapshot:
         meshes: list[tuple[str, bool, bool, bool, bool, tuple[int, dict[str, str]] | None]],
         dataplanes: list[tuple[str, str, list[tuple[int, dict[str, str]]], dict[str, str] | None]],
         external_services: list[tuple[str, str, dict[str, str]]],
-        policies: list[tuple[str, str, int, list[dict[str, str]], list[dict[str, str]]]],
+        policies: list[tuple[str, str, tuple[int, int] | int, list[dict[str, str]], list[dict[str, str]]]],
         mtp_policies: list[_Policy],
         mtp_dataplanes: list[_Dataplane],
         max_rules: int = ...,
@@ -295,3 +295,22 @@ def traffic_batch_ids(
 ) -> BatchResult: ...
 def traffic_dataplane_ids(snapshot: TrafficSnapshot) -> dict[tuple[str, str], int]: ...
 
+# --- native YAML reader (rust/py/src/yaml.rs) -------------------------------------------------------
+
+@final
+class YamlMarks:
+    """Positions of one document, path -> (line, column); native until asked for."""
+
+    def mark(self, path: tuple[Any, ...]) -> tuple[int, int] | None: ...
+    def items(self) -> list[tuple[tuple[Any, ...], tuple[int, int]]]: ...
+    def __len__(self) -> int: ...
+
+def yaml_load(
+    text: str,
+    make_timestamp: Any,
+    make_date: Any,
+    construct: Any,
+) -> tuple[
+    list[tuple[int, Any, YamlMarks, bool, tuple[int, int, int, int, int, int, int, int | None, int] | None]] | None,
+    tuple[str, int, int, int, str, bool] | None,
+]: ...

@@ -1,81 +1,99 @@
-"""Compiled bundles: validated, normalised resources in one versioned, checksummed binary file.
+"""Compiled bundles: normalised resources in one versioned, checksummed, optionally signed file.
 
-Level (issue #6 A): a bundle holds the *validated, normalised resources* (kind, core name, mesh,
-labels, creation/modification time, form, namespace, display name, document order and the
-Universal-equivalent body), not the Rust policy sets. Loading skips YAML parsing, pydantic models
-and Kuma validation; the engines recompile from the store exactly as after a YAML load, so a bundle
-can never decide differently from its sources, and the Rust set layout stays free to change.
+A bundle holds the *normalised resources* (kind, core name, mesh, labels, creation / modification
+time as seconds + nanoseconds + offset, form, namespace, display name, document order and the
+Universal-equivalent body), not the Rust policy sets: the engines recompile from the store exactly
+as after a YAML load, so a bundle never decides differently from its sources.
 
-Layout (all integers big-endian)::
+Layout (integers big-endian)::
 
     b"MESHAUTHZ-BUNDLE\\n"   17-byte magic
     u16 format version       FORMAT_VERSION
-    32 bytes                 sha256 of the payload
+    u8  flags                bit 0: signed
+    u64 inflated size        bytes of the JSON payload once decompressed
+    32 bytes                 sha256 over (flags, inflated size, compressed payload)
+    64 bytes (if signed)     ed25519 signature of everything above it (magic .. sha256)
     payload                  zlib(JSON {"meshauthz": version, "resources": [row, ...]})
 
-A bundle of another format version, a truncated file or any flipped byte raises `BundleError`.
-The checksum detects corruption; it is not a signature (a bundle is as trusted as its YAML).
-
-Measured (bench/bench_bundle.py, 10,000 TrafficPermissions, 2-CPU AMD EPYC VM under load ~5.7):
-bundle load 0.57 s min (store only; ~0.17 s CPU in an idle process), load + TrafficEngine compile
-1.14 s, vs 6.2 s from YAML (~11x). The 20 ms target is NOT met at this level: decoding 10,000 JSON
-bodies into Python objects dominates (~70%). Meeting it needs the compiled Rust sets serialised
-(serde) and resources materialised lazily — a follow-up once the core's set layout settles.
-
-Engines pickle through their bundle bytes (`__reduce__`): a worker process rebuilds an engine once
-per (digest, options) and reuses it for every later unpickle.
+Trust (issue #13): a bundle is as trustworthy as YAML. Loaded with `verify_key`, a signed bundle
+whose signature verifies loads without re-validation (an unsigned one, or a bad signature, is a
+`BundleError`); loaded without a key (signed or not), every resource is re-validated by the
+loader's own checks (`loader.check_resource`): forged content with a recomputed checksum is
+reported as a `ValidationError`. Every malformed bundle is a `BundleError` (never OverflowError,
+TypeError, ...). Decompression is bounded: a payload may inflate to at most `MAX_RATIO` times the
+file and `MAX_INFLATED` bytes, checked on the declared size before any work, and the decompressor
+never produces more than the declared size (a lying header stops there).
 """
 
 from __future__ import annotations
 
-import gc
+import dataclasses
 import hashlib
 import json
 import os
 import struct
 import threading
 import zlib
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from functools import lru_cache
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Iterable, Iterator, Optional, Union
 
 from . import kinds as _kinds
-from .errors import MeshauthzError
-from .resource import GO_ZERO_TIME, Resource
+from .errors import MeshauthzError, ValidationError
+from .loader import register_reader
+from .resource import GO_ZERO_TIME, Resource, datetime_view, seconds_nanos
 from .store import ResourceStore
-from .yaml_source import Document
+from .yaml_source import Document, gc_paused
 
 MAGIC = b"MESHAUTHZ-BUNDLE\n"
-FORMAT_VERSION = 1
-_HEADER = struct.Struct(">H32s")
+FORMAT_VERSION = 2  # 2: times as [seconds, nanoseconds, offset], flags, inflated size, signature
+_HEADER = struct.Struct(">HBQ32s")  # version, flags, inflated size, sha256
 HEADER_SIZE = len(MAGIC) + _HEADER.size
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+SIGNATURE_SIZE = 64
+FLAG_SIGNED = 1
+MAX_RATIO = 64  # JSON rows compress ~10-20x; a bomb needs far more
+MAX_INFLATED = 1 << 30
 _FORMS = ("universal", "kubernetes")
+_NS = 1_000_000_000
+_I64 = 1 << 63
+
+KeyLike = Union[str, bytes, os.PathLike, Any]
 
 
 class BundleError(MeshauthzError):
-    """A bundle file cannot be used: not a bundle, another format version, truncated or corrupted."""
+    """A bundle file cannot be used: not a bundle, another format version, truncated, corrupted,
+    inflating past the bound, or a signature that does not verify."""
 
 
 # ---- rows: one resource as a JSON array -----------------------------------------------------------
 
 
-def _micros(t: Optional[datetime]) -> Optional[int]:
-    return None if t is None else (t - _EPOCH) // timedelta(microseconds=1)
+def _time_row(t: Optional[datetime], precise: Optional[tuple[int, int]] = None) -> Optional[list[int]]:
+    """[seconds since the epoch, nanoseconds, UTC offset in seconds] (the datetime view's offset kept,
+    so a time near year 9999 reads back without leaving datetime's range)."""
+    if t is None:
+        return None
+    secs, nanos = precise if precise is not None else seconds_nanos(t)
+    offset = t.utcoffset()
+    return [secs, nanos, int(offset.total_seconds()) if offset else 0]
 
 
 @lru_cache(maxsize=4096)  # policies of one bundle share few distinct timestamps
-def _time(us: Optional[int]) -> Optional[datetime]:
-    return None if us is None else _EPOCH + timedelta(microseconds=us)
+def _time(secs: int, nanos: int, offset: int) -> datetime:
+    return datetime_view(secs, nanos, offset)
 
 
-_ZERO_US = _micros(GO_ZERO_TIME)
+_ZERO = seconds_nanos(GO_ZERO_TIME)
 
 
 def _row(r: Resource) -> list[Any]:
     doc = r.document
-    return [r.kind.name, r.name, r.mesh, r.labels, _micros(r.creation_time), _micros(r.modification_time),
+    created = r.creation_seconds_nanos
+    return [r.kind.name, r.name, r.mesh, r.labels,
+            None if created == _ZERO else _time_row(r.creation_time, created), _time_row(r.modification_time),
             _FORMS.index(r.form), r.namespace, r.display_name, doc.file if doc else None,
             doc.index if doc else 0, r.body]
 
@@ -83,38 +101,122 @@ def _row(r: Resource) -> list[Any]:
 _NEW = object.__new__
 
 
-def _resource(row: list[Any], docs: dict[tuple[str, int], Document]) -> Resource:
+def _bad(source: str, what: str) -> BundleError:
+    return BundleError(f"{source}: malformed bundle payload: {what}")
+
+
+def _decode_time(v: Any, source: str) -> Optional[tuple[datetime, tuple[int, int]]]:
+    if v is None:
+        return None
+    if (type(v) is not list or len(v) != 3 or not all(type(x) is int for x in v) or not -_I64 <= v[0] < _I64
+            or not 0 <= v[1] < _NS or not -86400 < v[2] < 86400):
+        raise _bad(source, f"invalid time {v!r}")
+    try:
+        return _time(v[0], v[1], v[2]), (v[0], v[1])
+    except (OverflowError, ValueError):
+        raise _bad(source, f"time {v!r} outside years 1..9999") from None
+
+
+def _resource(row: Any, docs: dict[tuple[str, int], Document], source: str) -> Resource:
+    if type(row) is not list or len(row) != 12:
+        raise _bad(source, "a row is not a 12-element list")
     kind, name, mesh, labels, created, modified, form, namespace, display, file, index, body = row
-    k = _kinds.KINDS.get(kind)
+    k = _kinds.KINDS.get(kind) if type(kind) is str else None
     if k is None:
-        raise BundleError(f"bundle names an unknown resource kind {kind!r}")
+        raise BundleError(f"{source}: bundle names an unknown resource kind {kind!r}")
+    if (type(name) is not str or (mesh is not None and type(mesh) is not str) or type(labels) is not dict
+            or type(form) is not int or not 0 <= form <= 1 or (namespace is not None and type(namespace) is not str)
+            or type(display) is not str or (file is not None and type(file) is not str)
+            or type(index) is not int or index < 0 or type(body) is not dict):
+        raise _bad(source, f"row of {kind} {name!r} has fields of the wrong type")
+    c, m = _decode_time(created, source), _decode_time(modified, source)
     doc = None
     if file is not None:  # document order is kept (MTP `as_listed`, A2); positions are not
         doc = docs.get((file, index))
         if doc is None:
             doc = docs[(file, index)] = Document(None, file, index)
     # Fields set directly (the frozen dataclass __init__ costs ~40% of decoding): same object as
-    # Resource(...) would build; the rows were validated when the bundle was compiled.
+    # Resource(...) would build.
     r = _NEW(Resource)
     r.__dict__.update(kind=k, name=name, mesh=mesh, body=body, labels=labels,
-                      creation_time=GO_ZERO_TIME if created == _ZERO_US else _time(created),
-                      modification_time=None if modified is None else _time(modified), form=_FORMS[form],
-                      namespace=namespace, display_name=display, model=None, document=doc, path_prefix=())
+                      creation_time=GO_ZERO_TIME if c is None else c[0],
+                      modification_time=None if m is None else m[0], form=_FORMS[form],
+                      namespace=namespace, display_name=display, _model=None, document=doc, path_prefix=(),
+                      created=None if c is None else c[1])
     return r
+
+
+# ---- keys ------------------------------------------------------------------------------------------
+
+
+def signing_key(key: KeyLike) -> Any:
+    """The ed25519 private key `key` names (object, PEM bytes or PEM file); BundleError otherwise."""
+    return _private_key(key)
+
+
+def _private_key(key: KeyLike) -> Any:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    if isinstance(key, Ed25519PrivateKey):
+        return key
+    data = _key_bytes(key)
+    try:
+        loaded = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as e:
+        raise BundleError(f"cannot read the signing key: {e}") from None
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise BundleError("the signing key is not an ed25519 private key")
+    return loaded
+
+
+def _public_key(key: KeyLike) -> Any:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+    if isinstance(key, Ed25519PublicKey):
+        return key
+    if isinstance(key, Ed25519PrivateKey):
+        return key.public_key()
+    data = _key_bytes(key)
+    try:
+        loaded = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError) as e:
+        raise BundleError(f"cannot read the verification key: {e}") from None
+    if not isinstance(loaded, Ed25519PublicKey):
+        raise BundleError("the verification key is not an ed25519 public key")
+    return loaded
+
+
+def _key_bytes(key: KeyLike) -> bytes:
+    if isinstance(key, bytes):
+        return key
+    try:
+        with open(os.fspath(key), "rb") as f:
+            return f.read()
+    except (OSError, TypeError) as e:
+        raise BundleError(f"cannot read key {key!r}: {e}") from None
 
 
 # ---- encode / decode ------------------------------------------------------------------------------
 
 
-def dumps(resources: Union[ResourceStore, Iterable[Resource]], *, level: int = 6) -> bytes:
-    """Serialise resources (a store, or resources in load order) into bundle bytes."""
+def dumps(resources: Union[ResourceStore, Iterable[Resource]], *, level: int = 6,
+          sign_key: Optional[KeyLike] = None) -> bytes:
+    """Serialise resources (a store, or resources in load order) into bundle bytes, signed with the
+    ed25519 private key `sign_key` (an object, PEM bytes or a PEM file path) when given."""
     from . import __version__
 
     items = resources.list() if isinstance(resources, ResourceStore) else list(resources)
     text = json.dumps({"meshauthz": __version__, "resources": [_row(r) for r in items]},
-                      separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    payload = zlib.compress(text.encode("utf-8"), level)
-    return MAGIC + _HEADER.pack(FORMAT_VERSION, hashlib.sha256(payload).digest()) + payload
+                      separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    payload = zlib.compress(text, level)
+    flags = FLAG_SIGNED if sign_key is not None else 0
+    digest_ = hashlib.sha256(struct.pack(">BQ", flags, len(text)) + payload).digest()
+    header = MAGIC + _HEADER.pack(FORMAT_VERSION, flags, len(text), digest_)
+    if sign_key is not None:
+        header += _private_key(sign_key).sign(header)
+    return header + payload
 
 
 def is_bundle(data: bytes) -> bool:
@@ -122,46 +224,114 @@ def is_bundle(data: bytes) -> bool:
 
 
 def digest(data: bytes) -> str:
-    """The payload sha256 (hex) recorded in a bundle's header (not checked: see `loads_resources`)."""
-    _check_header(data, "<bytes>")
-    return data[len(MAGIC) + 2 : HEADER_SIZE].hex()
+    """The sha256 (hex) recorded in a bundle's header (not checked: see `loads_resources`)."""
+    return _header(data, "<bytes>")[3].hex()
 
 
-def _check_header(data: bytes, source: str) -> tuple[int, bytes]:
+def _header(data: bytes, source: str) -> tuple[int, int, int, bytes, bytes, int]:
+    """(version, flags, inflated size, sha256, signature, payload offset), format checks only."""
     if not is_bundle(data):
         raise BundleError(f"{source}: not a meshauthz bundle (missing the MESHAUTHZ-BUNDLE header)")
-    if len(data) < HEADER_SIZE:
+    if len(data) < len(MAGIC) + 2:
         raise BundleError(f"{source}: truncated bundle header ({len(data)} bytes)")
-    version, checksum = _HEADER.unpack_from(data, len(MAGIC))
+    (version,) = struct.unpack_from(">H", data, len(MAGIC))
     if version != FORMAT_VERSION:
         raise BundleError(f"{source}: bundle format version {version} is not supported by this meshauthz "
                           f"(it reads format version {FORMAT_VERSION}); recompile it with `meshauthz compile`")
-    return version, checksum
+    if len(data) < HEADER_SIZE:
+        raise BundleError(f"{source}: truncated bundle header ({len(data)} bytes)")
+    version, flags, size, checksum = _HEADER.unpack_from(data, len(MAGIC))
+    offset = HEADER_SIZE
+    signature = b""
+    if flags & FLAG_SIGNED:
+        signature = data[offset:offset + SIGNATURE_SIZE]
+        offset += SIGNATURE_SIZE
+        if len(signature) < SIGNATURE_SIZE:
+            raise BundleError(f"{source}: truncated bundle signature")
+    return version, flags, size, checksum, signature, offset
 
 
-def loads_resources(data: bytes, source: str = "<bytes>") -> list[Resource]:
-    """Verify (magic, format version, sha256) and decode a bundle's resources, in load order."""
-    _, checksum = _check_header(data, source)
-    payload = memoryview(data)[HEADER_SIZE:]
-    if hashlib.sha256(payload).digest() != checksum:
+def _verify(data: bytes, source: str, verify_key: Optional[KeyLike]) -> tuple[int, int, bool]:
+    """Format, checksum and signature checks: (inflated size, payload offset, trusted)."""
+    _, flags, size, checksum, signature, offset = _header(data, source)
+    if flags & ~FLAG_SIGNED:
+        raise BundleError(f"{source}: unknown bundle flags {flags:#x}")
+    if hashlib.sha256(struct.pack(">BQ", flags, size) + memoryview(data)[offset:]).digest() != checksum:
         raise BundleError(f"{source}: bundle checksum mismatch (sha256 of the payload differs from the header): "
                           "the file is corrupted or was modified")
+    trusted = False
+    if verify_key is not None:
+        if not flags & FLAG_SIGNED:
+            raise BundleError(f"{source}: bundle is not signed (a verification key was given)")
+        from cryptography.exceptions import InvalidSignature
+
+        try:
+            _public_key(verify_key).verify(signature, data[:HEADER_SIZE])
+        except InvalidSignature:
+            raise BundleError(f"{source}: bundle signature does not verify with the given key") from None
+        trusted = True
+    payload_len = len(data) - offset
+    if size > MAX_INFLATED or size > MAX_RATIO * max(payload_len, 1) + 4096:
+        raise BundleError(f"{source}: bundle payload would inflate to {size} bytes, past the bound "
+                          f"({MAX_RATIO}x its {payload_len} bytes, at most {MAX_INFLATED})")
+    return size, offset, trusted
+
+
+def _inflate(data: bytes, offset: int, size: int, source: str) -> bytes:
+    d = zlib.decompressobj()
+    try:
+        text = d.decompress(memoryview(data)[offset:], size + 1)  # never more than the declared size + 1
+    except zlib.error as e:
+        raise _bad(source, f"zlib: {e}") from None
+    if len(text) != size or not d.eof:
+        raise _bad(source, f"payload does not inflate to its declared {size} bytes")
+    return text
+
+
+def _decode(data: bytes, source: str, verify_key: Optional[KeyLike]) -> tuple[list[Resource], bool]:
+    size, offset, trusted = _verify(data, source, verify_key)
+    text = _inflate(data, offset, size, source)
     # The cyclic GC would rescan the whole heap several times while ~10 objects per resource are
     # created (none of them cyclic): pausing it makes loading 3-10x faster in a big process.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        doc = json.loads(zlib.decompress(payload))
-        rows = doc["resources"]
+    with gc_paused():
+        try:
+            doc = json.loads(text)
+        except (ValueError, RecursionError) as e:
+            raise _bad(source, f"JSON: {e}") from None
+        rows = doc.get("resources") if type(doc) is dict else None
+        if type(rows) is not list:
+            raise _bad(source, "no resource list")
         docs: dict[tuple[str, int], Document] = {}
-        return [_resource(row, docs) for row in rows]
-    except BundleError:
-        raise
-    except (zlib.error, ValueError, KeyError, TypeError, IndexError) as e:  # only a forged checksum gets here
-        raise BundleError(f"{source}: malformed bundle payload: {e}") from None
-    finally:
-        if enabled:
-            gc.enable()
+        return [_resource(row, docs, source) for row in rows], trusted
+
+
+def loads_resources(data: bytes, source: str = "<bytes>", *, verify_key: Optional[KeyLike] = None,
+                    trusted: bool = False) -> list[Resource]:
+    """Verify and decode a bundle's resources, in load order. Unless the signature verified with
+    `verify_key` (or the caller vouches for the bytes, `trusted`), every resource is re-validated:
+    a `ValidationError` lists the invalid ones."""
+    resources, verified = _decode(data, source, verify_key)
+    if not (verified or trusted):
+        _revalidate(resources, source)
+    return resources
+
+
+def _revalidate(resources: list[Resource], source: str) -> None:
+    from .loader import LoadResult, check_resource
+
+    out = LoadResult()
+    with gc_paused():
+        for r in resources:
+            check_resource(r, out)
+    if out.problems:
+        raise ValidationError([_in_bundle(p, source) for p in out.problems])
+
+
+def _in_bundle(p: Any, source: str) -> Any:
+    """A problem of a bundled resource, located in the bundle (the YAML it came from named)."""
+    origin = f"{p.file}, document {p.document}" if p.document is not None else p.file
+    return dataclasses.replace(p, file=source, document=None, line=None, column=None,
+                               message=f"{p.message} (compiled from {origin})")
 
 
 # ---- public API -----------------------------------------------------------------------------------
@@ -175,6 +345,7 @@ class Bundle:
     store: ResourceStore
     digest: str
     path: Optional[str] = None
+    verified: bool = False  # the signature verified (else the content was re-validated)
     _engines: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     def traffic_engine(self, *, external_service_gating: str = "legacy") -> Any:
@@ -212,14 +383,18 @@ def _build(kind: str, resources: list[Resource], store: Optional[ResourceStore],
     raise BundleError(f"unknown engine kind {kind!r}")
 
 
-def compile_paths(paths: Iterable[Union[str, os.PathLike]], output: Union[str, os.PathLike]) -> int:
-    """Load and validate YAML (or bundles), write one bundle to `output`; returns its size in bytes."""
+def compile_paths(paths: Iterable[Union[str, os.PathLike]], output: Union[str, os.PathLike], *,
+                  sign_key: Optional[KeyLike] = None) -> int:
+    """Load and validate YAML (or bundles), write one bundle to `output` (signed with the ed25519
+    private key `sign_key` when given); returns its size in bytes. A bundle that would not read
+    back as the same resources is refused (BundleError) and nothing is written."""
     from .api import _store_or_raise
     from .loader import load_paths
 
     result = load_paths(list(paths))
     _store_or_raise(result)  # ValidationError / DuplicateResourceError listing every problem
-    data = dumps(result.resources)  # load order, as the YAML gave it
+    data = dumps(result.resources, sign_key=sign_key)  # load order, as the YAML gave it
+    _check_round_trip(result.resources, data, os.fspath(output))
     tmp = f"{os.fspath(output)}.tmp{os.getpid()}"
     with open(tmp, "wb") as f:
         f.write(data)
@@ -227,18 +402,88 @@ def compile_paths(paths: Iterable[Union[str, os.PathLike]], output: Union[str, o
     return len(data)
 
 
-def load_bundle(path: Union[str, os.PathLike]) -> Bundle:
-    """Read a bundle file written by `meshauthz compile` (no YAML parsing, no validation)."""
+def _identity(r: Resource) -> tuple[Any, ...]:
+    return (r.key, r.creation_seconds_nanos, r.modification_time and seconds_nanos(r.modification_time), r.labels,
+            r.body, r.form, r.namespace, r.display_name)
+
+
+def _check_round_trip(resources: list[Resource], data: bytes, output: str) -> None:
+    try:
+        back = loads_resources(data, output, trusted=True)
+    except MeshauthzError as e:
+        raise BundleError(f"{output}: refusing to write a bundle that does not read back: {e}") from None
+    if len(back) != len(resources) or any(_identity(a) != _identity(b) for a, b in zip(resources, back)):
+        raise BundleError(f"{output}: refusing to write a bundle that does not read back as its resources")
+
+
+def load_bundle(path: Union[str, os.PathLike], *, verify_key: Optional[KeyLike] = None) -> Bundle:
+    """Read a bundle file written by `meshauthz compile`. With `verify_key` (an ed25519 public key:
+    object, PEM bytes or PEM file) it must be signed by it and loads without re-validation; without
+    one its content is re-validated (ValidationError when a resource is invalid)."""
     name = os.fspath(path)
-    with open(name, "rb") as f:
-        data = f.read()
-    return loads(data, source=str(name))
+    try:
+        with open(name, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise BundleError(f"{name}: cannot read bundle: {e.strerror or e}") from None
+    return loads(data, source=str(name), verify_key=verify_key)
 
 
-def loads(data: bytes, source: str = "<bytes>") -> Bundle:
-    """A `Bundle` from bundle bytes (verified: header, format version, sha256)."""
-    resources = loads_resources(data, source)
-    return Bundle(resources, ResourceStore(resources), digest(data), source)
+def loads(data: bytes, source: str = "<bytes>", *, verify_key: Optional[KeyLike] = None) -> Bundle:
+    """A `Bundle` from bundle bytes (verified: header, format version, checksum, signature / content)."""
+    resources, verified = _decode(data, source, verify_key)
+    if not verified:
+        _revalidate(resources, source)
+    with gc_paused():
+        store = ResourceStore(resources)
+    return Bundle(resources, store, digest(data), source, verified)
+
+
+def validate_bundle(data: bytes, source: str = "<bytes>") -> Any:
+    """`meshauthz validate BUNDLE`: a LoadResult with every problem of the bundle's content (a
+    malformed bundle is one `bundle` problem); never raises for bad input."""
+    from .errors import Problem
+    from .loader import LoadResult, check_resource
+
+    out = LoadResult()
+    key = _REQUIRED_KEY.get()
+    try:
+        resources, verified = _decode(data, source, key)
+    except BundleError as e:
+        expected = "a meshauthz bundle signed by the verification key" if key else "a valid meshauthz bundle"
+        message = str(e).removeprefix(f"{source}: ")  # the problem names the file itself
+        out.problems.append(Problem(message, file=source, code="bundle", expected=expected))
+        return out
+    if verified:  # signed by the required key: trusted as compiled, no re-validation
+        out.documents += len(resources)
+        out.resources.extend(resources)
+        return out
+    checked = LoadResult()
+    for r in resources:
+        out.documents += 1
+        if check_resource(r, checked):
+            out.resources.append(r)
+    out.problems.extend(_in_bundle(p, source) for p in checked.problems)
+    out.warnings.extend(_in_bundle(p, source) for p in checked.warnings)
+    return out
+
+
+register_reader(MAGIC, validate_bundle)  # load_paths / validate / -f read bundles, re-validated
+
+# The key every bundle read through the loader must be signed with (None: any bundle, re-validated).
+_REQUIRED_KEY: ContextVar[Optional[Any]] = ContextVar("meshauthz_bundle_key", default=None)
+
+
+@contextmanager
+def require_signature(verify_key: KeyLike) -> Iterator[None]:
+    """Within the block, every bundle `load_paths` / `validate` / the CLI's `-f` read must be signed
+    by `verify_key` (an ed25519 public key: object, PEM bytes or PEM file; BundleError when it is
+    not one) and then loads without re-validation; any other bundle is a `bundle` problem."""
+    token = _REQUIRED_KEY.set(_public_key(verify_key))
+    try:
+        yield
+    finally:
+        _REQUIRED_KEY.reset(token)
 
 
 # ---- pickling engines through bundles -------------------------------------------------------------
@@ -262,14 +507,15 @@ def reduce_engine(engine: Any, kind: str, resources: Union[ResourceStore, list[R
 
 
 def _rebuild(kind: str, data: bytes, options: str) -> Any:
-    """Unpickle: the bundle is verified and decoded, and the engine's immutable compiled snapshot
-    built, once per (kind, digest, options) per process; every unpickle returns a *fresh* engine
-    over that snapshot (its own store), so a reload in one task never changes another's (#12)."""
+    """Unpickle: the bundle is decoded, and the engine's immutable compiled snapshot built, once per
+    (kind, digest, options) per process; every unpickle returns a *fresh* engine over that snapshot
+    (its own store), so a reload in one task never changes another's (#12). Pickled bytes are as
+    trusted as the pickle itself (unpickling runs code): no re-validation."""
     key = (kind, digest(data), options)
     with _CACHE_LOCK:
         template = _CACHE.get(key)
     if template is None:
-        resources = loads_resources(data)
+        resources = loads_resources(data, trusted=True)
         opts = json.loads(options)
         snapshot = None
         if kind in ("traffic", "mtp"):
@@ -289,5 +535,6 @@ def _rebuild(kind: str, data: bytes, options: str) -> Any:
     return MtpEngine._over(ResourceStore(resources), snapshot)
 
 
-__all__ = ["Bundle", "BundleError", "FORMAT_VERSION", "MAGIC", "compile_paths", "dumps", "load_bundle",
-           "loads", "loads_resources"]
+__all__ = ["Bundle", "BundleError", "FORMAT_VERSION", "MAGIC", "MAX_INFLATED", "MAX_RATIO", "compile_paths", "dumps",
+           "load_bundle", "loads", "loads_resources", "require_signature", "signing_key",
+           "validate_bundle"]

@@ -13,14 +13,16 @@ import warnings as _warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path as FsPath
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Callable, Iterable, Optional, Union
 
 from . import kinds as _kinds
 from .errors import InputError, Problem
 from .models import ModelError, parse_model
-from .resource import GO_ZERO_TIME, Resource
-from .validation import render_path, validate_meta, validate_resource
-from .yaml_source import Document, Path, read_documents
+from .models.fastcheck import clean
+from .resource import GO_ZERO_TIME, Resource, seconds_nanos
+from .validation import MapKey, render_path, validate_meta, validate_resource
+from .validation.traffic_permission import clean as clean_traffic_permission
+from .yaml_source import Document, Path, gc_paused, read_documents, timestamp, tz_of
 
 PathLike = Union[str, os.PathLike]
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
@@ -59,20 +61,60 @@ def _problem(doc: Document, path: Path, message: str, *, expected: str = "", cod
                    resource=resource)
 
 
-def _parse_time(value: Any, doc: Document, path: Path, out: LoadResult) -> Optional[datetime]:
+Created = tuple[datetime, tuple[int, int]]  # (datetime view, (seconds, nanoseconds)) of a time
+
+
+def _parse_time(value: Any, doc: Document, path: Path, out: LoadResult) -> Optional[Created]:
+    """An RFC 3339 time: a YAML timestamp, or a string (quoted) in RFC 3339 / ISO 8601 form. The
+    nanoseconds are kept (T3.5 ties compare them); the datetime view is a naive time taken as UTC."""
     if value is None:
         return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if type(value) is str:
+        fast = rfc3339_utc(value)
+        if fast is not None:
+            return fast
     if isinstance(value, str):
         try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+            parsed: Any = timestamp(value)
         except ValueError:
-            pass
+            parsed = None
+        if not isinstance(parsed, datetime):
+            try:
+                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                parsed = None
+        value = parsed if parsed is not None else value
+    if isinstance(value, datetime):
+        view = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return view, seconds_nanos(value)
     out.problems.append(_problem(doc, path, f"invalid timestamp {value!r}",
                                  expected="an RFC 3339 time such as 2024-01-01T00:00:00Z", code="type"))
     return None
+
+
+_UTC = timezone.utc
+
+
+def rfc3339_utc(value: str) -> Optional[Created]:
+    """The common RFC 3339 UTC form `YYYY-MM-DDTHH:MM:SS[.fraction]Z` without regular expressions
+    (the creationTime of most resources); None for any other text. Same result as the general path
+    (`timestamp` + `seconds_nanos`)."""
+    n = len(value)
+    if n < 20 or value[-1] != "Z" or value[4] != "-" or value[7] != "-" or value[10] != "T" \
+            or value[13] != ":" or value[16] != ":" or (n > 20 and (value[19] != "." or n == 21)):
+        return None
+    digits = value[:4] + value[5:7] + value[8:10] + value[11:13] + value[14:16] + value[17:19] + value[20:-1]
+    if not digits.isascii() or not digits.isdigit():
+        return None
+    frac = value[20:-1][:9].ljust(9, "0")
+    nanos = int(frac)
+    try:
+        view = datetime(int(value[:4]), int(value[5:7]), int(value[8:10]), int(value[11:13]), int(value[14:16]),
+                        int(value[17:19]), nanos // 1000, _UTC)
+    except ValueError:
+        return None
+    d = view.toordinal() - 719163  # days since 1970-01-01
+    return view, (d * 86400 + view.hour * 3600 + view.minute * 60 + view.second, nanos)
 
 
 def _string_map(value: Any, doc: Document, path: Path, out: LoadResult) -> dict[str, str]:
@@ -86,20 +128,62 @@ def _string_map(value: Any, doc: Document, path: Path, out: LoadResult) -> dict[
 
 
 def resource_from_document(doc: Document, out: LoadResult, *, system_namespace: str = "kuma-system",
-                           check: bool = True) -> Optional[Resource]:
+                           check: bool = True, consume: bool = False) -> Optional[Resource]:
     """Normalise one parsed document into a Resource (or record its problems and return None).
 
     With `check=False` only the envelope is read: no meta, type or Kuma validation (the
-    conformance `validate` kind asks for one specific layer of checks itself)."""
+    conformance `validate` kind asks for one specific layer of checks itself). `consume=True`
+    (the loader's own documents, used once): the document's mapping may become the resource body
+    and `doc.value` is then released (less memory per resident resource)."""
     raw = doc.value
     if not isinstance(raw, dict):
         out.problems.append(_problem(doc, (), f"a resource must be a mapping, not {type(raw).__name__}",
                                      expected="a mapping with `type` (Universal) or `apiVersion`/`kind`",
                                      code="type"))
         return None
+    if doc.clean and check:
+        return _from_clean_universal(doc, raw, consume)
     if "apiVersion" in raw or "kind" in raw:
         return _from_kubernetes(doc, raw, out, system_namespace, check)
     return _from_universal(doc, raw, out, check)
+
+
+_NEW = object.__new__
+
+
+def _from_clean_universal(doc: Document, raw: dict[str, Any], consume: bool = False) -> Resource:
+    """A Universal document the native reader found clean (every check below passes; see
+    meshauthz_core::yaml::clean): the same Resource `_from_universal` builds, without re-checking."""
+    kind = _kinds.KINDS[raw["type"]]
+    name = raw["name"]
+    labels = raw.get("labels") or {}
+    created = modified = None
+    ct = doc.created
+    if ct is not None:  # resolved by the native reader
+        view = datetime(ct[0], ct[1], ct[2], ct[3], ct[4], ct[5], ct[6] // 1000, tz_of(ct[7]))
+        created = (view, (ct[8], ct[6]))
+    elif raw.get("creationTime") is not None:
+        value = raw["creationTime"]
+        created = (rfc3339_utc(value) if type(value) is str else None) or _parse_time(
+            value, doc, ("creationTime",), LoadResult())
+    value = raw.get("modificationTime")
+    if value is not None:
+        modified = _parse_time(value, doc, ("modificationTime",), LoadResult())
+    r = _NEW(Resource)  # fields set directly: the frozen dataclass __init__ is a third of this path
+    mesh = (raw.get("mesh") or "default") if kind.mesh_scoped else None  # MTP's default mesh (§2.1)
+    if consume:  # the mapping becomes the body: no copy, and the document lets go of it
+        body = raw
+        for key in _ENVELOPE:
+            body.pop(key, None)
+        doc.value = None
+    else:
+        body = {k: v for k, v in raw.items() if k not in _ENVELOPE}
+    r.__dict__.update(kind=kind, name=name, mesh=mesh, body=body, labels=dict(labels),
+                      creation_time=created[0] if created else GO_ZERO_TIME,
+                      modification_time=modified[0] if modified else None, form="universal", namespace=None,
+                      display_name=labels.get("kuma.io/display-name", name), _model=None, document=doc,
+                      path_prefix=(), created=created[1] if created else None)
+    return r
 
 
 def _kind_of(doc: Document, name: Any, path: Path, out: LoadResult) -> Optional[_kinds.Kind]:
@@ -185,6 +269,22 @@ def _from_kubernetes(doc: Document, raw: dict[str, Any], out: LoadResult, system
     if not isinstance(mesh, str):
         out.problems.append(_problem(doc, ("mesh",), "mesh must be a string", expected="a mesh name", code="type"))
         return None
+    if check:
+        label = f"{kind.name} {name}"
+        secret = kind.name in ("Secret", "GlobalSecret")
+        _unknown_keys(doc, out, raw, (), _K8S_SECRET_KEYS if secret else _K8S_KEYS, label,
+                      "a field of a Kubernetes object: apiVersion, kind, metadata, "
+                      + ("type, data" if secret else "spec, mesh; policy fields belong under `spec`"))
+        _unknown_keys(doc, out, meta, ("metadata",), _K8S_META_KEYS, label, "a Kubernetes ObjectMeta field")
+        # The Universal form's name / mesh rules (TP §5.3) apply to metadata.name and the mesh.
+        mesh_path: Path = ("mesh",) if raw.get("mesh") else ("metadata", "labels", MapKey("kuma.io/mesh"))
+        before = len(out.problems)
+        for v in validate_meta(kind, name, mesh if kind.mesh_scoped else None):
+            where = ("metadata", "name") if v.path[:1] == ("name",) else mesh_path
+            out.problems.append(_problem(doc, where, v.message, code="meta", resource=label,
+                                         field=render_path(where)))
+        if len(out.problems) > before:
+            return None
     core_name = f"{name}.{namespace}" if kind.namespaced and namespace else name
     if kind.namespaced and namespace:
         labels.setdefault("k8s.kuma.io/namespace", namespace)
@@ -210,13 +310,36 @@ def _from_kubernetes(doc: Document, raw: dict[str, Any], out: LoadResult, system
                    "kubernetes", namespace, labels.get("kuma.io/display-name", name), prefix, check)
 
 
+_K8S_KEYS = frozenset({"apiVersion", "kind", "metadata", "spec", "mesh", "status"})
+_K8S_SECRET_KEYS = frozenset({"apiVersion", "kind", "metadata", "type", "data"})
+_K8S_META_KEYS = frozenset({
+    "name", "namespace", "labels", "annotations", "creationTimestamp", "uid", "resourceVersion", "generation",
+    "generateName", "ownerReferences", "finalizers", "managedFields", "deletionTimestamp",
+    "deletionGracePeriodSeconds", "selfLink",
+})
+
+
+def _unknown_keys(doc: Document, out: LoadResult, mapping: dict[Any, Any], prefix: Path, known: frozenset[str],
+                  label: str, expected: str) -> None:
+    """Kubernetes-form keys meshauthz does not read: a warning each, as unknown Universal fields get
+    (TP A18) — a policy field written beside `spec` instead of under it is silently lost otherwise."""
+    for key in mapping:
+        if key not in known:
+            path = prefix + (key if isinstance(key, (str, int)) else str(key),)
+            out.warnings.append(_problem(doc, path, "unknown field, ignored as Kuma does (TP A18)",
+                                         expected=expected, code="unknown-field", resource=label,
+                                         field=render_path(path)))
+
+
 def _finish(doc: Document, out: LoadResult, kind: _kinds.Kind, name: str, mesh: Optional[str],
-            body: dict[str, Any], labels: dict[str, str], created: Optional[datetime],
-            modified: Optional[datetime], form: str, namespace: Optional[str], display: str,
+            body: dict[str, Any], labels: dict[str, str], created: Optional[Created],
+            modified: Optional[Created], form: str, namespace: Optional[str], display: str,
             prefix: Path, check: bool) -> Optional[Resource]:
     label = f"{kind.name} {mesh}/{name}" if mesh else f"{kind.name} {name}"
     model = None
-    if check and kind.name in _kinds.TYPED_KINDS:
+    if check and kind.name in _kinds.TYPED_KINDS and not clean(kind.name, body):
+        # not provably clean (a type error, an unknown field, a value pydantic coerces): pydantic
+        # words it; a clean body needs no model here (`Resource.model` builds it on access)
         try:
             model, unknown = parse_model(kind.name, body)
         except ModelError as e:
@@ -228,8 +351,10 @@ def _finish(doc: Document, out: LoadResult, kind: _kinds.Kind, name: str, mesh: 
             out.warnings.append(_problem(doc, prefix + path, "unknown field, ignored as Kuma does (TP A18)",
                                          code="unknown-field", resource=label, field=render_path(path)))
     res = Resource(kind=kind, name=name, mesh=mesh, body=body, labels=labels,
-                   creation_time=created or GO_ZERO_TIME, modification_time=modified, form=form,  # type: ignore[arg-type]
-                   namespace=namespace, display_name=display, model=model, document=doc, path_prefix=prefix)
+                   creation_time=created[0] if created else GO_ZERO_TIME,
+                   modification_time=modified[0] if modified else None, form=form,  # type: ignore[arg-type]
+                   namespace=namespace, display_name=display, _model=model, document=doc, path_prefix=prefix,
+                   created=created[1] if created else None)
     if not check:
         return res
     report = validate_resource(res)
@@ -242,16 +367,35 @@ def _finish(doc: Document, out: LoadResult, kind: _kinds.Kind, name: str, mesh: 
     return None if report.violations else res
 
 
+def check_resource(res: Resource, out: LoadResult) -> bool:
+    """The loader's checks on an already normalised resource (a bundle read without a verified
+    signature): name / mesh meta, label types, body types (models) and Kuma validation, problems and
+    warnings into `out`, located at the resource's document. True when it passes."""
+    doc = res.document if res.document is not None else Document(None, "<resource>", 0)
+    kind, label = res.kind, res.describe()
+    before = len(out.problems)
+    for v in validate_meta(kind, res.name, res.mesh if kind.mesh_scoped else None):
+        out.problems.append(_problem(doc, (), v.message, code="meta", resource=label, field=v.field))
+    _string_map(res.labels, doc, ("labels",), out)
+    if len(out.problems) > before:
+        return False
+    if kind.name == "TrafficPermission" and clean_traffic_permission(res.body):
+        return True  # nothing to report (the native reader's verdict, for resources read without it)
+    return _finish(doc, out, kind, res.name, res.mesh, res.body, res.labels, None, None, res.form, res.namespace,
+                   res.display_name, res.path_prefix, True) is not None
+
+
 def load_text(text: Union[str, bytes], file: str = "<input>", *, system_namespace: str = "kuma-system") -> LoadResult:
     out = LoadResult()
     try:
-        for doc in read_documents(text, file):
-            if doc.value is None:
-                continue  # an empty document is skipped, as kubectl does
-            out.documents += 1
-            res = resource_from_document(doc, out, system_namespace=system_namespace)
-            if res is not None:
-                out.resources.append(res)
+        with gc_paused():
+            for doc in read_documents(text, file):
+                if doc.value is None:
+                    continue  # an empty document is skipped, as kubectl does
+                out.documents += 1
+                res = resource_from_document(doc, out, system_namespace=system_namespace, consume=True)
+                if res is not None:
+                    out.resources.append(res)
     except InputError as e:
         out.problems.extend(e.problems)
     return out
@@ -284,6 +428,16 @@ def iter_files(paths: Iterable[PathLike]) -> Iterable[tuple[str, Optional[FsPath
             yield str(fp), fp
 
 
+# Readers of non-YAML inputs by their leading magic bytes. `meshauthz.bundle` registers its own when
+# imported (the package imports it): the loader never imports bundle code.
+_READERS: dict[bytes, Callable[[bytes, str], LoadResult]] = {}
+
+
+def register_reader(magic: bytes, reader: Callable[[bytes, str], LoadResult]) -> None:
+    """Route files starting with `magic` to `reader(data, file)` instead of the YAML loader."""
+    _READERS[magic] = reader
+
+
 def load_paths(paths: Iterable[PathLike]) -> LoadResult:
     out = LoadResult()
     for name, fp in iter_files(paths):
@@ -296,10 +450,9 @@ def load_paths(paths: Iterable[PathLike]) -> LoadResult:
             out.problems.append(Problem(f"cannot read file: {e.strerror or e}", file=name, code="io",
                                         expected="a readable YAML file or directory"))
             continue
-        if data.startswith(b"MESHAUTHZ-BUNDLE\n"):  # a compiled bundle (meshauthz.bundle): no YAML, no validation
-            from .bundle import loads_resources
-
-            out.resources.extend(loads_resources(data, name))
+        reader = next((r for magic, r in _READERS.items() if data.startswith(magic)), None)
+        if reader is not None:  # e.g. a compiled bundle (meshauthz.bundle registers its reader)
+            out.extend(reader(data, name))
             continue
         out.extend(load_text(data, name))
     return out

@@ -11,16 +11,38 @@ document to find line and column.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, Optional
 
-from .kinds import Kind
+from .kinds import TYPED_KINDS, Kind
 from .yaml_source import Document, Mark, Path
 
 # Go's zero time: what Kuma reports for a resource without a creation time (issue #3, TP A3).
 GO_ZERO_TIME = datetime(1, 1, 1, tzinfo=timezone.utc)
 
 Form = Literal["universal", "kubernetes"]
+
+_EPOCH = datetime(1970, 1, 1)  # naive: arithmetic on wall times never leaves datetime's range
+_NS = 1_000_000_000
+
+
+def seconds_nanos(t: datetime) -> tuple[int, int]:
+    """An instant as (seconds since the Unix epoch, nanoseconds 0..999,999,999): the one precise
+    creationTime representation of the core, bundles and the API (T3.5 ties compare it). A naive
+    datetime is UTC; a `yaml_source.Timestamp` contributes its sub-microsecond digits. Exact for Go's
+    zero time and for year 9999 with any offset (no conversion to UTC through `datetime`)."""
+    d = t.replace(tzinfo=None) - _EPOCH - (t.utcoffset() or timedelta(0))
+    total = (d.days * 86400 + d.seconds) * _NS + d.microseconds * 1000 + getattr(t, "_sub_us", 0)
+    secs, nanos = divmod(total, _NS)
+    return secs, nanos
+
+
+def datetime_view(secs: int, nanos: int, offset_seconds: int = 0) -> datetime:
+    """The `datetime` view (microseconds) of (seconds, nanoseconds), in the given UTC offset; raises
+    OverflowError / ValueError when that wall time is outside datetime's years 1..9999."""
+    wall = _EPOCH + timedelta(seconds=secs + offset_seconds, microseconds=nanos // 1000)
+    tz = timezone.utc if offset_seconds == 0 else timezone(timedelta(seconds=offset_seconds))
+    return wall.replace(tzinfo=tz)
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,9 +57,39 @@ class Resource:
     form: Form = "universal"
     namespace: Optional[str] = None  # Kubernetes metadata.namespace
     display_name: str = ""  # label kuma.io/display-name, else metadata.name / name
-    model: Any = None  # the typed pydantic model for kinds in kinds.TYPED_KINDS
+    _model: Any = field(default=None, repr=False)  # see `model`
     document: Optional[Document] = None
     path_prefix: Path = ()  # prefix from a body path to the document path
+    # creationTime as (seconds since the Unix epoch, nanoseconds); None: derived from creation_time.
+    # `creation_time` is its datetime view (microseconds); ties (T3.5) compare this precise value.
+    created: Optional[tuple[int, int]] = None
+
+    @property
+    def model(self) -> Any:
+        """The typed pydantic model (kinds in kinds.TYPED_KINDS; else None), built on first access:
+        loading checks clean bodies without one."""
+        m = self._model
+        if m is None and self.kind.name in TYPED_KINDS:
+            from .models import ModelError, parse_model
+
+            try:
+                m = parse_model(self.kind.name, self.body)[0]
+            except ModelError:
+                return None
+            object.__setattr__(self, "_model", m)
+        return m
+
+    @property
+    def creation_seconds_nanos(self) -> tuple[int, int]:
+        """creationTime as (seconds since the Unix epoch, nanoseconds), never truncated."""
+        return self.created if self.created is not None else seconds_nanos(self.creation_time)
+
+    @property
+    def creation_time_ns(self) -> int:
+        """creationTime in nanoseconds since the Unix epoch (a Python int: Go's zero time and year
+        9999 included)."""
+        secs, nanos = self.creation_seconds_nanos
+        return secs * _NS + nanos
 
     @property
     def type(self) -> str:
@@ -71,7 +123,29 @@ class Resource:
             doc["mesh"] = self.mesh
         if self.labels:
             doc["labels"] = dict(self.labels)
-        if self.creation_time != GO_ZERO_TIME:
-            doc["creationTime"] = self.creation_time.isoformat().replace("+00:00", "Z")
+        if self.creation_seconds_nanos != _GO_ZERO:
+            doc["creationTime"] = rfc3339(*self.creation_seconds_nanos)
         doc.update(self.body)
         return doc
+
+
+_GO_ZERO = seconds_nanos(GO_ZERO_TIME)
+
+
+def rfc3339(secs: int, nanos: int) -> str:
+    """Go's RFC3339Nano in UTC (trailing zeros of the fraction dropped); any year (no `datetime`)."""
+    days, rest = divmod(secs, 86400)
+    # civil date from days since 1970-01-01 (H. Hinnant's algorithm)
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    year = yoe + era * 400 + (month <= 2)
+    text = f"{year:04d}-{month:02d}-{day:02d}T{rest // 3600:02d}:{rest // 60 % 60:02d}:{rest % 60:02d}"
+    if nanos:
+        text += "." + f"{nanos:09d}".rstrip("0")
+    return text + "Z"

@@ -52,8 +52,24 @@ def _version() -> str:
     return __version__
 
 
+def _verify_key(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> Optional[str]:
+    """`--verify-key PUB`: every bundle the command reads must be signed by this key (then it is
+    not re-validated); an unsigned or differently signed bundle is a located `bundle` problem."""
+    if value is None:
+        return None
+    from ..bundle import BundleError, require_signature
+
+    try:
+        ctx.with_resource(require_signature(value))
+    except BundleError as e:
+        raise click.BadParameter(str(e), ctx, param) from None
+    return value
+
+
 @click.group(cls=_Group, context_settings=CONTEXT)
 @click.version_option(version=_version(), prog_name="meshauthz", message="%(prog)s %(version)s")
+@click.option("--verify-key", metavar="KEY", default=None, expose_value=False, is_eager=False, callback=_verify_key,
+              help="Bundles read by the command must be signed by this ed25519 public key (PEM file).")
 def cli() -> None:
     """Authorization for Kuma / Kong Mesh resources: is this traffic allowed, may this user do that.
 
@@ -62,7 +78,8 @@ def cli() -> None:
                  2 bad input or usage.
     Output:      -o/--output text|json|yaml|table (some commands add csv, png, svg);
                  --out FILE writes it to a file whose extension agrees with the format.
-    Input:       -f/--file PATH (repeatable; a file, directory or bundle; - = stdin).
+    Input:       -f/--file PATH (repeatable; a file, directory or bundle; - = stdin);
+                 --verify-key PUB before the command: bundles must be signed by PUB.
     Rule ids in the output (T3.5, M6.2, R5.11, ...) are explained in docs/semantics.md.
     """
 

@@ -173,7 +173,7 @@ def _compile_store(store: StoreSnapshot, max_rules: int) -> Compiled:
     for r in store.list("TrafficPermission"):
         mesh = r.mesh or ""
         tps.append(
-            (mesh, r.name, micros(r.creation_time), _selectors(r, "sources"), _selectors(r, "destinations"))
+            (mesh, r.name, r.creation_seconds_nanos, _selectors(r, "sources"), _selectors(r, "destinations"))
         )
         c.policies.setdefault(mesh, []).append(r)
     mesh_rows = [

@@ -7,3 +7,4 @@ pub mod mtp;
 pub mod rbac;
 pub mod selector;
 pub mod traffic;
+pub mod yaml;

@@ -14,6 +14,7 @@ mod selector;
 mod traffic;
 mod traffic_checker;
 mod traffic_decision;
+mod yaml;
 
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -25,5 +26,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     batch::register(m)?;
     batch_rbac::register(m)?;
     batch_traffic::register(m)?;
+    yaml::register(m)?;
     Ok(())
 }

@@ -238,12 +238,35 @@ impl TrafficSnapshot {
     }
 }
 
+/// A policy's creationTime: (seconds since the Unix epoch, nanoseconds), or legacy integer
+/// microseconds since the epoch.
+#[derive(FromPyObject)]
+enum Created {
+    SecondsNanos((i64, u32)),
+    Micros(i64),
+}
+
+impl Created {
+    fn seconds_nanos(self) -> (i64, u32) {
+        match self {
+            Created::SecondsNanos((s, n)) => (
+                s.saturating_add(i64::from(n / 1_000_000_000)),
+                n % 1_000_000_000,
+            ),
+            Created::Micros(us) => (
+                us.div_euclid(1_000_000),
+                (us.rem_euclid(1_000_000) * 1000) as u32,
+            ),
+        }
+    }
+}
+
 #[pymethods]
 impl TrafficSnapshot {
     /// meshes: [(name, mtls_enabled, permissive, zone_egress, passthrough, (port, tags) | None)]
     /// dataplanes: [(mesh, name, [(port, tags)], gateway_tags | None)]
     /// external_services: [(mesh, name, tags)]
-    /// policies: [(mesh, name, creation_time_us, [source match], [destination match])]
+    /// policies: [(mesh, name, (creation seconds, nanoseconds), [source match], [destination match])]
     /// mtp_policies / mtp_dataplanes: the `MtpSet` inputs (see `mtp.rs` `Converter`).
     #[new]
     #[pyo3(signature = (meshes, dataplanes, external_services, policies, mtp_policies, mtp_dataplanes, max_rules = DEFAULT_MAX_RULES))]
@@ -253,7 +276,7 @@ impl TrafficSnapshot {
         meshes: Vec<(String, bool, bool, bool, bool, Option<(u32, Tags)>)>,
         dataplanes: Vec<(String, String, Vec<(u32, Tags)>, Option<Tags>)>,
         external_services: Vec<(String, String, Tags)>,
-        policies: Vec<(String, String, i64, Vec<Tags>, Vec<Tags>)>,
+        policies: Vec<(String, String, Created, Vec<Tags>, Vec<Tags>)>,
         mtp_policies: &Bound<'_, PyAny>,
         mtp_dataplanes: &Bound<'_, PyAny>,
         max_rules: usize,
@@ -297,15 +320,13 @@ impl TrafficSnapshot {
             .collect();
         let policies = policies
             .into_iter()
-            .map(
-                |(mesh, name, created_us, sources, destinations)| PolicyInput {
-                    mesh,
-                    name,
-                    created_us,
-                    sources: sources.into_iter().map(pairs).collect(),
-                    destinations: destinations.into_iter().map(pairs).collect(),
-                },
-            )
+            .map(|(mesh, name, created, sources, destinations)| PolicyInput {
+                mesh,
+                name,
+                created: created.seconds_nanos(),
+                sources: sources.into_iter().map(pairs).collect(),
+                destinations: destinations.into_iter().map(pairs).collect(),
+            })
             .collect();
         let snap = errors::detached(py, || {
             let tp = PolicySet::compile(meshes, dataplanes, external_services, policies);

@@ -81,8 +81,9 @@ pub struct ExternalServiceInput {
 pub struct PolicyInput {
     pub mesh: String,
     pub name: String,
-    /// creationTime in microseconds since the Unix epoch (Go zero time is allowed; A2).
-    pub created_us: i64,
+    /// creationTime as (seconds since the Unix epoch, nanoseconds): Go's zero time and year 9999
+    /// included, never truncated (A2, T3.5 ties).
+    pub created: (i64, u32),
     pub sources: Vec<Vec<(String, String)>>,
     pub destinations: Vec<Vec<(String, String)>>,
 }
@@ -137,7 +138,7 @@ pub struct ExternalService {
 pub struct Policy {
     pub mesh: MeshId,
     pub name: String,
-    pub created_us: i64,
+    pub created: (i64, u32),
     pub sources: Vec<Selector>,
     pub destinations: Vec<Selector>,
     /// Position in the mesh's tie-break order (T3.5/A2/A3): a greater value wins among equal
@@ -313,7 +314,7 @@ impl PolicySet {
             set.policies.push(Policy {
                 mesh,
                 name: p.name,
-                created_us: p.created_us,
+                created: p.created,
                 sources,
                 destinations,
                 tiebreak: 0,
@@ -366,8 +367,8 @@ impl PolicySet {
         let mut order: Vec<PolicyId> = (0..self.policies.len() as PolicyId).collect();
         order.sort_by(|&a, &b| {
             let (pa, pb) = (&self.policies[a as usize], &self.policies[b as usize]);
-            (pa.mesh, pa.created_us)
-                .cmp(&(pb.mesh, pb.created_us))
+            (pa.mesh, pa.created)
+                .cmp(&(pb.mesh, pb.created))
                 .then_with(|| pb.name.cmp(&pa.name))
         });
         for w in order.windows(2) {

@@ -113,7 +113,7 @@ mod tests {
         PolicyInput {
             mesh: "default".into(),
             name: name.into(),
-            created_us: created,
+            created: (created, 0),
             sources: vec![kv(&[("kuma.io/service", "*")])],
             destinations: dests.iter().map(|d| kv(d)).collect(),
         }

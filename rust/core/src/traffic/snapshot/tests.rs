@@ -28,7 +28,10 @@ fn mesh(mtls: bool, permissive: bool) -> MeshInput {
     }
 }
 
-const DPS: &[(&str, u32, &[(&str, &str)])] = &[
+/// (dataplane name, inbound port, inbound tags)
+type DpRow<'a> = (&'a str, u32, &'a [(&'a str, &'a str)]);
+
+const DPS: &[DpRow] = &[
     ("web-1", 8080, &[("kuma.io/service", "web")]),
     (
         "backend-1",
@@ -41,7 +44,7 @@ fn tp(name: &str, src: &[(&str, &str)], dst: &[(&str, &str)]) -> PolicyInput {
     PolicyInput {
         mesh: "default".into(),
         name: name.into(),
-        created_us: 0,
+        created: (0, 0),
         sources: vec![kv(src)],
         destinations: vec![kv(dst)],
     }
@@ -306,7 +309,8 @@ fn winner_cache_equals_selection() {
                 &[("kuma.io/service", "*")],
                 &[("kuma.io/service", "*")],
             );
-            p.created_us = i % 7;
+            // Ties below the microsecond are real ties to break (T3.5): nanos are never truncated.
+            p.created = (1_700_000_000, (i % 7) as u32);
             p
         })
         .collect();

@@ -1,0 +1,421 @@
+//! Bindings for the native YAML reader (`meshauthz_core::yaml`): one crossing per stream, values
+//! converted to plain Python objects, positions kept native and looked up on demand.
+
+use std::collections::HashMap;
+
+use ahash::AHashMap;
+use std::sync::{Arc, OnceLock};
+
+use meshauthz_core::yaml::{self, Key, Mark, Scalar, Value};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyFloat, PyList, PyString, PyTuple};
+
+type Positions = HashMap<Vec<Key>, Mark>;
+
+/// A stream read without positions: its text, and every document's positions once one is asked
+/// for (read again, once, with positions on).
+struct Stream {
+    text: String,
+    positions: OnceLock<Vec<Positions>>,
+}
+
+impl Stream {
+    fn positions(&self, py: Python<'_>) -> &[Positions] {
+        self.positions.get_or_init(|| {
+            py.detach(|| {
+                yaml::load(&self.text)
+                    .map(|docs| docs.into_iter().map(|d| d.positions).collect())
+                    .unwrap_or_default()
+            })
+        })
+    }
+}
+
+/// The positions of one document (path -> (line, column)), native until asked for.
+#[pyclass(frozen, module = "meshauthz._core")]
+pub struct YamlMarks {
+    stream: Arc<Stream>,
+    /// Position of the document in the stream's list of documents.
+    slot: usize,
+}
+
+impl YamlMarks {
+    fn get<'a>(&'a self, py: Python<'_>) -> Option<&'a Positions> {
+        self.stream.positions(py).get(self.slot)
+    }
+}
+
+fn key_from_py(item: &Bound<'_, PyAny>) -> Option<Key> {
+    if item.is_none() {
+        return Some(Key::Null);
+    }
+    if let Ok(s) = item.cast::<PyString>() {
+        return s.to_cow().ok().map(|s| Key::Str(s.into_owned()));
+    }
+    if let Ok(f) = item.cast::<PyFloat>() {
+        let f = f.value();
+        if f.is_nan() {
+            return None;
+        }
+        return Some(if f.fract() == 0.0 && f.abs() < 9.0e18 {
+            Key::Int(f as i64)
+        } else {
+            Key::FloatBits(f.to_bits())
+        });
+    }
+    if let Ok(i) = item.extract::<i64>() {
+        return Some(Key::Int(i)); // bools too (True == 1)
+    }
+    // dates and datetimes (abi3: by attribute)
+    let year: u32 = item.getattr("year").ok()?.extract().ok()?;
+    let month: u32 = item.getattr("month").ok()?.extract().ok()?;
+    let day: u32 = item.getattr("day").ok()?.extract().ok()?;
+    let Ok(hour) = item.getattr("hour") else {
+        return Some(Key::Date(year, month, day));
+    };
+    let hour: i64 = hour.extract().ok()?;
+    let minute: i64 = item.getattr("minute").ok()?.extract().ok()?;
+    let second: i64 = item.getattr("second").ok()?.extract().ok()?;
+    let micro: i64 = item.getattr("microsecond").ok()?.extract().ok()?;
+    let days = days_from_civil(i64::from(year), month, day);
+    let wall = ((days * 86_400 + hour * 3600 + minute * 60 + second) * 1_000_000) + micro;
+    let offset = item.call_method0("utcoffset").ok()?;
+    if offset.is_none() {
+        return Some(Key::Naive(wall));
+    }
+    let secs: f64 = offset.call_method0("total_seconds").ok()?.extract().ok()?;
+    Some(Key::Aware(wall - (secs * 1_000_000.0).round() as i64))
+}
+
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn key_to_py<'py>(py: Python<'py>, key: &Key) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match key {
+        Key::Null => py.None().into_bound(py),
+        Key::Int(i) => i.into_pyobject(py)?.into_any(),
+        Key::FloatBits(b) => f64::from_bits(*b).into_pyobject(py)?.into_any(),
+        Key::Str(s) => PyString::new(py, s).into_any(),
+        Key::Date(y, m, d) => ("date", *y, *m, *d).into_pyobject(py)?.into_any(),
+        Key::Naive(us) => ("naive", *us).into_pyobject(py)?.into_any(),
+        Key::Aware(us) => ("aware", *us).into_pyobject(py)?.into_any(),
+        Key::Unique(n) => ("unique", *n).into_pyobject(py)?.into_any(),
+    })
+}
+
+#[pymethods]
+impl YamlMarks {
+    /// Position of `path`, or of its nearest ancestor that has one (as `Document.mark`).
+    fn mark(&self, path: &Bound<'_, PyTuple>) -> Option<Mark> {
+        let positions = self.get(path.py())?;
+        let mut keys: Vec<Key> = Vec::with_capacity(path.len());
+        for item in path.iter() {
+            match key_from_py(&item) {
+                Some(k) => keys.push(k),
+                None => break, // not a key this document can have: the ancestors answer
+            }
+        }
+        (0..=keys.len())
+            .rev()
+            .find_map(|n| positions.get(&keys[..n]).copied())
+    }
+
+    /// Every (path, mark); dates / times in paths as ("date", y, m, d) / ("naive" | "aware", µs).
+    fn items<'py>(&self, py: Python<'py>) -> PyResult<Vec<(Bound<'py, PyTuple>, Mark)>> {
+        let Some(positions) = self.get(py) else {
+            return Ok(Vec::new());
+        };
+        positions
+            .iter()
+            .map(|(path, mark)| {
+                let items = path
+                    .iter()
+                    .map(|k| key_to_py(py, k))
+                    .collect::<PyResult<Vec<_>>>()?;
+                Ok((PyTuple::new(py, items)?, *mark))
+            })
+            .collect()
+    }
+
+    fn __len__(&self, py: Python<'_>) -> usize {
+        self.get(py).map_or(0, HashMap::len)
+    }
+}
+
+struct Convert<'a, 'py> {
+    py: Python<'py>,
+    make_timestamp: &'a Bound<'py, PyAny>,
+    make_date: &'a Bound<'py, PyAny>,
+    construct: &'a Bound<'py, PyAny>,
+    /// Short strings (keys, tag values) and timestamps repeat across documents: one Python object
+    /// each (less memory, fewer calls).
+    strings: AHashMap<String, Py<PyAny>>,
+}
+
+impl<'py> Convert<'_, 'py> {
+    fn scalar(&mut self, s: &Scalar, text: &str) -> PyResult<Bound<'py, PyAny>> {
+        let py = self.py;
+        Ok(match s {
+            Scalar::Null => py.None().into_bound(py),
+            Scalar::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
+            Scalar::Int(i) => i.into_pyobject(py)?.into_any(),
+            Scalar::Float(f) => f.into_pyobject(py)?.into_any(),
+            Scalar::Str | Scalar::Merge | Scalar::Unsupported => {
+                if text.len() > 48 {
+                    return Ok(PyString::new(py, text).into_any());
+                }
+                if let Some(k) = self.strings.get(text) {
+                    return Ok(k.bind(py).clone());
+                }
+                let k = PyString::new(py, text).into_any();
+                self.strings.insert(text.to_owned(), k.clone().unbind());
+                k
+            }
+            Scalar::Date { year, month, day } => self.make_date.call1((*year, *month, *day))?,
+            Scalar::Timestamp {
+                year,
+                month,
+                day,
+                hour,
+                minute,
+                second,
+                nanos,
+                offset_minutes,
+            } => {
+                // timestamps are immutable: one object per distinct text in a stream
+                let cache_key = format!("\u{0}ts{text}");
+                if let Some(t) = self.strings.get(&cache_key) {
+                    return Ok(t.bind(py).clone());
+                }
+                let t = self.make_timestamp.call1((
+                    *year,
+                    *month,
+                    *day,
+                    *hour,
+                    *minute,
+                    *second,
+                    *nanos,
+                    *offset_minutes,
+                ))?;
+                self.strings.insert(cache_key, t.clone().unbind());
+                t
+            }
+            Scalar::Deferred => self.construct.call1((text,))?,
+        })
+    }
+
+    fn value(&mut self, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+        Ok(match v {
+            Value::Scalar(s, text) => self.scalar(s, text)?,
+            Value::Seq(items) => {
+                let list = PyList::empty(self.py);
+                for item in items {
+                    list.append(self.value(item)?)?;
+                }
+                list.into_any()
+            }
+            Value::Map(entries) => {
+                let dict = PyDict::new(self.py);
+                for (k, v) in entries {
+                    dict.set_item(self.value(k)?, self.value(v)?)?;
+                }
+                dict.into_any()
+            }
+        })
+    }
+}
+
+type Problem = (String, usize, u32, u32, &'static str, bool);
+
+/// Streams from this size on are read on a second thread while the first converts.
+const PARALLEL_FROM: usize = 256 * 1024;
+/// A clean document's creationTime: (year, month, day, hour, minute, second, nanoseconds, UTC
+/// offset in minutes or None, seconds since the epoch).
+type Created = (u32, u32, u32, u32, u32, u32, u32, Option<i32>, i64);
+type Loaded<'py> = (usize, Bound<'py, PyAny>, YamlMarks, bool, Option<Created>);
+
+fn created_of(doc: &yaml::Document<'_>, clean: bool) -> Option<Created> {
+    if !clean {
+        return None;
+    }
+    match yaml::clean::creation_time(doc.value.as_ref()?)? {
+        (
+            Scalar::Timestamp {
+                year,
+                month,
+                day,
+                hour,
+                minute,
+                second,
+                nanos,
+                offset_minutes,
+            },
+            seconds,
+        ) => Some((
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            nanos,
+            offset_minutes,
+            seconds,
+        )),
+        _ => None,
+    }
+}
+
+/// Read a YAML stream: ([(index, value, marks, clean, created)], None) — `clean`: a Universal
+/// document of a hot kind that loads with no problem and no warning (`meshauthz_core::yaml::clean`);
+/// `created`: its creationTime resolved (see `Created`) — or (None, (message, document, line,
+/// column, code, outside_subset)) when the text has a problem or uses YAML outside the native
+/// subset (the caller then reads it with the reference loader).
+#[pyfunction]
+fn yaml_load<'py>(
+    py: Python<'py>,
+    text: String,
+    make_timestamp: &Bound<'py, PyAny>,
+    make_date: &Bound<'py, PyAny>,
+    construct: &Bound<'py, PyAny>,
+) -> PyResult<(Option<Vec<Loaded<'py>>>, Option<Problem>)> {
+    let stream = Arc::new(Stream {
+        text,
+        positions: OnceLock::new(),
+    });
+    let mut conv = Convert {
+        py,
+        make_timestamp,
+        make_date,
+        construct,
+        strings: AHashMap::new(),
+    };
+    let mut out = Vec::new();
+    let mut failure: Option<PyErr> = None;
+    // Each document is converted as soon as it is read: only one document's native values are
+    // alive at a time (peak memory stays that of the Python objects).
+    let stopped = || yaml::Error {
+        message: "stopped".into(),
+        document: 0,
+        line: 0,
+        column: 0,
+        code: "yaml",
+        outside_subset: true,
+        scanned: 0,
+    };
+    let mut read: Result<(), yaml::Error> = Ok(());
+    {
+        // Converts one read document (and its clean verdict) into Python objects; false = stop.
+        let mut accept = |doc: yaml::Document<'_>, clean: bool| -> bool {
+            let value = match &doc.value {
+                Some(v) => conv.value(v),
+                None => Ok(py.None().into_bound(py)),
+            };
+            let created = created_of(&doc, clean);
+            match value {
+                Ok(value) => {
+                    let slot = out.len();
+                    out.push((
+                        doc.index,
+                        value,
+                        YamlMarks {
+                            stream: Arc::clone(&stream),
+                            slot,
+                        },
+                        clean,
+                        created,
+                    ));
+                    true
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    false
+                }
+            }
+        };
+        let text: &str = &stream.text;
+        if text.len() < PARALLEL_FROM {
+            read = yaml::for_each_document(text, false, |doc| {
+                let clean = doc.value.as_ref().is_some_and(yaml::clean::clean_universal);
+                if accept(doc, clean) {
+                    Ok(())
+                } else {
+                    Err(stopped())
+                }
+            });
+        } else {
+            // A big stream: one thread reads documents (no Python) while this one converts them
+            // (holding the GIL); a bounded queue keeps only a few documents' native values alive.
+            type Batch<'a> = Vec<(yaml::Document<'a>, bool)>;
+            type Item<'a> = Result<Batch<'a>, yaml::Error>;
+            const BATCH: usize = 32;
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Item<'_>>(4);
+            std::thread::scope(|scope| {
+                scope.spawn(move || {
+                    let mut batch: Batch<'_> = Vec::with_capacity(BATCH);
+                    let r = yaml::for_each_document(text, false, |doc| {
+                        let clean = doc.value.as_ref().is_some_and(yaml::clean::clean_universal);
+                        batch.push((doc, clean));
+                        if batch.len() == BATCH {
+                            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                            tx.send(Ok(full)).map_err(|_| stopped())?;
+                        }
+                        Ok(())
+                    });
+                    // the documents read before a problem, then the problem
+                    if !batch.is_empty() && tx.send(Ok(batch)).is_err() {
+                        return;
+                    }
+                    if let Err(e) = r {
+                        let _ = tx.send(Err(e));
+                    }
+                });
+                'outer: for item in rx {
+                    match item {
+                        Ok(batch) => {
+                            for (doc, clean) in batch {
+                                if !accept(doc, clean) {
+                                    break 'outer; // dropping the receiver stops the reader
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            read = Err(e);
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if let Err(e) = read {
+        return Ok((
+            None,
+            Some((
+                e.message,
+                e.document,
+                e.line,
+                e.column,
+                e.code,
+                e.outside_subset,
+            )),
+        ));
+    }
+    Ok((Some(out), None))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<YamlMarks>()?;
+    m.add_function(wrap_pyfunction!(yaml_load, m)?)?;
+    Ok(())
+}
