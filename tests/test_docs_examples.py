@@ -18,7 +18,7 @@ from docs_examples import ROOT, check_file, documents, examples
 DOCS = [p for p in documents() if examples(p)]
 SEMANTICS = ROOT / "docs" / "semantics.md"
 # A rule id: T2.7, E0b, M6.2, R5.11, L009, TP A18, MTP A3, RBAC A12 (A ids are numbered per specification).
-RULE_ID = re.compile(r"\b(?:(?:TP|MTP|RBAC) A\d+[a-z]?|[TMRS]\d+\.\d+|E\d+b?|L0\d\d|A\d+[a-z]?)\b")
+RULE_ID = re.compile(r"\b(?:(?:TP|MTP|RBAC) A\d+[a-z]?|[TMRS]\d+\.\d+|E\d+b?|[LT]0\d\d|A\d+[a-z]?)\b")
 
 
 def test_there_are_console_examples() -> None:

@@ -36,6 +36,7 @@ EXTENSIONS = {
     "csv": (".csv",),
     "png": (".png",),
     "svg": (".svg",),
+    "sarif": (".sarif", ".sarif.json"),
 }
 BINARY_FORMATS = ("png", "svg")
 

@@ -1,14 +1,12 @@
-"""`meshauthz can-i` and `meshauthz lint` (AccessRole / AccessRoleBinding, rbac.md §5, §8, §9).
+"""`meshauthz can-i` (AccessRole / AccessRoleBinding, rbac.md §5, §8); `meshauthz lint` lives in
+cli/lint.py (RBAC and traffic findings).
 
-Exit status: can-i 0 allowed, 1 denied (Kuma's exact denial text printed), 2 bad input; lint 0
-clean, 1 findings at or above --fail-on, 2 bad input.
+Exit status: can-i 0 allowed, 1 denied (Kuma's exact denial text printed), 2 bad input.
 
 JSON / YAML shapes (`--explain` adds fields, nothing else changes):
 
     can-i: {allowed, user: {name, groups}, action, target, channel, message,
             [mode, grant, old_grant, denied_side, uncovered, reason, examined, notes]}
-    lint:  {findings: [{code, severity, message, resource, file, line, path}],
-            counts: {info, warn, high, critical}, fail_on, failed}
 """
 
 from __future__ import annotations
@@ -18,21 +16,18 @@ from typing import Any, Optional
 import click
 
 from ..rbac import ACTIONS, TOKEN_KINDS, Authorizer, User
-from ..rbac.lint import SEVERITIES, at_least, lint
 from ._common import (
     EXIT_FINDINGS,
     EXIT_OK,
     CliError,
     emit,
     fail_on_errors,
-    files_option,
     input_paths,
     kv_table,
     one_document,
     output_options,
     qualify_ids,
     quiet_option,
-    render_table,
     resolve_format,
 )
 
@@ -152,50 +147,8 @@ def can_i(action: str, user: str, groups: tuple[str, ...], file: Optional[str], 
     return EXIT_OK if d.allowed else EXIT_FINDINGS
 
 
-@click.command("lint", short_help="Security lint of AccessRoles / AccessRoleBindings.")
-@click.argument("paths", nargs=-1, metavar="[PATH]...")
-@files_option(required=False, help="AccessRole / AccessRoleBinding file or directory (repeatable); same as PATH.")
-@click.option("--fail-on", type=click.Choice(SEVERITIES), default="high", show_default=True,
-              help="Exit 1 when a finding has this severity or a higher one.")
-@output_options(FORMATS)
-@quiet_option
-@fail_on_errors
-def lint_cmd(paths: tuple[str, ...], files: tuple[str, ...], fail_on: str, output: Optional[str],
-             out: Optional[str]) -> int:
-    """Security lint of AccessRoles and AccessRoleBindings (codes L001-L013, docs/semantics.md).
-
-    Exit 0 nothing at or above --fail-on, 1 findings at or above it, 2 bad input.
-    """
-    fmt = resolve_format(output, out, FORMATS)
-    sources = input_paths([*paths, *files], "PATH")
-    if not sources:
-        raise click.UsageError("give at least one PATH (a file, directory or - for stdin)")
-    findings = lint(sources)
-    failing = at_least(findings, fail_on)  # type: ignore[arg-type]
-    counts = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES}
-    data = {
-        "findings": [{"code": f.code, "severity": f.severity, "message": f.message, "resource": f.resource,
-                      "file": f.file, "line": f.line, "path": f.path} for f in findings],
-        "counts": counts, "fail_on": fail_on, "failed": bool(failing),
-    }
-    if findings:
-        detail = ", ".join(f"{n} {s}" for s, n in reversed(counts.items()) if n)
-        summary = (f"{len(findings)} finding{'s' if len(findings) != 1 else ''} ({detail}); "
-                   f"{len(failing)} at or above {fail_on}")
-    else:
-        summary = "0 findings: ok"
-
-    def table() -> str:
-        rows = [(f.code, f.severity, f"{f.file}:{f.line}" if f.line else f.file, f.resource, f.path or "-",
-                 qualify_ids(f.message, "RBAC")) for f in findings]
-        return (render_table(("CODE", "SEVERITY", "LOCATION", "RESOURCE", "FIELD", "MESSAGE"), rows) if rows
-                else "") + summary + "\n"
-
-    emit(fmt, out, data, lambda: "".join(qualify_ids(f"{f}", "RBAC") + "\n" for f in findings) + summary + "\n",
-         table)
-    return EXIT_FINDINGS if failing else EXIT_OK
-
-
 def register(cli: click.Group) -> None:
+    from .lint import lint_cmd  # RBAC and traffic findings; registered here to keep the command order
+
     cli.add_command(can_i)
     cli.add_command(lint_cmd)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
+from ..findings import Finding
 from ..kinds import lookup
 from ..resource import Resource
 from .documents import Source, collect
@@ -28,24 +28,6 @@ FAMILY_OF_QUALIFIER = {
 }
 
 
-@dataclass(frozen=True)
-class Finding:
-    code: str
-    severity: Severity
-    message: str
-    resource: str
-    file: str = "<objects>"
-    line: Optional[int] = None
-    path: str = ""
-
-    def __str__(self) -> str:
-        where = self.file + (f":{self.line}" if self.line else "")
-        return (
-            f"{where}: {self.code} [{self.severity}] {self.resource}{' ' + self.path if self.path else ''}: "
-            f"{self.message}"
-        )
-
-
 def _finding(code: str, sev: Severity, msg: str, res: Resource, path: tuple[Any, ...] = ()) -> Finding:
     mark = res.mark(path)
     return Finding(
@@ -56,6 +38,7 @@ def _finding(code: str, sev: Severity, msg: str, res: Resource, path: tuple[Any,
         res.document.file if res.document else "<objects>",
         mark[0] if mark else None,
         ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in path).replace(".[", "["),
+        res.document.index if res.document else None,
     )
 
 
@@ -186,4 +169,22 @@ def lint(source: Source) -> list[Finding]:
 
 def at_least(findings: list[Finding], severity: Severity) -> list[Finding]:
     floor = SEVERITIES.index(severity)
-    return [f for f in findings if SEVERITIES.index(f.severity) >= floor]
+    return [f for f in findings if f.severity in SEVERITIES and SEVERITIES.index(f.severity) >= floor]
+
+
+# code -> (severity, one-line description), for SARIF rule metadata
+RULES: dict[str, tuple[str, str]] = {
+    "L001": ("critical", "writes on every type with no mesh"),
+    "L002": ("high", "writes on every type of a mesh"),
+    "L003": ("critical", "writes on secrets"),
+    "L004": ("critical", "writes on AccessRoles / AccessRoleBindings"),
+    "L005": ("critical", "GENERATE_USER_TOKEN outside admin"),
+    "L006": ("high", "zone token generation"),
+    "L007": ("high", "dataplane tokens without a dpToken qualifier"),
+    "L008": ("high", "unrestricted writes on a sensitive type"),
+    "L009": ("warn", "the default binding makes everyone admin"),
+    "L010": ("warn", "a rule that can never grant anything"),
+    "L011": ("warn", "a qualifier that restricts nothing"),
+    "L012": ("warn", "unknown type, missing or unbound role, empty access"),
+    "L013": ("info", "types / names next to GENERATE_* actions"),
+}
