@@ -22,7 +22,7 @@ def _as_list(paths: Union[PathLike, Iterable[PathLike]]) -> list[PathLike]:
 def validate(paths: Union[PathLike, Iterable[PathLike]]) -> LoadResult:
     """Load and validate files, directories or `-` (stdin); report every problem, raise nothing
     for bad input. Duplicate (type, mesh, name) keys are reported as problems too."""
-    result = load_paths(_as_list(paths))
+    result = load_paths(_as_list(paths), report_bundles=True)
     _check_duplicates(result)
     return result
 

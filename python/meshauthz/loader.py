@@ -284,7 +284,9 @@ def iter_files(paths: Iterable[PathLike]) -> Iterable[tuple[str, Optional[FsPath
             yield str(fp), fp
 
 
-def load_paths(paths: Iterable[PathLike]) -> LoadResult:
+def load_paths(paths: Iterable[PathLike], *, report_bundles: bool = False) -> LoadResult:
+    """Every file's resources and problems; a bundle that cannot be used raises `BundleError`, or
+    with `report_bundles` (`meshauthz.validate`, which raises nothing for bad input) is a problem."""
     out = LoadResult()
     for name, fp in iter_files(paths):
         if fp is None:
@@ -297,9 +299,15 @@ def load_paths(paths: Iterable[PathLike]) -> LoadResult:
                                         expected="a readable YAML file or directory"))
             continue
         if data.startswith(b"MESHAUTHZ-BUNDLE\n"):  # a compiled bundle (meshauthz.bundle): no YAML, no validation
-            from .bundle import loads_resources
+            from .bundle import BundleError, loads_resources
 
-            out.resources.extend(loads_resources(data, name))
+            try:
+                out.resources.extend(loads_resources(data, name))
+            except BundleError as e:
+                if not report_bundles:
+                    raise
+                out.problems.append(Problem(str(e), file=name, code="bundle",
+                                            expected="a bundle written by `meshauthz compile`"))
             continue
         out.extend(load_text(data, name))
     return out
