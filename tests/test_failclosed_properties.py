@@ -329,3 +329,34 @@ def test_validate_reports_a_corrupt_bundle(tmp_path: Path) -> None:
         result = meshauthz.validate(str(p))  # reports, never raises (api.validate)
         assert result.problems, name
         assert not result.resources, name
+
+
+# ---- the YAML loader ------------------------------------------------------------------------------
+
+yaml_scalars = st.one_of(st.none(), st.integers(-2**70, 2**70), st.booleans(), st.text(max_size=8),
+                         st.sampled_from(["TrafficPermission", "MeshTrafficPermission", "Dataplane", "Mesh",
+                                          "AccessRole", "default", "*", "kuma.io/service"]))
+yaml_values = st.recursive(yaml_scalars, lambda c: st.one_of(st.lists(c, max_size=3),
+                                                             st.dictionaries(st.sampled_from(
+                                                                 ["type", "name", "mesh", "spec", "sources",
+                                                                  "destinations", "match", "from", "targetRef",
+                                                                  "kind", "rules", "x"]), c, max_size=4)),
+                           max_leaves=12)
+yaml_texts = st.one_of(
+    st.lists(yaml_values, min_size=1, max_size=3).map(lambda docs: "\n---\n".join(json.dumps(d) for d in docs)),
+    st.text(alphabet=st.sampled_from(list("{}[]:,-&*!|>'\"#%@` \n\tab1=")), max_size=80),
+    st.binary(max_size=80),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(yaml_texts)
+def test_yaml_loader_reports_or_raises_meshauthz_errors(text: Any) -> None:
+    """Any bytes or text: `loads` gives a store or a `MeshauthzError` (a located problem list), and
+    every store it gives compiles into engines or is refused with a `MeshauthzError`."""
+    try:
+        store = meshauthz.loads(text)
+    except MeshauthzError:
+        return
+    for build in (TrafficEngine, MtpEngine, Authorizer):
+        _answers_or_refuses(lambda build=build: build(store))  # type: ignore[misc]
