@@ -224,12 +224,13 @@ class MtpEngine:
         except TypeError:
             raise _input_error(f"rows must be an iterable of (source, dataplane, port), not {type(rows).__name__}"
                                ) from None
+        compiled = self.compiled  # one set for the whole batch: never a mix of two sets
         out = []
         for i, row in enumerate(items):
             if not (isinstance(row, (tuple, list)) and len(row) == 3):
                 raise _input_error(f"row {i}: expected (source, dataplane, port), not {row!r:.80}")
             s, d, p = row
-            out.append(self.check(source=s, destination=(d, p)))
+            out.append(self._decide(compiled, s, d, _port(p)))
         return out
 
     def explain(self, *, source: Any, destination: Any, mesh: Optional[str] = None) -> Any:
@@ -263,12 +264,16 @@ class MtpEngine:
 
         `mesh` selects the destination's mesh; the client is looked up in the same mesh if it exists
         there, else anywhere (a client of another mesh matches no item, M5.4)."""
+        return self._decide(self.compiled, client_dataplane_name, dataplane, port, mesh)
+
+    def _decide(self, compiled: Any, client_dataplane_name: str, dataplane: str, port: int,
+                mesh: Optional[str] = None) -> Optional[MtpDecision]:
         dest = self.dataplane(dataplane, mesh)
         client_dataplane_name = _text(client_dataplane_name, "a client dataplane name")
         found = self.store.find("Dataplane", client_dataplane_name, dest.mesh) or \
             [self.dataplane(client_dataplane_name)]
         client = found[0]
-        raw = self.compiled.decide(dest.mesh, dest.name, _port(port), client.mesh, client.name)
+        raw = compiled.decide(dest.mesh, dest.name, _port(port), client.mesh, client.name)
         return None if raw is None else _decision(raw)
 
     def decide_identity(self, identity: Union[dict[str, list[str]], list[tuple[str, str]]], dataplane: str,
