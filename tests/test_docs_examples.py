@@ -109,6 +109,7 @@ def test_docs_build(tmp_path: Path) -> None:
     assert "TrafficEngine" in api_page and "who_can_reach" in api_page
 
 
+# Blocks fenced "```python scale-out" need a Dask / Ray / Spark cluster: tests/test_scale_*.py run them.
 PY_BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 

@@ -33,12 +33,10 @@ argument of the wrong type is an `InputError`.
 
 from __future__ import annotations
 
-import json
-from collections import abc as _abc
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence
 
 from .. import _core
-from ..errors import InputError, MeshauthzError, Problem
+from ..errors import InputError, Problem
 
 if TYPE_CHECKING:
     from ..rbac.authorizer import Authorizer
@@ -46,7 +44,18 @@ if TYPE_CHECKING:
 
 BatchResult = _core.BatchResult
 
-__all__ = ["BatchResult", "check_traffic", "check_rbac", "dataplane_ids", "is_arrow"]
+# The input columns / row keys each engine reads; any other is an `error:unknown-field` row (#12 item 1),
+# so callers holding wider logs (replay, the Dask / Ray adapters) project onto these first.
+TRAFFIC_COLUMNS = ("mesh", "source", "source_tags", "destination", "port")
+RBAC_COLUMNS = ("user", "groups", "action", "resource", "old_resource", "token_request")
+
+
+def input_columns(kind: str) -> tuple[str, ...]:
+    """The input columns of the `traffic` or `rbac` batch engine."""
+    return TRAFFIC_COLUMNS if kind == "traffic" else RBAC_COLUMNS
+
+__all__ = ["BatchResult", "RBAC_COLUMNS", "TRAFFIC_COLUMNS", "check_traffic", "check_rbac", "dataplane_ids",
+           "input_columns", "is_arrow"]
 
 
 def is_arrow(data: Any) -> bool:

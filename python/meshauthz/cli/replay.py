@@ -230,6 +230,7 @@ def evaluate(rows: list[dict[str, Any]], resources: list[str], engine: str = "au
              advance: Progress = lambda n: None, unreadable: Optional[dict[int, str]] = None,
              ) -> tuple[str, list[bool], list[str], list[Optional[str]]]:
     from ..api import load
+    from ..batch import input_columns
     from ..rbac import Authorizer
     from ..traffic import TrafficEngine
 
@@ -241,8 +242,12 @@ def evaluate(rows: list[dict[str, Any]], resources: list[str], engine: str = "au
     allowed: list[bool] = []
     reasons: list[str] = []
     policies: list[Optional[str]] = []
+    # A log's other fields (timestamps, ids) stay in the output but are not engine inputs: project each
+    # row onto the engine's keys (a misspelt `src` still leaves `source` missing: an error row).
+    keys = input_columns(kind)
     for i in range(0, len(rows), CHUNK):
-        res = checker.check_batch(rows[i:i + CHUNK], threads=threads)
+        chunk = [{k: r[k] for k in keys if k in r} for r in rows[i:i + CHUNK]]
+        res = checker.check_batch(chunk, threads=threads)
         allowed += res.allowed
         reasons += res.reason
         policies += res.policy

@@ -232,6 +232,8 @@ def explain_decision(
         order = []
     maps: list[dict[str, str]] = []
     pairs: set[tuple[str, str]] = set()
+    if isinstance(client, str):  # a dataplane name: the core resolved it in the decision's mesh
+        client = (decision.mesh, client)
     if isinstance(client, tuple) and len(client) == 2:
         dp = compiled.dataplanes.get(client)
         maps = dataplane_tag_maps(dp.body) if dp is not None else []
