@@ -255,20 +255,19 @@ def test_replay_jsonl_and_csv_match_local(client: Any, rbac: Any, traffic: Any, 
     frame.to_csv(csv, index=False)
     # CSV has no null: an empty field is read as one (as the local replay reads it), so "" tags are null.
     frame["source_tags"] = frame["source_tags"].replace("", None)
-    want = _rows(engine.check_batch(pa.Table.from_pandas(frame, preserve_index=False)))
+    want = _rows(engine.check_batch(scale_gen.inputs_only(pa.Table.from_pandas(frame, preserve_index=False))))
     got = mdask.replay_distributed(str(csv), scale_gen.traffic_engine(), scheduler=client, blocksize=300_000,
                                    echo=False)
     assert got.kind == "traffic" and got.partitions > 1
     assert got.counts == _local_counts(want)
 
 
-def test_summary_text_matches_local_replay(traffic: Any) -> None:
+def test_summary_groups_match_local_replay(traffic: Any) -> None:
     _, _, want = traffic
-    local = pytest.importorskip("meshauthz.cli.replay")
-    if not hasattr(local, "summary"):
-        pytest.skip("the local replay's summary() moved (CLI rewrite): compare against its new home")
+    from meshauthz.cli import replay as local
+
     allowed, reasons, policies = (list(c) for c in zip(*want))
-    assert scale.format_summary(_local_counts(want)) == local.summary(allowed, reasons, policies)
+    assert scale.summary_groups(_local_counts(want)) == local.summarize(allowed, reasons, policies)
 
 
 def test_replay_local_cluster_string(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

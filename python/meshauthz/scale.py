@@ -37,7 +37,7 @@ DECISION_COLUMNS = ("allowed", "reason", "policy")
 
 __all__ = ["DECISION_COLUMNS", "RBAC_COLUMNS", "TRAFFIC_COLUMNS", "EngineRef", "build_counts", "cache_stats",
            "check_columns", "decide", "decide_batches", "engine_for", "engine_kind", "engine_ref", "format_summary",
-           "replay_distributed"]
+           "summary_groups", "replay_distributed"]
 
 
 def _fail(msg: str) -> InputError:
@@ -231,26 +231,28 @@ def decide_batches(ref: EngineRef, batches: Iterable[pa.RecordBatch], *,
 # ---- the replay summary --------------------------------------------------------------------------
 
 
-def format_summary(counts: Mapping[tuple[Optional[str], str, bool], int]) -> str:
-    """The replay table (allowed / denied per deciding policy and reason), from counts keyed by
-    (policy, reason, allowed): the same text as `meshauthz replay` prints for the same rows."""
-    by: Counter[tuple[str, str]] = Counter()
+def summary_groups(counts: Mapping[tuple[Optional[str], str, bool], int]) -> list[dict[str, Any]]:
+    """The replay summary's rows, `{policy, reason, allowed, denied}` most frequent first, from counts
+    keyed by (policy, reason, allowed): the same groups `meshauthz replay` reports for the same rows."""
     verdict: dict[tuple[str, str], list[int]] = {}
     for (policy, reason, allowed), n in counts.items():
-        if not n:
-            continue
-        key = (policy or "-", reason)
-        by[key] += n
-        verdict.setdefault(key, [0, 0])[0 if allowed else 1] += n
-    width = max([len("policy")] + [len(k[0]) for k in by])
-    rwidth = max([len("reason")] + [len(k[1]) for k in by])
+        if n:
+            verdict.setdefault((policy or "-", reason), [0, 0])[0 if allowed else 1] += n
+    ordered = sorted(verdict.items(), key=lambda kv: (-(kv[1][0] + kv[1][1]), kv[0]))
+    return [{"policy": p, "reason": r, "allowed": a, "denied": d} for (p, r), (a, d) in ordered]
+
+
+def format_summary(counts: Mapping[tuple[Optional[str], str, bool], int]) -> str:
+    """The replay table (allowed / denied per deciding policy and reason) as plain text."""
+    groups = summary_groups(counts)
+    width = max([len("policy")] + [len(g["policy"]) for g in groups])
+    rwidth = max([len("reason")] + [len(g["reason"]) for g in groups])
     lines = [f"{'policy':<{width}}  {'reason':<{rwidth}}  {'allowed':>9}  {'denied':>9}"]
-    for key, _ in sorted(by.items(), key=lambda kv: (-kv[1], kv[0])):
-        a, d = verdict[key]
-        lines.append(f"{key[0]:<{width}}  {key[1]:<{rwidth}}  {a:>9,}  {d:>9,}")
-    total_a = sum(n for (_, _, allowed), n in counts.items() if allowed)
-    total = sum(counts.values())
-    lines.append(f"{'total':<{width}}  {'':<{rwidth}}  {total_a:>9,}  {total - total_a:>9,}")
+    lines += [f"{g['policy']:<{width}}  {g['reason']:<{rwidth}}  {g['allowed']:>9,}  {g['denied']:>9,}"
+              for g in groups]
+    total_a = sum(g["allowed"] for g in groups)
+    total_d = sum(g["denied"] for g in groups)
+    lines.append(f"{'total':<{width}}  {'':<{rwidth}}  {total_a:>9,}  {total_d:>9,}")
     return "\n".join(lines)
 
 
