@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -334,3 +335,20 @@ def test_refresh_after_a_one_shot_source_keeps_the_set() -> None:
     authz = Authorizer(iter(docs))
     authz.refresh()  # the generator is exhausted: the resolved resources are recompiled
     assert authz.check(User("u"), "CREATE", tp("x")).allowed
+
+
+# ---- #12 item 6: RBAC batches run on the one shared pool ------------------------------------------
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs /proc")
+def test_rbac_batches_use_the_one_pool_whatever_threads_says(authz: Authorizer) -> None:
+    """Traffic and RBAC batches share rust/py/src/pool.rs's pool: once a traffic batch has started
+    it, RBAC batches with any `threads=` add no OS thread (the old RBAC path ran on rayon's global
+    pool, a second pool; a pool per `threads` value would add more)."""
+    rows = [("bob", ["team-backend"], "CREATE", json.dumps(tp("backend")))] * 20_000
+    engine = meshauthz.TrafficEngine(meshauthz.load(str(EXAMPLES)))
+    engine.check_batch([("web-1", "backend-1", 8080)] * 20_000, threads=2)  # starts the shared pool
+    before = len(os.listdir("/proc/self/task"))
+    for t in (2, 3, 5, 8, 13, 64, 128, 501, 2**40):
+        res = authz.check_batch(rows, threads=t)
+        assert res.allowed == [True] * len(rows)
+    assert len(os.listdir("/proc/self/task")) <= before

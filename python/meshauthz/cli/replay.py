@@ -7,7 +7,11 @@ input row plus `allowed`, `reason`, `policy` (`.jsonl`, `.csv` or `.parquet`). T
 denied per deciding policy and reason) goes to stdout in the `-o` format; progress bars go to stderr
 only when it is a terminal.
 
-Exit status: 0 evaluated, 2 unreadable input or every row an `error:*` row.
+Exit status: 0 evaluated, 2 unreadable input or every row an `error:*` row. A line that cannot be
+read as a row (not a JSON object, nested too deep, a CSV record with more fields than the header)
+is reported as `FILE:LINE: problem`, kept as an `error:unreadable-line` row, and the run goes on
+(exit 2 at the end). The decisions file is written to a temporary file next to it and renamed on
+success: an interrupted or failed run leaves nothing at the final path (#12 item 8).
 JSON / YAML shape: `{log, engine, rows, allowed, denied, errors, summary: [{policy, reason, allowed,
 denied}]}`.
 """
@@ -17,7 +21,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
+import tempfile
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,61 +93,150 @@ def need_pyarrow(what: str) -> None:
         raise CliError(f"{what} needs pyarrow: pip install 'meshauthz[arrow]'") from None
 
 
-def read_log(path: str, advance: Progress = lambda n: None) -> list[dict[str, Any]]:
-    """Rows as dicts."""
+UNREADABLE = "error:unreadable-line"
+MAX_DEPTH = 100  # JSON nesting accepted in a log line (deeper: an unreadable line, never a RecursionError)
+MAX_REPORTED = 20  # `FILE:LINE: problem` lines printed before a count of the rest
+
+
+class Log:
+    """The rows of a log; `bad[i]` = `FILE:LINE: problem` for a line that could not be read as a row
+    (its row is `{}` and becomes an `error:unreadable-line` row)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.bad: dict[int, str] = {}
+
+    def add_bad(self, where: str, problem: str) -> None:
+        self.bad[len(self.rows)] = f"{where}: {problem}"
+        self.rows.append({})
+
+
+def _too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, (dict, list)):
+            if d > limit:
+                return True
+            stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return False
+
+
+def _line_of(text: bytes, offset: int) -> int:
+    return text.count(b"\n", 0, offset) + 1
+
+
+def read_log(path: str, advance: Progress = lambda n: None) -> Log:
+    """Rows as dicts; a file that cannot be read at all is a `CliError` naming FILE[:LINE]."""
     fmt = log_format(path)
-    name = "stdin" if path == "-" else path
+    name = "<stdin>" if path == "-" else path
+    log = Log()
     if fmt == "parquet":
         need_pyarrow("a Parquet log")
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        rows: list[dict[str, Any]] = []
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=CHUNK):
-            rows += batch.to_pylist()
-            advance(batch.num_rows)
-        return rows
+        try:
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=CHUNK):
+                log.rows += batch.to_pylist()
+                advance(batch.num_rows)
+        except (pa.ArrowException, ValueError, OSError) as e:
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise CliError(f"{name}: not a readable Parquet file: {first}") from None
+        return log
     data = read_bytes(path, "LOG")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise CliError(f"LOG {name}: not UTF-8 text (byte {e.start})") from None
-    out: list[dict[str, Any]] = []
+        raise CliError(f"{name}:{_line_of(data, e.start)}: not UTF-8 text (byte {e.start})") from None
+    if "\x00" in text:
+        raise CliError(f"{name}:{_line_of(data, data.index(0))}: binary data (a NUL byte), not a text log")
     if fmt == "csv":
-        for r in csv.DictReader(io.StringIO(text, newline="")):
-            row: dict[str, Any] = {k: (v if v != "" else None) for k, v in r.items()}
-            if row.get("port") is not None:
-                row["port"] = int(row["port"]) if str(row["port"]).lstrip("-").isdigit() else None
-            out.append(row)
-            if len(out) % CHUNK == 0:
-                advance(CHUNK)
-        advance(len(out) % CHUNK)
-        return out
+        _read_csv(log, name, text, advance)
+    else:
+        _read_jsonl(log, name, text, advance)
+    advance(len(log.rows) % CHUNK)
+    return log
+
+
+def _read_csv(log: Log, name: str, text: str, advance: Progress) -> None:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: Optional[list[str]] = None
+    line = 0
+    while True:
+        start = reader.line_num + 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            if header is None:
+                raise CliError(f"{name}:{start}: not a CSV header: {e}") from None
+            log.add_bad(f"{name}:{start}", f"not a CSV record: {e}")
+            if reader.line_num < start:  # no progress: stop rather than loop
+                break
+            continue
+        line = start
+        if header is None:
+            header = record
+            if len(set(header)) != len(header):
+                raise CliError(f"{name}:{line}: the CSV header repeats a column name")
+            continue
+        if not record:
+            continue
+        if len(record) > len(header):
+            log.add_bad(f"{name}:{line}", f"{len(record)} fields, the header has {len(header)}")
+            continue
+        row: dict[str, Any] = {k: (v if v != "" else None) for k, v in zip(header, record)}
+        for k in header[len(record):]:
+            row[k] = None
+        if row.get("port") is not None:
+            row["port"] = int(row["port"]) if str(row["port"]).lstrip("-").isdigit() else row["port"]
+        log.rows.append(row)
+        if len(log.rows) % CHUNK == 0:
+            advance(CHUNK)
+
+
+def _read_jsonl(log: Log, name: str, text: str, advance: Progress) -> None:
     for n, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                value = json.loads(line)
-            except ValueError as e:
-                raise CliError(f"LOG {name}, line {n}: not JSON: {e}") from None
-            if not isinstance(value, dict):
-                raise CliError(f"LOG {name}, line {n}: expected a JSON object per line")
-            out.append(value)
-            if len(out) % CHUNK == 0:
-                advance(CHUNK)
-    advance(len(out) % CHUNK)
-    return out
+        if not line.strip():
+            continue
+        where = f"{name}:{n}"
+        try:
+            value = json.loads(line)
+        except RecursionError:
+            log.add_bad(where, f"JSON nested deeper than {MAX_DEPTH} levels")
+            continue
+        except ValueError as e:
+            log.add_bad(where, f"not JSON: {e}")
+            continue
+        if not isinstance(value, dict):
+            kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+                type(value), "a number")
+            log.add_bad(where, f"expected a JSON object, found {kind}")
+            continue
+        if line.count("{") + line.count("[") > MAX_DEPTH and _too_deep(value):
+            log.add_bad(where, f"JSON nested deeper than {MAX_DEPTH} levels")
+            continue
+        log.rows.append(value)
+        if len(log.rows) % CHUNK == 0:
+            advance(CHUNK)
 
 
 # ---- evaluating ---------------------------------------------------------------------------------
 
 
 def evaluate(rows: list[dict[str, Any]], resources: list[str], engine: str = "auto", threads: int = 1,
-             advance: Progress = lambda n: None) -> tuple[str, list[bool], list[str], list[Optional[str]]]:
+             advance: Progress = lambda n: None, unreadable: Optional[dict[int, str]] = None,
+             ) -> tuple[str, list[bool], list[str], list[Optional[str]]]:
     from ..api import load
     from ..batch import input_columns
     from ..rbac import Authorizer
     from ..traffic import TrafficEngine
 
-    kind = engine if engine != "auto" else ("rbac" if rows and "action" in rows[0] else "traffic")
+    unreadable = unreadable or {}
+    first = next((r for i, r in enumerate(rows) if i not in unreadable), {})
+    kind = engine if engine != "auto" else ("rbac" if "action" in first else "traffic")
     store = load(resources)
     checker: Any = Authorizer(store) if kind == "rbac" else TrafficEngine(store)
     allowed: list[bool] = []
@@ -157,6 +252,8 @@ def evaluate(rows: list[dict[str, Any]], resources: list[str], engine: str = "au
         reasons += res.reason
         policies += res.policy
         advance(min(CHUNK, len(rows) - i))
+    for i in unreadable:  # decided as nothing: refused, whatever the engine made of `{}`
+        allowed[i], reasons[i], policies[i] = False, UNREADABLE, None
     return kind, allowed, reasons, policies
 
 
@@ -185,34 +282,25 @@ def out_format(out: str) -> str:
     return fmt
 
 
+def _json_default(v: Any) -> Any:
+    """Values JSON has no form for (Parquet binary, timestamps, ...): text, never a TypeError."""
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return bytes(v).decode("utf-8", "backslashreplace")
+    return str(v)
+
+
+def _dumps(v: Any) -> str:
+    return json.dumps(v, sort_keys=True, default=_json_default)
+
+
 def write(out: str, rows: list[dict[str, Any]], allowed: list[bool], reasons: list[str],
-          policies: list[Optional[str]], advance: Progress = lambda n: None) -> None:
+          policies: list[Optional[str]], advance: Progress = lambda n: None, target: Optional[str] = None) -> None:
+    """Writes the decisions to `target` (default `out`) in the format `out`'s extension names."""
     fmt = out_format(out)
     merged = (dict(r, allowed=a, reason=rs, policy=p) for r, a, rs, p in zip(rows, allowed, reasons, policies))
-    path = Path(out)
+    path = Path(target or out)
     if fmt == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        writer = None
-        try:
-            batch: list[dict[str, Any]] = []
-            for r in merged:
-                if isinstance(r.get("resource"), (dict, list)):  # nested resources stay JSON text in Parquet
-                    r["resource"] = json.dumps(r["resource"], sort_keys=True)
-                if isinstance(r.get("groups"), str):  # one column type: list<string>
-                    r["groups"] = [g.strip() for g in r["groups"].split(",") if g.strip()]
-                batch.append(r)
-                if len(batch) == CHUNK:
-                    writer = _parquet_batch(pa, pq, writer, path, batch)
-                    advance(len(batch))
-                    batch = []
-            if batch or writer is None:
-                writer = _parquet_batch(pa, pq, writer, path, batch)
-                advance(len(batch))
-        finally:
-            if writer is not None:
-                writer.close()
+        _write_parquet(path, rows, merged, advance)
         return
     with path.open("w", encoding="utf-8", newline="") as f:
         if fmt == "csv":
@@ -220,26 +308,102 @@ def write(out: str, rows: list[dict[str, Any]], allowed: list[bool], reasons: li
             w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
             w.writeheader()
             for n, r in enumerate(merged, 1):
-                w.writerow({k: json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v
-                            for k, v in r.items()})
+                w.writerow({k: _dumps(v) if isinstance(v, (dict, list)) else v for k, v in r.items()})
                 if n % CHUNK == 0:
                     advance(CHUNK)
         else:
             for n, r in enumerate(merged, 1):
-                f.write(json.dumps(r, sort_keys=True) + "\n")
+                f.write(_dumps(r) + "\n")
                 if n % CHUNK == 0:
                     advance(CHUNK)
     advance(len(rows) % CHUNK)
 
 
-def _parquet_batch(pa: Any, pq: Any, writer: Any, path: Path, batch: list[dict[str, Any]]) -> Any:
-    table = pa.Table.from_pylist(batch)
-    if writer is None:
-        writer = pq.ParquetWriter(path, table.schema)
-    else:
-        table = table.cast(writer.schema)
-    writer.write_table(table)
-    return writer
+def _column_kinds(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """Per input column: the one Python type its values share ("str", "int", ...), or "json" when
+    they disagree (`destination` 5 in one row, "a" in another): such a column is written as text."""
+    kinds: dict[str, str] = {}
+    for r in rows:
+        for k, v in r.items():
+            if v is None:
+                kinds.setdefault(k, "null")
+                continue
+            t = "strlist" if isinstance(v, list) and all(isinstance(x, str) for x in v) else type(v).__name__
+            if k == "groups" and t == "str":
+                t = "strlist"  # "a,b" is split: one column type, list<string>
+            if t in ("dict", "list", "tuple") or (t == "int" and not -2**63 <= v < 2**63):
+                t = "json"
+            have = kinds.get(k, "null")
+            kinds[k] = t if have in ("null", t) else "json"
+    return kinds
+
+
+def _write_parquet(path: Path, rows: list[dict[str, Any]], merged: Iterator[dict[str, Any]],
+                   advance: Progress) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    types = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(),
+             "bytes": pa.binary(), "strlist": pa.list_(pa.string()), "null": pa.string(), "json": pa.string()}
+    kinds = _column_kinds(rows)
+    kinds.pop("allowed", None), kinds.pop("reason", None), kinds.pop("policy", None)
+    if kinds.get("groups") == "null":
+        kinds["groups"] = "strlist"
+    fields = [pa.field(str(k), types.get(t, pa.string())) for k, t in kinds.items()]
+    schema = pa.schema(fields + [pa.field("allowed", pa.bool_()), pa.field("reason", pa.string()),
+                                 pa.field("policy", pa.string())])
+
+    def cell(k: str, v: Any) -> Any:
+        t = kinds.get(k)
+        if v is None or t is None:
+            return v
+        if k == "groups" and t == "strlist" and isinstance(v, str):
+            return [g.strip() for g in v.split(",") if g.strip()]
+        if t == "json" or t not in types:
+            return v if isinstance(v, str) else _dumps(v)
+        return v
+
+    with pq.ParquetWriter(path, schema) as writer:
+        batch: list[dict[str, Any]] = []
+        for r in merged:
+            batch.append({k: cell(k, v) for k, v in r.items()})
+            if len(batch) == CHUNK:
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                advance(len(batch))
+                batch = []
+        if batch:
+            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+            advance(len(batch))
+
+
+class AtomicOutput:
+    """A temporary file next to `out`, created up front (an unwritable `--out` is refused before the
+    run) and renamed over `out` only on success; removed on any error or interruption."""
+
+    def __init__(self, out: str) -> None:
+        self.out = out
+        final = Path(out)
+        try:
+            fd, self.tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+        except OSError as e:
+            raise CliError(f"--out {out}: cannot write: {(e.strerror or str(e)).lower()}") from None
+        os.close(fd)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self.tmp, 0o666 & ~umask)
+
+    def commit(self) -> None:
+        try:
+            os.replace(self.tmp, self.out)
+        except OSError as e:
+            self.discard()
+            raise CliError(f"--out {self.out}: cannot write: {(e.strerror or str(e)).lower()}") from None
+
+    def discard(self) -> None:
+        try:
+            os.unlink(self.tmp)
+        except OSError:
+            pass
 
 
 # ---- command ------------------------------------------------------------------------------------
@@ -275,13 +439,24 @@ def replay(log: str, resources: tuple[str, ...], engine: str, threads: int, outp
         if Path(out).is_dir():
             raise CliError(f"--out {out}: is a directory")
     paths = input_paths(resources, "-f")
-    with progress("reading", None) as advance:
-        rows = read_log(log, advance)
-    with progress("deciding", len(rows)) as advance:
-        kind, allowed, reasons, policies = evaluate(rows, paths, engine, threads, advance)
-    if out is not None:
-        with progress(f"writing {out}", len(rows)) as advance:
-            write(out, rows, allowed, reasons, policies, advance)
+    sink = AtomicOutput(out) if out is not None else None
+    try:
+        with progress("reading", None) as advance:
+            log_rows = read_log(log, advance)
+        rows = log_rows.rows
+        with progress("deciding", len(rows)) as advance:
+            kind, allowed, reasons, policies = evaluate(rows, paths, engine, threads, advance, log_rows.bad)
+        if sink is not None:
+            with progress(f"writing {sink.out}", len(rows)) as advance:
+                try:
+                    write(sink.out, rows, allowed, reasons, policies, advance, target=sink.tmp)
+                except OSError as e:
+                    raise CliError(f"--out {sink.out}: cannot write: {(e.strerror or str(e)).lower()}") from None
+            sink.commit()
+    except BaseException:
+        if sink is not None:
+            sink.discard()
+        raise
     n_allowed = sum(allowed)
     errors = sum(1 for r in reasons if r.startswith("error:"))
     groups = summarize(allowed, reasons, policies)
@@ -290,6 +465,12 @@ def replay(log: str, resources: tuple[str, ...], engine: str, threads: int, outp
     head = f"{len(rows):,} {kind} requests from {data['log']}\n"
     emit(fmt, None, data, lambda: head + summary_text(groups, n_allowed, len(rows) - n_allowed),
          lambda: summary_text(groups, n_allowed, len(rows) - n_allowed))
+    if log_rows.bad:
+        problems = list(log_rows.bad.values())
+        for line in problems[:MAX_REPORTED]:
+            click.echo(f"meshauthz: error: {line}", err=True)
+        more = f" ({len(problems) - MAX_REPORTED:,} more not shown)" if len(problems) > MAX_REPORTED else ""
+        raise CliError(f"{len(problems):,} unreadable line(s) in {data['log']}{more}, kept as {UNREADABLE} rows")
     if rows and errors == len(rows):
         example = next(r for r in reasons if r.startswith("error:"))
         raise CliError(f"every row of {data['log']} is an error row (e.g. {example}): check the columns and "

@@ -181,6 +181,7 @@ class MtpEngine:
         _ = self.compiled
 
     def dataplane(self, name: str, mesh: Optional[str] = None) -> Resource:
+        name, mesh = _text(name, "a dataplane name"), _opt_text(mesh, "mesh")
         found = self.store.find("Dataplane", name, mesh)
         if not found:
             raise NotFoundError(f"no Dataplane named {name!r}" + (f" in mesh {mesh!r}" if mesh else ""))
@@ -218,7 +219,19 @@ class MtpEngine:
     def check_batch(self, rows: Any) -> list[Optional[MtpDecision]]:
         """`check` for each `(source, dataplane, port)` row (a bad row raises its `MeshauthzError`).
         Columnar batches with `error:*` rows and E4 decided in the core: `TrafficEngine.check_batch`."""
-        return [self.check(source=s, destination=(d, p)) for s, d, p in rows]
+        try:
+            items = list(rows)
+        except TypeError:
+            raise _input_error(f"rows must be an iterable of (source, dataplane, port), not {type(rows).__name__}"
+                               ) from None
+        compiled = self.compiled  # one set for the whole batch: never a mix of two sets
+        out = []
+        for i, row in enumerate(items):
+            if not (isinstance(row, (tuple, list)) and len(row) == 3):
+                raise _input_error(f"row {i}: expected (source, dataplane, port), not {row!r:.80}")
+            s, d, p = row
+            out.append(self._decide(compiled, s, d, _port(p)))
+        return out
 
     def explain(self, *, source: Any, destination: Any, mesh: Optional[str] = None) -> Any:
         """The MeshTrafficPermission explanation (M4.9 order, M6.1 items with M6.2 flags, M6.4
@@ -251,11 +264,16 @@ class MtpEngine:
 
         `mesh` selects the destination's mesh; the client is looked up in the same mesh if it exists
         there, else anywhere (a client of another mesh matches no item, M5.4)."""
+        return self._decide(self.compiled, client_dataplane_name, dataplane, port, mesh)
+
+    def _decide(self, compiled: Any, client_dataplane_name: str, dataplane: str, port: int,
+                mesh: Optional[str] = None) -> Optional[MtpDecision]:
         dest = self.dataplane(dataplane, mesh)
+        client_dataplane_name = _text(client_dataplane_name, "a client dataplane name")
         found = self.store.find("Dataplane", client_dataplane_name, dest.mesh) or \
             [self.dataplane(client_dataplane_name)]
         client = found[0]
-        raw = self.compiled.decide(dest.mesh, dest.name, _port(port), client.mesh, client.name)
+        raw = compiled.decide(dest.mesh, dest.name, _port(port), client.mesh, client.name)
         return None if raw is None else _decision(raw)
 
     def decide_identity(self, identity: Union[dict[str, list[str]], list[tuple[str, str]]], dataplane: str,
@@ -263,10 +281,45 @@ class MtpEngine:
                         mesh: Optional[str] = None) -> Optional[MtpDecision]:
         """M6.2 for an explicit certificate identity: (key, value) SAN pairs or {key: [values]}."""
         dest = self.dataplane(dataplane, mesh)
-        pairs = ([(k, v) for k, vs in identity.items() for v in vs] if isinstance(identity, dict)
-                 else list(identity))
+        client_mesh = _opt_text(client_mesh, "client_mesh")
+        pairs = _identity_pairs(identity)
         raw = self.compiled.decide_identity(dest.mesh, dest.name, _port(port), client_mesh or dest.mesh, pairs)
         return None if raw is None else _decision(raw)
+
+
+def _text(v: Any, what: str) -> str:
+    """A name argument: a str that is valid text (a lone surrogate cannot reach the core)."""
+    if not isinstance(v, str):
+        raise _input_error(f"{what} must be a string, not {type(v).__name__}")
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _input_error(f"{what} is not valid UTF-8 text: {v!r:.80}") from None
+    return v
+
+
+def _opt_text(v: Any, what: str) -> Optional[str]:
+    return None if v is None else _text(v, what)
+
+
+def _identity_pairs(identity: Any) -> list[tuple[str, str]]:
+    """(key, value) SAN pairs from {key: [values]} or [(key, value), ...]; anything else is an InputError."""
+    if isinstance(identity, dict):
+        items = []
+        for k, vs in identity.items():
+            if not isinstance(vs, (list, tuple)):
+                raise _input_error(f"identity {k!r:.40}: expected a list of values, not {type(vs).__name__}")
+            items += [(k, v) for v in vs]
+    elif isinstance(identity, (list, tuple)):
+        items = list(identity)
+    else:
+        raise _input_error(f"an identity is {{key: [values]}} or [(key, value), ...], not {type(identity).__name__}")
+    pairs = []
+    for item in items:
+        if not (isinstance(item, (tuple, list)) and len(item) == 2):
+            raise _input_error(f"an identity pair is (key, value), not {item!r:.80}")
+        pairs.append((_text(item[0], "an identity key"), _text(item[1], "an identity value")))
+    return pairs
 
 
 def _port(port: Any) -> int:

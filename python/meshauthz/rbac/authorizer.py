@@ -6,10 +6,11 @@ Every decision, batch row, explanation and reverse query is computed by the core
 
 from __future__ import annotations
 
+import functools
 import operator
 import os
 import threading
-from typing import Any, Literal, Optional, Sequence
+from typing import Any, Callable, Literal, Optional, Sequence, TypeVar
 
 from .. import _core
 from .._core import BatchResult, RbacPolicySet, RbacTarget, rbac_bind_types
@@ -34,6 +35,23 @@ ACTIONS = ("CREATE", "UPDATE", "DELETE", "GET", "LIST", "VIEW_CONFIG_DUMP", "VIE
 
 # The bindings build these classes directly and recognise users and loaded resources.
 rbac_bind_types(AccessDecision, Grant, User, Resource)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _text_only(fn: _F) -> _F:
+    """Text reaches the core as UTF-8: a lone surrogate in a name, action or document is an
+    `EvaluationError` like any other bad value, never a `UnicodeEncodeError` (#12 item 9)."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UnicodeError:
+            raise EvaluationError("names, actions and documents must be valid UTF-8 text (no lone surrogates)"
+                                  ) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _threads(threads: Any) -> int:
@@ -103,10 +121,12 @@ class Authorizer:
     def policy_set(self) -> RbacPolicySet:
         return self._set
 
+    @_text_only
     def target(self, resource: ResourceLike) -> RbacTarget:
         """A pre-normalised handle for hot loops (R4)."""
         return self._set.target(resource)
 
+    @_text_only
     def check(self, user: UserLike, action: str, resource: Optional[ResourceLike] = None,
               old: Optional[ResourceLike] = None, *,
               token_request: Optional[dict[str, Any]] = None) -> AccessDecision:
@@ -115,12 +135,14 @@ class Authorizer:
         `resource` / `old`: a document (either form), a `Resource` or an `RbacTarget`."""
         return self._set.check(user, action, resource, old, token_request)  # type: ignore[no-any-return]
 
+    @_text_only
     def allowed(self, user: UserLike, action: str, resource: Optional[ResourceLike] = None,
                 old: Optional[ResourceLike] = None, *, token_request: Optional[dict[str, Any]] = None) -> bool:
         """`check(...).allowed` without building the decision object (hot loops): the same
         conversion, decision and errors."""
         return self._set.allowed(user, action, resource, old, token_request)  # type: ignore[no-any-return]
 
+    @_text_only
     def explain(self, user: UserLike, action: str, resource: Optional[ResourceLike] = None,
                 old: Optional[ResourceLike] = None, *,
                 token_request: Optional[dict[str, Any]] = None) -> AccessDecision:
@@ -130,6 +152,7 @@ class Authorizer:
         d.uncovered  # noqa: B018 - materialise the lazy R5.6 list
         return d
 
+    @_text_only
     def check_token(self, user: UserLike, kind: str, request: dict[str, Any]) -> AccessDecision:
         """`kind`: dataplane | user | zone | zone-cp (or the GENERATE_* value)."""
         action = TOKEN_KINDS.get(kind, kind) if isinstance(kind, str) else kind
@@ -137,15 +160,21 @@ class Authorizer:
             raise EvaluationError(f"unknown token kind {kind!r} (expected one of {', '.join(TOKEN_KINDS)})")
         return self.check(user, action, token_request=request)
 
+    @_text_only
     def what_can(self, user: UserLike) -> Capabilities:
         """Reverse query: every permission of `user` (R5.1-R5.2), computed by the core."""
         return capabilities(self._set, user, self.mode, {r["name"]: r for r in self.documents[0]})
 
+    @_text_only
     def check_batch(self, data: Any, *, targets: Sequence[Any] = (), threads: int = 1) -> BatchResult:
         """Many checks at once (Arrow or a list of rows; see `meshauthz.batch`): every row decided
         by the core like `check`; a bad row is an `error:*` row, never an abort."""
+        n = _threads(threads)
+        if targets is None or isinstance(targets, (str, bytes)) or not hasattr(targets, "__iter__"):
+            raise EvaluationError(f"targets must be a sequence of RbacTarget handles or documents, not "
+                                  f"{type(targets).__name__}")
         return _core.rbac_check_batch(self._set, data, list(targets) if targets else None,  # type: ignore[no-any-return]
-                                      _threads(threads))
+                                      n)
 
 
 __all__ = ["ACTIONS", "TOKEN_KINDS", "Authorizer"]

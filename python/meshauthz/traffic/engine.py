@@ -66,6 +66,13 @@ def _text_only(fn: _F) -> _F:
     return wrapper  # type: ignore[return-value]
 
 
+def _name_args(**names: Any) -> None:
+    """Name arguments of the queries: str (a mesh may be None); anything else is an InputError."""
+    for what, v in names.items():
+        if not (isinstance(v, str) or (what == "mesh" and v is None)):
+            raise _input_error(f"{what} must be a string, not {type(v).__name__}")
+
+
 def _str_pairs(pairs: Iterable[Any], what: str) -> list[tuple[str, str]]:
     out = []
     for p in pairs:
@@ -341,6 +348,7 @@ class TrafficEngine:
     def inspect(self, dataplane: str, mesh: Optional[str] = None) -> Inspection:
         """Per inbound: its tags, the governing TP and the shadowed ones (T3.6), and the MTPs selecting it
         (MTP M4.9 order) with Kuma's rule list (M6.4, capped: a one-line note above the cap)."""
+        _name_args(dataplane=dataplane, mesh=mesh)
         c = self.compiled
         m = self._mesh_of("Dataplane", dataplane, c.dp_meshes, mesh)
         self._require_mesh(c, m)
@@ -384,6 +392,7 @@ class TrafficEngine:
 
     @_text_only
     def rank_external_service(self, name: str, mesh: Optional[str] = None) -> list[RankedPolicy]:
+        _name_args(name=name, mesh=mesh)
         c = self.compiled
         m = c.core.external_service_mesh(name, mesh)
         return [RankedPolicy(n, (e, w)) for n, e, w in c.core.select_external_service(m, name)]
@@ -391,6 +400,7 @@ class TrafficEngine:
     @_text_only
     def reachable_external_services(self, client: Source, mesh: Optional[str] = None) -> list[str]:
         """ExternalServices `client` may use (T4.6/T4.7, M7.5), sorted by name."""
+        _name_args(mesh=mesh)
         c = self.compiled
         if isinstance(client, str):
             m = c.core.dataplane_mesh(client, mesh)
@@ -407,6 +417,7 @@ class TrafficEngine:
         """Reverse query: which clients may reach inbound `port` (`traffic.reverse.ClientSet`)."""
         from .reverse import who_can_reach
 
+        _name_args(dataplane=dataplane, mesh=mesh)
         return who_can_reach(self, dataplane, port, mesh)
 
 __all__ = ["TrafficEngine", "SERVICE_TAG", "DEFAULT_MAX_RULES"]

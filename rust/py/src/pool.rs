@@ -8,7 +8,8 @@ use pyo3::types::PyBool;
 
 use crate::errors;
 
-fn size() -> usize {
+/// The pool's size: the machine's available parallelism.
+pub fn size() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 

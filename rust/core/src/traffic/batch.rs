@@ -115,10 +115,12 @@ pub fn parse_tags(s: &str) -> Result<Vec<(&str, &str)>, RowError> {
             Ok((k, v.trim()))
         })
         .collect::<Result<_, _>>()?;
-    for (i, (k, _)) in tags.iter().enumerate() {
-        if tags.iter().take(i).any(|(j, _)| j == k) {
-            return Err(RowError::MalformedTags);
-        }
+    // Repeated keys: sorted, so the check is O(n log n) in the number of items (a 1 MB cell of
+    // `a=,b=,...` must not cost n² comparisons, issue #12 "unbounded work").
+    let mut keys: Vec<&str> = tags.iter().map(|(k, _)| *k).collect();
+    keys.sort_unstable();
+    if keys.windows(2).any(|w| w.first() == w.get(1)) {
+        return Err(RowError::MalformedTags);
     }
     Ok(tags)
 }
@@ -414,5 +416,16 @@ mod tests {
         assert!(parse_tags("=b").is_err());
         assert!(parse_tags("a=b,,").is_err());
         assert!(parse_tags("a=b,a=c").is_err());
+        assert!(parse_tags("a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8,i=9,b=10").is_err());
+    }
+
+    /// A huge `source_tags` cell (100k items) is checked for repeated keys without n² work (the
+    /// old pairwise scan did ~5·10⁹ comparisons here); the repeat at the very end is still found.
+    #[test]
+    fn parse_tags_many_items() {
+        let mut cell: Vec<String> = (0..100_000).map(|i| format!("k{i}=v")).collect();
+        assert_eq!(parse_tags(&cell.join(",")).map(|t| t.len()), Ok(100_000));
+        cell.push("k0=w".into());
+        assert_eq!(parse_tags(&cell.join(",")), Err(RowError::MalformedTags));
     }
 }

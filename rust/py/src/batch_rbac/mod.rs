@@ -15,10 +15,10 @@ use std::sync::{Arc, LazyLock};
 use meshauthz_core::rbac::batch::RowOutcome;
 use meshauthz_core::rbac::{Engine, ReasonCode, RowError, Target};
 use pyo3::prelude::*;
-use rayon::prelude::*;
 
 use crate::batch::{BatchResult, Dict};
 use crate::errors;
+use crate::pool;
 use crate::rbac::convert;
 use crate::rbac::decision::types;
 use crate::rbac::RbacPolicySet;
@@ -48,23 +48,14 @@ pub(super) fn run(
     row: impl Fn(usize, &mut Vec<u32>) -> RowOutcome + Sync,
 ) -> Result<Vec<RowOutcome>, String> {
     errors::contain(|| {
-        let empty = RowOutcome::error(RowError::BadRow);
-        let mut out = vec![empty; n];
-        let fill = |start: usize, chunk: &mut [RowOutcome]| {
-            let mut ids = Vec::with_capacity(8);
-            for (j, slot) in chunk.iter_mut().enumerate() {
-                *slot = row(start + j, &mut ids);
-            }
-        };
-        let threads = threads.min(rayon::current_num_threads());
-        if threads <= 1 || n < 2 * 4096 {
-            fill(0, &mut out);
-        } else {
-            let chunk = n.div_ceil(threads * 8).max(4096);
-            out.par_chunks_mut(chunk)
-                .enumerate()
-                .for_each(|(c, s)| fill(c * chunk, s));
-        }
+        let mut out = vec![RowOutcome::error(RowError::BadRow); n];
+        // The one shared pool (pool.rs, #12 item 6): no pool per call, `threads` clamped to it.
+        pool::fill_with(
+            &mut out,
+            threads.min(pool::size()),
+            || Vec::with_capacity(8),
+            |ids, i| row(i, ids),
+        );
         out
     })
 }
