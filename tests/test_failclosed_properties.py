@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 import warnings
 import zlib
 from pathlib import Path
@@ -269,7 +270,12 @@ def test_rbac_arrow_batch_never_allows_what_check_refuses(table: Any) -> None:
 
 def _forge(payload: bytes) -> bytes:
     """Bundle bytes with a valid header and checksum over `payload` (what only a forger produces)."""
-    return mb.MAGIC + mb._HEADER.pack(mb.FORMAT_VERSION, hashlib.sha256(payload).digest()) + payload
+    try:  # the declared inflated size must be right, or the bounded reader refuses before decoding
+        size = len(zlib.decompress(payload))
+    except zlib.error:
+        size = len(payload)
+    digest = hashlib.sha256(struct.pack(">BQ", 0, size) + payload).digest()  # unsigned (flags 0), format 2
+    return mb.MAGIC + mb._HEADER.pack(mb.FORMAT_VERSION, 0, size, digest) + payload
 
 
 VALID = json.loads(zlib.decompress(mb.dumps(STORE)[mb.HEADER_SIZE:]))
