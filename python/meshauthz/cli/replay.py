@@ -410,23 +410,31 @@ class AtomicOutput:
 
 
 @click.command("replay", short_help="Evaluate a log of requests (JSONL, CSV, Parquet).")
-@click.argument("log", metavar="LOG")
+@click.argument("logs", metavar="LOG...", nargs=-1, required=True)
 @click.option("-f", "--file", "--resources", "resources", multiple=True, required=True, metavar="PATH",
               help="Policies, dataplanes, roles: file, directory or bundle (repeatable).")
 @click.option("--engine", type=click.Choice(["auto", "traffic", "rbac"]), default="auto", show_default=True,
               help="auto = rbac when the log has an `action` column.")
 @click.option("--threads", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Worker threads per batch.")
+@click.option("--dask", "dask", metavar="SCHEDULER",
+              help="Run on Dask: local[:N] (a LocalCluster of N workers) or a scheduler address. LOG... may "
+                   "then be several files, globs or directories, and --out is a directory of Parquet files.")
 @output_options(FORMATS, out_help="Write every row with its decision to FILE (.jsonl, .csv or .parquet).")
 @quiet_option
 @fail_on_errors
-def replay(log: str, resources: tuple[str, ...], engine: str, threads: int, output: Optional[str],
-           out: Optional[str]) -> int:
+def replay(logs: tuple[str, ...], resources: tuple[str, ...], engine: str, threads: int, dask: Optional[str],
+           output: Optional[str], out: Optional[str]) -> int:
     """Evaluate a log of requests (JSONL, CSV or Parquet; - = JSONL on stdin) with the batch engines.
 
     Prints allowed / denied per deciding policy and reason; --out FILE keeps every row's decision.
     """
     fmt = resolve_format(output, None, FORMATS)
+    if dask is not None:
+        return _replay_dask(list(logs), resources, engine, dask, fmt, out)
+    if len(logs) != 1:
+        raise click.UsageError("give one LOG (several logs, globs and directories need --dask)")
+    log = logs[0]
     # Everything that can be refused is refused before the run.
     in_fmt = log_format(log)
     if log != "-" and not Path(log).is_file():
@@ -477,6 +485,34 @@ def replay(log: str, resources: tuple[str, ...], engine: str, threads: int, outp
                        "that -f holds the resources the log names", EXIT_INPUT)
     if errors:
         note(f"meshauthz: warning: {errors:,} of {len(rows):,} rows could not be evaluated (error:* reasons)")
+    return EXIT_OK
+
+
+def _replay_dask(logs: list[str], resources: tuple[str, ...], engine: str, scheduler: str, fmt: str,
+                 out: Optional[str]) -> int:
+    """`replay --dask`: the same summary and exit codes, decided on a Dask cluster (meshauthz.scale)."""
+    from ..scale import replay_distributed, summary_groups
+
+    if "-" in logs:
+        raise CliError("--dask reads files, not stdin")
+    paths = input_paths(resources, "-f")
+    s = replay_distributed(logs, paths, scheduler=scheduler, out=out, engine=engine, echo=False,
+                           progress=None if sys.stderr.isatty() else False)
+    groups = summary_groups(s.counts)
+    n_allowed = sum(g["allowed"] for g in groups)
+    n_denied = sum(g["denied"] for g in groups)
+    errors = sum(n for (_, reason, _), n in s.counts.items() if reason.startswith("error:"))
+    label = ", ".join(logs)
+    data = {"log": label, "engine": s.kind, "rows": s.rows, "allowed": n_allowed, "denied": n_denied,
+            "errors": errors, "summary": groups}
+    head = f"{s.rows:,} {s.kind} requests from {label}\n"
+    emit(fmt, None, data, lambda: head + summary_text(groups, n_allowed, n_denied),
+         lambda: summary_text(groups, n_allowed, n_denied))
+    if s.rows and errors == s.rows:
+        raise CliError(f"every row of {label} is an error row: check the columns and that -f holds the "
+                       "resources the log names", EXIT_INPUT)
+    if errors:
+        note(f"meshauthz: warning: {errors:,} of {s.rows:,} rows could not be evaluated (error:* reasons)")
     return EXIT_OK
 
 
