@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
+from conftest import ROOT
 from meshauthz.cli import main
 
 pytest.importorskip("dask.dataframe")
