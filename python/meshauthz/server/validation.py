@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 import meshauthz
 
+from ..validation.mesh_traffic_permission import json_type
 from .errors import Param
 from .types import ResourceType
 
@@ -108,22 +109,6 @@ def _identifier(field: str, value: str, pattern: re.Pattern[str], message: str) 
     if not pattern.match(value):
         return [(field, message)]
     return []
-
-
-def json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 _GO_KIND = {"integer": "number", "number": "number", "boolean": "bool", "array": "array", "object": "object",

@@ -43,7 +43,8 @@ def validate(body: dict[str, Any]) -> list:
 
 # --- M3.7 schema layer: OpenAPI types, required fields and enums --------------------------------------
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """The OpenAPI type name Kuma's schema errors use for a JSON value."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -60,7 +61,7 @@ def _json_type(value: Any) -> str:
 
 
 def _type_error(path: Path, want: str, value: Any) -> Optional[Any]:
-    got = _json_type(value)
+    got = json_type(value)
     if got == want or value is None:  # null = absent for optional fields
         return None
     return _v(path, f'in body must be of type {want}: "{got}"')

@@ -491,14 +491,19 @@ fn run(s: &Snapshot, rows: &TrafficRows<'_>, threads: usize) -> BatchResult {
             None => rows.eval(s, i),
         },
     );
+    result(s, &out)
+}
+
+/// Row outcomes as result columns (reason codes in `REASONS`, policies in the snapshot's dictionary).
+fn result(s: &Snapshot, out: &[RowOutcome]) -> BatchResult {
     let mut res = BatchResult {
-        allowed: Vec::with_capacity(n),
-        reason: Vec::with_capacity(n),
-        policy: Vec::with_capacity(n),
+        allowed: Vec::with_capacity(out.len()),
+        reason: Vec::with_capacity(out.len()),
+        policy: Vec::with_capacity(out.len()),
         policies: Dict::from_names(s.policy_dictionary().map(str::to_owned)),
         vocab: &REASONS,
     };
-    for o in &out {
+    for o in out {
         res.allowed.push(o.allowed);
         res.reason.push(traffic_code(o.reason));
         res.policy
@@ -770,20 +775,7 @@ fn traffic_batch_ids(
             };
             s.batch_row_ids(mesh, src, Some(name), ports.get(i).copied())
         });
-        let mut res = BatchResult {
-            allowed: Vec::with_capacity(n),
-            reason: Vec::with_capacity(n),
-            policy: Vec::with_capacity(n),
-            policies: Dict::from_names(s.policy_dictionary().map(str::to_owned)),
-            vocab: &REASONS,
-        };
-        for o in &out {
-            res.allowed.push(o.allowed);
-            res.reason.push(traffic_code(o.reason));
-            res.policy
-                .push(o.policy.and_then(|p| i32::try_from(p).ok()).unwrap_or(-1));
-        }
-        Ok(res)
+        Ok(result(s, &out))
     })
 }
 
