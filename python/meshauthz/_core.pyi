@@ -136,6 +136,11 @@ class TrafficSnapshot:
         self, mesh: str, dataplane: str, port: int, with_admitted: bool = True
     ) -> tuple[str, bool, list[Any], list[str], list[str]]:
         """Who may reach the inbound (who-can): (basis, non-mesh admitted, terms, policies, admitted dataplanes)."""
+    def service_matrix(
+        self, mesh: str
+    ) -> tuple[list[str], list[str], bytes, list[list[str]], list[list[tuple[str, int]]]]:
+        """(sources, destinations, codes row-major 0 deny / 1 partial / 2 allow, dataplanes per
+        source, (dataplane, port) inbounds per destination)."""
 
 @final
 class TrafficChecker:

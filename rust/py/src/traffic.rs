@@ -15,7 +15,7 @@ use meshauthz_core::traffic::{
     PolicySet, PrometheusInput, Selection, Snapshot, Subject, Target,
 };
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyInt, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyInt, PyString, PyTuple};
 
 use crate::errors;
 use crate::mtp::Converter;
@@ -33,6 +33,14 @@ type TermTuple = (
 );
 /// (basis, non_mesh, terms, policies, admitted dataplanes).
 type ClientSetTuple = (&'static str, bool, Vec<TermTuple>, Vec<String>, Vec<String>);
+/// (sources, destinations, codes, dataplanes per source, inbounds per destination).
+type MatrixTuple<'py> = (
+    Vec<String>,
+    Vec<String>,
+    Bound<'py, PyBytes>,
+    Vec<Vec<String>>,
+    Vec<Vec<(String, u32)>>,
+);
 /// Kuma's rule list (M6.4): [(subset strings, action)].
 pub(crate) type PyRules = Vec<(Vec<String>, &'static str)>;
 /// (policy, exact, wildcard), most specific first.
@@ -596,6 +604,33 @@ impl TrafficSnapshot {
             terms,
             cs.policies.iter().map(|p| (*p).to_owned()).collect(),
             admitted,
+        ))
+    }
+
+    /// The service matrix of `mesh` (core `traffic::matrix`): (sources, destinations, codes
+    /// row-major as bytes 0 deny / 1 partial / 2 allow, dataplanes per source, (dataplane, port)
+    /// inbounds per destination).
+    fn service_matrix<'py>(&self, py: Python<'py>, mesh: &str) -> PyResult<MatrixTuple<'py>> {
+        let s = self.snap();
+        let m = s.tp.mesh(mesh).map_err(Self::err(py))?;
+        let mx = errors::detached(py, || Ok(s.service_matrix(m)))?;
+        let dp_name = |d: &u32| {
+            s.tp.dataplanes
+                .get(*d as usize)
+                .map_or_else(String::new, |x| x.name.clone())
+        };
+        Ok((
+            mx.sources,
+            mx.destinations,
+            PyBytes::new(py, &mx.codes),
+            mx.src_dataplanes
+                .iter()
+                .map(|v| v.iter().map(dp_name).collect())
+                .collect(),
+            mx.dst_inbounds
+                .iter()
+                .map(|v| v.iter().map(|(d, p)| (dp_name(d), *p)).collect())
+                .collect(),
         ))
     }
 
