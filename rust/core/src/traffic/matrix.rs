@@ -46,7 +46,7 @@ impl Bits {
     fn full(n: usize) -> Bits {
         let mut b = Bits(vec![u64::MAX; n.div_ceil(64)]);
         if let Some(last) = b.0.last_mut() {
-            if n % 64 != 0 {
+            if !n.is_multiple_of(64) {
                 *last = (1u64 << (n % 64)) - 1;
             }
         }
@@ -78,6 +78,11 @@ impl Bits {
         self.0.iter().zip(&o.0).all(|(a, b)| a & !b == 0)
     }
 }
+
+/// Inbounds (dataplane, port) and their shape ids.
+type Inbounds = (Vec<(DpId, u32)>, Vec<usize>);
+/// A destination: name, inbounds, identities admitted by every / by some inbound.
+type Dest = (String, Vec<(DpId, u32)>, Bits, Bits);
 
 type Shape<'a> = Vec<(Vec<(&'a str, &'a str)>, Vec<Vec<(&'a str, &'a str)>>)>;
 
@@ -166,7 +171,7 @@ impl Snapshot {
         // Destination side: inbounds of non-gateway dataplanes, grouped by client-set shape.
         let mut shape_ids: AHashMap<Shape<'_>, usize> = AHashMap::new();
         let mut allowed: Vec<Bits> = Vec::new();
-        let mut dst: AHashMap<Sym, (Vec<(DpId, u32)>, Vec<usize>)> = AHashMap::new();
+        let mut dst: AHashMap<Sym, Inbounds> = AHashMap::new();
         for &(id, _) in &dps {
             let Some(d) = tp.dataplanes.get(id as usize) else {
                 continue;
@@ -217,7 +222,7 @@ impl Snapshot {
             })
             .collect();
         sources.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let mut destinations: Vec<(String, Vec<(DpId, u32)>, Bits, Bits)> = dst
+        let mut destinations: Vec<Dest> = dst
             .into_iter()
             .map(|(s, (ibs, sids))| {
                 // every: identities admitted by every inbound; some: by at least one.
