@@ -134,8 +134,9 @@ class TrafficSnapshot:
     def mtp_egress_rules(self, mesh: str, name: str) -> _Rules | None: ...
     def client_set(
         self, mesh: str, dataplane: str, port: int, with_admitted: bool = True
-    ) -> tuple[str, bool, list[Any], list[str], list[str]]:
-        """Who may reach the inbound (who-can): (basis, non-mesh admitted, terms, policies, admitted dataplanes)."""
+    ) -> tuple[str, bool, list[Any], list[str], list[str], list[str]]:
+        """Who may reach the inbound (who-can): (basis, non-mesh admitted, terms, policies, admitted
+        dataplanes, services all of whose dataplanes are admitted)."""
     def service_matrix(
         self, mesh: str
     ) -> tuple[list[str], list[str], bytes, list[list[str]], list[list[tuple[str, int]]]]:

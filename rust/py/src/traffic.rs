@@ -31,8 +31,16 @@ type TermTuple = (
     Option<usize>,
     Option<&'static str>,
 );
-/// (basis, non_mesh, terms, policies, admitted dataplanes).
-type ClientSetTuple = (&'static str, bool, Vec<TermTuple>, Vec<String>, Vec<String>);
+/// (basis, non_mesh, terms, policies, admitted dataplanes, services all of whose dataplanes are
+/// admitted).
+type ClientSetTuple = (
+    &'static str,
+    bool,
+    Vec<TermTuple>,
+    Vec<String>,
+    Vec<String>,
+    Vec<String>,
+);
 /// (sources, destinations, codes, dataplanes per source, inbounds per destination).
 type MatrixTuple<'py> = (
     Vec<String>,
@@ -560,7 +568,8 @@ impl TrafficSnapshot {
     }
 
     /// Who may reach inbound `port` of `mesh/dataplane`: (basis, non_mesh, [(require, unless,
-    /// policy, index, action)], policies, admitted dataplane names sorted).
+    /// policy, index, action)], policies, admitted dataplane names sorted, services all of whose
+    /// dataplanes are admitted).
     #[pyo3(signature = (mesh, dataplane, port, with_admitted = true))]
     fn client_set(
         &self,
@@ -604,6 +613,7 @@ impl TrafficSnapshot {
             terms,
             cs.policies.iter().map(|p| (*p).to_owned()).collect(),
             admitted,
+            cs.services.iter().map(|p| (*p).to_owned()).collect(),
         ))
     }
 
