@@ -42,8 +42,11 @@ from functools import lru_cache
 from typing import Any, Iterable, Iterator, Optional, Union
 
 from . import kinds as _kinds
-from .errors import MeshauthzError, ValidationError
-from .loader import register_reader
+from . import registry as _registry
+from ._core import __version__
+from .api import _store_or_raise
+from .errors import MeshauthzError, Problem, ValidationError
+from .loader import LoadResult, check_resource, load_paths, register_reader
 from .resource import GO_ZERO_TIME, Resource, datetime_view, seconds_nanos
 from .store import ResourceStore
 from .yaml_source import Document, gc_paused
@@ -205,8 +208,6 @@ def dumps(resources: Union[ResourceStore, Iterable[Resource]], *, level: int = 6
           sign_key: Optional[KeyLike] = None) -> bytes:
     """Serialise resources (a store, or resources in load order) into bundle bytes, signed with the
     ed25519 private key `sign_key` (an object, PEM bytes or a PEM file path) when given."""
-    from . import __version__
-
     items = resources.list() if isinstance(resources, ResourceStore) else list(resources)
     text = json.dumps({"meshauthz": __version__, "resources": [_row(r) for r in items]},
                       separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
@@ -317,8 +318,6 @@ def loads_resources(data: bytes, source: str = "<bytes>", *, verify_key: Optiona
 
 
 def _revalidate(resources: list[Resource], source: str) -> None:
-    from .loader import LoadResult, check_resource
-
     out = LoadResult()
     with gc_paused():
         for r in resources:
@@ -367,19 +366,14 @@ class Bundle:
 
 
 def _build(kind: str, resources: list[Resource], store: Optional[ResourceStore], options: dict[str, Any]) -> Any:
+    # The engines register their classes (meshauthz.registry): bundle.py never imports an engine.
     if kind == "rbac":
-        from .rbac import Authorizer
-
-        return Authorizer(resources, **options)  # a list keeps load order, as from YAML paths
+        return _engine_class("rbac")(resources, **options)  # a list keeps load order, as from YAML paths
     store = store if store is not None else ResourceStore(resources)
     if kind == "traffic":
-        from .traffic import TrafficEngine
-
-        return TrafficEngine(store, **options)
+        return _engine_class("traffic")(store, **options)
     if kind == "mtp":
-        from .mtp import MtpEngine
-
-        return MtpEngine(store)
+        return _engine_class("mtp")(store)
     raise BundleError(f"unknown engine kind {kind!r}")
 
 
@@ -388,9 +382,6 @@ def compile_paths(paths: Iterable[Union[str, os.PathLike]], output: Union[str, o
     """Load and validate YAML (or bundles), write one bundle to `output` (signed with the ed25519
     private key `sign_key` when given); returns its size in bytes. A bundle that would not read
     back as the same resources is refused (BundleError) and nothing is written."""
-    from .api import _store_or_raise
-    from .loader import load_paths
-
     result = load_paths(list(paths))
     _store_or_raise(result)  # ValidationError / DuplicateResourceError listing every problem
     data = dumps(result.resources, sign_key=sign_key)  # load order, as the YAML gave it
@@ -442,9 +433,6 @@ def loads(data: bytes, source: str = "<bytes>", *, verify_key: Optional[KeyLike]
 def validate_bundle(data: bytes, source: str = "<bytes>") -> Any:
     """`meshauthz validate BUNDLE`: a LoadResult with every problem of the bundle's content (a
     malformed bundle is one `bundle` problem); never raises for bad input."""
-    from .errors import Problem
-    from .loader import LoadResult, check_resource
-
     out = LoadResult()
     key = _REQUIRED_KEY.get()
     try:
@@ -527,12 +515,18 @@ def _rebuild(kind: str, data: bytes, options: str) -> Any:
     if snapshot is None:
         return _build(kind, resources, None, opts)
     if kind == "traffic":
-        from .traffic import TrafficEngine
+        return _engine_class("traffic")._over(ResourceStore(resources), snapshot, **opts)
+    return _engine_class("mtp")._over(ResourceStore(resources), snapshot)
 
-        return TrafficEngine._over(ResourceStore(resources), snapshot, **opts)
-    from .mtp import MtpEngine
 
-    return MtpEngine._over(ResourceStore(resources), snapshot)
+def _engine_class(kind: str) -> Any:
+    cls = _registry.engine_class(kind)
+    if cls is None:  # pragma: no cover - meshauthz/__init__ imports every engine package
+        raise BundleError(f"no {kind} engine registered: import meshauthz first")
+    return cls
+
+
+_registry.register_reducer(reduce_engine)  # engines' __reduce__ pickle as bundle bytes through it
 
 
 __all__ = ["Bundle", "BundleError", "FORMAT_VERSION", "MAGIC", "MAX_INFLATED", "MAX_RATIO", "compile_paths", "dumps",
