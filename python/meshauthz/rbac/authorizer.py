@@ -85,8 +85,8 @@ class Authorizer:
         self._source: Source = self._kept(source)
 
     def __reduce__(self) -> tuple[Any, ...]:  # pickles as bundle bytes (meshauthz.bundle)
-        return registry.reduce_engine(self, "rbac", self._resources, {"mode": self.mode, "secret_reads": self.secret_reads,
-                                                             "static_config": self.static_config})
+        return registry.reduce_engine(self, "rbac", self._resources, {
+            "mode": self.mode, "secret_reads": self.secret_reads, "static_config": self.static_config})
 
     def _compile(
         self, source: Source

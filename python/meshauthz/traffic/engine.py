@@ -40,7 +40,6 @@ from .model import (
     Source,
     TrafficDecision,
 )
-
 from .reverse import ClientSet, who_can_reach
 
 GATINGS = ("legacy", "none")
@@ -117,7 +116,8 @@ class TrafficEngine:
             checker._set(self.store, c.version, c.core)
 
     def __reduce__(self) -> tuple[Any, ...]:  # pickles as bundle bytes (meshauthz.bundle)
-        return registry.reduce_engine(self, "traffic", self.store, {"external_service_gating": self.external_service_gating})
+        return registry.reduce_engine(self, "traffic", self.store,
+                                      {"external_service_gating": self.external_service_gating})
 
     def _snapshot(self) -> Compiled:
         """The current immutable compiled snapshot (for sharing across unpickled engines)."""
