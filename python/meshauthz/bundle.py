@@ -41,12 +41,13 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Iterable, Iterator, Optional, Union
 
+from . import api as _api
 from . import kinds as _kinds
+from . import loader as _loader  # attributes read at call time, as the former local imports did
 from . import registry as _registry
 from ._core import __version__
-from .api import _store_or_raise
 from .errors import MeshauthzError, Problem, ValidationError
-from .loader import LoadResult, check_resource, load_paths, register_reader
+from .loader import register_reader
 from .resource import GO_ZERO_TIME, Resource, datetime_view, seconds_nanos
 from .store import ResourceStore
 from .yaml_source import Document, gc_paused
@@ -318,10 +319,10 @@ def loads_resources(data: bytes, source: str = "<bytes>", *, verify_key: Optiona
 
 
 def _revalidate(resources: list[Resource], source: str) -> None:
-    out = LoadResult()
+    out = _loader.LoadResult()
     with gc_paused():
         for r in resources:
-            check_resource(r, out)
+            _loader.check_resource(r, out)
     if out.problems:
         raise ValidationError([_in_bundle(p, source) for p in out.problems])
 
@@ -382,8 +383,8 @@ def compile_paths(paths: Iterable[Union[str, os.PathLike]], output: Union[str, o
     """Load and validate YAML (or bundles), write one bundle to `output` (signed with the ed25519
     private key `sign_key` when given); returns its size in bytes. A bundle that would not read
     back as the same resources is refused (BundleError) and nothing is written."""
-    result = load_paths(list(paths))
-    _store_or_raise(result)  # ValidationError / DuplicateResourceError listing every problem
+    result = _loader.load_paths(list(paths))
+    _api._store_or_raise(result)  # ValidationError / DuplicateResourceError listing every problem
     data = dumps(result.resources, sign_key=sign_key)  # load order, as the YAML gave it
     _check_round_trip(result.resources, data, os.fspath(output))
     tmp = f"{os.fspath(output)}.tmp{os.getpid()}"
@@ -433,7 +434,7 @@ def loads(data: bytes, source: str = "<bytes>", *, verify_key: Optional[KeyLike]
 def validate_bundle(data: bytes, source: str = "<bytes>") -> Any:
     """`meshauthz validate BUNDLE`: a LoadResult with every problem of the bundle's content (a
     malformed bundle is one `bundle` problem); never raises for bad input."""
-    out = LoadResult()
+    out = _loader.LoadResult()
     key = _REQUIRED_KEY.get()
     try:
         resources, verified = _decode(data, source, key)
@@ -446,10 +447,10 @@ def validate_bundle(data: bytes, source: str = "<bytes>") -> Any:
         out.documents += len(resources)
         out.resources.extend(resources)
         return out
-    checked = LoadResult()
+    checked = _loader.LoadResult()
     for r in resources:
         out.documents += 1
-        if check_resource(r, checked):
+        if _loader.check_resource(r, checked):
             out.resources.append(r)
     out.problems.extend(_in_bundle(p, source) for p in checked.problems)
     out.warnings.extend(_in_bundle(p, source) for p in checked.warnings)
