@@ -32,15 +32,11 @@ def register_loader(name: str, fn: Callable[..., Any]) -> None:
 
 
 def loader(name: str) -> Callable[..., Any]:
+    """The registered entry point (called directly by the engine, so warnings' stack levels hold)."""
     fn = _LOADERS.get(name)
     if fn is None:  # pragma: no cover - meshauthz/__init__ imports meshauthz.api first
         raise EvaluationError(f"no loader {name!r} registered: import meshauthz first")
     return fn
-
-
-def load(paths: Any) -> Any:
-    """`meshauthz.load(paths)`: a ResourceStore (ValidationError listing every problem)."""
-    return loader("load")(paths)
 
 
 def register_engine(kind: str, cls: type) -> None:
@@ -65,5 +61,5 @@ def reduce_engine(engine: Any, kind: str, resources: Any, options: dict[str, Any
     return _REDUCER(engine, kind, resources, options)
 
 
-__all__ = ["engine_class", "load", "loader", "reduce_engine", "register_engine", "register_loader",
+__all__ = ["engine_class", "loader", "reduce_engine", "register_engine", "register_loader",
            "register_reducer"]

@@ -194,7 +194,7 @@ class MtpEngine:
         if isinstance(source, ResourceStore):
             store = source
         else:
-            store = registry.load(source)
+            store = registry.loader("load")(source)
         snap = store.snapshot(("MeshTrafficPermission", "Dataplane"))
         policies, dataplanes = compile_inputs(snap)
         try:

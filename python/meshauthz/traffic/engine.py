@@ -145,7 +145,7 @@ class TrafficEngine:
         flat: list[Any] = []
         for p in paths:
             flat.extend([p] if isinstance(p, (str, bytes)) or hasattr(p, "__fspath__") else p)
-        return cls(registry.load(flat), external_service_gating=external_service_gating)
+        return cls(registry.loader("load")(flat), external_service_gating=external_service_gating)
 
     # ---- snapshot ------------------------------------------------------------------------------
 
@@ -161,7 +161,7 @@ class TrafficEngine:
         if isinstance(source, ResourceStore):
             store = source
         else:
-            store = registry.load(source)
+            store = registry.loader("load")(source)
         compiled = compile_store(store, max_rules=self.max_rules)
         with self._lock:
             self.store, self._compiled = store, compiled
