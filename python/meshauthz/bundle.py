@@ -41,8 +41,12 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Iterable, Iterator, Optional, Union
 
+from . import api as _api
 from . import kinds as _kinds
-from .errors import MeshauthzError, ValidationError
+from . import loader as _loader  # attributes read at call time, as the former local imports did
+from . import registry as _registry
+from ._core import __version__
+from .errors import MeshauthzError, Problem, ValidationError
 from .loader import register_reader
 from .resource import GO_ZERO_TIME, Resource, datetime_view, seconds_nanos
 from .store import ResourceStore
@@ -205,8 +209,6 @@ def dumps(resources: Union[ResourceStore, Iterable[Resource]], *, level: int = 6
           sign_key: Optional[KeyLike] = None) -> bytes:
     """Serialise resources (a store, or resources in load order) into bundle bytes, signed with the
     ed25519 private key `sign_key` (an object, PEM bytes or a PEM file path) when given."""
-    from . import __version__
-
     items = resources.list() if isinstance(resources, ResourceStore) else list(resources)
     text = json.dumps({"meshauthz": __version__, "resources": [_row(r) for r in items]},
                       separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
@@ -317,12 +319,10 @@ def loads_resources(data: bytes, source: str = "<bytes>", *, verify_key: Optiona
 
 
 def _revalidate(resources: list[Resource], source: str) -> None:
-    from .loader import LoadResult, check_resource
-
-    out = LoadResult()
+    out = _loader.LoadResult()
     with gc_paused():
         for r in resources:
-            check_resource(r, out)
+            _loader.check_resource(r, out)
     if out.problems:
         raise ValidationError([_in_bundle(p, source) for p in out.problems])
 
@@ -367,19 +367,14 @@ class Bundle:
 
 
 def _build(kind: str, resources: list[Resource], store: Optional[ResourceStore], options: dict[str, Any]) -> Any:
+    # The engines register their classes (meshauthz.registry): bundle.py never imports an engine.
     if kind == "rbac":
-        from .rbac import Authorizer
-
-        return Authorizer(resources, **options)  # a list keeps load order, as from YAML paths
+        return _engine_class("rbac")(resources, **options)  # a list keeps load order, as from YAML paths
     store = store if store is not None else ResourceStore(resources)
     if kind == "traffic":
-        from .traffic import TrafficEngine
-
-        return TrafficEngine(store, **options)
+        return _engine_class("traffic")(store, **options)
     if kind == "mtp":
-        from .mtp import MtpEngine
-
-        return MtpEngine(store)
+        return _engine_class("mtp")(store)
     raise BundleError(f"unknown engine kind {kind!r}")
 
 
@@ -388,11 +383,8 @@ def compile_paths(paths: Iterable[Union[str, os.PathLike]], output: Union[str, o
     """Load and validate YAML (or bundles), write one bundle to `output` (signed with the ed25519
     private key `sign_key` when given); returns its size in bytes. A bundle that would not read
     back as the same resources is refused (BundleError) and nothing is written."""
-    from .api import _store_or_raise
-    from .loader import load_paths
-
-    result = load_paths(list(paths))
-    _store_or_raise(result)  # ValidationError / DuplicateResourceError listing every problem
+    result = _loader.load_paths(list(paths))
+    _api._store_or_raise(result)  # ValidationError / DuplicateResourceError listing every problem
     data = dumps(result.resources, sign_key=sign_key)  # load order, as the YAML gave it
     _check_round_trip(result.resources, data, os.fspath(output))
     tmp = f"{os.fspath(output)}.tmp{os.getpid()}"
@@ -442,10 +434,7 @@ def loads(data: bytes, source: str = "<bytes>", *, verify_key: Optional[KeyLike]
 def validate_bundle(data: bytes, source: str = "<bytes>") -> Any:
     """`meshauthz validate BUNDLE`: a LoadResult with every problem of the bundle's content (a
     malformed bundle is one `bundle` problem); never raises for bad input."""
-    from .errors import Problem
-    from .loader import LoadResult, check_resource
-
-    out = LoadResult()
+    out = _loader.LoadResult()
     key = _REQUIRED_KEY.get()
     try:
         resources, verified = _decode(data, source, key)
@@ -458,10 +447,10 @@ def validate_bundle(data: bytes, source: str = "<bytes>") -> Any:
         out.documents += len(resources)
         out.resources.extend(resources)
         return out
-    checked = LoadResult()
+    checked = _loader.LoadResult()
     for r in resources:
         out.documents += 1
-        if check_resource(r, checked):
+        if _loader.check_resource(r, checked):
             out.resources.append(r)
     out.problems.extend(_in_bundle(p, source) for p in checked.problems)
     out.warnings.extend(_in_bundle(p, source) for p in checked.warnings)
@@ -527,12 +516,18 @@ def _rebuild(kind: str, data: bytes, options: str) -> Any:
     if snapshot is None:
         return _build(kind, resources, None, opts)
     if kind == "traffic":
-        from .traffic import TrafficEngine
+        return _engine_class("traffic")._over(ResourceStore(resources), snapshot, **opts)
+    return _engine_class("mtp")._over(ResourceStore(resources), snapshot)
 
-        return TrafficEngine._over(ResourceStore(resources), snapshot, **opts)
-    from .mtp import MtpEngine
 
-    return MtpEngine._over(ResourceStore(resources), snapshot)
+def _engine_class(kind: str) -> Any:
+    cls = _registry.engine_class(kind)
+    if cls is None:  # pragma: no cover - meshauthz/__init__ imports every engine package
+        raise BundleError(f"no {kind} engine registered: import meshauthz first")
+    return cls
+
+
+_registry.register_reducer(reduce_engine)  # engines' __reduce__ pickle as bundle bytes through it
 
 
 __all__ = ["Bundle", "BundleError", "FORMAT_VERSION", "MAGIC", "MAX_INFLATED", "MAX_RATIO", "compile_paths", "dumps",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Optional, Union
 
-from .. import _core
+from .. import _core, registry
 from ..errors import InputError, NotFoundError, Problem
 from ..resource import Resource
 from ..store import ResourceStore
@@ -143,9 +143,7 @@ class MtpEngine:
         self._state: Optional[tuple[int, Any]] = None
 
     def __reduce__(self) -> tuple[Any, ...]:  # pickles as bundle bytes (meshauthz.bundle)
-        from ..bundle import reduce_engine
-
-        return reduce_engine(self, "mtp", self.store, {})
+        return registry.reduce_engine(self, "mtp", self.store, {})
 
     @property
     def compiled(self) -> Any:
@@ -196,9 +194,7 @@ class MtpEngine:
         if isinstance(source, ResourceStore):
             store = source
         else:
-            from ..api import load
-
-            store = load(source)
+            store = registry.loader("load")(source)
         snap = store.snapshot(("MeshTrafficPermission", "Dataplane"))
         policies, dataplanes = compile_inputs(snap)
         try:
@@ -236,9 +232,10 @@ class MtpEngine:
     def explain(self, *, source: Any, destination: Any, mesh: Optional[str] = None) -> Any:
         """The MeshTrafficPermission explanation (M4.9 order, M6.1 items with M6.2 flags, M6.4
         rules), as `TrafficEngine.explain` gives it for an inbound an MTP selects."""
-        from ..traffic.engine import TrafficEngine
-
-        return TrafficEngine(self.store, max_rules=self.max_rules).explain(
+        # `traffic` composes TP and MTP (it sits above `mtp`), so its engine is reached through the registry.
+        traffic = registry.engine_class("traffic")
+        assert traffic is not None  # meshauthz/__init__ imports meshauthz.traffic
+        return traffic(self.store, max_rules=self.max_rules).explain(
             source=source, destination=destination, mesh=mesh)
 
     def matched_policies(self, dataplane: str, port: int, mesh: Optional[str] = None) -> list[str]:
@@ -330,3 +327,6 @@ def _port(port: Any) -> int:
 
 def _decision(raw: Any) -> MtpDecision:
     return MtpDecision._lazy(raw)
+
+
+registry.register_engine("mtp", MtpEngine)  # bundles and pickles build it (meshauthz.bundle)

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, TypeVar
+from typing import Any, Callable, Iterable, Mapping, Optional, TypeVar
 
-from .. import _core
+from .. import _core, registry
+from ..batch import check_traffic
 from ..errors import InputError, MeshauthzError, NotFoundError, Problem
 from ..resource import Resource
 from ..store import ResourceStore
@@ -39,9 +40,7 @@ from .model import (
     Source,
     TrafficDecision,
 )
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .reverse import ClientSet
+from .reverse import ClientSet, who_can_reach
 
 GATINGS = ("legacy", "none")
 DEFAULT_MAX_RULES = 10_000
@@ -117,9 +116,8 @@ class TrafficEngine:
             checker._set(self.store, c.version, c.core)
 
     def __reduce__(self) -> tuple[Any, ...]:  # pickles as bundle bytes (meshauthz.bundle)
-        from ..bundle import reduce_engine
-
-        return reduce_engine(self, "traffic", self.store, {"external_service_gating": self.external_service_gating})
+        return registry.reduce_engine(self, "traffic", self.store,
+                                      {"external_service_gating": self.external_service_gating})
 
     def _snapshot(self) -> Compiled:
         """The current immutable compiled snapshot (for sharing across unpickled engines)."""
@@ -144,12 +142,10 @@ class TrafficEngine:
     def from_paths(
         cls, *paths: Any, external_service_gating: str = "legacy"
     ) -> TrafficEngine:
-        from ..api import load
-
         flat: list[Any] = []
         for p in paths:
             flat.extend([p] if isinstance(p, (str, bytes)) or hasattr(p, "__fspath__") else p)
-        return cls(load(flat), external_service_gating=external_service_gating)
+        return cls(registry.loader("load")(flat), external_service_gating=external_service_gating)
 
     # ---- snapshot ------------------------------------------------------------------------------
 
@@ -165,9 +161,7 @@ class TrafficEngine:
         if isinstance(source, ResourceStore):
             store = source
         else:
-            from ..api import load
-
-            store = load(source)
+            store = registry.loader("load")(source)
         compiled = compile_store(store, max_rules=self.max_rules)
         with self._lock:
             self.store, self._compiled = store, compiled
@@ -280,8 +274,6 @@ class TrafficEngine:
 
     def check_batch(self, data: Any, *, threads: int = 1) -> _core.BatchResult:
         """Inbound decisions for many rows at once: see `meshauthz.batch.check_traffic`."""
-        from ..batch import check_traffic
-
         return check_traffic(self, data, threads=threads)
 
     @_text_only
@@ -415,9 +407,9 @@ class TrafficEngine:
     @_text_only
     def who_can_reach(self, dataplane: str, port: int, mesh: Optional[str] = None) -> ClientSet:
         """Reverse query: which clients may reach inbound `port` (`traffic.reverse.ClientSet`)."""
-        from .reverse import who_can_reach
-
         _name_args(dataplane=dataplane, mesh=mesh)
         return who_can_reach(self, dataplane, port, mesh)
 
 __all__ = ["TrafficEngine", "SERVICE_TAG", "DEFAULT_MAX_RULES"]
+
+registry.register_engine("traffic", TrafficEngine)  # bundles and pickles build it (meshauthz.bundle)
