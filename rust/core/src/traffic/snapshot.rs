@@ -224,7 +224,11 @@ impl Snapshot {
             Subject::NonMesh => Ok(None),
             Subject::Dataplane(d) => {
                 let i = self.mtp_index(*d)?;
-                let (ident, ids) = self.mtp.dataplane_identity(i);
+                let (ident, ids) = self.mtp.dataplane_identity(i).ok_or_else(|| {
+                    TrafficError::Invalid(
+                        "the dataplane is missing from the MeshTrafficPermission set".into(),
+                    )
+                })?;
                 Ok(Some((ident, ids)))
             }
             Subject::Adhoc(a) => Ok(Some((&a.mtp, &a.mtp_ids))),
@@ -462,7 +466,7 @@ impl Snapshot {
             Outcome::Tp(v) => v.policy.map(|p| self.tp.policy_name(p)),
             Outcome::Mtp(r, v) => {
                 let plan = self.plan(r)?;
-                v.last.map(|l| plan.item_policy(&self.mtp, l))
+                v.last.and_then(|l| plan.item_policy(&self.mtp, l))
             }
         }
     }
@@ -471,7 +475,7 @@ impl Snapshot {
     pub fn from_index(&self, c: &Checked) -> Option<usize> {
         match c.outcome {
             Outcome::Tp(_) => None,
-            Outcome::Mtp(r, v) => Some(self.plan(r)?.item_from_index(v.last?)),
+            Outcome::Mtp(r, v) => self.plan(r)?.item_from_index(v.last?),
         }
     }
 
@@ -670,7 +674,7 @@ impl Snapshot {
     /// The MTP ids of a stored dataplane (M5.1), for batch rows.
     pub(crate) fn dp_mtp_ids(&self, dp: DpId) -> Option<&ClientIds> {
         let i = self.mtp_dp.get(dp as usize).copied().flatten()?;
-        Some(&self.mtp.dataplane_identity(i).1)
+        Some(&self.mtp.dataplane_identity(i)?.1)
     }
 
     /// The pairs of a dataplane's T2.7 identity (for who-can and tests).

@@ -104,7 +104,7 @@ impl Document<'_> {
     pub fn mark(&self, path: &[Key]) -> Option<Mark> {
         (0..=path.len())
             .rev()
-            .find_map(|n| self.positions.get(&path[..n]).copied())
+            .find_map(|n| self.positions.get(path.get(..n)?).copied())
     }
 }
 
