@@ -814,6 +814,33 @@ impl Snapshot {
         }
     }
 
+    /// The mesh name of destination dataplane `name`, resolved as [`Snapshot::resolve_dataplane`].
+    pub fn dataplane_mesh(&self, mesh: Option<&str>, name: &str) -> Result<&str, TrafficError> {
+        let d = self.resolve_dataplane(mesh, name)?;
+        let d = self
+            .tp
+            .dataplanes
+            .get(d as usize)
+            .ok_or_else(|| TrafficError::Invalid("unknown dataplane id".into()))?;
+        Ok(self.mesh_name(d.mesh))
+    }
+
+    /// The mesh name of ExternalService `name`, resolved as
+    /// [`Snapshot::resolve_external_service`].
+    pub fn external_service_mesh(
+        &self,
+        mesh: Option<&str>,
+        name: &str,
+    ) -> Result<&str, TrafficError> {
+        let e = self.resolve_external_service(mesh, name)?;
+        let e = self
+            .tp
+            .external_services
+            .get(e as usize)
+            .ok_or_else(|| TrafficError::Invalid("unknown ExternalService id".into()))?;
+        Ok(self.mesh_name(e.mesh))
+    }
+
     /// An ExternalService by name (in `mesh` when given; else the only one of that name).
     pub fn resolve_external_service(
         &self,
