@@ -476,13 +476,8 @@ impl TrafficSnapshot {
     /// The mesh of dataplane `name` (`mesh` given: checked), as `check` resolves destinations.
     #[pyo3(signature = (name, mesh = None))]
     fn dataplane_mesh(&self, py: Python<'_>, name: &str, mesh: Option<&str>) -> PyResult<String> {
-        let s = self.snap();
-        let d = s.resolve_dataplane(mesh, name).map_err(Self::err(py))?;
-        let m = s.tp.dataplanes.get(d as usize).map_or(0, |d| d.mesh);
-        Ok(s.tp
-            .meshes
-            .get(m as usize)
-            .map_or_else(String::new, |m| m.name.clone()))
+        let m = self.snap().dataplane_mesh(mesh, name);
+        m.map(str::to_owned).map_err(Self::err(py))
     }
 
     /// The mesh of ExternalService `name` (`mesh` given: checked).
@@ -493,15 +488,8 @@ impl TrafficSnapshot {
         name: &str,
         mesh: Option<&str>,
     ) -> PyResult<String> {
-        let s = self.snap();
-        let e = s
-            .resolve_external_service(mesh, name)
-            .map_err(Self::err(py))?;
-        let m = s.tp.external_services.get(e as usize).map_or(0, |e| e.mesh);
-        Ok(s.tp
-            .meshes
-            .get(m as usize)
-            .map_or_else(String::new, |m| m.name.clone()))
+        let m = self.snap().external_service_mesh(mesh, name);
+        m.map(str::to_owned).map_err(Self::err(py))
     }
 
     /// T3.7(a): [(port, is_prometheus, [(policy, exact, wildcard)] most specific first)].

@@ -198,8 +198,9 @@ impl Snapshot {
                 .pairs
                 .iter()
                 .filter_map(|&(k, v)| match v {
+                    // symbols of this set's interner: always resolved
                     Val::Exact(v) => {
-                        Some((self.tp.interner.resolve(k), self.tp.interner.resolve(v)))
+                        Some((self.tp.interner.resolve(k)?, self.tp.interner.resolve(v)?))
                     }
                     Val::Any => None, // T2.7: '*' imposes nothing
                 })
