@@ -212,26 +212,27 @@ impl Snapshot {
             }
         }
 
-        let name = |s: Sym| tp.interner.resolve(s).to_owned();
+        // Every service symbol was interned from a dataplane's tags: it always resolves.
+        let name = |s: Sym| tp.interner.resolve(s).map(str::to_owned);
         let mut sources: Vec<(String, Vec<DpId>, Bits)> = src
             .into_iter()
-            .map(|(s, (dps, ids))| {
+            .filter_map(|(s, (dps, ids))| {
                 let mut m = Bits::empty(n_id);
                 ids.iter().for_each(|&k| m.set(k));
-                (name(s), dps, m)
+                Some((name(s)?, dps, m))
             })
             .collect();
         sources.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut destinations: Vec<Dest> = dst
             .into_iter()
-            .map(|(s, (ibs, sids))| {
+            .filter_map(|(s, (ibs, sids))| {
                 // every: identities admitted by every inbound; some: by at least one.
                 let (mut every, mut some) = (Bits::full(n_id), Bits::empty(n_id));
                 for a in sids.iter().filter_map(|&sid| allowed.get(sid)) {
                     every.and(a);
                     some.or(a);
                 }
-                (name(s), ibs, every, some)
+                Some((name(s)?, ibs, every, some))
             })
             .collect();
         destinations.sort_unstable_by(|a, b| a.0.cmp(&b.0));

@@ -237,7 +237,7 @@ impl Snapshot {
         let mut out: Vec<&str> = all
             .into_iter()
             .filter(|&(_, ok)| ok)
-            .map(|(s, _)| self.tp.interner.resolve(s))
+            .filter_map(|(s, _)| self.tp.interner.resolve(s))
             .collect();
         out.sort_unstable();
         out
