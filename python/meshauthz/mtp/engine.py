@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Optional, Union
+from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
 from .. import _core, registry
 from ..errors import InputError, NotFoundError, Problem
 from ..resource import Resource
 from ..store import ResourceStore
 from .compile import compile_inputs
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only: `traffic` sits above `mtp`
+    from ..traffic.explain import Explanation
 
 Action = Literal["Allow", "Deny", "AllowWithShadowDeny"]
 PolicyOrder = Literal["kuma", "as_listed"]
@@ -229,14 +232,16 @@ class MtpEngine:
             out.append(self._decide(compiled, s, d, _port(p)))
         return out
 
-    def explain(self, *, source: Any, destination: Any, mesh: Optional[str] = None) -> Any:
+    def explain(self, *, source: Any, destination: Any, mesh: Optional[str] = None) -> Explanation:
         """The MeshTrafficPermission explanation (M4.9 order, M6.1 items with M6.2 flags, M6.4
         rules), as `TrafficEngine.explain` gives it for an inbound an MTP selects."""
         # `traffic` composes TP and MTP (it sits above `mtp`), so its engine is reached through the registry.
         traffic = registry.engine_class("traffic")
-        assert traffic is not None  # meshauthz/__init__ imports meshauthz.traffic
-        return traffic(self.store, max_rules=self.max_rules).explain(
+        if traffic is None:  # pragma: no cover - meshauthz/__init__ imports meshauthz.traffic
+            raise _input_error("MtpEngine.explain needs meshauthz.traffic: import meshauthz first")
+        explanation: Explanation = traffic(self.store, max_rules=self.max_rules).explain(
             source=source, destination=destination, mesh=mesh)
+        return explanation
 
     def matched_policies(self, dataplane: str, port: int, mesh: Optional[str] = None) -> list[str]:
         """M4: policies selecting the inbound, lowest priority first (`[]` = none)."""
