@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use meshauthz_core::rbac::{reason_text, Action, Engine, Target};
+use meshauthz_core::rbac::{Action, Engine, Target};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -183,18 +183,15 @@ impl RbacPolicySet {
         } = this.decided(py, user, action, resource, old, token)?;
         let context = || format!("cannot check {}", act.as_str());
         let reason = match &d.reason {
-            Some(r) => {
-                let u = pu.owned().ok_or_else(|| {
-                    errors::argument(
-                        py,
-                        format!(
-                            "{}: the user's name or groups are not valid text",
-                            context()
-                        ),
-                    )
-                })?;
-                Some(reason_text(r, &u))
-            }
+            Some(r) => Some(pu.reason_text(r).ok_or_else(|| {
+                errors::argument(
+                    py,
+                    format!(
+                        "{}: the user's name or groups are not valid text",
+                        context()
+                    ),
+                )
+            })?),
             None => None,
         };
         let rbac = matches!(this.engine, Engine::Rbac { .. });

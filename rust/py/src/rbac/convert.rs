@@ -298,6 +298,20 @@ impl<'py> PyUser<'py> {
         )))
     }
 
+    /// The R8.1 reason text of a denial for this user, from the borrowed texts (no owned user);
+    /// `None` if a text is not valid Unicode.
+    pub fn reason_text(&self, reason: &meshauthz_core::rbac::Reason) -> Option<String> {
+        let name = self.name.to_str().ok()?;
+        if self.groups.iter().any(|g| g.to_str().is_err()) {
+            return None;
+        }
+        Some(meshauthz_core::rbac::reason_text_of(
+            reason,
+            name,
+            self.groups.iter().filter_map(|g| g.to_str().ok()),
+        ))
+    }
+
     /// The owned user (messages, static mode); `None` if a text is not valid Unicode.
     pub fn owned(&self) -> Option<User> {
         Some(User {
