@@ -23,6 +23,16 @@ pub struct PyNode<'py>(pub Bound<'py, PyAny>);
 impl Node for PyNode<'_> {
     fn shape(&self) -> Shape {
         let v = &self.0;
+        // Exact types first (a pointer comparison each), then subclasses.
+        if v.is_exact_instance_of::<PyString>() {
+            return Shape::Str;
+        }
+        if v.is_exact_instance_of::<PyDict>() {
+            return Shape::Map;
+        }
+        if v.is_exact_instance_of::<PyList>() {
+            return Shape::List;
+        }
         if v.is_none() {
             Shape::Null
         } else if v.is_instance_of::<PyString>() {
