@@ -156,6 +156,12 @@ impl RbacPolicySet {
     }
 }
 
+// Building the result (bench/RESULTS.md, RBAC section): the `AccessDecision` stays the Python
+// dataclass (its instance `__dict__`, with the lazy `_explain` entry, is public behaviour; a
+// `#[pyclass]` would change it), built as `object.__new__` + one `__dict__` assignment from a
+// copied template. Sharing decision objects per outcome was rejected: a decision carries the
+// caller's user and the target, so the key would be the whole request (a request memo, which on
+// the benchmark's cycled requests would measure a hash lookup, not a check).
 impl RbacPolicySet {
     /// One decision (the only check path): `user` a `User`, `(name, groups)` or a name; `resource`
     /// / `old` a dict (either form), a `Resource` or an `RbacTarget`; `token` the token request
