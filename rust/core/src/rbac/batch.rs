@@ -118,7 +118,7 @@ impl RowMemo {
             (ids.len() as u32, ids)
         } else {
             interned = [self.user(ids)];
-            (LONG, &interned[..])
+            (LONG, interned.as_slice())
         };
         let mut k: UserKey = [0; INLINE_IDS + 1];
         for (slot, id) in k.iter_mut().zip(std::iter::once(&head).chain(tail)) {

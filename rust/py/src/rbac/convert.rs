@@ -239,12 +239,18 @@ impl<'py> PyUser<'py> {
                 })?
                 .clone()
         };
+        // Strict (#12 item 9): a name or group that is not valid UTF-8 (a lone surrogate) is an
+        // error wherever it appears, whether or not the decision would read its text, so
+        // `check` and `allowed` fail the same way. Reading a `str`'s UTF-8 is in place (py310).
+        let unreadable = || user_problem("the user's name or groups are not valid text");
+        name.to_str().map_err(|_| unreadable())?;
         let mut out = Vec::new();
         if let Some(g) = groups.filter(|g| !g.is_none()) {
             let push = |out: &mut Vec<Bound<'py, PyString>>, x: Bound<'py, PyAny>| match x
                 .cast_into::<PyString>()
             {
                 Ok(s) => {
+                    s.to_str().map_err(|_| unreadable())?;
                     out.push(s);
                     Ok(())
                 }
