@@ -32,7 +32,7 @@ maturin sdist --out "$OUT"
 WHEEL=$(ls "$OUT"/*.whl)
 SDIST=$(ls "$OUT"/*.tar.gz)
 case "$(basename "$WHEEL")" in
-  *-cp39-abi3-manylinux*2014_x86_64*.whl|*-cp39-abi3-manylinux_2_17_x86_64*.whl) ;;
+  *-cp310-abi3-manylinux*2014_x86_64*.whl|*-cp310-abi3-manylinux_2_17_x86_64*.whl) ;;
   *) echo "unexpected wheel tag: $(basename "$WHEEL")" >&2; exit 1 ;;
 esac
 

@@ -98,3 +98,29 @@ def test_bad_rows_are_codes(authz: Authorizer) -> None:
     assert res.reason == ["allowed", "error:unknown-action", "error:bad-resource", "cannot-access-resource",
                           "cannot-access-resource"]
     assert res.policy[0] == "backend-owner"
+
+
+@pytest.mark.parametrize("groups_form", ["list", "text"])
+def test_repeated_dictionary_rows_respect_groups(authz: Authorizer, groups_form: str) -> None:
+    """Issue #11 (batch memo): rows with the same dictionary-encoded user, action and resource
+    but different groups (list or "a,b" text, in either order, null) are each decided like
+    `check`; the answer of one row is never reused for a row whose groups differ."""
+    pa = pytest.importorskip("pyarrow")
+    variants: list[Any] = [["team-backend"], [], None, ["mesh-system:authenticated", "team-backend"],
+                           ["team-backend", "mesh-system:authenticated"], ["mesh-system:authenticated"]]
+    rows = [("bob", variants[(i * 7) % len(variants)], action, RESOURCES[i % 2])
+            for i in range(300) for action in ("CREATE", "DELETE")]
+    groups: Any
+    if groups_form == "list":
+        groups = pa.array([r[1] for r in rows], pa.list_(pa.string()))
+    else:
+        groups = pa.array([None if r[1] is None else ",".join(r[1]) for r in rows], pa.string())
+    table = pa.table({
+        "user": pa.array([r[0] for r in rows]).dictionary_encode(),
+        "groups": groups,
+        "action": pa.array([r[2] for r in rows]).dictionary_encode(),
+        "resource": pa.array([r[3] for r in rows]).dictionary_encode(),
+    })
+    want = [single(authz, (u, g or [], a, r)) for u, g, a, r in rows]
+    assert {w[0] for w in want} == {True, False}  # both outcomes occur for the same user key
+    assert batched(authz.check_batch(table)) == want

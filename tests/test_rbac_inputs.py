@@ -336,3 +336,31 @@ def test_rbac_batches_use_the_one_pool_whatever_threads_says(authz: Authorizer) 
         res = authz.check_batch(rows, threads=t)
         assert res.allowed == [True] * len(rows)
     assert len(os.listdir("/proc/self/task")) <= before
+
+
+def test_lone_surrogates_are_evaluation_errors() -> None:
+    """#12 item 9 through the native `Authorizer.check` / `.allowed` (issue #11: bound to the
+    compiled set, no Python wrapper): a lone surrogate in a name, a group, an action or a document
+    is an `EvaluationError`, never a `UnicodeError`; valid text still decides."""
+    authz = Authorizer(str(EXAMPLES / "rbac.yaml"))
+    bad = "\ud800"
+    calls: list[tuple[Any, ...]] = [
+        (User(bad, ["team-backend"]), "CREATE", tp("backend")),
+        (User("bob", [bad]), "CREATE", tp("backend")),
+        (BOB, "CREATE" + bad, tp("backend")),
+        (BOB, "CREATE", tp(bad)),
+        (BOB, "CREATE", {**tp("backend"), "name": bad}),
+        (BOB, "UPDATE", tp("backend"), {**tp("backend"), "mesh": bad}),
+    ]
+    for args in calls:
+        for fn in (authz.check, authz.allowed, authz.explain):
+            # Even where the decision would not read the text (a name when a group grants, R5.1
+            # lookups by object): strict conversion, the same error on every path.
+            with pytest.raises(EvaluationError):
+                fn(*args)
+    # A batch row is an `error:*` row instead (never an abort, never allowed).
+    res = authz.check_batch([("bob", ["team-backend"], "CREATE" + bad, json.dumps(tp("backend"))),
+                             (bad, ["team-backend"], "CREATE", json.dumps(tp("backend")))])
+    assert res.allowed == [False, False] and all(r.startswith("error:") for r in res.reason)
+    assert authz.check(BOB, "CREATE", tp("backend")).allowed
+    assert authz.allowed(BOB, "CREATE", tp("backend"), token_request=None)

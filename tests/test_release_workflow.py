@@ -43,4 +43,4 @@ def test_workflow_builds_every_platform_and_publishes_only_on_tags() -> None:
 
 def test_abi3_wheel_is_configured() -> None:
     cargo = (ROOT / "rust" / "py" / "Cargo.toml").read_text()
-    assert '"abi3-py39"' in cargo  # one wheel per platform for every CPython >= 3.9
+    assert '"abi3-py310"' in cargo  # one wheel per platform for every CPython >= 3.10

@@ -23,6 +23,6 @@ def test_build_check_install_smoke(tmp_path: Path) -> None:
                        capture_output=True, text=True, timeout=3600)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     wheels = list(out.glob("*.whl"))
-    assert len(wheels) == 1 and "-cp39-abi3-" in wheels[0].name and "manylinux" in wheels[0].name
+    assert len(wheels) == 1 and "-cp310-abi3-" in wheels[0].name and "manylinux" in wheels[0].name
     assert "x86_64" in wheels[0].name and len(list(out.glob("*.tar.gz"))) == 1
     assert "python API ok" in r.stdout

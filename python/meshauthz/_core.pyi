@@ -191,13 +191,14 @@ class RbacPolicySet:
     def __new__(cls, roles: list[dict[str, Any]], bindings: list[dict[str, Any]], mode: str = "rbac",
                  secret_reads: str = "rbac", static_config: Optional[dict[str, Any]] = None) -> Self: ...
     def check(self, user: Any, action: str, resource: Optional[_Resource] = None,
-              old: Optional[_Resource] = None, token: Optional[dict[str, Any]] = None) -> Any:
-        """The one check path: an `AccessDecision` (raises `EvaluationError` when undecidable)."""
+              old: Optional[_Resource] = None, *, token_request: Optional[dict[str, Any]] = None) -> Any:
+        """The one check path (`Authorizer.check` itself): an `AccessDecision` (raises
+        `EvaluationError` when undecidable)."""
     def allowed(self, user: Any, action: str, resource: Optional[_Resource] = None,
-                old: Optional[_Resource] = None, token: Optional[dict[str, Any]] = None) -> bool:
-        """`check(...).allowed` without the result object."""
+                old: Optional[_Resource] = None, *, token_request: Optional[dict[str, Any]] = None) -> bool:
+        """`check(...).allowed` without the result object (`Authorizer.allowed` itself)."""
     def _noop(self, user: Any, action: str, resource: Optional[_Resource] = None,
-              old: Optional[_Resource] = None, token: Optional[dict[str, Any]] = None) -> bool:
+              old: Optional[_Resource] = None, *, token_request: Optional[dict[str, Any]] = None) -> bool:
         """Same arguments as `check`, no work (benchmark floor)."""
     def uncovered(self, name: str, groups: Union[list[str], tuple[str, ...]], action: str,
                   target: _Resource) -> list[str]:

@@ -83,6 +83,15 @@ class Authorizer:
         self._lock = threading.Lock()
         self._set, self.roles, self.bindings, self.documents, self._resources = self._compile(source)
         self._source: Source = self._kept(source)
+        self._bind()
+
+    def _bind(self) -> None:
+        """`self.check` / `self.allowed` are the compiled set's native methods (same signature,
+        same errors, a lone surrogate included): one call from Python into Rust per check, no
+        Python frame (issue #11: the wrapper frames cost more than the decision). Rebound on
+        every `reload` / `refresh`; the methods below serve unbound calls and document them."""
+        self.check = self._set.check  # type: ignore[method-assign]
+        self.allowed = self._set.allowed  # type: ignore[method-assign]
 
     def __reduce__(self) -> tuple[Any, ...]:  # pickles as bundle bytes (meshauthz.bundle)
         return registry.reduce_engine(self, "rbac", self._resources, {
@@ -110,6 +119,7 @@ class Authorizer:
         with self._lock:
             self._set, self.roles, self.bindings, self.documents, self._resources = compiled
             self._source = self._kept(source)
+            self._bind()
 
     def refresh(self) -> None:
         """Recompile from the current source (a ResourceStore: its current content)."""
@@ -131,14 +141,14 @@ class Authorizer:
         """CREATE / UPDATE (needs `old`, A10) / DELETE (stored object, R5.10) / GET / LIST (R3.1,
         A12) / VIEW_* (the inspected dataplane, A16); GENERATE_* with `token_request`.
         `resource` / `old`: a document (either form), a `Resource` or an `RbacTarget`."""
-        return self._set.check(user, action, resource, old, token_request)  # type: ignore[no-any-return]
+        return self._set.check(user, action, resource, old, token_request=token_request)  # type: ignore[no-any-return]
 
     @_text_only
     def allowed(self, user: UserLike, action: str, resource: Optional[ResourceLike] = None,
                 old: Optional[ResourceLike] = None, *, token_request: Optional[dict[str, Any]] = None) -> bool:
         """`check(...).allowed` without building the decision object (hot loops): the same
         conversion, decision and errors."""
-        return self._set.allowed(user, action, resource, old, token_request)  # type: ignore[no-any-return]
+        return self._set.allowed(user, action, resource, old, token_request=token_request)
 
     @_text_only
     def explain(self, user: UserLike, action: str, resource: Optional[ResourceLike] = None,

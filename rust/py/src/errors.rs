@@ -118,6 +118,20 @@ pub fn detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> PyResult<T> + Send)
 
 // ---- RBAC ----------------------------------------------------------------------------------------
 
+/// Text reaches the core as UTF-8: a `UnicodeError` raised while reading a name, action or
+/// document (a lone surrogate) becomes `EvaluationError` like any other bad value (#12 item 9;
+/// `Authorizer.check` is this native method itself, so no Python wrapper maps it).
+pub fn text_only(py: Python<'_>, e: PyErr) -> PyErr {
+    if e.is_instance_of::<pyo3::exceptions::PyUnicodeError>(py) {
+        evaluation(
+            py,
+            "names, actions and documents must be valid UTF-8 text (no lone surrogates)",
+        )
+    } else {
+        e
+    }
+}
+
 /// A check that could not be decided (`context`: "cannot check CREATE", ...).
 pub fn check_error(py: Python<'_>, context: &str, e: &CheckError) -> PyErr {
     evaluation(py, format!("{context}: {e}"))

@@ -292,20 +292,25 @@ pub fn target_from_parts<N: Node>(
         Some(body_node)
     };
     let path = if kind.spec_wrapped { SPEC } else { Path::Root };
-    finish(kind, mesh, name, body(kind.family, spec, &path)?)
+    finish(
+        kind,
+        mesh.map(str::to_string),
+        name.to_string(),
+        body(kind.family, spec, &path)?,
+    )
 }
 
 fn finish(
     kind: &KindInfo,
-    mesh: Option<&str>,
-    name: &str,
+    mesh: Option<String>,
+    name: String,
     body: Body,
 ) -> Result<Target, InputError> {
     let mesh = match kind.scope {
         Scope::Global => None,
         Scope::Mesh => mesh,
     };
-    Target::new(kind.name, kind.scope, mesh, name, body)
+    Target::from_owned(kind.name.to_string(), kind.scope, mesh, name, body)
 }
 
 const K8S_API: &str = "kuma.io/v1alpha1";
@@ -335,12 +340,8 @@ pub fn target_from_document<N: Node>(doc: &N) -> Result<Target, InputError> {
     } else {
         (Some(doc), Path::Root)
     };
-    finish(
-        kind,
-        mesh.as_deref(),
-        &name,
-        body(kind.family, spec, &path)?,
-    )
+    let body = body(kind.family, spec, &path)?;
+    finish(kind, mesh, name, body)
 }
 
 fn kubernetes<N: Node>(doc: &N) -> Result<Target, InputError> {
@@ -384,12 +385,8 @@ fn kubernetes<N: Node>(doc: &N) -> Result<Target, InputError> {
     } else {
         doc.get("spec")?
     };
-    finish(
-        kind,
-        Some(&mesh),
-        &core_name,
-        body(kind.family, spec.as_ref(), &SPEC)?,
-    )
+    let body = body(kind.family, spec.as_ref(), &SPEC)?;
+    finish(kind, Some(mesh), core_name, body)
 }
 
 /// §3 token request for a GENERATE_* action (`None` for other actions).

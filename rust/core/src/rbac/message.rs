@@ -113,6 +113,21 @@ fn is_print(c: char) -> bool {
 /// R8.1: Go `strconv.Quote`.
 pub fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
+    push_go_quoted(&mut out, s);
+    out
+}
+
+/// [`go_quote`] appended to `out` (printable ASCII without `"` / `\\`, the usual name, is
+/// copied as is).
+fn push_go_quoted(out: &mut String, s: &str) {
+    if s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     out.push('"');
     for c in s.chars() {
         match c {
@@ -132,12 +147,32 @@ pub fn go_quote(s: &str) -> String {
         }
     }
     out.push('"');
-    out
 }
 
 /// The reason (HTTP `detail`) for a denial.
 pub fn reason_text(reason: &Reason, user: &User) -> String {
-    let q = || go_quote(&user.render());
+    reason_text_of(reason, &user.name, user.groups.iter().map(String::as_str))
+}
+
+/// [`reason_text`] for a user given by borrowed name and groups (no owned `User` per check).
+pub fn reason_text_of<'g>(
+    reason: &Reason,
+    name: &str,
+    groups: impl IntoIterator<Item = &'g str>,
+) -> String {
+    let q = || {
+        // R8.1: `User.String()` = name + "/" + join(groups, ","), then Go-quoted.
+        let mut rendered = String::with_capacity(name.len() + 32);
+        rendered.push_str(name);
+        rendered.push('/');
+        for (i, g) in groups.into_iter().enumerate() {
+            if i > 0 {
+                rendered.push(',');
+            }
+            rendered.push_str(g);
+        }
+        go_quote(&rendered)
+    };
     match reason {
         Reason::CannotAccessResource => format!("user {} cannot access the resource", q()),
         Reason::ResourceOfType(t) => format!(

@@ -23,7 +23,9 @@ pub mod target_ref;
 pub use coverage::Qualifier;
 pub use error::{CheckError, InputError, RowError};
 pub use identity::{Subjects, User};
-pub use message::{denial_text, go_quote, reason_text, Channel, Reason, ReasonCode};
+pub use message::{
+    denial_text, go_quote, reason_text, reason_text_of, Channel, Reason, ReasonCode,
+};
 pub use policy_set::{Action, Binding, Decision, Grant, HeldRoles, PolicySet, Role, SecretReads};
 pub use reverse::{HeldRole, UserPermissions};
 pub use rule::{Access, Rule, TokenRequest};

@@ -31,7 +31,7 @@ pub struct Binding {
 }
 
 /// What is being done: an access value, or a read (R3.1, R5.11).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     Access(Access),
     Get,

@@ -108,20 +108,32 @@ impl Target {
         name: &str,
         body: Body,
     ) -> Result<Target, InputError> {
+        Target::from_owned(
+            type_name.to_string(),
+            scope,
+            mesh.map(str::to_string),
+            name.to_string(),
+            body,
+        )
+    }
+
+    /// [`Target::new`] from owned texts (a converted document's: no copies per check).
+    pub fn from_owned(
+        type_name: String,
+        scope: Scope,
+        mesh: Option<String>,
+        name: String,
+        body: Body,
+    ) -> Result<Target, InputError> {
         let mesh = match (scope, mesh) {
-            (Scope::Mesh, Some(m)) if !m.is_empty() => Some(m.to_string()),
-            (Scope::Mesh, _) => {
-                return Err(InputError::MissingMesh {
-                    type_name: type_name.to_string(),
-                    name: name.to_string(),
-                })
-            }
+            (Scope::Mesh, Some(m)) if !m.is_empty() => Some(m),
+            (Scope::Mesh, _) => return Err(InputError::MissingMesh { type_name, name }),
             (Scope::Global, _) => None,
         };
         let mut elements = Vec::new();
         let mut rules_element = false;
         let mut pair_cols = 1;
-        let mut top_ref = TargetRef::of_kind("Mesh");
+        let mut top_ref = None;
         let family = match body {
             Body::TargetRef {
                 top,
@@ -129,9 +141,7 @@ impl Target {
                 from,
                 has_rules,
             } => {
-                if let Some(t) = top {
-                    top_ref = t;
-                }
+                top_ref = top;
                 elements.extend(to.into_iter().map(Element::To));
                 elements.extend(from.into_iter().map(Element::From));
                 if has_rules {
@@ -176,13 +186,14 @@ impl Target {
             Body::None => Family::None,
         };
         Ok(Target {
-            kind: super::kinds::index(type_name).map(|i| i as u16),
-            type_name: type_name.to_string(),
+            kind: super::kinds::index(&type_name).map(|i| i as u16),
+            type_name,
             scope,
             family,
             mesh,
-            name: name.to_string(),
-            top_ref,
+            name,
+            // R4.5 / A4: an absent top-level targetRef is `{kind: Mesh}`.
+            top_ref: top_ref.unwrap_or_else(|| TargetRef::of_kind("Mesh")),
             elements,
             rules_element,
             pair_cols,

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use arrow_array::{Array, RecordBatch};
-use meshauthz_core::rbac::batch::{decide_row, Row, RowOutcome, TokenSlot};
+use meshauthz_core::rbac::batch::{decide_row_memo, Row, RowOutcome, TargetKeys, TokenSlot};
 use meshauthz_core::rbac::{document, json, Action, Engine, Target, TokenRequest};
 use pyo3::prelude::*;
 
 use super::columns::{dict_key, list_range, per_value, resolve, GroupsCol, Targets};
-use super::run;
+use super::{run, Worker};
 use crate::batch::{arrow_batches, column, StrCol};
 use crate::errors;
 
@@ -57,8 +57,8 @@ pub(super) fn check_arrow(
                 let resource = resolve(column(b, "resource"), n, handles, "resource")?;
                 let old = resolve(column(b, "old_resource"), n, handles, "old_resource")?;
                 let cols = Cols::new(engine, &user, &groups, &action);
-                Ok::<_, PyErr>(run(n, threads, |i, ids| {
-                    cols.row(engine, i, ids, &token, &resource, &old)
+                Ok::<_, PyErr>(run(n, threads, |i, w| {
+                    cols.row(engine, i, w, &token, &resource, &old)
                 }))
             })
             .map_err(bad)?
@@ -158,11 +158,67 @@ impl<'a> Cols<'a> {
         }
     }
 
+    /// Whether rows `i` and `j` have the same groups cell (same texts, same order).
+    fn same_groups(&self, i: usize, j: usize) -> bool {
+        match self.groups {
+            GroupsCol::Absent => true,
+            GroupsCol::Text(c) => c.get(i) == c.get(j),
+            GroupsCol::List(a, values) => match (list_range(a, i), list_range(a, j)) {
+                (None, None) => true,
+                (Some((s, e)), Some((s0, e0))) => {
+                    e - s == e0 - s0
+                        && (s..e)
+                            .zip(s0..e0)
+                            .all(|(x, y)| values.get(x) == values.get(y))
+                }
+                _ => false,
+            },
+        }
+    }
+
+    /// Row `i`'s outcome, reused from an earlier row with the same cells when there is one: the
+    /// row's user and action are dictionary keys, its targets table entries, its token request
+    /// null, and its groups equal to the earlier row's (compared as texts). Equal cells make the
+    /// same row, so this is a pure-input cache (no decision knowledge); everything else goes
+    /// through `row_uncached` (and the core's `RowMemo`).
     fn row(
         &self,
         engine: &Engine,
         i: usize,
-        ids: &mut Vec<u32>,
+        w: &mut Worker,
+        token: &StrCol,
+        resource: &Targets,
+        old: &Targets,
+    ) -> RowOutcome {
+        let key = match (
+            dict_key(self.user, i),
+            dict_key(self.action, i),
+            token.get(i),
+        ) {
+            (Some(u), Some(a), None) => match (u32::try_from(u), u32::try_from(a)) {
+                (Ok(u), Ok(a)) => [u, a, resource.key(i), old.key(i)],
+                _ => return self.row_uncached(engine, i, w, token, resource, old),
+            },
+            _ => return self.row_uncached(engine, i, w, token, resource, old),
+        };
+        if let Some(&(j, o)) = w.rows.get(&key) {
+            if self.same_groups(i, j) {
+                return o;
+            }
+        }
+        let o = self.row_uncached(engine, i, w, token, resource, old);
+        if w.rows.len() >= super::ROWS_CAPACITY {
+            w.rows.clear();
+        }
+        w.rows.insert(key, (i, o));
+        o
+    }
+
+    fn row_uncached(
+        &self,
+        engine: &Engine,
+        i: usize,
+        w: &mut Worker,
         token: &StrCol,
         resource: &Targets,
         old: &Targets,
@@ -170,7 +226,7 @@ impl<'a> Cols<'a> {
         let act = self.action(i);
         let name = self.user.get(i);
         if let Some(name) = name {
-            self.subjects(engine, i, name, ids);
+            self.subjects(engine, i, name, &mut w.ids);
         }
         // The group texts are read only when the engine needs the user as text.
         let g;
@@ -185,11 +241,15 @@ impl<'a> Cols<'a> {
             user: name,
             groups: Ok(groups),
             action: act,
-            subjects: Some(ids.as_slice()),
+            subjects: Some(w.ids.as_slice()),
             resource: resource.slot(i),
             old: old.slot(i),
             token: token_slot(act, token.get(i), &mut owned),
         };
-        decide_row(engine, &row, &mut Vec::new())
+        let keys = TargetKeys {
+            resource: resource.key(i),
+            old: old.key(i),
+        };
+        decide_row_memo(engine, &row, &mut Vec::new(), keys, &mut w.memo)
     }
 }

@@ -137,12 +137,34 @@ pub(super) const BAD: u32 = u32::MAX - 1;
 /// Per row, an index into a table of converted targets (or `ABSENT` / `BAD`).
 pub(super) struct Targets {
     ids: Vec<u32>,
+    /// A dictionary column and the table entry of each of its values: a row's entry is read
+    /// through its key (no per-row list).
+    dict: Option<(StrCol, Vec<u32>)>,
     table: Vec<Arc<Target>>,
 }
 
 impl Targets {
+    /// Row `i`'s entry in the table (or `ABSENT` / `BAD`): equal keys, equal targets (the memo
+    /// key of `meshauthz_core::rbac::batch::decide_row_memo`).
+    #[inline]
+    pub(super) fn key(&self, i: usize) -> u32 {
+        match &self.dict {
+            Some((StrCol::Dict(arr, keys, _), per_value)) => {
+                if arr.is_null(i) {
+                    ABSENT
+                } else {
+                    keys.get(i)
+                        .and_then(|k| per_value.get(k).copied())
+                        .unwrap_or(BAD)
+                }
+            }
+            Some(_) => ABSENT,
+            None => self.ids.get(i).copied().unwrap_or(ABSENT),
+        }
+    }
+
     pub(super) fn slot(&self, i: usize) -> Slot<'_> {
-        match self.ids.get(i).copied().unwrap_or(ABSENT) {
+        match self.key(i) {
             ABSENT => Slot::Absent,
             BAD => Slot::Bad,
             id => self
@@ -167,13 +189,14 @@ pub(super) fn resolve(
     what: &str,
 ) -> PyResult<Targets> {
     let mut t = Targets {
-        ids: Vec::with_capacity(n),
+        ids: Vec::new(),
+        dict: None,
         table: Vec::new(),
     };
     let Some(a) = a.filter(|a| a.data_type() != &DataType::Null) else {
-        t.ids.resize(n, ABSENT);
-        return Ok(t);
+        return Ok(t); // every row ABSENT
     };
+    t.ids.reserve(n);
     if a.data_type().is_integer() {
         let c = IntCol::new(Some(a), what)?;
         t.table = handles.iter().flatten().cloned().collect();
@@ -207,20 +230,13 @@ pub(super) fn resolve(
         }
         None => BAD,
     };
-    if let (StrCol::Dict(arr, keys, values), DataType::Dictionary(_, _)) = (&col, a.data_type()) {
+    if let (StrCol::Dict(arr, _, values), DataType::Dictionary(_, _)) = (&col, a.data_type()) {
         let nvalues = arr.as_any_dictionary().values().len();
         let per_value: Vec<u32> = (0..nvalues)
             .map(|v| values.get(v).map_or(ABSENT, |s| add(&mut t.table, s)))
             .collect();
-        for i in 0..n {
-            t.ids.push(if arr.is_null(i) {
-                ABSENT
-            } else {
-                keys.get(i)
-                    .and_then(|k| per_value.get(*k).copied())
-                    .unwrap_or(BAD)
-            });
-        }
+        t.ids = Vec::new();
+        t.dict = Some((col, per_value));
         return Ok(t);
     }
     let mut seen: AHashMap<&str, u32> = AHashMap::default();
@@ -243,7 +259,7 @@ pub(super) fn resolve(
 /// A dictionary column's key at row `i` (`None` for null or a plain column).
 pub(super) fn dict_key(col: &StrCol, i: usize) -> Option<usize> {
     match col {
-        StrCol::Dict(arr, keys, _) if !arr.is_null(i) => keys.get(i).copied(),
+        StrCol::Dict(arr, keys, _) if !arr.is_null(i) => keys.get(i),
         _ => None,
     }
 }

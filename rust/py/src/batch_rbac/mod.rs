@@ -12,7 +12,7 @@ mod rows;
 
 use std::sync::{Arc, LazyLock};
 
-use meshauthz_core::rbac::batch::RowOutcome;
+use meshauthz_core::rbac::batch::{RowMemo, RowOutcome};
 use meshauthz_core::rbac::{Engine, ReasonCode, RowError, Target};
 use pyo3::prelude::*;
 
@@ -40,12 +40,25 @@ fn code(o: &RowOutcome) -> i32 {
 
 // ---- evaluation --------------------------------------------------------------------------------
 
+/// One worker's scratch state: the subject ids of the current row and the memo of decided rows
+/// (`meshauthz_core::rbac::batch::RowMemo`).
+pub(super) struct Worker {
+    pub(super) ids: Vec<u32>,
+    pub(super) memo: RowMemo,
+    /// Arrow rows by their cells' dictionary keys / target entries → (a row with those cells,
+    /// its outcome); `arrow::Cols::row`.
+    pub(super) rows: ahash::AHashMap<[u32; 4], (usize, RowOutcome)>,
+}
+
+/// Bound of `Worker::rows` (cleared when reached).
+pub(super) const ROWS_CAPACITY: usize = 1 << 16;
+
 /// Evaluates `n` rows on the shared rayon pool (`threads` ≤ 1: this thread); a panic becomes an
 /// error (no `PanicException` reaches Python).
 pub(super) fn run(
     n: usize,
     threads: usize,
-    row: impl Fn(usize, &mut Vec<u32>) -> RowOutcome + Sync,
+    row: impl Fn(usize, &mut Worker) -> RowOutcome + Sync,
 ) -> Result<Vec<RowOutcome>, String> {
     errors::contain(|| {
         let mut out = vec![RowOutcome::error(RowError::BadRow); n];
@@ -53,8 +66,12 @@ pub(super) fn run(
         pool::fill_with(
             &mut out,
             threads.min(pool::size()),
-            || Vec::with_capacity(8),
-            |ids, i| row(i, ids),
+            || Worker {
+                ids: Vec::with_capacity(8),
+                memo: RowMemo::default(),
+                rows: ahash::AHashMap::default(),
+            },
+            |w, i| row(i, w),
         );
         out
     })

@@ -214,7 +214,7 @@ pub(super) fn check_rows(
         .collect::<PyResult<_>>()?;
     let table = st.table;
     py.detach(|| {
-        run(rows.len(), threads, |i, ids| {
+        run(rows.len(), threads, |i, w| {
             let Some(r) = rows.get(i) else {
                 return RowOutcome::error(RowError::BadRow);
             };
@@ -245,7 +245,7 @@ pub(super) fn check_rows(
                     Some(Err(())) => TokenSlot::Bad,
                 },
             };
-            decide_row(engine, &row, ids)
+            decide_row(engine, &row, &mut w.ids)
         })
     })
     .map_err(|m| errors::evaluation(py, m))

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use meshauthz_core::rbac::{reason_text, Action, Engine, Target};
+use meshauthz_core::rbac::{Action, Engine, Target};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -156,6 +156,12 @@ impl RbacPolicySet {
     }
 }
 
+// Building the result (bench/RESULTS.md, RBAC section): the `AccessDecision` stays the Python
+// dataclass (its instance `__dict__`, with the lazy `_explain` entry, is public behaviour; a
+// `#[pyclass]` would change it), built as `object.__new__` + one `__dict__` assignment from a
+// copied template. Sharing decision objects per outcome was rejected: a decision carries the
+// caller's user and the target, so the key would be the whole request (a request memo, which on
+// the benchmark's cycled requests would measure a hash lookup, not a check).
 impl RbacPolicySet {
     /// One decision (the only check path): `user` a `User`, `(name, groups)` or a name; `resource`
     /// / `old` a dict (either form), a `Resource` or an `RbacTarget`; `token` the token request
@@ -183,18 +189,15 @@ impl RbacPolicySet {
         } = this.decided(py, user, action, resource, old, token)?;
         let context = || format!("cannot check {}", act.as_str());
         let reason = match &d.reason {
-            Some(r) => {
-                let u = pu.owned().ok_or_else(|| {
-                    errors::argument(
-                        py,
-                        format!(
-                            "{}: the user's name or groups are not valid text",
-                            context()
-                        ),
-                    )
-                })?;
-                Some(reason_text(r, &u))
-            }
+            Some(r) => Some(pu.reason_text(r).ok_or_else(|| {
+                errors::argument(
+                    py,
+                    format!(
+                        "{}: the user's name or groups are not valid text",
+                        context()
+                    ),
+                )
+            })?),
             None => None,
         };
         let rbac = matches!(this.engine, Engine::Rbac { .. });

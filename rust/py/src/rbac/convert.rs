@@ -23,6 +23,16 @@ pub struct PyNode<'py>(pub Bound<'py, PyAny>);
 impl Node for PyNode<'_> {
     fn shape(&self) -> Shape {
         let v = &self.0;
+        // Exact types first (a pointer comparison each), then subclasses.
+        if v.is_exact_instance_of::<PyString>() {
+            return Shape::Str;
+        }
+        if v.is_exact_instance_of::<PyDict>() {
+            return Shape::Map;
+        }
+        if v.is_exact_instance_of::<PyList>() {
+            return Shape::List;
+        }
         if v.is_none() {
             Shape::Null
         } else if v.is_instance_of::<PyString>() {
@@ -229,12 +239,18 @@ impl<'py> PyUser<'py> {
                 })?
                 .clone()
         };
+        // Strict (#12 item 9): a name or group that is not valid UTF-8 (a lone surrogate) is an
+        // error wherever it appears, whether or not the decision would read its text, so
+        // `check` and `allowed` fail the same way. Reading a `str`'s UTF-8 is in place (py310).
+        let unreadable = || user_problem("the user's name or groups are not valid text");
+        name.to_str().map_err(|_| unreadable())?;
         let mut out = Vec::new();
         if let Some(g) = groups.filter(|g| !g.is_none()) {
             let push = |out: &mut Vec<Bound<'py, PyString>>, x: Bound<'py, PyAny>| match x
                 .cast_into::<PyString>()
             {
                 Ok(s) => {
+                    s.to_str().map_err(|_| unreadable())?;
                     out.push(s);
                     Ok(())
                 }
@@ -296,6 +312,20 @@ impl<'py> PyUser<'py> {
             "expected a User, a (name, groups) pair or a name, not {}",
             type_name(u)
         )))
+    }
+
+    /// The R8.1 reason text of a denial for this user, from the borrowed texts (no owned user);
+    /// `None` if a text is not valid Unicode.
+    pub fn reason_text(&self, reason: &meshauthz_core::rbac::Reason) -> Option<String> {
+        let name = self.name.to_str().ok()?;
+        if self.groups.iter().any(|g| g.to_str().is_err()) {
+            return None;
+        }
+        Some(meshauthz_core::rbac::reason_text_of(
+            reason,
+            name,
+            self.groups.iter().filter_map(|g| g.to_str().ok()),
+        ))
     }
 
     /// The owned user (messages, static mode); `None` if a text is not valid Unicode.

@@ -1,8 +1,9 @@
 //! Core decisions → the Python `AccessDecision` / `Grant` dataclasses (built without their
 //! per-field `__setattr__`: same fields, same instance dict as `cls(**state)`).
 
-use std::collections::HashMap;
 use std::sync::Mutex;
+
+use ahash::AHashMap;
 
 use meshauthz_core::rbac::{Access, Engine, Grant};
 use pyo3::intern;
@@ -147,7 +148,7 @@ type GrantKey = (u32, u32, usize, Access);
 
 /// `Grant` objects are immutable and determined by their key: built once each.
 #[derive(Default)]
-pub struct Grants(Mutex<HashMap<GrantKey, Py<PyAny>>>);
+pub struct Grants(Mutex<AHashMap<GrantKey, Py<PyAny>>>);
 
 impl Grants {
     pub fn get<'py>(

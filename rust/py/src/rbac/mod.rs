@@ -126,25 +126,28 @@ impl RbacPolicySet {
             template: PyOnceLock::new(),
         })
     }
-    /// One decision (the only check path): `user` a `User`, `(name, groups)` or a name; `resource`
-    /// / `old` a dict (either form), a `Resource` or an `RbacTarget`; `token` the token request
-    /// of a GENERATE_* action (`None` = `{}`). Returns an `AccessDecision`; raises
-    /// `EvaluationError` when no decision can be made (fail closed).
-    #[pyo3(signature = (user, action, resource=None, old=None, token=None))]
+    /// One decision (the only check path, and `Authorizer.check` itself: the authorizer binds
+    /// this method, so a check is one call from Python into Rust): `user` a `User`,
+    /// `(name, groups)` or a name; `resource` / `old` a dict (either form), a `Resource` or an
+    /// `RbacTarget`; `token_request` the token request of a GENERATE_* action (`None` = `{}`).
+    /// Returns an `AccessDecision`; raises `EvaluationError` when no decision can be made (fail
+    /// closed), including for text that is not valid UTF-8.
+    #[pyo3(signature = (user, action, resource=None, old=None, *, token_request=None))]
     fn check<'py>(
         slf: &Bound<'py, Self>,
         user: &Bound<'py, PyAny>,
         action: &Bound<'py, PyAny>,
         resource: Option<&Bound<'py, PyAny>>,
         old: Option<&Bound<'py, PyAny>>,
-        token: Option<&Bound<'py, PyAny>>,
+        token_request: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        Self::check_impl(slf, user, action, resource, old, token)
+        Self::check_impl(slf, user, action, resource, old, token_request)
+            .map_err(|e| errors::text_only(slf.py(), e))
     }
 
     /// `check(...).allowed` without building the result object: the hot-loop form (same
-    /// conversion, same decision, same errors).
-    #[pyo3(signature = (user, action, resource=None, old=None, token=None))]
+    /// conversion, same decision, same errors); `Authorizer.allowed` itself.
+    #[pyo3(signature = (user, action, resource=None, old=None, *, token_request=None))]
     fn allowed(
         &self,
         py: Python<'_>,
@@ -152,26 +155,25 @@ impl RbacPolicySet {
         action: &Bound<'_, PyAny>,
         resource: Option<&Bound<'_, PyAny>>,
         old: Option<&Bound<'_, PyAny>>,
-        token: Option<&Bound<'_, PyAny>>,
+        token_request: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
-        Ok(self
-            .decided(py, user, action, resource, old, token)?
-            .d
-            .allowed)
+        self.decided(py, user, action, resource, old, token_request)
+            .map(|d| d.d.allowed)
+            .map_err(|e| errors::text_only(py, e))
     }
 
     /// Same arguments as `check`, no work at all (not even the dict conversion): the FFI floor
     /// for benchmarks.
-    #[pyo3(signature = (user, action, resource=None, old=None, token=None))]
+    #[pyo3(signature = (user, action, resource=None, old=None, *, token_request=None))]
     fn _noop(
         &self,
         user: &Bound<'_, PyAny>,
         action: &Bound<'_, PyAny>,
         resource: Option<&Bound<'_, PyAny>>,
         old: Option<&Bound<'_, PyAny>>,
-        token: Option<&Bound<'_, PyAny>>,
+        token_request: Option<&Bound<'_, PyAny>>,
     ) -> bool {
-        let _ = (user, action, resource, old, token);
+        let _ = (user, action, resource, old, token_request);
         true
     }
 
