@@ -153,6 +153,18 @@ def default_traffic_permission_name(
 ) -> str | None:
     """T4.12–T4.14: `allow-all-<mesh>` or None."""
 
+# --- bundles (rust/py/src/bundle.rs) ----------------------------------------------------------------
+
+def bundle_traffic_sets(
+    meshes: list[Any], dataplanes: list[Any], external_services: list[Any], policies: list[Any],
+    mtp_policies: list[Any], mtp_dataplanes: list[Any], resources: bytes,
+) -> bytes:
+    """A bundle's compiled section: `TrafficSnapshot`'s rows as the core's inputs (postcard), tied to
+    the sha256 `resources` of the resource section."""
+
+def bundle_traffic_snapshot(sets: bytes, resources: bytes, max_rules: int = ...) -> TrafficSnapshot:
+    """A `TrafficSnapshot` from a compiled section (BundleError: other version, digest, malformed)."""
+
 # --- RBAC (rust/py/src/rbac/) ---------------------------------------------------------------------
 
 # A resource for a check: a document (Universal or Kubernetes dict), a loaded Resource or a handle.

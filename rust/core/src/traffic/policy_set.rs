@@ -41,13 +41,13 @@ impl Selector {
 
 // ---- plain inputs (what the bindings extract from Python) ------------------------------------
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PrometheusInput {
     pub port: u32,
     pub tags: Vec<(String, String)>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MeshInput {
     pub name: String,
     /// `mtls.enabledBackend` non-empty (E1).
@@ -62,7 +62,7 @@ pub struct MeshInput {
     pub prometheus: Option<PrometheusInput>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DataplaneInput {
     pub mesh: String,
     pub name: String,
@@ -70,14 +70,14 @@ pub struct DataplaneInput {
     pub gateway: Option<Vec<(String, String)>>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ExternalServiceInput {
     pub mesh: String,
     pub name: String,
     pub tags: Vec<(String, String)>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PolicyInput {
     pub mesh: String,
     pub name: String,
