@@ -40,16 +40,33 @@ def _resources() -> list[Any]:
     return meshauthz.validate(EXAMPLES).resources
 
 
-def _rebuild(data: bytes, mutate: Any) -> bytes:
-    """Decode an unsigned bundle's JSON, mutate it, write it back with a recomputed checksum."""
-    _, flags, size, _, _, offset = mb._header(data, "t")
-    doc = json.loads(zlib.decompress(data[offset:]))
-    mutate(doc)
-    text = json.dumps(doc).encode()
+def _sections(data: bytes) -> tuple[bytes, bytes, bytes]:
+    """(index JSON, resources JSON, compiled section) of a bundle (format 3 payload)."""
+    _, _, _, _, _, offset = mb._header(data, "t")
+    text = zlib.decompress(data[offset:])
+    a, b, c = struct.unpack_from(">III", text)
+    assert 12 + a + b + c == len(text)
+    return text[12:12 + a], text[12 + a:12 + a + b], text[12 + a + b:]
+
+
+def _assemble(data: bytes, index: bytes, resources: bytes, sets: bytes, key: Any = None) -> bytes:
+    """A bundle of these sections with a recomputed checksum (and signature, with `key`); the flags
+    and signature bytes of `data` are kept otherwise."""
+    _, flags, _, _, _, offset = mb._header(data, "t")
+    text = struct.pack(">III", len(index), len(resources), len(sets)) + index + resources + sets
     payload = zlib.compress(text)
     digest = hashlib.sha256(struct.pack(">BQ", flags, len(text)) + payload).digest()
     header = mb.MAGIC + mb._HEADER.pack(mb.FORMAT_VERSION, flags, len(text), digest)
-    return header + data[mb.HEADER_SIZE:offset] + payload
+    signature = key.sign(header) if key is not None else data[mb.HEADER_SIZE:offset]
+    return header + signature + payload
+
+
+def _rebuild(data: bytes, mutate: Any) -> bytes:
+    """Decode a bundle's resources JSON, mutate it, write it back with a recomputed checksum."""
+    index, resources, sets = _sections(data)
+    doc = json.loads(resources)
+    mutate(doc)
+    return _assemble(data, index, json.dumps(doc).encode(), sets)
 
 
 def _count_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:

@@ -1,28 +1,46 @@
-"""Compiled bundles: normalised resources in one versioned, checksummed, optionally signed file.
+"""Compiled bundles: normalised resources plus the engines' compiled sets, in one versioned,
+checksummed, optionally signed file that activates without recompiling (issue #13).
 
 A bundle holds the *normalised resources* (kind, core name, mesh, labels, creation / modification
 time as seconds + nanoseconds + offset, form, namespace, display name, document order and the
-Universal-equivalent body), not the Rust policy sets: the engines recompile from the store exactly
-as after a YAML load, so a bundle never decides differently from its sources.
+Universal-equivalent body), an index of them (kind, name, mesh and the byte span of each
+resource's row), and the traffic engine's *compiled section*: the TrafficPermission +
+MeshTrafficPermission compile inputs in the core's own types (postcard, `rust/core/src/bundle.rs`),
+tied to the digest of the resource sections and to the meshauthz version that wrote it.
 
 Layout (integers big-endian)::
 
     b"MESHAUTHZ-BUNDLE\\n"   17-byte magic
     u16 format version       FORMAT_VERSION
     u8  flags                bit 0: signed
-    u64 inflated size        bytes of the JSON payload once decompressed
+    u64 inflated size        bytes of the payload once decompressed
     32 bytes                 sha256 over (flags, inflated size, compressed payload)
     64 bytes (if signed)     ed25519 signature of everything above it (magic .. sha256)
-    payload                  zlib(JSON {"meshauthz": version, "resources": [row, ...]})
+    payload                  zlib(u32 index size, u32 resources size, u32 sets size,
+                                  index JSON, resources JSON, compiled section)
+
+    index JSON      {"meshauthz": version, "kinds": [kind, ...], "kind": [i, ...], "name": [...],
+                     "mesh": [...], "span": [start, end, ...]}  (spans: byte offsets of each row)
+    resources JSON  {"meshauthz": version, "resources": [row, ...]}  (load order)
+    compiled        the traffic engine's section (empty: none); its digest is the sha256 of the
+                    index and resources JSON
 
 Trust (issue #13): a bundle is as trustworthy as YAML. Loaded with `verify_key`, a signed bundle
-whose signature verifies loads without re-validation (an unsigned one, or a bad signature, is a
-`BundleError`); loaded without a key (signed or not), every resource is re-validated by the
-loader's own checks (`loader.check_resource`): forged content with a recomputed checksum is
-reported as a `ValidationError`. Every malformed bundle is a `BundleError` (never OverflowError,
-TypeError, ...). Decompression is bounded: a payload may inflate to at most `MAX_RATIO` times the
-file and `MAX_INFLATED` bytes, checked on the declared size before any work, and the decompressor
-never produces more than the declared size (a lying header stops there).
+whose signature verifies *activates*: its resources are `LazyResource`s built from the index (a
+row is parsed and its fields filled on first access), and the traffic engine deserialises the
+compiled section straight into its snapshot (`PolicySet::compile` / `MtpSet::new` in Rust, no
+Python compile step). Loaded without a key (signed or not), the index and the compiled section are
+never read: every resource is parsed and re-validated by the loader's own checks
+(`loader.check_resource`), and the engines compile from those resources exactly as after a YAML
+load (forged content with a recomputed checksum is reported as a `ValidationError`; forged
+compiled sets are ignored). An unsigned bundle or a bad signature with a key is a `BundleError`.
+Every malformed bundle is a `BundleError` (never OverflowError, TypeError, ...): for an activated
+bundle, a compiled section of another version, of other resources (digest) or that does not
+deserialise fails when its engine is built, and a malformed row when that resource is first read.
+Decompression is bounded: a payload may inflate to at most `MAX_RATIO` times the file and
+`MAX_INFLATED` bytes, checked on the declared size before any work, and the decompressor never
+produces more than the declared size (a lying header stops there); deserialising the compiled
+section is bounded by its length (postcard over a slice).
 """
 
 from __future__ import annotations
@@ -41,16 +59,18 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Iterable, Iterator, Optional, Union
 
+from . import engine_registry
 from . import kinds as _kinds
-from .errors import MeshauthzError, ValidationError
+from .errors import BundleError, MeshauthzError, ValidationError
 from .loader import register_reader
-from .resource import GO_ZERO_TIME, Resource, datetime_view, seconds_nanos
+from .resource import GO_ZERO_TIME, LazyResource, Resource, datetime_view, seconds_nanos
 from .store import ResourceStore
 from .yaml_source import Document, gc_paused
 
 MAGIC = b"MESHAUTHZ-BUNDLE\n"
-FORMAT_VERSION = 2  # 2: times as [seconds, nanoseconds, offset], flags, inflated size, signature
+FORMAT_VERSION = 3  # 3: index + resources + compiled section; 2: times as [s, ns, offset], flags, signature
 _HEADER = struct.Struct(">HBQ32s")  # version, flags, inflated size, sha256
+_SECTIONS = struct.Struct(">III")  # index, resources, compiled section sizes (start of the payload)
 HEADER_SIZE = len(MAGIC) + _HEADER.size
 SIGNATURE_SIZE = 64
 FLAG_SIGNED = 1
@@ -61,11 +81,6 @@ _NS = 1_000_000_000
 _I64 = 1 << 63
 
 KeyLike = Union[str, bytes, os.PathLike, Any]
-
-
-class BundleError(MeshauthzError):
-    """A bundle file cannot be used: not a bundle, another format version, truncated, corrupted,
-    inflating past the bound, or a signature that does not verify."""
 
 
 # ---- rows: one resource as a JSON array -----------------------------------------------------------
@@ -117,7 +132,8 @@ def _decode_time(v: Any, source: str) -> Optional[tuple[datetime, tuple[int, int
         raise _bad(source, f"time {v!r} outside years 1..9999") from None
 
 
-def _resource(row: Any, docs: dict[tuple[str, int], Document], source: str) -> Resource:
+def _fields(row: Any, docs: dict[tuple[str, int], Document], source: str) -> dict[str, Any]:
+    """The fields of one row (checked: every defect a BundleError)."""
     if type(row) is not list or len(row) != 12:
         raise _bad(source, "a row is not a 12-element list")
     kind, name, mesh, labels, created, modified, form, namespace, display, file, index, body = row
@@ -135,14 +151,18 @@ def _resource(row: Any, docs: dict[tuple[str, int], Document], source: str) -> R
         doc = docs.get((file, index))
         if doc is None:
             doc = docs[(file, index)] = Document(None, file, index)
-    # Fields set directly (the frozen dataclass __init__ costs ~40% of decoding): same object as
-    # Resource(...) would build.
+    # Set directly on the instance (the frozen dataclass __init__ costs ~40% of decoding): same
+    # object as Resource(...) would build.
+    return dict(kind=k, name=name, mesh=mesh, body=body, labels=labels,
+                creation_time=GO_ZERO_TIME if c is None else c[0],
+                modification_time=None if m is None else m[0], form=_FORMS[form],
+                namespace=namespace, display_name=display, _model=None, document=doc, path_prefix=(),
+                created=None if c is None else c[1])
+
+
+def _resource(row: Any, docs: dict[tuple[str, int], Document], source: str) -> Resource:
     r = _NEW(Resource)
-    r.__dict__.update(kind=k, name=name, mesh=mesh, body=body, labels=labels,
-                      creation_time=GO_ZERO_TIME if c is None else c[0],
-                      modification_time=None if m is None else m[0], form=_FORMS[form],
-                      namespace=namespace, display_name=display, _model=None, document=doc, path_prefix=(),
-                      created=None if c is None else c[1])
+    r.__dict__.update(_fields(row, docs, source))
     return r
 
 
@@ -201,15 +221,33 @@ def _key_bytes(key: KeyLike) -> bytes:
 # ---- encode / decode ------------------------------------------------------------------------------
 
 
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
 def dumps(resources: Union[ResourceStore, Iterable[Resource]], *, level: int = 6,
           sign_key: Optional[KeyLike] = None) -> bytes:
-    """Serialise resources (a store, or resources in load order) into bundle bytes, signed with the
-    ed25519 private key `sign_key` (an object, PEM bytes or a PEM file path) when given."""
+    """Serialise resources (a store, or resources in load order) and the traffic engine's compiled
+    section into bundle bytes, signed with the ed25519 private key `sign_key` (an object, PEM bytes
+    or a PEM file path) when given."""
     from . import __version__
 
     items = resources.list() if isinstance(resources, ResourceStore) else list(resources)
-    text = json.dumps({"meshauthz": __version__, "resources": [_row(r) for r in items]},
-                      separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    head = b'{"meshauthz":' + _json(__version__) + b',"resources":['
+    rows = [_json(_row(r)) for r in items]
+    spans: list[int] = []
+    at = len(head)
+    for text in rows:
+        spans += (at, at + len(text))
+        at += len(text) + 1
+    body = head + b",".join(rows) + b"]}"
+    kinds = sorted({r.kind.name for r in items})
+    kind_ids = {k: i for i, k in enumerate(kinds)}
+    index = _json({"meshauthz": __version__, "kinds": kinds, "kind": [kind_ids[r.kind.name] for r in items],
+                   "name": [r.name for r in items], "mesh": [r.mesh for r in items], "span": spans})
+    sets = _compile_sets(items, resources if isinstance(resources, ResourceStore) else None,
+                         _resources_digest(index, body))
+    text = _SECTIONS.pack(len(index), len(body), len(sets)) + index + body + sets
     payload = zlib.compress(text, level)
     flags = FLAG_SIGNED if sign_key is not None else 0
     digest_ = hashlib.sha256(struct.pack(">BQ", flags, len(text)) + payload).digest()
@@ -217,6 +255,26 @@ def dumps(resources: Union[ResourceStore, Iterable[Resource]], *, level: int = 6
     if sign_key is not None:
         header += _private_key(sign_key).sign(header)
     return header + payload
+
+
+def _resources_digest(index: bytes, body: bytes) -> bytes:
+    h = hashlib.sha256(index)
+    h.update(body)
+    return h.digest()
+
+
+def _compile_sets(items: list[Resource], store: Optional[ResourceStore], resources_digest: bytes) -> bytes:
+    """The traffic engine's compiled section, or b"" when these resources do not compile (the
+    engine then reports that error when built from the bundle, as from the YAML)."""
+    entry = engine_registry.get("traffic")
+    if entry is None or entry.compile_sets is None:
+        return b""
+    try:
+        with gc_paused():
+            store = store if store is not None else ResourceStore(items)
+            return entry.compile_sets(store, resources_digest) or b""
+    except MeshauthzError:
+        return b""
 
 
 def is_bundle(data: bytes) -> bool:
@@ -288,29 +346,108 @@ def _inflate(data: bytes, offset: int, size: int, source: str) -> bytes:
     return text
 
 
-def _decode(data: bytes, source: str, verify_key: Optional[KeyLike]) -> tuple[list[Resource], bool]:
-    size, offset, trusted = _verify(data, source, verify_key)
-    text = _inflate(data, offset, size, source)
-    # The cyclic GC would rescan the whole heap several times while ~10 objects per resource are
-    # created (none of them cyclic): pausing it makes loading 3-10x faster in a big process.
+@dataclass
+class _Sections:
+    """A verified (or trusted) payload's sections, kept for lazy rows and the compiled section."""
+
+    index: bytes
+    body: bytes
+    sets: bytes
+    source: str
+    docs: dict[tuple[str, int], Document] = field(default_factory=dict)
+    spans: list[int] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def load(self, r: Resource, i: int) -> None:
+        """Fill the fields of lazy resource `r`, row `i` (its key must match the index)."""
+        start, end = self.spans[2 * i], self.spans[2 * i + 1]
+        try:
+            row = json.loads(self.body[start:end])
+        except (ValueError, RecursionError) as e:
+            raise _bad(self.source, f"JSON of row {i}: {e}") from None
+        with self.lock:  # the Document cache is shared by every row
+            fields = _fields(row, self.docs, self.source)
+        d = r.__dict__
+        if (fields["kind"], fields["name"], fields["mesh"]) != (d["kind"], d["name"], d["mesh"]):
+            raise _bad(self.source, f"row {i} is not the resource its index names")
+        d.update(fields)
+
+    def resources_digest(self) -> bytes:
+        return _resources_digest(self.index, self.body)
+
+
+def _split(text: bytes, source: str) -> tuple[bytes, bytes, bytes]:
+    if len(text) < _SECTIONS.size:
+        raise _bad(source, "no section table")
+    a, b, c = _SECTIONS.unpack_from(text)
+    if _SECTIONS.size + a + b + c != len(text):
+        raise _bad(source, "section sizes do not add up to the payload")
+    o = _SECTIONS.size
+    return text[o:o + a], text[o + a:o + a + b], text[o + a + b:]
+
+
+def _parse_all(body: bytes, source: str) -> list[Resource]:
+    """Every row of the resources JSON, parsed and checked (the unverified path)."""
     with gc_paused():
         try:
-            doc = json.loads(text)
+            doc = json.loads(body)
         except (ValueError, RecursionError) as e:
             raise _bad(source, f"JSON: {e}") from None
         rows = doc.get("resources") if type(doc) is dict else None
         if type(rows) is not list:
             raise _bad(source, "no resource list")
         docs: dict[tuple[str, int], Document] = {}
-        return [_resource(row, docs, source) for row in rows], trusted
+        return [_resource(row, docs, source) for row in rows]
+
+
+def _lazy(sections: _Sections) -> list[Resource]:
+    """Lazy resources from the index (the verified path: no row is parsed here)."""
+    source = sections.source
+    try:
+        index = json.loads(sections.index)
+    except (ValueError, RecursionError) as e:
+        raise _bad(source, f"index JSON: {e}") from None
+    if type(index) is not dict:
+        raise _bad(source, "the index is not an object")
+    kinds, kind, names, meshes, spans = (index.get(k) for k in ("kinds", "kind", "name", "mesh", "span"))
+    if not (type(kinds) is list and type(kind) is list and type(names) is list and type(meshes) is list
+            and type(spans) is list):
+        raise _bad(source, "the index lacks one of kinds, kind, name, mesh, span")
+    n = len(kind)
+    table = [_kinds.KINDS.get(k) if type(k) is str else None for k in kinds]
+    if None in table:
+        raise BundleError(f"{source}: bundle names an unknown resource kind "
+                          f"{next(k for k, t in zip(kinds, table) if t is None)!r}")
+    if (len(names) != n or len(meshes) != n or len(spans) != 2 * n
+            or not all(type(k) is int and 0 <= k < len(table) for k in kind)
+            or not all(type(x) is str for x in names)
+            or not all(x is None or type(x) is str for x in meshes)
+            or not all(type(x) is int for x in spans)
+            or (n and not (0 <= min(spans) and max(spans) <= len(sections.body)))):
+        raise _bad(source, "index entries of the wrong type or out of range")
+    sections.spans = spans
+    load, of = sections.load, LazyResource.of
+    return [of(load, table[k], name, mesh, i) for i, (k, name, mesh) in enumerate(zip(kind, names, meshes))]
+
+
+def _decode(data: bytes, source: str, verify_key: Optional[KeyLike],
+            trusted: bool = False) -> tuple[list[Resource], bool, Optional[_Sections]]:
+    """(resources, signature verified, sections when the bundle activates: verified or trusted)."""
+    size, offset, verified = _verify(data, source, verify_key)
+    index, body, sets = _split(_inflate(data, offset, size, source), source)
+    if not (verified or trusted):
+        return _parse_all(body, source), False, None
+    sections = _Sections(index, body, sets, source)
+    with gc_paused():
+        return _lazy(sections), verified, sections
 
 
 def loads_resources(data: bytes, source: str = "<bytes>", *, verify_key: Optional[KeyLike] = None,
                     trusted: bool = False) -> list[Resource]:
     """Verify and decode a bundle's resources, in load order. Unless the signature verified with
-    `verify_key` (or the caller vouches for the bytes, `trusted`), every resource is re-validated:
-    a `ValidationError` lists the invalid ones."""
-    resources, verified = _decode(data, source, verify_key)
+    `verify_key` (or the caller vouches for the bytes, `trusted`), every resource is parsed and
+    re-validated: a `ValidationError` lists the invalid ones; otherwise they are `LazyResource`s."""
+    resources, verified, _ = _decode(data, source, verify_key, trusted)
     if not (verified or trusted):
         _revalidate(resources, source)
     return resources
@@ -347,6 +484,8 @@ class Bundle:
     path: Optional[str] = None
     verified: bool = False  # the signature verified (else the content was re-validated)
     _engines: dict[Any, Any] = field(default_factory=dict, repr=False)
+    # A verified bundle's sections (its compiled sets are used as-is); None: compile from resources.
+    _sections: Optional[_Sections] = field(default=None, repr=False)
 
     def traffic_engine(self, *, external_service_gating: str = "legacy") -> Any:
         """A `TrafficEngine` (incl. the MeshTrafficPermission E4 hook) over the bundle's store."""
@@ -362,25 +501,24 @@ class Bundle:
     def _engine(self, kind: str, options: tuple[tuple[str, Any], ...]) -> Any:
         key = (kind, options)
         if key not in self._engines:
-            self._engines[key] = _build(kind, self.resources, self.store, dict(options))
+            self._engines[key] = _build(kind, self.resources, self.store, dict(options), self._sections)
         return self._engines[key]
 
 
-def _build(kind: str, resources: list[Resource], store: Optional[ResourceStore], options: dict[str, Any]) -> Any:
-    if kind == "rbac":
-        from .rbac import Authorizer
-
-        return Authorizer(resources, **options)  # a list keeps load order, as from YAML paths
-    store = store if store is not None else ResourceStore(resources)
-    if kind == "traffic":
-        from .traffic import TrafficEngine
-
-        return TrafficEngine(store, **options)
-    if kind == "mtp":
-        from .mtp import MtpEngine
-
-        return MtpEngine(store)
-    raise BundleError(f"unknown engine kind {kind!r}")
+def _build(kind: str, resources: list[Resource], store: Optional[ResourceStore], options: dict[str, Any],
+           sections: Optional[_Sections] = None) -> Any:
+    """An engine through the registry (`engine_registry`): over the compiled section of an
+    activated bundle's `sections` when this kind keeps one, else compiled from `resources`."""
+    entry = engine_registry.get(kind)
+    if entry is None:
+        raise BundleError(f"unknown engine kind {kind!r}")
+    sets = None
+    if sections is not None and entry.compile_sets is not None:
+        if not sections.sets:
+            raise BundleError(f"{sections.source}: the bundle has no compiled {kind} section "
+                              "(its resources did not compile when it was written)")
+        sets = (sections.sets, sections.resources_digest())
+    return entry.build(resources, store, options, sets)
 
 
 def compile_paths(paths: Iterable[Union[str, os.PathLike]], output: Union[str, os.PathLike], *,
@@ -408,12 +546,17 @@ def _identity(r: Resource) -> tuple[Any, ...]:
 
 
 def _check_round_trip(resources: list[Resource], data: bytes, output: str) -> None:
+    """Both read paths give back the resources (the activated one: every lazy row, and the
+    compiled section activates), or nothing is written."""
     try:
-        back = loads_resources(data, output, trusted=True)
+        back = loads_resources(data, output)
+        lazy = loads(data, output, trusted=True)
+        lazy.traffic_engine()
     except MeshauthzError as e:
         raise BundleError(f"{output}: refusing to write a bundle that does not read back: {e}") from None
-    if len(back) != len(resources) or any(_identity(a) != _identity(b) for a, b in zip(resources, back)):
-        raise BundleError(f"{output}: refusing to write a bundle that does not read back as its resources")
+    for got in (back, lazy.resources):
+        if len(got) != len(resources) or any(_identity(a) != _identity(b) for a, b in zip(resources, got)):
+            raise BundleError(f"{output}: refusing to write a bundle that does not read back as its resources")
 
 
 def load_bundle(path: Union[str, os.PathLike], *, verify_key: Optional[KeyLike] = None) -> Bundle:
@@ -429,14 +572,17 @@ def load_bundle(path: Union[str, os.PathLike], *, verify_key: Optional[KeyLike] 
     return loads(data, source=str(name), verify_key=verify_key)
 
 
-def loads(data: bytes, source: str = "<bytes>", *, verify_key: Optional[KeyLike] = None) -> Bundle:
-    """A `Bundle` from bundle bytes (verified: header, format version, checksum, signature / content)."""
-    resources, verified = _decode(data, source, verify_key)
-    if not verified:
+def loads(data: bytes, source: str = "<bytes>", *, verify_key: Optional[KeyLike] = None,
+          trusted: bool = False) -> Bundle:
+    """A `Bundle` from bundle bytes (verified: header, format version, checksum, signature / content).
+    Signed and verified with `verify_key` (or `trusted` by the caller: its own bytes), it activates
+    (lazy resources, compiled sets as-is); otherwise every resource is re-validated."""
+    resources, verified, sections = _decode(data, source, verify_key, trusted)
+    if sections is None:
         _revalidate(resources, source)
     with gc_paused():
         store = ResourceStore(resources)
-    return Bundle(resources, store, digest(data), source, verified)
+    return Bundle(resources, store, digest(data), source, verified, _sections=sections)
 
 
 def validate_bundle(data: bytes, source: str = "<bytes>") -> Any:
@@ -448,7 +594,7 @@ def validate_bundle(data: bytes, source: str = "<bytes>") -> Any:
     out = LoadResult()
     key = _REQUIRED_KEY.get()
     try:
-        resources, verified = _decode(data, source, key)
+        resources, verified, _ = _decode(data, source, key)
     except BundleError as e:
         expected = "a meshauthz bundle signed by the verification key" if key else "a valid meshauthz bundle"
         message = str(e).removeprefix(f"{source}: ")  # the problem names the file itself
@@ -515,24 +661,17 @@ def _rebuild(kind: str, data: bytes, options: str) -> Any:
     with _CACHE_LOCK:
         template = _CACHE.get(key)
     if template is None:
-        resources = loads_resources(data, trusted=True)
+        resources, _, sections = _decode(data, "<pickle>", None, trusted=True)
         opts = json.loads(options)
-        snapshot = None
-        if kind in ("traffic", "mtp"):
-            snapshot = _build(kind, resources, None, opts)._snapshot()
-        template = (resources, opts, snapshot)
+        engine = _build(kind, resources, None, opts, sections)
+        snapshot = engine._snapshot() if kind in ("traffic", "mtp") else None
+        template = (resources, opts, type(engine), snapshot)
         with _CACHE_LOCK:
             template = _CACHE.setdefault(key, template)
-    resources, opts, snapshot = template
+    resources, opts, cls, snapshot = template
     if snapshot is None:
         return _build(kind, resources, None, opts)
-    if kind == "traffic":
-        from .traffic import TrafficEngine
-
-        return TrafficEngine._over(ResourceStore(resources), snapshot, **opts)
-    from .mtp import MtpEngine
-
-    return MtpEngine._over(ResourceStore(resources), snapshot)
+    return cls._over(ResourceStore(resources), snapshot, **opts)
 
 
 __all__ = ["Bundle", "BundleError", "FORMAT_VERSION", "MAGIC", "MAX_INFLATED", "MAX_RATIO", "compile_paths", "dumps",

@@ -66,10 +66,29 @@ class ResourceStore:
 
     def add_all(self, resources: Iterable[Resource]) -> None:
         """Add several resources atomically: on a duplicate nothing is added."""
-        batch: dict[tuple[str, str, str], Resource] = {}
+        items = resources if isinstance(resources, list) else list(resources)
+        batch = {r.key: r for r in items}
+        if len(batch) != len(items) or not self._items.keys().isdisjoint(batch):
+            self._duplicates(items)
+        with self._lock:
+            self._items.update(batch)
+            by_name = self._by_name
+            for k, r in batch.items():
+                group = by_name.get((k[0], k[2]))
+                if group is None:
+                    by_name[(k[0], k[2])] = {k[1]: r}
+                else:
+                    group[k[1]] = r
+            for t in {k[0] for k in batch}:
+                self._sorted.pop(t, None)
+            self.version += 1
+
+    def _duplicates(self, items: list[Resource]) -> None:
+        """Raise DuplicateResourceError naming every resource whose key is already taken."""
+        seen: dict[tuple[str, str, str], Resource] = {}
         problems = []
-        for r in resources:
-            other = batch.get(r.key) or self._items.get(r.key)
+        for r in items:
+            other = seen.get(r.key) or self._items.get(r.key)
             if other is not None:
                 mark = r.mark()
                 problems.append(Problem(
@@ -79,13 +98,8 @@ class ResourceStore:
                     line=mark[0] if mark else None, column=mark[1] if mark else None, path="name",
                     expected="a unique (type, mesh, name)", code="duplicate-resource", resource=r.describe()))
                 continue
-            batch[r.key] = r
-        if problems:
-            raise DuplicateResourceError(problems)
-        with self._lock:
-            for r in batch.values():
-                self._put(r)
-            self.version += 1
+            seen[r.key] = r
+        raise DuplicateResourceError(problems)
 
     def add(self, resource: Resource) -> None:
         self.add_all([resource])
@@ -127,7 +141,14 @@ class ResourceStore:
         with self._lock:
             items = self._sorted.get(type)
             if items is None:
-                items = self._sorted[type] = [r for k, r in sorted(self._items.items()) if k[0] == type]
+                # One sort fills every type whose list is stale (engines ask for several in a row).
+                stale: dict[str, list[Resource]] = {}
+                for k in sorted(self._items):
+                    if k[0] not in self._sorted:
+                        stale.setdefault(k[0], []).append(self._items[k])
+                stale.setdefault(type, [])
+                self._sorted.update(stale)
+                items = stale[type]
             return items
 
     def list(self, type: Optional[str] = None, mesh: Optional[str] = None) -> list[Resource]:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, Optional, Union
 
 from .. import _core
+from ..engine_registry import EngineKind
+from ..engine_registry import register as register_engine
 from ..errors import InputError, NotFoundError, Problem
 from ..resource import Resource
 from ..store import ResourceStore
@@ -330,3 +332,12 @@ def _port(port: Any) -> int:
 
 def _decision(raw: Any) -> MtpDecision:
     return MtpDecision._lazy(raw)
+
+
+def _from_bundle(resources: list[Resource], store: Optional[ResourceStore], options: dict[str, Any],
+                 sets: Optional[tuple[bytes, bytes]]) -> MtpEngine:
+    """A bundle's MtpEngine (compiled from its resources: MTPs and Dataplanes only)."""
+    return MtpEngine(store if store is not None else ResourceStore(resources), **options)
+
+
+register_engine("mtp", EngineKind(_from_bundle))

@@ -139,13 +139,37 @@ def compile_store(store: ResourceStore, *, max_rules: int = 10_000) -> Compiled:
 
 
 def _compile_store(store: StoreSnapshot, max_rules: int) -> Compiled:
-    version = store.version
+    c = _indexes(store)
+    try:
+        c.core = _core.TrafficSnapshot(*_rows(store, c.meshes), max_rules)
+    except (ValueError, TypeError, OverflowError) as e:
+        raise EvaluationError(f"cannot compile the traffic policy set: {e}") from None
+    return c
+
+
+def _indexes(store: StoreSnapshot) -> Compiled:
+    """The name indexes Python resolves with (no core yet): only Mesh bodies are read."""
     mtp_meshes = {r.mesh for r in store.list("MeshTrafficPermission")}
     meshes = {r.name: mesh_info(r, r.name in mtp_meshes) for r in store.list("Mesh")}
-    c = Compiled(core=None, version=version, meshes=meshes, mtp_meshes=frozenset(m for m in mtp_meshes if m))
-    dps = []
+    c = Compiled(core=None, version=store.version, meshes=meshes, mtp_meshes=frozenset(m for m in mtp_meshes if m))
     for r in store.list("Dataplane"):
         mesh = r.mesh or ""
+        c.dp_meshes.setdefault(r.name, []).append(mesh)
+        c.dataplanes[(mesh, r.name)] = r
+    for r in store.list("ExternalService"):
+        mesh = r.mesh or ""
+        c.es_meshes.setdefault(r.name, []).append(mesh)
+        c.external_services[(mesh, r.name)] = r
+    for r in store.list("TrafficPermission"):
+        c.policies.setdefault(r.mesh or "", []).append(r)
+    return c
+
+
+def _rows(store: StoreSnapshot, meshes: dict[str, MeshInfo]) -> tuple[list[Any], ...]:
+    """The `_core.TrafficSnapshot` inputs: meshes, dataplanes, external services, policies, MTPs,
+    MTP dataplanes."""
+    dps = []
+    for r in store.list("Dataplane"):
         net = r.body.get("networking") or {}
         inbounds = []
         for i, ib in enumerate(net.get("inbound") or []):
@@ -160,22 +184,11 @@ def _compile_store(store: StoreSnapshot, max_rules: int) -> Compiled:
             if isinstance(gw, dict)
             else None
         )
-        dps.append((mesh, r.name, inbounds, gateway))
-        c.dp_meshes.setdefault(r.name, []).append(mesh)
-        c.dataplanes[(mesh, r.name)] = r
-    ess = []
-    for r in store.list("ExternalService"):
-        mesh = r.mesh or ""
-        ess.append((mesh, r.name, _tags(r.body.get("tags"), lambda r=r: f"{r.describe()}: tags")))
-        c.es_meshes.setdefault(r.name, []).append(mesh)
-        c.external_services[(mesh, r.name)] = r
-    tps = []
-    for r in store.list("TrafficPermission"):
-        mesh = r.mesh or ""
-        tps.append(
-            (mesh, r.name, r.creation_seconds_nanos, _selectors(r, "sources"), _selectors(r, "destinations"))
-        )
-        c.policies.setdefault(mesh, []).append(r)
+        dps.append((r.mesh or "", r.name, inbounds, gateway))
+    ess = [(r.mesh or "", r.name, _tags(r.body.get("tags"), lambda r=r: f"{r.describe()}: tags"))
+           for r in store.list("ExternalService")]
+    tps = [(r.mesh or "", r.name, r.creation_seconds_nanos, _selectors(r, "sources"), _selectors(r, "destinations"))
+           for r in store.list("TrafficPermission")]
     mesh_rows = [
         (m.name, m.mtls_enabled, m.permissive, m.zone_egress, m.passthrough, m.prometheus)
         for m in meshes.values()
@@ -184,8 +197,29 @@ def _compile_store(store: StoreSnapshot, max_rules: int) -> Compiled:
     mtps = sorted(store.list("MeshTrafficPermission"), key=doc_order)
     mtp_policies = [policy_tuple(r) for r in mtps]
     mtp_dps = [dataplane_tuple(r) for r in store.list("Dataplane")]
-    try:
-        c.core = _core.TrafficSnapshot(mesh_rows, dps, ess, tps, mtp_policies, mtp_dps, max_rules)
-    except (ValueError, TypeError, OverflowError) as e:
-        raise EvaluationError(f"cannot compile the traffic policy set: {e}") from None
+    return mesh_rows, dps, ess, tps, mtp_policies, mtp_dps
+
+
+# ---- bundles (issue #13): the compiled section of `meshauthz compile`, and activating it ----------
+
+
+def compile_sets(store: ResourceStore, resources_digest: bytes) -> bytes:
+    """The traffic engine's compiled section for a bundle of `store`'s resources."""
+    snap = store.snapshot(KINDS)
+    with _gc_paused():
+        c = _indexes(snap)
+        try:
+            return _core.bundle_traffic_sets(*_rows(snap, c.meshes), resources_digest)  # type: ignore[no-any-return]
+        except (ValueError, TypeError, OverflowError) as e:
+            raise EvaluationError(f"cannot compile the traffic policy set: {e}") from None
+
+
+def compiled_from_sets(store: ResourceStore, sets: bytes, resources_digest: bytes, *,
+                       max_rules: int = 10_000) -> Compiled:
+    """A snapshot of `store` from a verified bundle's compiled section (no Python compile step:
+    the core deserialises its inputs; BundleError when the section is unusable)."""
+    snap = store.snapshot(KINDS)
+    with _gc_paused():
+        c = _indexes(snap)
+    c.core = _core.bundle_traffic_snapshot(sets, resources_digest, max_rules)
     return c

@@ -16,6 +16,8 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, TypeVar
 
 from .. import _core
+from ..engine_registry import EngineKind
+from ..engine_registry import register as register_engine
 from ..errors import InputError, MeshauthzError, NotFoundError, Problem
 from ..resource import Resource
 from ..store import ResourceStore
@@ -419,5 +421,27 @@ class TrafficEngine:
 
         _name_args(dataplane=dataplane, mesh=mesh)
         return who_can_reach(self, dataplane, port, mesh)
+
+
+def _from_bundle(resources: list[Resource], store: Optional[ResourceStore], options: dict[str, Any],
+                 sets: Optional[tuple[bytes, bytes]]) -> TrafficEngine:
+    """A bundle's engine: over a verified bundle's compiled section when given (no compile step),
+    else compiled from its (re-validated) resources."""
+    store = store if store is not None else ResourceStore(resources)
+    if sets is None:
+        return TrafficEngine(store, **options)
+    from .compile import compiled_from_sets
+
+    max_rules = options.get("max_rules", DEFAULT_MAX_RULES)
+    return TrafficEngine._over(store, compiled_from_sets(store, sets[0], sets[1], max_rules=max_rules), **options)
+
+
+def _bundle_sets(store: ResourceStore, resources_digest: bytes) -> bytes:
+    from .compile import compile_sets
+
+    return compile_sets(store, resources_digest)
+
+
+register_engine("traffic", EngineKind(_from_bundle, _bundle_sets))
 
 __all__ = ["TrafficEngine", "SERVICE_TAG", "DEFAULT_MAX_RULES"]
