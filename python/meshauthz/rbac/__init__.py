@@ -19,7 +19,6 @@ from .defaults import admin_role, default_binding, default_objects
 from .identity import ADMIN_USER, ANONYMOUS_USER, AUTHENTICATED, UNAUTHENTICATED, User, authenticated
 
 
-
 def _from_bundle(resources: list[Any], store: Any, options: dict[str, Any],
                  sets: Optional[tuple[bytes, bytes]]) -> Authorizer:
     """A bundle's Authorizer, compiled from its resources (a list keeps load order, as from YAML)."""
