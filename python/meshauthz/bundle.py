@@ -16,14 +16,15 @@ Layout (integers big-endian)::
     u64 inflated size        bytes of the payload once decompressed
     32 bytes                 sha256 over (flags, inflated size, compressed payload)
     64 bytes (if signed)     ed25519 signature of everything above it (magic .. sha256)
-    payload                  zlib(u32 index size, u32 resources size, u32 sets size,
-                                  index JSON, resources JSON, compiled section)
+    payload                  section table: 6 x u32, (compressed, inflated) size of each section,
+                             then zlib(index JSON), zlib(resources JSON), zlib(compiled section)
+                             (the inflated sizes add up to the header's)
 
     index JSON      {"meshauthz": version, "kinds": [kind, ...], "kind": [i, ...], "name": [...],
                      "mesh": [...], "span": [start, end, ...]}  (spans: byte offsets of each row)
     resources JSON  {"meshauthz": version, "resources": [row, ...]}  (load order)
     compiled        the traffic engine's section (empty: none); its digest is the sha256 of the
-                    index and resources JSON
+                    index and resources streams (compressed)
 
 Trust (issue #13): a bundle is as trustworthy as YAML. Loaded with `verify_key`, a signed bundle
 whose signature verifies *activates*: its resources are `LazyResource`s built from the index (a
@@ -70,7 +71,9 @@ from .yaml_source import Document, gc_paused
 MAGIC = b"MESHAUTHZ-BUNDLE\n"
 FORMAT_VERSION = 3  # 3: index + resources + compiled section; 2: times as [s, ns, offset], flags, signature
 _HEADER = struct.Struct(">HBQ32s")  # version, flags, inflated size, sha256
-_SECTIONS = struct.Struct(">III")  # index, resources, compiled section sizes (start of the payload)
+# The payload's section table: (compressed size, inflated size) of the index, the resources and the
+# compiled section, each its own zlib stream (an activated bundle never inflates the resources).
+_SECTIONS = struct.Struct(">IIIIII")
 HEADER_SIZE = len(MAGIC) + _HEADER.size
 SIGNATURE_SIZE = 64
 FLAG_SIGNED = 1
@@ -245,21 +248,25 @@ def dumps(resources: Union[ResourceStore, Iterable[Resource]], *, level: int = 6
     kind_ids = {k: i for i, k in enumerate(kinds)}
     index = _json({"meshauthz": __version__, "kinds": kinds, "kind": [kind_ids[r.kind.name] for r in items],
                    "name": [r.name for r in items], "mesh": [r.mesh for r in items], "span": spans})
+    zindex, zbody = zlib.compress(index, level), zlib.compress(body, level)
     sets = _compile_sets(items, resources if isinstance(resources, ResourceStore) else None,
-                         _resources_digest(index, body))
-    text = _SECTIONS.pack(len(index), len(body), len(sets)) + index + body + sets
-    payload = zlib.compress(text, level)
+                         _resources_digest(zindex, zbody))
+    zsets = zlib.compress(sets, level) if sets else b""
+    size = len(index) + len(body) + len(sets)
+    payload = (_SECTIONS.pack(len(zindex), len(index), len(zbody), len(body), len(zsets), len(sets))
+               + zindex + zbody + zsets)
     flags = FLAG_SIGNED if sign_key is not None else 0
-    digest_ = hashlib.sha256(struct.pack(">BQ", flags, len(text)) + payload).digest()
-    header = MAGIC + _HEADER.pack(FORMAT_VERSION, flags, len(text), digest_)
+    digest_ = hashlib.sha256(struct.pack(">BQ", flags, size) + payload).digest()
+    header = MAGIC + _HEADER.pack(FORMAT_VERSION, flags, size, digest_)
     if sign_key is not None:
         header += _private_key(sign_key).sign(header)
     return header + payload
 
 
-def _resources_digest(index: bytes, body: bytes) -> bytes:
-    h = hashlib.sha256(index)
-    h.update(body)
+def _resources_digest(zindex: Any, zbody: Any) -> bytes:
+    """What a compiled section is tied to: the sha256 of the index and resources streams."""
+    h = hashlib.sha256(zindex)
+    h.update(zbody)
     return h.digest()
 
 
@@ -335,14 +342,16 @@ def _verify(data: bytes, source: str, verify_key: Optional[KeyLike]) -> tuple[in
     return size, offset, trusted
 
 
-def _inflate(data: bytes, offset: int, size: int, source: str) -> bytes:
+def _inflate(stream: Any, size: int, source: str, what: str = "payload") -> bytes:
+    if size == 0 and len(stream) == 0:
+        return b""
     d = zlib.decompressobj()
     try:
-        text = d.decompress(memoryview(data)[offset:], size + 1)  # never more than the declared size + 1
+        text = d.decompress(stream, size + 1)  # never more than the declared size + 1
     except zlib.error as e:
-        raise _bad(source, f"zlib: {e}") from None
-    if len(text) != size or not d.eof:
-        raise _bad(source, f"payload does not inflate to its declared {size} bytes")
+        raise _bad(source, f"{what}: zlib: {e}") from None
+    if len(text) != size or not d.eof or d.unused_data:
+        raise _bad(source, f"{what} does not inflate to its declared {size} bytes")
     return text
 
 
@@ -350,19 +359,29 @@ def _inflate(data: bytes, offset: int, size: int, source: str) -> bytes:
 class _Sections:
     """A verified (or trusted) payload's sections, kept for lazy rows and the compiled section."""
 
-    index: bytes
-    body: bytes
+    zindex: Any  # the three streams (memoryviews of the file) and the resources' inflated size
+    zbody: Any
+    body_size: int
     sets: bytes
     source: str
+    body: Optional[bytes] = None  # inflated on the first row read
     docs: dict[tuple[str, int], Document] = field(default_factory=dict)
     spans: list[int] = field(default_factory=list)
+    keys: Optional[list[tuple[str, str, str]]] = None  # store keys of the resources, from the index
+    index_size: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def load(self, r: Resource, i: int) -> None:
         """Fill the fields of lazy resource `r`, row `i` (its key must match the index)."""
         start, end = self.spans[2 * i], self.spans[2 * i + 1]
+        body = self.body
+        if body is None:
+            with self.lock:
+                if self.body is None:
+                    self.body = _inflate(self.zbody, self.body_size, self.source, "resources section")
+                body = self.body
         try:
-            row = json.loads(self.body[start:end])
+            row = json.loads(body[start:end])
         except (ValueError, RecursionError) as e:
             raise _bad(self.source, f"JSON of row {i}: {e}") from None
         with self.lock:  # the Document cache is shared by every row
@@ -373,17 +392,22 @@ class _Sections:
         d.update(fields)
 
     def resources_digest(self) -> bytes:
-        return _resources_digest(self.index, self.body)
+        return _resources_digest(self.zindex, self.zbody)
 
 
-def _split(text: bytes, source: str) -> tuple[bytes, bytes, bytes]:
-    if len(text) < _SECTIONS.size:
+def _split(data: bytes, offset: int, size: int, source: str) -> list[tuple[Any, int]]:
+    """The (stream, inflated size) of the index, resources and compiled sections."""
+    view = memoryview(data)[offset:]
+    if len(view) < _SECTIONS.size:
         raise _bad(source, "no section table")
-    a, b, c = _SECTIONS.unpack_from(text)
-    if _SECTIONS.size + a + b + c != len(text):
+    sizes = _SECTIONS.unpack_from(view)
+    if _SECTIONS.size + sizes[0] + sizes[2] + sizes[4] != len(view) or sizes[1] + sizes[3] + sizes[5] != size:
         raise _bad(source, "section sizes do not add up to the payload")
-    o = _SECTIONS.size
-    return text[o:o + a], text[o + a:o + a + b], text[o + a + b:]
+    out, at = [], _SECTIONS.size
+    for i in (0, 2, 4):
+        out.append((view[at:at + sizes[i]], sizes[i + 1]))
+        at += sizes[i]
+    return out
 
 
 def _parse_all(body: bytes, source: str) -> list[Resource]:
@@ -400,11 +424,11 @@ def _parse_all(body: bytes, source: str) -> list[Resource]:
         return [_resource(row, docs, source) for row in rows]
 
 
-def _lazy(sections: _Sections) -> list[Resource]:
-    """Lazy resources from the index (the verified path: no row is parsed here)."""
+def _lazy(sections: _Sections) -> tuple[list[Resource], list[tuple[str, str, str]]]:
+    """Lazy resources and their store keys from the index (the verified path: no row is parsed)."""
     source = sections.source
     try:
-        index = json.loads(sections.index)
+        index = json.loads(_inflate(sections.zindex, sections.index_size, source, "index section"))
     except (ValueError, RecursionError) as e:
         raise _bad(source, f"index JSON: {e}") from None
     if type(index) is not dict:
@@ -418,28 +442,38 @@ def _lazy(sections: _Sections) -> list[Resource]:
     if None in table:
         raise BundleError(f"{source}: bundle names an unknown resource kind "
                           f"{next(k for k, t in zip(kinds, table) if t is None)!r}")
+    # Type checks over whole columns (map(type, ...) runs in C).
     if (len(names) != n or len(meshes) != n or len(spans) != 2 * n
-            or not all(type(k) is int and 0 <= k < len(table) for k in kind)
-            or not all(type(x) is str for x in names)
-            or not all(x is None or type(x) is str for x in meshes)
-            or not all(type(x) is int for x in spans)
-            or (n and not (0 <= min(spans) and max(spans) <= len(sections.body)))):
+            or not set(map(type, kind)) <= {int} or not set(map(type, names)) <= {str}
+            or not set(map(type, meshes)) <= {str, type(None)} or not set(map(type, spans)) <= {int}
+            or (n and not (0 <= min(kind) and max(kind) < len(table)
+                           and 0 <= min(spans) and max(spans) <= sections.body_size))):
         raise _bad(source, "index entries of the wrong type or out of range")
     sections.spans = spans
-    load, of = sections.load, LazyResource.of
-    return [of(load, table[k], name, mesh, i) for i, (k, name, mesh) in enumerate(zip(kind, names, meshes))]
+    kind_objs = [table[k] for k in kind]
+    new, cls = object.__new__, LazyResource
+    out: list[Resource] = []
+    append = out.append
+    for i, (k, name, mesh) in enumerate(zip(kind_objs, names, meshes)):
+        r = new(cls)
+        r.__dict__.update(kind=k, name=name, mesh=mesh, _rows=sections, _lazy=i)
+        append(r)
+    keys = list(zip([k.name for k in kind_objs], [m or "" for m in meshes], names))
+    return out, keys
 
 
 def _decode(data: bytes, source: str, verify_key: Optional[KeyLike],
             trusted: bool = False) -> tuple[list[Resource], bool, Optional[_Sections]]:
     """(resources, signature verified, sections when the bundle activates: verified or trusted)."""
     size, offset, verified = _verify(data, source, verify_key)
-    index, body, sets = _split(_inflate(data, offset, size, source), source)
-    if not (verified or trusted):
-        return _parse_all(body, source), False, None
-    sections = _Sections(index, body, sets, source)
+    (zindex, index_size), (zbody, body_size), (zsets, sets_size) = _split(data, offset, size, source)
+    if not (verified or trusted):  # the index and the compiled section are not read
+        return _parse_all(_inflate(zbody, body_size, source, "resources section"), source), False, None
+    sections = _Sections(zindex, zbody, body_size, _inflate(zsets, sets_size, source, "compiled section"), source,
+                         index_size=index_size)
     with gc_paused():
-        return _lazy(sections), verified, sections
+        resources, sections.keys = _lazy(sections)
+    return resources, verified, sections
 
 
 def loads_resources(data: bytes, source: str = "<bytes>", *, verify_key: Optional[KeyLike] = None,
@@ -581,7 +615,8 @@ def loads(data: bytes, source: str = "<bytes>", *, verify_key: Optional[KeyLike]
     if sections is None:
         _revalidate(resources, source)
     with gc_paused():
-        store = ResourceStore(resources)
+        store = ResourceStore()
+        store.add_all(resources, sections.keys if sections is not None else None)
     return Bundle(resources, store, digest(data), source, verified, _sections=sections)
 
 

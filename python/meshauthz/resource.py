@@ -145,9 +145,10 @@ class _Deferred:
         if obj is None:
             return self
         d = obj.__dict__
-        lazy = d.get("_lazy")
-        if lazy is not None:
-            lazy[0](obj, lazy[1])  # fills the fields (or raises, leaving the resource unloaded)
+        rows = d.get("_rows")
+        if rows is not None:
+            rows.load(obj, d["_lazy"])  # fills the fields (or raises, leaving the resource unloaded)
+            d.pop("_rows", None)
             d.pop("_lazy", None)
         try:
             return d[self.name]
@@ -157,20 +158,14 @@ class _Deferred:
 
 class LazyResource(Resource):
     """A `Resource` whose key fields (`kind`, `name`, `mesh`) are set and whose other fields are
-    filled on first access of any of them, by `loader(resource, handle)` (a verified bundle's
+    filled on first access of any of them, by `_rows.load(resource, _lazy)` (a verified bundle's
     resources: activating one builds no body, label or time object). Same type, attributes and
     values as the `Resource` it stands for; it pickles and copies as a plain `Resource`."""
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         _ = self.body  # materialise
-        state = {k: v for k, v in self.__dict__.items() if k != "_lazy"}
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_rows", "_lazy")}
         return (_plain, (state,))
-
-    @staticmethod
-    def of(loader: Any, kind: Kind, name: str, mesh: Optional[str], handle: Any) -> LazyResource:
-        r = object.__new__(LazyResource)
-        r.__dict__.update(kind=kind, name=name, mesh=mesh, _lazy=(loader, handle))
-        return r
 
 
 for _f in ("body", "labels", "creation_time", "modification_time", "form", "namespace", "display_name", "_model",

@@ -8,6 +8,7 @@ newer version on its next check and recompiles (issue #11 item 2).
 from __future__ import annotations
 
 import gc
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -214,12 +215,52 @@ def compile_sets(store: ResourceStore, resources_digest: bytes) -> bytes:
             raise EvaluationError(f"cannot compile the traffic policy set: {e}") from None
 
 
+_INDEXES = ("meshes", "dp_meshes", "es_meshes", "dataplanes", "external_services", "policies", "mtp_meshes")
+
+
+class _Index:
+    """A name index of a `_LazyCompiled`, built (with the others) on first access from the store
+    contents captured when the snapshot was activated (a non-data descriptor: once built, the
+    instance holds it)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        d = obj.__dict__
+        if self.name not in d:
+            with d["_lock"]:
+                if self.name not in d:
+                    version, items = d["_items"]
+                    with _gc_paused():
+                        built = _indexes(StoreSnapshot.of_items(version, items, KINDS))
+                    for n in _INDEXES:
+                        d[n] = getattr(built, n)
+                    d.pop("_items", None)
+        return d[self.name]
+
+
+class _LazyCompiled(Compiled):
+    """A `Compiled` from a bundle's compiled section: the core is ready, the Python name indexes
+    (explanations, `inspect`, name resolution in Python) are built on first use; checks never
+    need them."""
+
+
+for _n in _INDEXES:
+    setattr(_LazyCompiled, _n, _Index(_n))
+
+
 def compiled_from_sets(store: ResourceStore, sets: bytes, resources_digest: bytes, *,
                        max_rules: int = 10_000) -> Compiled:
     """A snapshot of `store` from a verified bundle's compiled section (no Python compile step:
-    the core deserialises its inputs; BundleError when the section is unusable)."""
-    snap = store.snapshot(KINDS)
-    with _gc_paused():
-        c = _indexes(snap)
-    c.core = _core.bundle_traffic_snapshot(sets, resources_digest, max_rules)
+    the core deserialises it; BundleError when the section is unusable). The store's contents are
+    captured with its version; the name indexes are built from them on first use."""
+    version, items = store.items()
+    core = _core.bundle_traffic_snapshot(sets, resources_digest, max_rules)
+    c = object.__new__(_LazyCompiled)
+    c.__dict__.update(core=core, version=version, _items=(version, items), _lock=threading.Lock())
     return c

@@ -138,7 +138,8 @@ class TrafficEngine:
         engine.external_service_gating = external_service_gating
         engine.max_rules = max_rules
         engine._lock = threading.Lock()
-        engine._compiled = dataclasses.replace(compiled, version=store.version)
+        engine._compiled = (compiled if compiled.version == store.version
+                            else dataclasses.replace(compiled, version=store.version))
         engine._install_checker()
         return engine
 

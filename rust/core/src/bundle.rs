@@ -1,14 +1,15 @@
 //! The compiled section of a bundle (format 3, issue #13 "bundles that activate").
 //!
 //! `meshauthz compile` stores, next to the normalised resources, the traffic engine's compiled
-//! inputs in the core's own types ([`TrafficInputs`]: the TrafficPermission set's meshes,
-//! dataplanes, external services and policies, the MeshTrafficPermission set's policies and
-//! dataplanes), serialised with `postcard`. Activating a bundle deserialises them and builds the
-//! [`Snapshot`] in Rust: no Python object per field, no Python compile step, the same
-//! `PolicySet::compile` / `MtpSet::new` as after a YAML load, so a bundle decides as its YAML.
+//! sets, serialised with `postcard`: the compiled TrafficPermission [`PolicySet`] (interned tags,
+//! selectors, T3.5 tie-break positions, destination index) and the MeshTrafficPermission set's
+//! inputs (policies in document order, dataplanes; `MtpSet::new` only files them). Activating a
+//! bundle deserialises them into the engine's [`Snapshot`]: no Python object per field and no
+//! compile step (the id maps the set derives from its vectors are rebuilt, and every id checked).
 //!
 //! Layout of the section (postcard): `SETS_FORMAT` (u32), the meshauthz version that wrote it,
-//! the sha256 of the bundle's resource section it was compiled from, then [`TrafficInputs`].
+//! the sha256 of the bundle's resource section it was compiled from, the `PolicySet`, the MTP
+//! policies and dataplanes.
 //! Every defect is a [`SetsError`] (fail closed): another format or meshauthz version, a digest
 //! that does not name the resource section beside it, bytes that do not deserialise, trailing
 //! bytes. Deserialisation is bounded by the section's length: postcard reads from a slice, every
@@ -23,12 +24,14 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::mtp::{MtpDataplane, MtpPolicy, MtpSet};
+use crate::traffic::intern::{Sym, TagMap};
+use crate::traffic::policy_set::{MeshId, SelRef, Selector, Val};
 use crate::traffic::{
     DataplaneInput, ExternalServiceInput, MeshInput, PolicyInput, PolicySet, Snapshot, TrafficError,
 };
 
-/// Layout version of the compiled section (bumped whenever [`TrafficInputs`] changes shape).
-pub const SETS_FORMAT: u32 = 1;
+/// Layout version of the compiled section (bumped whenever the serialised sets change shape).
+pub const SETS_FORMAT: u32 = 2;
 /// The meshauthz version whose compiler wrote a section (sets are only reused by the same one).
 pub const WRITER: &str = env!("CARGO_PKG_VERSION");
 
@@ -45,7 +48,7 @@ pub struct TrafficInputs {
 }
 
 impl TrafficInputs {
-    /// The compiled TP + MTP snapshot (the same compile as for inputs converted from Python).
+    /// The compiled TP + MTP snapshot (as from inputs converted from Python rows).
     pub fn snapshot(self) -> Result<Snapshot, TrafficError> {
         let tp = PolicySet::compile(
             self.meshes,
@@ -96,7 +99,9 @@ struct SectionOut<'a> {
     format: u32,
     writer: &'a str,
     resources: &'a [u8; 32],
-    traffic: &'a TrafficInputs,
+    tp: &'a PolicySet,
+    mtp_policies: &'a [MtpPolicy],
+    mtp_dataplanes: &'a [MtpDataplane],
 }
 
 #[derive(Deserialize)]
@@ -108,22 +113,48 @@ struct Head {
 #[derive(Deserialize)]
 struct Body {
     resources: [u8; 32],
-    traffic: TrafficInputs,
+    tp: PolicySet,
+    mtp_policies: Vec<MtpPolicy>,
+    mtp_dataplanes: Vec<MtpDataplane>,
 }
 
-/// The compiled section for `traffic`, compiled from the resource section of sha256 `resources`.
-pub fn encode(resources: &[u8; 32], traffic: &TrafficInputs) -> Result<Vec<u8>, SetsError> {
+/// The compiled traffic sets of a section.
+#[derive(Debug)]
+pub struct CompiledTraffic {
+    pub tp: PolicySet,
+    pub mtp_policies: Vec<MtpPolicy>,
+    pub mtp_dataplanes: Vec<MtpDataplane>,
+}
+
+impl CompiledTraffic {
+    /// The engine's snapshot (the MTP set files its policies; nothing is recompiled).
+    pub fn snapshot(self) -> Snapshot {
+        Snapshot::new(self.tp, MtpSet::new(self.mtp_policies, self.mtp_dataplanes))
+    }
+}
+
+/// The compiled section for `traffic` (compiled here), tied to the resource section of sha256
+/// `resources`. A set that does not compile is that compile error.
+pub fn encode(resources: &[u8; 32], traffic: TrafficInputs) -> Result<Vec<u8>, TrafficError> {
+    let tp = PolicySet::compile(
+        traffic.meshes,
+        traffic.dataplanes,
+        traffic.external_services,
+        traffic.policies,
+    )?;
     postcard::to_allocvec(&SectionOut {
         format: SETS_FORMAT,
         writer: WRITER,
         resources,
-        traffic,
+        tp: &tp,
+        mtp_policies: &traffic.mtp_policies,
+        mtp_dataplanes: &traffic.mtp_dataplanes,
     })
-    .map_err(|e| SetsError::Malformed(e.to_string()))
+    .map_err(|e| TrafficError::Invalid(format!("cannot serialise the compiled sets: {e}")))
 }
 
-/// The traffic inputs of a compiled section, checked against the sha256 of its resource section.
-pub fn decode(bytes: &[u8], resources: &[u8; 32]) -> Result<TrafficInputs, SetsError> {
+/// The compiled sets of a section, checked against the sha256 of its resource section.
+pub fn decode(bytes: &[u8], resources: &[u8; 32]) -> Result<CompiledTraffic, SetsError> {
     let bad = |e: postcard::Error| SetsError::Malformed(e.to_string());
     // The version first: a section of another layout is never parsed as this one.
     let (head, rest): (Head, &[u8]) = postcard::take_from_bytes(bytes).map_err(bad)?;
@@ -143,7 +174,107 @@ pub fn decode(bytes: &[u8], resources: &[u8; 32]) -> Result<TrafficInputs, SetsE
     if &body.resources != resources {
         return Err(SetsError::Digest);
     }
-    Ok(body.traffic)
+    let mut tp = body.tp;
+    reindex(&mut tp).map_err(SetsError::Malformed)?;
+    Ok(CompiledTraffic {
+        tp,
+        mtp_policies: body.mtp_policies,
+        mtp_dataplanes: body.mtp_dataplanes,
+    })
+}
+
+/// Rebuilds the id maps of a deserialised set and checks that every id it holds is in range
+/// (a decision never indexes past a vector: fail closed at load instead).
+fn reindex(tp: &mut PolicySet) -> Result<(), String> {
+    let meshes = tp.meshes.len();
+    let syms = tp.interner.len();
+    let mesh_ok = |m: MeshId| (m as usize) < meshes;
+    let sym_ok = |s: Sym| (s as usize) < syms;
+    let tags_ok = |t: &TagMap| t.iter().all(|&(k, v)| sym_ok(k) && sym_ok(v));
+    let sel_ok = |s: &Selector| {
+        s.pairs.iter().all(|&(k, v)| {
+            sym_ok(k)
+                && match v {
+                    Val::Exact(v) => sym_ok(v),
+                    Val::Any => true,
+                }
+        })
+    };
+    let bad = |what: &str| Err(format!("inconsistent compiled set ({what})"));
+    if tp.index.len() != meshes || tp.es_by_mesh.len() != meshes || !sym_ok(tp.service) {
+        return bad("per-mesh tables");
+    }
+    if !tp
+        .meshes
+        .iter()
+        .all(|m| m.prometheus.as_ref().is_none_or(|(_, t)| tags_ok(t)))
+    {
+        return bad("mesh tags");
+    }
+    if !tp.dataplanes.iter().all(|d| {
+        mesh_ok(d.mesh)
+            && d.inbounds.iter().all(|(_, t)| tags_ok(t))
+            && d.gateway.as_ref().is_none_or(tags_ok)
+            && tags_ok(&d.identity)
+    }) {
+        return bad("dataplanes");
+    }
+    if !tp
+        .external_services
+        .iter()
+        .all(|e| mesh_ok(e.mesh) && tags_ok(&e.tags))
+    {
+        return bad("external services");
+    }
+    if !tp.policies.iter().all(|p| {
+        mesh_ok(p.mesh) && p.sources.iter().all(sel_ok) && p.destinations.iter().all(sel_ok)
+    }) {
+        return bad("policies");
+    }
+    let policies = &tp.policies;
+    let ref_ok = |r: &SelRef| {
+        policies
+            .get(r.policy as usize)
+            .is_some_and(|p| (r.dest as usize) < p.destinations.len())
+    };
+    if !tp.index.iter().all(|i| {
+        i.match_all.iter().all(ref_ok)
+            && i.by_key.values().flatten().all(ref_ok)
+            && i.by_pair.values().flatten().all(ref_ok)
+    }) {
+        return bad("destination index");
+    }
+    let es = tp.external_services.len();
+    if !tp.es_by_mesh.iter().flatten().all(|&e| (e as usize) < es) {
+        return bad("external services by mesh");
+    }
+    tp.mesh_ids.clear();
+    for (i, m) in tp.meshes.iter().enumerate() {
+        if tp.mesh_ids.insert(m.name.clone(), i as MeshId).is_some() {
+            return bad("duplicate mesh");
+        }
+    }
+    tp.dp_ids.clear();
+    for (i, d) in tp.dataplanes.iter().enumerate() {
+        if tp
+            .dp_ids
+            .insert((d.mesh, d.name.clone()), i as u32)
+            .is_some()
+        {
+            return bad("duplicate dataplane");
+        }
+    }
+    tp.es_ids.clear();
+    for (i, e) in tp.external_services.iter().enumerate() {
+        if tp
+            .es_ids
+            .insert((e.mesh, e.name.clone()), i as u32)
+            .is_some()
+        {
+            return bad("duplicate external service");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -201,24 +332,59 @@ mod tests {
         }
     }
 
+    fn encoded(digest: &[u8; 32]) -> Vec<u8> {
+        encode(digest, sample()).unwrap_or_default()
+    }
+
     #[test]
-    fn round_trip() {
+    fn round_trip_gives_the_compiled_set() {
         let digest = [7u8; 32];
-        let bytes = encode(&digest, &sample()).ok();
-        let back = bytes.as_deref().map(|b| decode(b, &digest));
-        assert_eq!(back, Some(Ok(sample())));
+        let back = decode(&encoded(&digest), &digest);
+        let Ok(back) = back else {
+            panic!("does not decode: {back:?}")
+        };
+        let s = sample();
+        let fresh = PolicySet::compile(s.meshes, s.dataplanes, s.external_services, s.policies);
+        let Ok(fresh) = fresh else {
+            panic!("does not compile")
+        };
+        // Vectors compare by Debug (the hash maps are rebuilt, their order is not meaningful).
+        assert_eq!(
+            format!("{:?}", back.tp.policies),
+            format!("{:?}", fresh.policies)
+        );
+        assert_eq!(
+            format!("{:?}", back.tp.meshes),
+            format!("{:?}", fresh.meshes)
+        );
+        assert_eq!(
+            format!("{:?}", back.tp.dataplanes),
+            format!("{:?}", fresh.dataplanes)
+        );
+        assert_eq!(
+            format!("{:?}", back.tp.index.len()),
+            format!("{:?}", fresh.index.len())
+        );
+        assert_eq!(
+            back.tp.dataplane("default", "web-1"),
+            fresh.dataplane("default", "web-1")
+        );
+        assert_eq!(back.mtp_policies, sample().mtp_policies);
+        assert_eq!(back.mtp_dataplanes, sample().mtp_dataplanes);
+        let snap = back.snapshot();
+        assert!(snap.tp.policies.len() == 1 && snap.mtp.len() == 1);
     }
 
     #[test]
     fn wrong_digest_is_refused() {
-        let bytes = encode(&[1u8; 32], &sample()).unwrap_or_default();
-        assert_eq!(decode(&bytes, &[2u8; 32]), Err(SetsError::Digest));
+        let bytes = encoded(&[1u8; 32]);
+        assert!(matches!(decode(&bytes, &[2u8; 32]), Err(SetsError::Digest)));
     }
 
     #[test]
     fn every_truncation_and_trailing_byte_is_refused() {
         let digest = [3u8; 32];
-        let bytes = encode(&digest, &sample()).unwrap_or_default();
+        let bytes = encoded(&digest);
         assert!(bytes.len() > 40);
         for n in 0..bytes.len() {
             let cut = bytes.get(..n).unwrap_or_default();
@@ -230,6 +396,48 @@ mod tests {
             decode(&longer, &digest),
             Err(SetsError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn every_flipped_byte_is_refused_or_consistent() {
+        // A corrupted section either fails to decode or passes the id checks (never a panic).
+        let digest = [4u8; 32];
+        let bytes = encoded(&digest);
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            if let Some(x) = b.get_mut(i) {
+                *x ^= 0x55;
+            }
+            if let Ok(c) = decode(&b, &digest) {
+                let _ = c.snapshot();
+            }
+        }
+    }
+
+    #[test]
+    fn an_out_of_range_id_is_refused() {
+        let s = sample();
+        let Ok(mut tp) =
+            PolicySet::compile(s.meshes, s.dataplanes, s.external_services, s.policies)
+        else {
+            panic!("does not compile")
+        };
+        if let Some(p) = tp.policies.first_mut() {
+            p.mesh = 99;
+        }
+        let digest = [6u8; 32];
+        let bytes = postcard::to_allocvec(&SectionOut {
+            format: SETS_FORMAT,
+            writer: WRITER,
+            resources: &digest,
+            tp: &tp,
+            mtp_policies: &[],
+            mtp_dataplanes: &[],
+        })
+        .unwrap_or_default();
+        assert!(
+            matches!(decode(&bytes, &digest), Err(SetsError::Malformed(m)) if m.contains("policies"))
+        );
     }
 
     #[test]
@@ -249,8 +457,8 @@ mod tests {
             })
             .unwrap_or_default();
             assert_eq!(
-                decode(&bytes, &digest),
-                Err(SetsError::Version {
+                decode(&bytes, &digest).err(),
+                Some(SetsError::Version {
                     format,
                     writer: writer.into()
                 })
@@ -268,11 +476,5 @@ mod tests {
             decode(&bytes, &[5u8; 32]),
             Err(SetsError::Malformed(_))
         ));
-    }
-
-    #[test]
-    fn inputs_compile_to_a_snapshot() {
-        let snap = sample().snapshot();
-        assert!(snap.is_ok_and(|s| s.tp.policies.len() == 1 && s.mtp.len() == 1));
     }
 }

@@ -22,7 +22,7 @@ fn digest(py: Python<'_>, resources: &[u8]) -> PyResult<[u8; 32]> {
 }
 
 /// The compiled section of a bundle: the rows of `TrafficSnapshot(...)` (same arguments) compiled
-/// into the core's inputs, serialised with the sha256 `resources` of the resource section.
+/// by the core and serialised with the sha256 `resources` of the resource section.
 #[pyfunction]
 #[pyo3(signature = (meshes, dataplanes, external_services, policies, mtp_policies, mtp_dataplanes, resources))]
 #[allow(clippy::too_many_arguments)]
@@ -45,13 +45,13 @@ fn bundle_traffic_sets<'py>(
         mtp_policies,
         mtp_dataplanes,
     )?;
-    let bytes = errors::detached(py, || Ok(bundle::encode(&resources, &inputs)))?
-        .map_err(|e| errors::bundle(py, e))?;
+    let bytes = errors::detached(py, || Ok(bundle::encode(&resources, inputs)))?
+        .map_err(|e| errors::traffic(py, e))?;
     Ok(PyBytes::new(py, &bytes))
 }
 
-/// A `TrafficSnapshot` straight from a compiled section (no Python compile step): the section
-/// must name the resource section of sha256 `resources` and this meshauthz version.
+/// A `TrafficSnapshot` straight from a compiled section (deserialised, not recompiled): the
+/// section must name the resource section of sha256 `resources` and this meshauthz version.
 #[pyfunction]
 #[pyo3(signature = (sets, resources, max_rules = DEFAULT_MAX_RULES))]
 fn bundle_traffic_snapshot(
@@ -61,9 +61,11 @@ fn bundle_traffic_snapshot(
     max_rules: usize,
 ) -> PyResult<TrafficSnapshot> {
     let resources = digest(py, resources)?;
-    let inputs = errors::detached(py, || Ok(bundle::decode(sets, &resources)))?
-        .map_err(|e| errors::bundle(py, e))?;
-    TrafficSnapshot::compiled(py, inputs, max_rules)
+    let snap = errors::detached(py, || {
+        Ok(bundle::decode(sets, &resources).map(|c| c.snapshot()))
+    })?
+    .map_err(|e| errors::bundle(py, e))?;
+    TrafficSnapshot::from_snapshot(py, snap, max_rules)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

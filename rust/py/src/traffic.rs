@@ -343,6 +343,15 @@ impl TrafficSnapshot {
         max_rules: usize,
     ) -> PyResult<TrafficSnapshot> {
         let snap = errors::detached(py, || Ok(inputs.snapshot()))?.map_err(Self::err(py))?;
+        Self::from_snapshot(py, snap, max_rules)
+    }
+
+    /// A snapshot compiled elsewhere (a bundle's compiled section).
+    pub(crate) fn from_snapshot(
+        py: Python<'_>,
+        snap: Snapshot,
+        max_rules: usize,
+    ) -> PyResult<TrafficSnapshot> {
         let dp_names = PyNames::build(py, snap.dataplane_names())?;
         let mesh_names = PyNames::build(
             py,
