@@ -450,7 +450,7 @@ def _lazy(sections: _Sections) -> tuple[list[Resource], list[tuple[str, str, str
                            and 0 <= min(spans) and max(spans) <= sections.body_size))):
         raise _bad(source, "index entries of the wrong type or out of range")
     sections.spans = spans
-    kind_objs = [table[k] for k in kind]
+    kind_objs: list[_kinds.Kind] = [table[k] for k in kind]  # type: ignore[misc]  # no None (checked)
     new, cls = object.__new__, LazyResource
     out: list[Resource] = []
     append = out.append

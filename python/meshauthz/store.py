@@ -68,11 +68,12 @@ class ResourceStore:
 
     def _drop(self, key: tuple[str, str, str]) -> Resource:
         r = self._items.pop(key)
-        group = self._by_name.get((key[0], key[2])) if self._by_name is not None else None
-        if group is not None:
+        by_name = self._by_name
+        group = by_name.get((key[0], key[2])) if by_name is not None else None
+        if by_name is not None and group is not None:
             group.pop(key[1], None)
             if not group:
-                del self._by_name[(key[0], key[2])]
+                del by_name[(key[0], key[2])]
         self._sorted.pop(key[0], None)
         return r
 
@@ -145,12 +146,12 @@ class ResourceStore:
                 by_name = self._by_name
                 if by_name is None:
                     by_name = {}
-                    for k, r in self._items.items():
-                        group = by_name.get((k[0], k[2]))
-                        if group is None:
-                            by_name[(k[0], k[2])] = {k[1]: r}
+                    for k, item in self._items.items():
+                        entry = by_name.get((k[0], k[2]))
+                        if entry is None:
+                            by_name[(k[0], k[2])] = {k[1]: item}
                         else:
-                            group[k[1]] = r
+                            entry[k[1]] = item
                     self._by_name = by_name
         group = by_name.get((type, name))
         if not group:

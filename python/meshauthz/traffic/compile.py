@@ -166,7 +166,10 @@ def _indexes(store: StoreSnapshot) -> Compiled:
     return c
 
 
-def _rows(store: StoreSnapshot, meshes: dict[str, MeshInfo]) -> tuple[list[Any], ...]:
+_Rows = tuple[list[Any], list[Any], list[Any], list[Any], list[Any], list[Any]]
+
+
+def _rows(store: StoreSnapshot, meshes: dict[str, MeshInfo]) -> _Rows:
     """The `_core.TrafficSnapshot` inputs: meshes, dataplanes, external services, policies, MTPs,
     MTP dataplanes."""
     dps = []
