@@ -332,22 +332,21 @@ mod tests {
         }
     }
 
+    fn compiled() -> Result<PolicySet, String> {
+        let s = sample();
+        PolicySet::compile(s.meshes, s.dataplanes, s.external_services, s.policies)
+            .map_err(|e| e.to_string())
+    }
+
     fn encoded(digest: &[u8; 32]) -> Vec<u8> {
         encode(digest, sample()).unwrap_or_default()
     }
 
     #[test]
-    fn round_trip_gives_the_compiled_set() {
+    fn round_trip_gives_the_compiled_set() -> Result<(), String> {
         let digest = [7u8; 32];
-        let back = decode(&encoded(&digest), &digest);
-        let Ok(back) = back else {
-            panic!("does not decode: {back:?}")
-        };
-        let s = sample();
-        let fresh = PolicySet::compile(s.meshes, s.dataplanes, s.external_services, s.policies);
-        let Ok(fresh) = fresh else {
-            panic!("does not compile")
-        };
+        let back = decode(&encoded(&digest), &digest).map_err(|e| e.to_string())?;
+        let fresh = compiled()?;
         // Vectors compare by Debug (the hash maps are rebuilt, their order is not meaningful).
         assert_eq!(
             format!("{:?}", back.tp.policies),
@@ -373,6 +372,7 @@ mod tests {
         assert_eq!(back.mtp_dataplanes, sample().mtp_dataplanes);
         let snap = back.snapshot();
         assert!(snap.tp.policies.len() == 1 && snap.mtp.len() == 1);
+        Ok(())
     }
 
     #[test]
@@ -415,13 +415,8 @@ mod tests {
     }
 
     #[test]
-    fn an_out_of_range_id_is_refused() {
-        let s = sample();
-        let Ok(mut tp) =
-            PolicySet::compile(s.meshes, s.dataplanes, s.external_services, s.policies)
-        else {
-            panic!("does not compile")
-        };
+    fn an_out_of_range_id_is_refused() -> Result<(), String> {
+        let mut tp = compiled()?;
         if let Some(p) = tp.policies.first_mut() {
             p.mesh = 99;
         }
@@ -438,6 +433,7 @@ mod tests {
         assert!(
             matches!(decode(&bytes, &digest), Err(SetsError::Malformed(m)) if m.contains("policies"))
         );
+        Ok(())
     }
 
     #[test]
