@@ -155,7 +155,9 @@ pub struct SelRef {
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct MeshIndex {
+    #[serde(serialize_with = "crate::bundle::sorted_map")]
     pub by_pair: HashMap<(Sym, Sym), Vec<SelRef>>,
+    #[serde(serialize_with = "crate::bundle::sorted_map")]
     pub by_key: HashMap<Sym, Vec<SelRef>>,
     pub match_all: Vec<SelRef>,
     pub policy_count: usize,
