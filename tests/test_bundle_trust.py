@@ -41,22 +41,34 @@ def _resources() -> list[Any]:
 
 
 def _sections(data: bytes) -> tuple[bytes, bytes, bytes]:
-    """(index JSON, resources JSON, compiled section) of a bundle (format 3 payload)."""
+    """(index JSON, resources JSON, compiled section) of a bundle: format 3's three zlib streams,
+    after a table of (compressed, inflated) sizes."""
     _, _, _, _, _, offset = mb._header(data, "t")
-    text = zlib.decompress(data[offset:])
-    a, b, c = struct.unpack_from(">III", text)
-    assert 12 + a + b + c == len(text)
-    return text[12:12 + a], text[12 + a:12 + a + b], text[12 + a + b:]
+    table = struct.unpack_from(">IIIIII", data, offset)
+    at, out = offset + 24, []
+    for i in (0, 2, 4):
+        stream = data[at:at + table[i]]
+        out.append(zlib.decompress(stream) if stream else b"")
+        at += table[i]
+    assert at == len(data)
+    return out[0], out[1], out[2]
+
+
+def _payload(index: bytes, resources: bytes, sets: bytes) -> tuple[int, bytes]:
+    """(inflated size, payload) of these sections."""
+    streams = [zlib.compress(x) if x else b"" for x in (index, resources, sets)]
+    table = struct.pack(">IIIIII", len(streams[0]), len(index), len(streams[1]), len(resources),
+                        len(streams[2]), len(sets))
+    return len(index) + len(resources) + len(sets), table + b"".join(streams)
 
 
 def _assemble(data: bytes, index: bytes, resources: bytes, sets: bytes, key: Any = None) -> bytes:
     """A bundle of these sections with a recomputed checksum (and signature, with `key`); the flags
     and signature bytes of `data` are kept otherwise."""
     _, flags, _, _, _, offset = mb._header(data, "t")
-    text = struct.pack(">III", len(index), len(resources), len(sets)) + index + resources + sets
-    payload = zlib.compress(text)
-    digest = hashlib.sha256(struct.pack(">BQ", flags, len(text)) + payload).digest()
-    header = mb.MAGIC + mb._HEADER.pack(mb.FORMAT_VERSION, flags, len(text), digest)
+    size, payload = _payload(index, resources, sets)
+    digest = hashlib.sha256(struct.pack(">BQ", flags, size) + payload).digest()
+    header = mb.MAGIC + mb._HEADER.pack(mb.FORMAT_VERSION, flags, size, digest)
     signature = key.sign(header) if key is not None else data[mb.HEADER_SIZE:offset]
     return header + signature + payload
 
@@ -153,8 +165,9 @@ def _bomb_payload() -> bytes:
 
 
 def _bomb(declared: int) -> bytes:
-    """The 1 GiB bomb as a bundle with `declared` as its inflated size."""
-    payload = _bomb_payload()
+    """The 1 GiB bomb as the resources stream of a bundle with `declared` as its inflated size."""
+    bomb, zindex = _bomb_payload(), zlib.compress(b"{}")
+    payload = struct.pack(">IIIIII", len(zindex), 2, len(bomb), declared - 2, 0, 0) + zindex + bomb
     digest = hashlib.sha256(struct.pack(">BQ", 0, declared) + payload).digest()
     return mb.MAGIC + mb._HEADER.pack(mb.FORMAT_VERSION, 0, declared, digest) + payload
 

@@ -39,8 +39,12 @@ pub(crate) type PyRules = Vec<(Vec<String>, &'static str)>;
 /// (policy, exact, wildcard), most specific first.
 type RankedList = Vec<(String, u32, u32)>;
 
+/// A tag map's pairs in key order (a hash map's own order varies per instance: sorted, the same
+/// tags intern to the same symbols, so a bundle's compiled section is reproducible).
 fn pairs(t: Tags) -> Vec<(String, String)> {
-    t.into_iter().collect()
+    let mut v: Vec<(String, String)> = t.into_iter().collect();
+    v.sort_unstable();
+    v
 }
 
 fn gating(py: Python<'_>, s: &str) -> PyResult<EsGating> {
