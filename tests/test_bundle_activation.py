@@ -78,9 +78,11 @@ def test_activation_deserialises_the_compiled_section(monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(meshauthz._core, "TrafficSnapshot", no_compile)
     b = mb.loads(data, verify_key=PUBLIC)
-    assert b.verified and all(type(r) is LazyResource for r in b.resources)
     assert _check(b.traffic_engine()) == want
-    assert loaded == []  # neither activating nor deciding read a resource row
+    assert b._sections is not None and b._sections.made is None  # no resource object built yet
+    assert b.verified and all(type(r) is LazyResource for r in b.resources)
+    assert len(b.store) == len(b.resources) and b.store.get("Mesh", "demo").name == "demo"
+    assert loaded == []  # neither activating, deciding nor a key lookup read a resource row
     monkeypatch.undo()
     # the unverified path compiles (and parses every row): the compiled section is never read
     calls: list[int] = []
@@ -222,3 +224,28 @@ def test_compile_writes_a_bundle_that_activates(tmp_path: Path) -> None:
 def test_equal_stores_give_identical_bundles() -> None:
     """Reproducible bytes (content addressing in meshauthz.scale): hash-map orders never leak in."""
     assert mb.dumps(meshauthz.load(EXAMPLES), sign_key=None) == mb.dumps(meshauthz.load(EXAMPLES))
+
+
+def test_a_changed_store_is_compiled_not_activated() -> None:
+    """The compiled section describes the bundle's content: an engine built after the store
+    changed compiles the store (as for any store)."""
+    store = meshauthz.load(EXAMPLES)
+    b = mb.loads(mb.dumps(store.list(), sign_key=KEY), verify_key=PUBLIC)
+    victim = next(r for r in store.list("TrafficPermission"))
+    b.store.remove("TrafficPermission", victim.name, victim.mesh)
+    store.remove("TrafficPermission", victim.name, victim.mesh)
+    engine, want = b.traffic_engine(), TrafficEngine(store)
+    assert engine.compiled.core is not None and type(engine.compiled).__name__ == "Compiled"
+    for src in ("web-1", NON_MESH):
+        assert (engine.check(source=src, destination=("backend-1", 8080), mesh="demo").to_dict()
+                == want.check(source=src, destination=("backend-1", 8080), mesh="demo").to_dict())
+
+
+def test_a_signed_index_naming_a_resource_twice_is_a_bundle_error() -> None:
+    data = mb.dumps(_resources(), sign_key=KEY)
+    zindex, _, _ = _sections(data)
+    index = json.loads(zlib.decompress(zindex))
+    index["name"][1], index["kind"][1], index["mesh"][1] = index["name"][0], index["kind"][0], index["mesh"][0]
+    b = mb.loads(_swap_streams(data, zindex=zlib.compress(json.dumps(index).encode())), verify_key=PUBLIC)
+    with pytest.raises(BundleError, match="twice"):
+        len(b.store)

@@ -367,8 +367,9 @@ class _Sections:
     body: Optional[bytes] = None  # inflated on the first row read
     docs: dict[tuple[str, int], Document] = field(default_factory=dict)
     spans: list[int] = field(default_factory=list)
-    keys: Optional[list[tuple[str, str, str]]] = None  # store keys of the resources, from the index
     index_size: int = 0
+    columns: Optional[tuple[list[Any], list[str], list[Optional[str]]]] = None  # kinds, names, meshes
+    made: Optional[tuple[list[Resource], list[tuple[str, str, str]]]] = None  # see `materialise`
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def load(self, r: Resource, i: int) -> None:
@@ -393,6 +394,27 @@ class _Sections:
 
     def resources_digest(self) -> bytes:
         return _resources_digest(self.zindex, self.zbody)
+
+    def materialise(self) -> tuple[list[Resource], list[tuple[str, str, str]]]:
+        """The `LazyResource`s (load order) and their store keys, built once on first use."""
+        made = self.made
+        if made is None:
+            with self.lock:
+                made = self.made
+                if made is None:
+                    assert self.columns is not None
+                    kinds, names, meshes = self.columns
+                    with gc_paused():
+                        new, cls = object.__new__, LazyResource
+                        out: list[Resource] = []
+                        append = out.append
+                        for i, (k, name, mesh) in enumerate(zip(kinds, names, meshes)):
+                            r = new(cls)
+                            r.__dict__.update(kind=k, name=name, mesh=mesh, _rows=self, _lazy=i)
+                            append(r)
+                        keys = list(zip([k.name for k in kinds], [m or "" for m in meshes], names))
+                    made = self.made = (out, keys)
+        return made
 
 
 def _split(data: bytes, offset: int, size: int, source: str) -> list[tuple[Any, int]]:
@@ -424,8 +446,8 @@ def _parse_all(body: bytes, source: str) -> list[Resource]:
         return [_resource(row, docs, source) for row in rows]
 
 
-def _lazy(sections: _Sections) -> tuple[list[Resource], list[tuple[str, str, str]]]:
-    """Lazy resources and their store keys from the index (the verified path: no row is parsed)."""
+def _index(sections: _Sections) -> None:
+    """Read and check the index (the verified path: no row is parsed, no resource built yet)."""
     source = sections.source
     try:
         index = json.loads(_inflate(sections.zindex, sections.index_size, source, "index section"))
@@ -451,29 +473,27 @@ def _lazy(sections: _Sections) -> tuple[list[Resource], list[tuple[str, str, str
         raise _bad(source, "index entries of the wrong type or out of range")
     sections.spans = spans
     kind_objs: list[_kinds.Kind] = [table[k] for k in kind]  # type: ignore[misc]  # no None (checked)
-    new, cls = object.__new__, LazyResource
-    out: list[Resource] = []
-    append = out.append
-    for i, (k, name, mesh) in enumerate(zip(kind_objs, names, meshes)):
-        r = new(cls)
-        r.__dict__.update(kind=k, name=name, mesh=mesh, _rows=sections, _lazy=i)
-        append(r)
-    keys = list(zip([k.name for k in kind_objs], [m or "" for m in meshes], names))
-    return out, keys
+    sections.columns = (kind_objs, names, meshes)
 
 
 def _decode(data: bytes, source: str, verify_key: Optional[KeyLike],
             trusted: bool = False) -> tuple[list[Resource], bool, Optional[_Sections]]:
     """(resources, signature verified, sections when the bundle activates: verified or trusted)."""
     size, offset, verified = _verify(data, source, verify_key)
-    (zindex, index_size), (zbody, body_size), (zsets, sets_size) = _split(data, offset, size, source)
     if not (verified or trusted):  # the index and the compiled section are not read
+        zbody, body_size = _split(data, offset, size, source)[1]
         return _parse_all(_inflate(zbody, body_size, source, "resources section"), source), False, None
+    sections = _activate(data, offset, size, source)
+    return sections.materialise()[0], verified, sections
+
+
+def _activate(data: bytes, offset: int, size: int, source: str) -> _Sections:
+    """A verified (or trusted) bundle's sections: the compiled section inflated, the index read."""
+    (zindex, index_size), (zbody, body_size), (zsets, sets_size) = _split(data, offset, size, source)
     sections = _Sections(zindex, zbody, body_size, _inflate(zsets, sets_size, source, "compiled section"), source,
                          index_size=index_size)
-    with gc_paused():
-        resources, sections.keys = _lazy(sections)
-    return resources, verified, sections
+    _index(sections)
+    return sections
 
 
 def loads_resources(data: bytes, source: str = "<bytes>", *, verify_key: Optional[KeyLike] = None,
@@ -508,18 +528,73 @@ def _in_bundle(p: Any, source: str) -> Any:
 # ---- public API -----------------------------------------------------------------------------------
 
 
-@dataclass
-class Bundle:
-    """A loaded bundle: its resources (load order), its store, and engines built on demand (once each)."""
+class _BundleStore(ResourceStore):
+    """The store of an activated bundle: its key map (and the `LazyResource`s) are built on first
+    use, so a bundle whose engines only decide never builds them. Otherwise a `ResourceStore`."""
 
-    resources: list[Resource]
-    store: ResourceStore
-    digest: str
-    path: Optional[str] = None
-    verified: bool = False  # the signature verified (else the content was re-validated)
-    _engines: dict[Any, Any] = field(default_factory=dict, repr=False)
-    # A verified bundle's sections (its compiled sets are used as-is); None: compile from resources.
-    _sections: Optional[_Sections] = field(default=None, repr=False)
+    def __init__(self, sections: _Sections):
+        super().__init__()
+        del self.__dict__["_items"]  # `_items` below builds it on first use
+        self._sections = sections
+
+    def _build_items(self) -> dict[tuple[str, str, str], Resource]:
+        with self._lock:
+            items = self.__dict__.get("_items")
+            if items is None:
+                resources, keys = self._sections.materialise()
+                items = dict(zip(keys, resources))
+                if len(items) != len(resources):
+                    raise BundleError(f"{self._sections.source}: the bundle's index names a resource twice")
+                self.__dict__["_items"] = items
+            return items
+
+    def items_thunk(self) -> Any:
+        if "_items" not in self.__dict__ and self.version == 1:  # still the bundle's content
+            sections = self._sections
+
+            def contents() -> tuple[int, dict[tuple[str, str, str], Resource]]:
+                resources, keys = sections.materialise()
+                return 1, dict(zip(keys, resources))
+
+            return contents
+        return super().items_thunk()
+
+
+class _BuildItems:
+    """`_BundleStore._items`, built on first access (non-data descriptor: then read directly)."""
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        return self if obj is None else obj._build_items()
+
+
+_BundleStore._items = _BuildItems()  # type: ignore[assignment]
+
+
+class Bundle:
+    """A loaded bundle: its resources (load order), its store, and engines built on demand (once
+    each). An activated bundle (signature verified) builds its resources and store on first use."""
+
+    def __init__(self, resources: Optional[list[Resource]], store: ResourceStore, digest: str,
+                 path: Optional[str] = None, verified: bool = False, _sections: Optional[_Sections] = None):
+        self._resources = resources
+        self.store = store
+        self.digest = digest
+        self.path = path
+        self.verified = verified  # the signature verified (else the content was re-validated)
+        self._engines: dict[Any, Any] = {}
+        # An activated bundle's sections (compiled sets used as-is); None: compile from resources.
+        self._sections = _sections
+        self._version = store.version  # the store's content is the bundle's while it is unchanged
+
+    def __repr__(self) -> str:
+        return f"Bundle(path={self.path!r}, digest={self.digest!r}, verified={self.verified})"
+
+    @property
+    def resources(self) -> list[Resource]:
+        if self._resources is None:
+            assert self._sections is not None
+            self._resources = self._sections.materialise()[0]
+        return self._resources
 
     def traffic_engine(self, *, external_service_gating: str = "legacy") -> Any:
         """A `TrafficEngine` (incl. the MeshTrafficPermission E4 hook) over the bundle's store."""
@@ -535,11 +610,13 @@ class Bundle:
     def _engine(self, kind: str, options: tuple[tuple[str, Any], ...]) -> Any:
         key = (kind, options)
         if key not in self._engines:
-            self._engines[key] = _build(kind, self.resources, self.store, dict(options), self._sections)
+            # The compiled sets describe the bundle's content: once the store changed, compile it.
+            sections = self._sections if self.store.version == self._version else None
+            self._engines[key] = _build(kind, lambda: self.resources, self.store, dict(options), sections)
         return self._engines[key]
 
 
-def _build(kind: str, resources: list[Resource], store: Optional[ResourceStore], options: dict[str, Any],
+def _build(kind: str, resources: Any, store: Optional[ResourceStore], options: dict[str, Any],
            sections: Optional[_Sections] = None) -> Any:
     """An engine through the registry (`engine_registry`): over the compiled section of an
     activated bundle's `sections` when this kind keeps one, else compiled from `resources`."""
@@ -611,13 +688,16 @@ def loads(data: bytes, source: str = "<bytes>", *, verify_key: Optional[KeyLike]
     """A `Bundle` from bundle bytes (verified: header, format version, checksum, signature / content).
     Signed and verified with `verify_key` (or `trusted` by the caller: its own bytes), it activates
     (lazy resources, compiled sets as-is); otherwise every resource is re-validated."""
-    resources, verified, sections = _decode(data, source, verify_key, trusted)
+    size, offset, verified = _verify(data, source, verify_key)
+    sections = _activate(data, offset, size, source) if verified or trusted else None
     if sections is None:
+        zbody, body_size = _split(data, offset, size, source)[1]
+        resources = _parse_all(_inflate(zbody, body_size, source, "resources section"), source)
         _revalidate(resources, source)
-    with gc_paused():
-        store = ResourceStore()
-        store.add_all(resources, sections.keys if sections is not None else None)
-    return Bundle(resources, store, digest(data), source, verified, _sections=sections)
+        with gc_paused():
+            store = ResourceStore(resources)
+        return Bundle(resources, store, digest(data), source, verified)
+    return Bundle(None, _BundleStore(sections), digest(data), source, verified, _sections=sections)
 
 
 def validate_bundle(data: bytes, source: str = "<bytes>") -> Any:
@@ -698,14 +778,14 @@ def _rebuild(kind: str, data: bytes, options: str) -> Any:
     if template is None:
         resources, _, sections = _decode(data, "<pickle>", None, trusted=True)
         opts = json.loads(options)
-        engine = _build(kind, resources, None, opts, sections)
+        engine = _build(kind, lambda: resources, None, opts, sections)
         snapshot = engine._snapshot() if kind in ("traffic", "mtp") else None
         template = (resources, opts, type(engine), snapshot)
         with _CACHE_LOCK:
             template = _CACHE.setdefault(key, template)
     resources, opts, cls, snapshot = template
     if snapshot is None:
-        return _build(kind, resources, None, opts)
+        return _build(kind, lambda: resources, None, opts)
     return cls._over(ResourceStore(resources), snapshot, **opts)
 
 

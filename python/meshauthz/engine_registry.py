@@ -11,9 +11,10 @@ from typing import Any, Callable, NamedTuple, Optional
 
 
 class EngineKind(NamedTuple):
-    # build(resources, store, options, sets) -> engine; `sets` is (compiled section, resources
-    # digest) of a bundle whose signature verified, for this kind (None: compile from the resources).
-    build: Callable[[list[Any], Any, dict[str, Any], Optional[tuple[bytes, bytes]]], Any]
+    # build(resources, store, options, sets) -> engine; `resources()` gives the bundle's resources
+    # in load order (built on demand), `store` its store or None, `sets` (compiled section,
+    # resources digest) of a bundle whose signature verified (None: compile from the resources).
+    build: Callable[[Callable[[], list[Any]], Any, dict[str, Any], Optional[tuple[bytes, bytes]]], Any]
     # compile_sets(store, resources digest) -> compiled section bytes, or None when this kind keeps none.
     compile_sets: Optional[Callable[[Any, bytes], Optional[bytes]]] = None
 

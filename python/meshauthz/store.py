@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Optional
 
 from .errors import DuplicateResourceError, NotFoundError, Problem
@@ -194,6 +194,11 @@ class ResourceStore:
         (`StoreSnapshot.of_items` sorts it when needed)."""
         with self._lock:
             return self.version, dict(self._items)
+
+    def items_thunk(self) -> Callable[[], tuple[int, dict[tuple[str, str, str], Resource]]]:
+        """`items()` now, handed back later (a lazily built store may defer building them)."""
+        captured = self.items()
+        return lambda: captured
 
     def meshes(self) -> list[str]:
         return sorted({k[1] for k in self._items if k[1]} | {k[2] for k in self._items if k[0] == "Mesh"})

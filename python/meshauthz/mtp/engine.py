@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Optional, Union
+from typing import Any, Callable, Literal, Optional, Union
 
 from .. import _core
 from ..engine_registry import EngineKind
@@ -334,10 +334,10 @@ def _decision(raw: Any) -> MtpDecision:
     return MtpDecision._lazy(raw)
 
 
-def _from_bundle(resources: list[Resource], store: Optional[ResourceStore], options: dict[str, Any],
+def _from_bundle(resources: Callable[[], list[Resource]], store: Optional[ResourceStore], options: dict[str, Any],
                  sets: Optional[tuple[bytes, bytes]]) -> MtpEngine:
     """A bundle's MtpEngine (compiled from its resources: MTPs and Dataplanes only)."""
-    return MtpEngine(store if store is not None else ResourceStore(resources), **options)
+    return MtpEngine(store if store is not None else ResourceStore(resources()), **options)
 
 
 register_engine("mtp", EngineKind(_from_bundle))

@@ -238,7 +238,7 @@ class _Index:
         if self.name not in d:
             with d["_lock"]:
                 if self.name not in d:
-                    version, items = d["_items"]
+                    version, items = d["_items"]()
                     with _gc_paused():
                         built = _indexes(StoreSnapshot.of_items(version, items, KINDS))
                     for n in _INDEXES:
@@ -262,8 +262,9 @@ def compiled_from_sets(store: ResourceStore, sets: bytes, resources_digest: byte
     """A snapshot of `store` from a verified bundle's compiled section (no Python compile step:
     the core deserialises it; BundleError when the section is unusable). The store's contents are
     captured with its version; the name indexes are built from them on first use."""
-    version, items = store.items()
+    version = store.version  # read first: a change after it is seen as a newer version (recompile)
+    contents = store.items_thunk()  # the store's contents now, built when first needed
     core = _core.bundle_traffic_snapshot(sets, resources_digest, max_rules)
     c = object.__new__(_LazyCompiled)
-    c.__dict__.update(core=core, version=version, _items=(version, items), _lock=threading.Lock())
+    c.__dict__.update(core=core, version=version, _items=contents, _lock=threading.Lock())
     return c

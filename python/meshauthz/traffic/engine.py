@@ -424,11 +424,11 @@ class TrafficEngine:
         return who_can_reach(self, dataplane, port, mesh)
 
 
-def _from_bundle(resources: list[Resource], store: Optional[ResourceStore], options: dict[str, Any],
+def _from_bundle(resources: Callable[[], list[Resource]], store: Optional[ResourceStore], options: dict[str, Any],
                  sets: Optional[tuple[bytes, bytes]]) -> TrafficEngine:
     """A bundle's engine: over a verified bundle's compiled section when given (no compile step),
     else compiled from its (re-validated) resources."""
-    store = store if store is not None else ResourceStore(resources)
+    store = store if store is not None else ResourceStore(resources())
     if sets is None:
         return TrafficEngine(store, **options)
     from .compile import compiled_from_sets
