@@ -10,7 +10,8 @@ __all__ = [
     "default_traffic_permission_name", "RbacPolicySet", "RbacTarget", "rbac_denial_text", "rbac_go_quote",
     "rbac_bind_types", "rbac_kinds", "MtpSet", "MtpVerdict", "mtp_subset_contains", "mtp_subset_is_subset",
     "mtp_subset_iter", "BatchResult", "rbac_check_batch", "traffic_batch_arrow", "traffic_batch_rows",
-    "traffic_batch_ids", "traffic_dataplane_ids", "YamlMarks", "yaml_load",
+    "traffic_batch_ids", "traffic_dataplane_ids", "YamlMarks", "yaml_load", "bundle_traffic_sets",
+    "bundle_traffic_snapshot",
 ]
 
 __version__: str
