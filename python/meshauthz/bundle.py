@@ -27,10 +27,11 @@ Layout (integers big-endian)::
                     index and resources streams (compressed)
 
 Trust (issue #13): a bundle is as trustworthy as YAML. Loaded with `verify_key`, a signed bundle
-whose signature verifies *activates*: its resources are `LazyResource`s built from the index (a
-row is parsed and its fields filled on first access), and the traffic engine deserialises the
-compiled section straight into its snapshot (`PolicySet::compile` / `MtpSet::new` in Rust, no
-Python compile step). Loaded without a key (signed or not), the index and the compiled section are
+whose signature verifies *activates*: the traffic engine deserialises the compiled section straight
+into its snapshot (the core's compiled `PolicySet` and the MTP inputs, no compile step), while the
+resources (`LazyResource`s from the index: a row is parsed and its fields filled on first access),
+the store's key map and the engine's Python name indexes are built on first use. The compiled
+section is used only while the bundle's store is unchanged (after a change, engines compile it). Loaded without a key (signed or not), the index and the compiled section are
 never read: every resource is parsed and re-validated by the loader's own checks
 (`loader.check_resource`), and the engines compile from those resources exactly as after a YAML
 load (forged content with a recomputed checksum is reported as a `ValidationError`; forged
@@ -624,10 +625,9 @@ def _build(kind: str, resources: Any, store: Optional[ResourceStore], options: d
     if entry is None:
         raise BundleError(f"unknown engine kind {kind!r}")
     sets = None
-    if sections is not None and entry.compile_sets is not None:
-        if not sections.sets:
-            raise BundleError(f"{sections.source}: the bundle has no compiled {kind} section "
-                              "(its resources did not compile when it was written)")
+    # A bundle written without this kind's section (its resources did not compile then) compiles
+    # from its resources here, reporting that error as a YAML load would.
+    if sections is not None and entry.compile_sets is not None and sections.sets:
         sets = (sections.sets, sections.resources_digest())
     return entry.build(resources, store, options, sets)
 
