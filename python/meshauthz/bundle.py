@@ -31,8 +31,9 @@ whose signature verifies *activates*: the traffic engine deserialises the compil
 into its snapshot (the core's compiled `PolicySet` and the MTP inputs, no compile step), while the
 resources (`LazyResource`s from the index: a row is parsed and its fields filled on first access),
 the store's key map and the engine's Python name indexes are built on first use. The compiled
-section is used only while the bundle's store is unchanged (after a change, engines compile it). Loaded without a key (signed or not), the index and the compiled section are
-never read: every resource is parsed and re-validated by the loader's own checks
+section is used only while the bundle's store is unchanged (after a change, engines compile it).
+Loaded without a key (signed or not), the index and the compiled section are never read: every
+resource is parsed and re-validated by the loader's own checks
 (`loader.check_resource`), and the engines compile from those resources exactly as after a YAML
 load (forged content with a recomputed checksum is reported as a `ValidationError`; forged
 compiled sets are ignored). An unsigned bundle or a bad signature with a key is a `BundleError`.
