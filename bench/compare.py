@@ -29,10 +29,54 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "bench")]
 import meshauthz  # noqa: E402
 import rbac_reference as rref  # noqa: E402
 import traffic_reference as tref  # noqa: E402
-from bench_rbac import world as rbac_world  # noqa: E402
 from bench_traffic import _world as traffic_world  # noqa: E402
 from meshauthz import bundle as mbundle  # noqa: E402
 from meshauthz.rbac import Authorizer, User  # noqa: E402
+
+# The RBAC workload compare.py has always measured (the issue #5 set: 4 policy types, rules with a
+# MeshService `when`, 1,000 users); bench/workloads_rbac.py holds the issue #11 workload.
+TYPES = ["MeshTrafficPermission", "MeshHTTPRoute", "MeshTimeout", "MeshTrace"]
+
+
+def rbac_world(
+    n_roles: int,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[User], list[dict[str, Any]]]:
+    roles = [
+        {
+            "type": "AccessRole",
+            "name": f"r{i}",
+            "rules": [
+                {
+                    "types": [TYPES[(i + k) % 4]],
+                    "mesh": "default",
+                    "access": ["CREATE", "UPDATE"],
+                    "when": [{"targetRef": {"kind": "MeshService", "name": f"svc-{(i + k) % 50}"}}],
+                }
+                for k in range(5)
+            ],
+        }
+        for i in range(n_roles)
+    ]
+    bindings = [
+        {
+            "type": "AccessRoleBinding",
+            "name": f"b{i}",
+            "roles": [f"r{i % n_roles}", f"r{(i * 7) % n_roles}"],
+            "subjects": [{"type": "User", "name": f"user-{i}"}, {"type": "Group", "name": f"team-{i % 20}"}],
+        }
+        for i in range(1000)
+    ]
+    users = [User(f"user-{i}", [f"team-{i % 20}", "mesh-system:authenticated"]) for i in range(1000)]
+    resources = [
+        {
+            "type": TYPES[i % 4],
+            "mesh": "default",
+            "name": f"p{i}",
+            "spec": {"targetRef": {"kind": "MeshService", "name": f"svc-{i % 50}"}},
+        }
+        for i in range(64)
+    ]
+    return roles, bindings, users, resources
 
 try:
     import cedarpy

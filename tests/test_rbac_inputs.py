@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 from pathlib import Path
@@ -251,23 +250,8 @@ def test_invalid_utf8_in_string_columns_is_an_error_not_a_panic(authz: Authorize
 # ---- layering -------------------------------------------------------------------------------------
 
 
-def _imports(path: Path) -> set[str]:
-    out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom):
-            out.add("." * node.level + (node.module or ""))
-        elif isinstance(node, ast.Import):
-            out.update(a.name for a in node.names)
-    return out
-
-
-def test_engines_do_not_import_analysis_or_the_loader() -> None:
-    rbac = ROOT / "python" / "meshauthz" / "rbac"
-    for f in rbac.glob("*.py"):
-        assert not any("analysis" in m for m in _imports(f)), f
-    for name in ("documents.py", "target.py", "authorizer.py"):
-        assert not any(m.endswith("loader") or m.endswith("yaml_source.Document") for m in _imports(rbac / name)), name
-    # analysis formats the engines' answers: no R5.1 / R5.5 copies there.
+def test_analysis_holds_no_copy_of_r5_1_r5_5() -> None:
+    # analysis formats the engines' answers (the import layering: tests/test_import_contract.py).
     text = (ROOT / "python" / "meshauthz" / "analysis" / "rbac.py").read_text()
     assert "subjects" not in text and "mesh_scoped" not in text
 

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from . import _core
-from .api import load, load_dicts, loads, validate
+from .api import load, load_dicts, loads, parse_resource, parse_yaml, validate
 from .bundle import Bundle, BundleError, load_bundle
 from .errors import (
     DuplicateResourceError,
@@ -79,6 +79,8 @@ __all__ = [
     "load_dicts",
     "loads",
     "mesh_defaults",
+    "parse_resource",
+    "parse_yaml",
     "rank_compare",
     "rank_of",
     "selector_matches",

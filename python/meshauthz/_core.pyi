@@ -135,8 +135,14 @@ class TrafficSnapshot:
     def mtp_egress_rules(self, mesh: str, name: str) -> _Rules | None: ...
     def client_set(
         self, mesh: str, dataplane: str, port: int, with_admitted: bool = True
-    ) -> tuple[str, bool, list[Any], list[str], list[str]]:
-        """Who may reach the inbound (who-can): (basis, non-mesh admitted, terms, policies, admitted dataplanes)."""
+    ) -> tuple[str, bool, list[Any], list[str], list[str], list[str]]:
+        """Who may reach the inbound (who-can): (basis, non-mesh admitted, terms, policies, admitted
+        dataplanes, services all of whose dataplanes are admitted)."""
+    def service_matrix(
+        self, mesh: str
+    ) -> tuple[list[str], list[str], bytes, list[list[str]], list[list[tuple[str, int]]]]:
+        """(sources, destinations, codes row-major 0 deny / 1 partial / 2 allow, dataplanes per
+        source, (dataplane, port) inbounds per destination)."""
 
 @final
 class TrafficChecker:

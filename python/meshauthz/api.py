@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Union
 
-from .errors import DuplicateResourceError, Problem, ValidationError
-from .loader import LoadResult, PathLike, emit_warnings, load_objects, load_paths, load_text
-from .rbac import documents as _rbac_documents
+from . import registry
+from .errors import DuplicateResourceError, Problem, SchemaError, ValidationError
+from .loader import LoadResult, PathLike, emit_warnings, load_objects, load_paths, load_text, resource_from_document
+from .resource import Resource
 from .store import ResourceStore
-
-# Engines never import the loader: the RBAC source resolver gets its entry points from here.
-_rbac_documents.register_loader(load_paths, load_objects)
+from .yaml_source import Document, read_documents
 
 
 def _as_list(paths: Union[PathLike, Iterable[PathLike]]) -> list[PathLike]:
@@ -57,4 +56,30 @@ def load_dicts(documents: Iterable[dict[str, Any]]) -> ResourceStore:
     return _store_or_raise(load_objects(documents))
 
 
-__all__ = ["validate", "load", "loads", "load_dicts", "LoadResult", "Problem"]
+def parse_yaml(data: Union[str, bytes], file: str = "<string>") -> list[Any]:
+    """Every non-empty document of a YAML text, read by meshauthz's own safe reader (the loader's):
+    plain Python values, timestamps kept to the nanosecond; a `ParseError` names file and line."""
+    return [d.value for d in read_documents(data, file) if d.value is not None]
+
+
+def parse_resource(document: dict[str, Any], *, check: bool = True, file: str = "<document>") -> Resource:
+    """One document (Universal or Kubernetes form) as a `Resource`. `check=False` reads only the
+    envelope (kind, name, mesh, labels, times; the body normalised to its Universal equivalent)
+    with no meta, type or Kuma validation: a document whose envelope cannot be read is a
+    `SchemaError`. With `check=True` every problem is a `ValidationError` as from `load_dicts`."""
+    out = LoadResult()
+    res = resource_from_document(Document(document, file, 0), out, check=check)
+    if res is None:
+        raise SchemaError(out.problems) if not check else ValidationError(out.problems)
+    if check and out.problems:
+        raise ValidationError(out.problems)
+    return res
+
+
+# Engines take resources and never parse: their path conveniences (`from_paths`, `reload(paths)`,
+# `Authorizer(paths)`) reach the loader through these registrations (meshauthz.registry).
+registry.register_loader("load", load)
+registry.register_loader("load_paths", load_paths)
+registry.register_loader("load_objects", load_objects)
+
+__all__ = ["validate", "load", "loads", "load_dicts", "parse_resource", "parse_yaml", "LoadResult", "Problem"]

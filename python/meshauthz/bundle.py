@@ -62,9 +62,12 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Iterable, Iterator, Optional, Union
 
-from . import engine_registry
+from . import api as _api
 from . import kinds as _kinds
-from .errors import BundleError, MeshauthzError, ValidationError
+from . import loader as _loader  # attributes read at call time, as the former local imports did
+from . import registry as _registry
+from ._core import __version__
+from .errors import BundleError, MeshauthzError, Problem, ValidationError
 from .loader import register_reader
 from .resource import GO_ZERO_TIME, LazyResource, Resource, datetime_view, seconds_nanos
 from .store import ResourceStore
@@ -235,8 +238,6 @@ def dumps(resources: Union[ResourceStore, Iterable[Resource]], *, level: int = 6
     """Serialise resources (a store, or resources in load order) and the traffic engine's compiled
     section into bundle bytes, signed with the ed25519 private key `sign_key` (an object, PEM bytes
     or a PEM file path) when given."""
-    from . import __version__
-
     items = resources.list() if isinstance(resources, ResourceStore) else list(resources)
     head = b'{"meshauthz":' + _json(__version__) + b',"resources":['
     rows = [_json(_row(r)) for r in items]
@@ -275,13 +276,13 @@ def _resources_digest(zindex: Any, zbody: Any) -> bytes:
 def _compile_sets(items: list[Resource], store: Optional[ResourceStore], resources_digest: bytes) -> bytes:
     """The traffic engine's compiled section, or b"" when these resources do not compile (the
     engine then reports that error when built from the bundle, as from the YAML)."""
-    entry = engine_registry.get("traffic")
-    if entry is None or entry.compile_sets is None:
+    compile_sets = getattr(_registry.engine_class("traffic"), "_bundle_sets", None)
+    if compile_sets is None:
         return b""
     try:
         with gc_paused():
             store = store if store is not None else ResourceStore(items)
-            return entry.compile_sets(store, resources_digest) or b""
+            return compile_sets(store, resources_digest) or b""
     except MeshauthzError:
         return b""
 
@@ -510,12 +511,10 @@ def loads_resources(data: bytes, source: str = "<bytes>", *, verify_key: Optiona
 
 
 def _revalidate(resources: list[Resource], source: str) -> None:
-    from .loader import LoadResult, check_resource
-
-    out = LoadResult()
+    out = _loader.LoadResult()
     with gc_paused():
         for r in resources:
-            check_resource(r, out)
+            _loader.check_resource(r, out)
     if out.problems:
         raise ValidationError([_in_bundle(p, source) for p in out.problems])
 
@@ -620,17 +619,26 @@ class Bundle:
 
 def _build(kind: str, resources: Any, store: Optional[ResourceStore], options: dict[str, Any],
            sections: Optional[_Sections] = None) -> Any:
-    """An engine through the registry (`engine_registry`): over the compiled section of an
-    activated bundle's `sections` when this kind keeps one, else compiled from `resources`."""
-    entry = engine_registry.get(kind)
-    if entry is None:
-        raise BundleError(f"unknown engine kind {kind!r}")
-    sets = None
-    # A bundle written without this kind's section (its resources did not compile then) compiles
-    # from its resources here, reporting that error as a YAML load would.
-    if sections is not None and entry.compile_sets is not None and sections.sets:
-        sets = (sections.sets, sections.resources_digest())
-    return entry.build(resources, store, options, sets)
+    """An engine of the class the engines register (meshauthz.registry: bundle.py never imports an
+    engine); `resources()` gives the bundle's resources in load order. Over the compiled section of
+    an activated bundle's `sections` when the class activates one (`_from_sets`), else compiled
+    from the resources (also for a bundle written without a section: its resources did not
+    compile then, and the engine reports that as a YAML load would)."""
+    cls = _engine_class(kind)
+    if kind == "rbac":
+        return cls(resources(), **options)  # a list keeps load order, as from YAML paths
+    store = store if store is not None else ResourceStore(resources())
+    from_sets = getattr(cls, "_from_sets", None)
+    if sections is not None and sections.sets and from_sets is not None:
+        return from_sets(store, sections.sets, sections.resources_digest(), **options)
+    return cls(store, **options)
+
+
+def _engine_class(kind: str) -> Any:
+    cls = _registry.engine_class(kind)
+    if cls is None:  # pragma: no cover - meshauthz/__init__ imports every engine package
+        raise BundleError(f"no {kind} engine registered: import meshauthz first")
+    return cls
 
 
 def compile_paths(paths: Iterable[Union[str, os.PathLike]], output: Union[str, os.PathLike], *,
@@ -638,11 +646,8 @@ def compile_paths(paths: Iterable[Union[str, os.PathLike]], output: Union[str, o
     """Load and validate YAML (or bundles), write one bundle to `output` (signed with the ed25519
     private key `sign_key` when given); returns its size in bytes. A bundle that would not read
     back as the same resources is refused (BundleError) and nothing is written."""
-    from .api import _store_or_raise
-    from .loader import load_paths
-
-    result = load_paths(list(paths))
-    _store_or_raise(result)  # ValidationError / DuplicateResourceError listing every problem
+    result = _loader.load_paths(list(paths))
+    _api._store_or_raise(result)  # ValidationError / DuplicateResourceError listing every problem
     data = dumps(result.resources, sign_key=sign_key)  # load order, as the YAML gave it
     _check_round_trip(result.resources, data, os.fspath(output))
     tmp = f"{os.fspath(output)}.tmp{os.getpid()}"
@@ -704,10 +709,7 @@ def loads(data: bytes, source: str = "<bytes>", *, verify_key: Optional[KeyLike]
 def validate_bundle(data: bytes, source: str = "<bytes>") -> Any:
     """`meshauthz validate BUNDLE`: a LoadResult with every problem of the bundle's content (a
     malformed bundle is one `bundle` problem); never raises for bad input."""
-    from .errors import Problem
-    from .loader import LoadResult, check_resource
-
-    out = LoadResult()
+    out = _loader.LoadResult()
     key = _REQUIRED_KEY.get()
     try:
         resources, verified, _ = _decode(data, source, key)
@@ -720,10 +722,10 @@ def validate_bundle(data: bytes, source: str = "<bytes>") -> Any:
         out.documents += len(resources)
         out.resources.extend(resources)
         return out
-    checked = LoadResult()
+    checked = _loader.LoadResult()
     for r in resources:
         out.documents += 1
-        if check_resource(r, checked):
+        if _loader.check_resource(r, checked):
             out.resources.append(r)
     out.problems.extend(_in_bundle(p, source) for p in checked.problems)
     out.warnings.extend(_in_bundle(p, source) for p in checked.warnings)
@@ -788,6 +790,9 @@ def _rebuild(kind: str, data: bytes, options: str) -> Any:
     if snapshot is None:
         return _build(kind, lambda: resources, None, opts)
     return cls._over(ResourceStore(resources), snapshot, **opts)
+
+
+_registry.register_reducer(reduce_engine)  # engines' __reduce__ pickle as bundle bytes through it
 
 
 __all__ = ["Bundle", "BundleError", "FORMAT_VERSION", "MAGIC", "MAX_INFLATED", "MAX_RATIO", "compile_paths", "dumps",

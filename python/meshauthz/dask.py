@@ -40,8 +40,11 @@ except ImportError as e:  # pragma: no cover - depends on the installed extras
     raise ImportError(f"meshauthz.dask needs Dask and pyarrow: pip install 'meshauthz[dask]' ({e})") from e
 
 from . import scale
+from .api import load
 from .errors import InputError, Problem
+from .rbac import Authorizer
 from .scale import EngineRef, build_counts, engine_ref, format_summary
+from .traffic import TrafficEngine
 
 __all__ = ["ReplaySummary", "build_counts", "check_batch", "engine_ref", "replay_distributed", "worker_build_counts"]
 
@@ -371,10 +374,6 @@ def _counts_meta() -> pd.DataFrame:
 def _load_engine(resources: Any, kind: str) -> Any:
     if not isinstance(resources, (str, os.PathLike, list, tuple)):
         return resources  # an engine or an EngineRef
-    from .api import load
-    from .rbac import Authorizer
-    from .traffic import TrafficEngine
-
     paths = [resources] if isinstance(resources, (str, os.PathLike)) else list(resources)
     store = load([os.fspath(p) for p in paths])
     return Authorizer(store) if kind == "rbac" else TrafficEngine(store)

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, Optional
 
 from .kinds import TYPED_KINDS, Kind
+from .models import ModelError, parse_model
 from .yaml_source import Document, Mark, Path
 
 # Go's zero time: what Kuma reports for a resource without a creation time (issue #3, TP A3).
@@ -70,8 +71,6 @@ class Resource:
         loading checks clean bodies without one."""
         m = self._model
         if m is None and self.kind.name in TYPED_KINDS:
-            from .models import ModelError, parse_model
-
             try:
                 m = parse_model(self.kind.name, self.body)[0]
             except ModelError:

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Optional
 
 from .batch import RBAC_COLUMNS, TRAFFIC_COLUMNS, input_columns
 from .errors import InputError, Problem
+from .rbac import Authorizer
+from .traffic import TrafficEngine
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -46,9 +48,6 @@ def _fail(msg: str) -> InputError:
 
 def engine_kind(engine: Any) -> str:
     """`"traffic"` or `"rbac"` (the two engines with a batch API)."""
-    from .rbac import Authorizer
-    from .traffic import TrafficEngine
-
     if isinstance(engine, TrafficEngine):
         return "traffic"
     if isinstance(engine, Authorizer):
@@ -260,7 +259,7 @@ def replay_distributed(logs: Any, resources: Any, **kwargs: Any) -> Any:
     """`meshauthz.dask.replay_distributed` for callers that must not import Dask themselves (the CLI's
     `replay --dask`): a missing Dask is an `InputError` naming the extra to install."""
     try:
-        from . import dask as _dask
+        from . import dask as _dask  # lazy: the `dask` extra (dask, pandas, pyarrow) may be missing
     except ImportError as e:
         raise _fail(f"--dask needs Dask: pip install 'meshauthz[dask]' ({e})") from None
     return _dask.replay_distributed(logs, resources, **kwargs)

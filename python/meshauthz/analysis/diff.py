@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from ..rbac import Authorizer
+from ..rbac.target import describe
 from ..store import ResourceStore
 from ..traffic import Inbound, TrafficEngine
 from .matrix import VALUES, ServiceMatrix, service_matrix
@@ -134,9 +136,6 @@ def diff_traffic(before: ResourceStore, after: ResourceStore, report: Optional[D
 
 def diff_rbac(before: ResourceStore, after: ResourceStore, users: list[Any], resources: list[dict[str, Any]],
               report: Optional[DiffReport] = None) -> DiffReport:
-    from ..rbac import Authorizer
-    from ..rbac.target import describe
-
     report = report or DiffReport()
     ab, aa = Authorizer(before), Authorizer(after)
     for user in users:

@@ -3,11 +3,8 @@
 Cell (S, D) for client service S and destination service D:
 `allow` — every dataplane of S may reach every inbound of D; `deny` — none may; `partial` otherwise.
 
-Efficiency: a decision depends on the client only through its certificate identity (T2.7 / M5.1),
-and on the inbound only through its `ClientSet` (analysis.traffic). Dataplanes are grouped by
-identity and inbounds by ClientSet shape; each (identity, shape) pair is decided once with bitset
-posting lists (one Python int per (key, value) pair), and service cells are counted with one matrix
-product (numpy when importable, a pure-Python bitset fallback otherwise).
+The core decides every cell (`rust/core/src/traffic/matrix.rs`: clients grouped by certificate
+identity, T2.7 / M5.1, inbounds by client-set shape, bitsets); this module only formats.
 """
 
 from __future__ import annotations
@@ -19,8 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..errors import MeshauthzError, NotFoundError
-from ..traffic.model import SERVICE_TAG
-from .traffic import ClientSet, Pair, TrafficAnalyzer
+from .traffic import TrafficAnalyzer
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..traffic import TrafficEngine
@@ -43,8 +39,7 @@ class ServiceMatrix:
     codes: Any  # numpy int8 array or list of bytearrays
     src_dataplanes: dict[str, list[str]] = field(default_factory=dict, repr=False)
     dst_inbounds: dict[str, list[tuple[str, int]]] = field(default_factory=dict, repr=False)
-    inbound_sets: dict[tuple[str, int], ClientSet] = field(default_factory=dict, repr=False)
-    identities: dict[str, frozenset[Pair]] = field(default_factory=dict, repr=False)
+    core: Any = field(default=None, repr=False, compare=False)  # the TrafficSnapshot that decided
 
     def code(self, source: str, destination: str) -> int:
         try:
@@ -62,13 +57,12 @@ class ServiceMatrix:
 
     def allowed_pairs(self, source: str, destination: str) -> frozenset[tuple[str, str, int]]:
         """(client dataplane, destination dataplane, port) triples admitted for one cell."""
-        out = set()
-        for dp in self.src_dataplanes.get(source, []):
-            ident = self.identities[dp]
-            for ib in self.dst_inbounds.get(destination, []):
-                if self.inbound_sets[ib].allows(ident):
-                    out.add((dp, *ib))
-        return frozenset(out)
+        return frozenset(
+            (dp, name, port)
+            for dp in self.src_dataplanes.get(source, [])
+            for name, port in self.dst_inbounds.get(destination, [])
+            if self.core.check_inbound((self.mesh, dp), name, port, self.mesh).allowed
+        )
 
     def counts(self) -> dict[str, int]:
         flat = [v for r in self.rows() for v in r]
@@ -120,114 +114,32 @@ class ServiceMatrix:
         plt.close(fig)
 
 
-def _bits(mask: int, n: int) -> Any:
-    import numpy as np
-
-    raw = np.frombuffer(mask.to_bytes((n + 7) // 8 or 1, "little"), dtype=np.uint8)
-    return np.unpackbits(raw, bitorder="little")[:n].astype(bool)
-
-
 def service_matrix(
     engine: TrafficEngine, mesh: str, analyzer: Optional[TrafficAnalyzer] = None, *, use_numpy: Optional[bool] = None
 ) -> ServiceMatrix:
-    a = analyzer or TrafficAnalyzer(engine)
-    c = a.c
+    """The matrix of `mesh`, decided by the core (`TrafficSnapshot.service_matrix`); `use_numpy`
+    only chooses the representation of `codes` (numpy int8 array when importable, else bytearrays)."""
+    c = analyzer.c if analyzer is not None else engine.compiled
     engine._require_mesh(c, mesh)
-    identities = a.identities(mesh)
-    # Client side: dataplanes grouped by identity, identities grouped by service.
-    ident_ids: dict[frozenset[Pair], int] = {}
-    src_dps: dict[str, list[str]] = {}
-    src_ids: dict[str, set[int]] = {}
-    for dp in sorted(identities):
-        ident = identities[dp]
-        k = ident_ids.setdefault(ident, len(ident_ids))
-        for key, v in ident:
-            if key == SERVICE_TAG:
-                src_dps.setdefault(v, []).append(dp)
-                src_ids.setdefault(v, set()).add(k)
-    # Destination side: every inbound of a non-gateway dataplane, grouped by ClientSet shape.
-    shape_ids: dict[Any, int] = {}
-    shapes: list[ClientSet] = []
-    dst_ibs: dict[str, list[tuple[str, int]]] = {}
-    dst_ids: dict[str, set[int]] = {}
-    sets: dict[tuple[str, int], ClientSet] = {}
-    for (m, dp), res in sorted(c.dataplanes.items()):
-        if m != mesh:
-            continue
-        net = res.body.get("networking") or {}
-        inbounds = [i for i in net.get("inbound") or [] if isinstance(i, dict)]
-        if not inbounds or isinstance(net.get("gateway"), dict):
-            continue
-        rows = c.core.select_dataplane(mesh, dp)  # one core call per dataplane (T3.5 winners)
-        for ib in inbounds:
-            port, svc = ib.get("port"), (ib.get("tags") or {}).get(SERVICE_TAG)
-            if svc is None or not isinstance(port, int):
-                continue
-            cs = a.who_can_reach(dp, port, mesh, tp_rows=rows, with_clients=False)
-            sets[(dp, port)] = cs
-            sid = shape_ids.get(cs.shape())
-            if sid is None:
-                sid = shape_ids[cs.shape()] = len(shapes)
-                shapes.append(cs)
-            dst_ibs.setdefault(svc, []).append((dp, port))
-            dst_ids.setdefault(svc, set()).add(sid)
-    # Decide every (identity, shape) pair with posting-list bitsets.
-    n_id = len(ident_ids)
-    full = (1 << n_id) - 1
-    posting: dict[Pair, int] = {}
-    for ident, k in ident_ids.items():
-        for p in ident:
-            posting[p] = posting.get(p, 0) | (1 << k)
-
-    def conj(pairs: tuple[Pair, ...]) -> int:
-        m = full
-        for p in pairs:
-            m &= posting.get(p, 0)
-            if not m:
-                break
-        return m
-
-    allowed: list[int] = []
-    for cs in shapes:
-        mask = 0
-        for t in cs.terms:
-            tm = conj(t.require)
-            for u in t.unless:
-                if tm:
-                    tm &= ~conj(u)
-            mask |= tm
-        allowed.append(mask & full)
-    sources, destinations = sorted(src_ids), sorted(dst_ids)
+    sources, destinations, raw, src_dps, dst_ibs = c.core.service_matrix(mesh)
+    n = len(destinations)
     if use_numpy is None:
         try:
-            import numpy  # noqa: F401
+            import numpy  # noqa: F401  (optional: the `arrow` / `plot` extras bring it)
 
             use_numpy = True
         except ImportError:
             use_numpy = False
+    codes: Any
     if use_numpy and sources and destinations:
-        import numpy as np
+        import numpy as np  # optional dependency, see above
 
-        A = np.zeros((n_id, len(shapes)), dtype=np.float64)
-        for d, mask in enumerate(allowed):
-            A[:, d] = _bits(mask, n_id)
-        S = np.zeros((len(sources), n_id))
-        for i, s in enumerate(sources):
-            S[i, list(src_ids[s])] = 1.0
-        T = np.zeros((len(shapes), len(destinations)))
-        for j, d in enumerate(destinations):
-            T[list(dst_ids[d]), j] = 1.0
-        counts = (S @ A) @ T
-        totals = np.outer(S.sum(axis=1), T.sum(axis=0))
-        codes = np.where(counts == 0, DENY, np.where(counts == totals, ALLOW, PARTIAL)).astype(np.int8)
+        codes = np.frombuffer(raw, dtype=np.int8).reshape(len(sources), n).copy()
     else:
-        src_masks = [sum(1 << k for k in src_ids[s]) for s in sources]
-        codes = [bytearray(len(destinations)) for _ in sources]
-        for j, d in enumerate(destinations):
-            every, some = full, 0
-            for sid in dst_ids[d]:
-                every &= allowed[sid]
-                some |= allowed[sid]
-            for i, sm in enumerate(src_masks):
-                codes[i][j] = DENY if not sm & some else (ALLOW if not sm & ~every else PARTIAL)
-    return ServiceMatrix(mesh, sources, destinations, codes, src_dps, dst_ibs, sets, identities)
+        codes = [bytearray(raw[i * n:(i + 1) * n]) for i in range(len(sources))]
+    return ServiceMatrix(
+        mesh, sources, destinations, codes,
+        dict(zip(sources, src_dps)),
+        {d: [(dp, port) for dp, port in ibs] for d, ibs in zip(destinations, dst_ibs)},
+        c.core,
+    )

@@ -17,6 +17,9 @@ from typing import Any, Optional, Sequence
 
 import click
 
+from .. import __version__
+from ..bundle import BundleError, require_signature
+from ..errors import MeshauthzError
 from ._common import EXIT_INPUT, EXIT_OK, CliError, error_lines, install_warning_handler
 
 COMMAND_MODULES = (
@@ -47,8 +50,6 @@ class _Group(click.Group):
 
 
 def _version() -> str:
-    from .. import __version__
-
     return __version__
 
 
@@ -57,8 +58,6 @@ def _verify_key(ctx: click.Context, param: click.Parameter, value: Optional[str]
     not re-validated); an unsigned or differently signed bundle is a located `bundle` problem."""
     if value is None:
         return None
-    from ..bundle import BundleError, require_signature
-
     try:
         ctx.with_resource(require_signature(value))
     except BundleError as e:
@@ -136,8 +135,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             pass
         return EXIT_OK
     except Exception as e:  # a library error no command turned into a message: still one line
-        from ..errors import MeshauthzError
-
         if not isinstance(e, (MeshauthzError, OSError)):
             raise
         for line in error_lines(e):

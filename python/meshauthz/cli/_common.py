@@ -25,6 +25,9 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 
 import click
 
+from ..api import parse_yaml
+from ..errors import MeshauthzError
+
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
 
 BASE_FORMATS = ("text", "json", "yaml", "table")
@@ -120,10 +123,8 @@ def read_bytes(path: str, option: str) -> bytes:
 
 def yaml_documents(path: str, option: str) -> list[Any]:
     """Every non-empty YAML document of one file (meshauthz's own safe reader, located errors)."""
-    from ..yaml_source import read_documents
-
     name = "<stdin>" if path == "-" else path
-    return [d.value for d in read_documents(read_bytes(path, option), name) if d.value is not None]
+    return parse_yaml(read_bytes(path, option), name)
 
 
 def one_document(path: str, option: str) -> dict[str, Any]:
@@ -395,8 +396,6 @@ ID_FAMILIES = {"can-i": "RBAC", "lint": "RBAC", "what-can": "RBAC", "traffic": "
 def fail_on_errors(fn: Callable[..., int]) -> Callable[..., int]:
     """Run a command body; library errors become located one-line errors with exit status 2."""
     import functools
-
-    from ..errors import MeshauthzError
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> int:

@@ -20,6 +20,11 @@ from typing import Any, Optional
 
 import click
 
+from ..analysis.diff import diff_rbac, diff_traffic
+from ..analysis.matrix import service_matrix
+from ..api import load
+from ..rbac import Authorizer, User
+from ..traffic import TrafficEngine
 from ._common import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -35,7 +40,8 @@ from ._common import (
     resolve_format,
     yaml_documents,
 )
-from .rbac import mode_option, roles_option, user_options
+from .heatmap import draw
+from .rbac import mode_option, roles_option, user_options, user_text
 
 FORMATS = ("text", "json", "yaml", "table")
 MATRIX_FORMATS = ("text", "json", "yaml", "table", "csv", "png", "svg")
@@ -55,8 +61,6 @@ def who_can(target: str, files: tuple[str, ...], mesh: Optional[str], output: Op
     A mesh client is admitted iff it holds every tag pair of some CLIENTS HOLDING row and none of
     that row's `except` sets (T2.7, M5.1, M6.2).
     """
-    from ..traffic import TrafficEngine
-
     fmt = resolve_format(output, out, FORMATS)
     dp, sep, port = target.rpartition(":")
     if not sep or not dp or not port.isdigit() or not 0 < int(port) < 65536:
@@ -88,8 +92,6 @@ def what_can(user: str, groups: tuple[str, ...], roles: tuple[str, ...], mode: s
     TYPES/NAMES `any` = unrestricted; MESH `any` = no mesh restriction, `*` = any mesh-scoped
     resource (R5.5); WHEN = qualifiers the resource must be covered by (R5.6).
     """
-    from ..rbac import Authorizer, User
-
     fmt = resolve_format(output, out, FORMATS)
     caps = Authorizer(input_paths(roles, "--roles"), mode=mode).what_can(User(user, groups))
 
@@ -100,8 +102,6 @@ def what_can(user: str, groups: tuple[str, ...], roles: tuple[str, ...], mode: s
         return render_table(("ROLE[RULE]", "ACCESS", "TYPES", "NAMES", "MESH", "WHEN"), rows)
 
     def text() -> str:  # the header in our words (no Kuma `name/groups` form)
-        from .rbac import user_text
-
         body = str(caps).split("\n", 1)
         head = (f"user {user_text(caps.user)}  mode {caps.mode}  roles: {', '.join(caps.roles) or '-'}"
                 + (f"  missing roles: {', '.join(caps.missing_roles)}" if caps.missing_roles else ""))
@@ -123,10 +123,6 @@ def matrix(mesh: str, files: tuple[str, ...], output: Optional[str], out: Option
     allow = every dataplane of the row service may reach every inbound of the column service,
     deny = none may, partial otherwise. A heat map needs --out FILE.png or FILE.svg.
     """
-    from ..analysis.matrix import service_matrix
-    from ..traffic import TrafficEngine
-    from .heatmap import draw
-
     fmt = resolve_format(output, out, MATRIX_FORMATS)
     m = service_matrix(TrafficEngine.from_paths(input_paths(files, "-f")), mesh)
     data = m.to_dict()
@@ -143,8 +139,6 @@ def matrix(mesh: str, files: tuple[str, ...], output: Optional[str], out: Option
 
 
 def _users(path: str) -> list[Any]:
-    from ..rbac import User
-
     items: list[Any] = []
     for d in yaml_documents(path, "--users"):
         items.extend(d.get("users", []) if isinstance(d, dict) else d if isinstance(d, list) else [d])
@@ -198,9 +192,6 @@ def diff(before: tuple[str, ...], after: tuple[str, ...], users: Optional[str], 
     dataplane pairs), with the deciding policies; with --users and --resources also every changed
     CREATE / UPDATE / DELETE decision.
     """
-    from ..analysis.diff import diff_rbac, diff_traffic
-    from ..api import load
-
     fmt = resolve_format(output, out, FORMATS)
     if bool(users) != bool(resources):
         raise CliError("--users and --resources go together")

@@ -14,6 +14,7 @@ from typing import Optional
 
 import click
 
+from ..bundle import BundleError, compile_paths, load_bundle, signing_key
 from ._common import (
     EXIT_OK,
     CliError,
@@ -44,8 +45,6 @@ def compile_cmd(paths: tuple[str, ...], files: tuple[str, ...], bundle: str, sig
 
     -f / --roles / --before / --after accept a bundle wherever they accept YAML.
     """
-    from ..bundle import BundleError, compile_paths, load_bundle, signing_key
-
     fmt = resolve_format(output, None, FORMATS)
     sources = input_paths([*paths, *files], "PATH")
     if not sources:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from click.shell_completion import get_completion_class
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -17,13 +18,10 @@ def completion(shell: str) -> int:
     zsh:  eval "$(meshauthz completion zsh)"           (e.g. in ~/.zshrc)
     fish: meshauthz completion fish > ~/.config/fish/completions/meshauthz.fish
     """
-    from click.shell_completion import get_completion_class
-
-    from . import cli
-
     cls = get_completion_class(shell)
     assert cls is not None  # every name in SHELLS is built into Click
-    click.echo(cls(cli, {}, "meshauthz", "_MESHAUTHZ_COMPLETE").source())
+    root = click.get_current_context().find_root().command  # the `meshauthz` group (cli/__init__ imports us)
+    click.echo(cls(root, {}, "meshauthz", "_MESHAUTHZ_COMPLETE").source())
     return 0
 
 

@@ -30,6 +30,7 @@ from ._common import (
     quiet_option,
     resolve_format,
 )
+from .lint import lint_cmd
 
 FORMATS = ("text", "json", "yaml", "table")
 
@@ -148,7 +149,5 @@ def can_i(action: str, user: str, groups: tuple[str, ...], file: Optional[str], 
 
 
 def register(cli: click.Group) -> None:
-    from .lint import lint_cmd  # RBAC and traffic findings; registered here to keep the command order
-
     cli.add_command(can_i)
-    cli.add_command(lint_cmd)
+    cli.add_command(lint_cmd)  # RBAC and traffic findings; registered here to keep the command order

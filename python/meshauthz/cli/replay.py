@@ -31,6 +31,11 @@ from typing import Any, Callable, Iterator, Optional
 
 import click
 
+from ..api import load
+from ..batch import input_columns
+from ..rbac import Authorizer
+from ..scale import replay_distributed, summary_groups
+from ..traffic import TrafficEngine
 from ._common import (
     EXIT_INPUT,
     EXIT_OK,
@@ -229,11 +234,6 @@ def _read_jsonl(log: Log, name: str, text: str, advance: Progress) -> None:
 def evaluate(rows: list[dict[str, Any]], resources: list[str], engine: str = "auto", threads: int = 1,
              advance: Progress = lambda n: None, unreadable: Optional[dict[int, str]] = None,
              ) -> tuple[str, list[bool], list[str], list[Optional[str]]]:
-    from ..api import load
-    from ..batch import input_columns
-    from ..rbac import Authorizer
-    from ..traffic import TrafficEngine
-
     unreadable = unreadable or {}
     first = next((r for i, r in enumerate(rows) if i not in unreadable), {})
     kind = engine if engine != "auto" else ("rbac" if "action" in first else "traffic")
@@ -491,8 +491,6 @@ def replay(logs: tuple[str, ...], resources: tuple[str, ...], engine: str, threa
 def _replay_dask(logs: list[str], resources: tuple[str, ...], engine: str, scheduler: str, fmt: str,
                  out: Optional[str]) -> int:
     """`replay --dask`: the same summary and exit codes, decided on a Dask cluster (meshauthz.scale)."""
-    from ..scale import replay_distributed, summary_groups
-
     if "-" in logs:
         raise CliError("--dask reads files, not stdin")
     paths = input_paths(resources, "-f")

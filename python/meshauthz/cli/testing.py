@@ -34,6 +34,10 @@ from typing import Any, Optional
 
 import click
 
+from ..conformance.runner import evaluate
+from ..errors import MeshauthzError
+from ..rbac import TOKEN_KINDS, Authorizer, User
+from ..traffic import TrafficEngine
 from ._common import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -47,6 +51,7 @@ from ._common import (
     resolve_format,
     yaml_documents,
 )
+from .traffic import parse_destination, parse_source
 
 FORMATS = ("text", "json", "yaml", "table")
 TEST_SUFFIXES = TEST_FILE_SUFFIXES
@@ -122,15 +127,11 @@ class Suite:
 
     def traffic(self) -> Any:
         if self._traffic is None:
-            from ..traffic import TrafficEngine
-
             self._traffic = TrafficEngine.from_paths(self.resources)
         return self._traffic
 
     def authorizer(self) -> Any:
         if self._authz is None:
-            from ..rbac import Authorizer
-
             self._authz = Authorizer(self.roles)
         return self._authz
 
@@ -166,8 +167,6 @@ def _compare(expect: dict[str, Any], got: dict[str, Any]) -> list[str]:
 
 
 def _traffic_case(suite: Suite, case: dict[str, Any]) -> tuple[str, list[str]]:
-    from .traffic import parse_destination, parse_source
-
     q = case["traffic"]
     if not isinstance(q, dict) or "from" not in q or "to" not in q:
         raise CaseError("traffic: expected {from: SOURCE, to: DEST}")
@@ -183,8 +182,6 @@ def _traffic_case(suite: Suite, case: dict[str, Any]) -> tuple[str, list[str]]:
 
 
 def _rbac_case(suite: Suite, case: dict[str, Any], base: Path) -> tuple[str, list[str]]:
-    from ..rbac import TOKEN_KINDS, User
-
     q = case["rbac"]
     if not isinstance(q, dict) or not isinstance(q.get("user"), str) or not isinstance(q.get("action"), str):
         raise CaseError("rbac: expected {user: NAME, action: ACTION, resource: {...} | file: PATH}")
@@ -232,8 +229,6 @@ def _who_can_case(suite: Suite, case: dict[str, Any]) -> tuple[str, list[str]]:
 
 
 def run_case(suite: Suite, case: Any, base: Path) -> tuple[str, list[str]]:
-    from ..errors import MeshauthzError
-
     if not isinstance(case, dict):
         raise CaseError("a test must be a mapping")
     kinds = [k for k in ("traffic", "rbac", "who-can") if k in case]
@@ -298,9 +293,6 @@ def vector_passes(vector: dict[str, Any], row: dict[str, Any], rbac: bool) -> tu
 
 
 def run_vectors(path: Path, doc: dict[str, Any]) -> list[Result]:
-    from ..conformance import kinds  # noqa: F401  (registers the query handlers)
-    from ..conformance.runner import evaluate
-
     rbac = "roles" in doc or "bindings" in doc
     file_view = {k: v for k, v in doc.items() if k != "vectors"}
     out = []

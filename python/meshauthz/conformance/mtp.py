@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..api import load_dicts
+from .. import load_dicts
 from ..mtp import MtpEngine, subset_contains, subset_is_subset, subset_iter
-from .runner import handler
+from .handlers import handler
 
 
 def _engine(vector: dict[str, Any]) -> MtpEngine:

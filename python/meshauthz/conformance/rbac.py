@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..rbac import TOKEN_KINDS, Authorizer, User
-from .runner import handler
+from .handlers import handler
 
 
 def _answer(vector: dict[str, Any], authz: Authorizer) -> dict[str, Any]:

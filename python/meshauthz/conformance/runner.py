@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
-from ..errors import MeshauthzError
-from ..yaml_source import read_documents
+from .. import MeshauthzError, parse_yaml
+from . import kinds as _kinds  # noqa: F401  (the area modules register their handlers)
+from .handlers import HANDLERS, Handler, handler  # noqa: F401  (kept importable from here)
 
 # Fields the runner must never read (conformance.md rule 2).
 ANSWER_FIELDS = ("expect", "error", "reason", "note", "basis", "source")
-
-Handler = Callable[[dict[str, Any], dict[str, Any]], Any]
-"""handler(vector, file_document) -> result; the file document gives catalogues (rbac roles)."""
-
-HANDLERS: dict[str, Handler] = {}
-
-
-def handler(kind: str) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        HANDLERS[kind] = fn
-        return fn
-    return register
-
 
 def strip_answers(vector: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in vector.items() if k not in ANSWER_FIELDS}
@@ -55,7 +43,7 @@ def run_file(path: str, out: Any = None) -> int:
     out = out or sys.stdout
     with open(path, "rb") as f:
         data = f.read()
-    docs = [d.value for d in read_documents(data, path) if d.value is not None]
+    docs = parse_yaml(data, path)
     if len(docs) != 1 or not isinstance(docs[0], dict) or not isinstance(docs[0].get("vectors"), list):
         raise ValueError(f"{path}: not a vector file (expected one mapping with a `vectors` list)")
     file_doc = docs[0]
@@ -71,8 +59,6 @@ def run_file(path: str, out: Any = None) -> int:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    from . import kinds  # noqa: F401  (registers the handlers)
-
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: python -m meshauthz.conformance VECTORS.yaml [VECTORS.yaml ...]", file=sys.stderr)

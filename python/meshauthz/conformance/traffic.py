@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import load_dicts
-from ..errors import InputError, Problem
+from .. import InputError, Problem, load_dicts
 from ..traffic import (
     NON_MESH,
     ExternalServiceTarget,
@@ -24,7 +23,7 @@ from ..traffic import (
     rank_of,
     selector_matches,
 )
-from .runner import handler
+from .handlers import handler
 
 
 def _engine(vector: dict[str, Any]) -> TrafficEngine:

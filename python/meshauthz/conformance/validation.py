@@ -4,20 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import kinds as _kinds
-from ..errors import SchemaError
-from ..loader import LoadResult, resource_from_document
+from .. import parse_resource
 from ..validation import deprecations, validate_meta, validate_schema, validate_spec
-from ..yaml_source import Document
-from .runner import handler
+from .handlers import handler
 
 
-def _body(resource: dict[str, Any]) -> tuple[_kinds.Kind, dict[str, Any]]:
-    """Normalise either form to (kind, Universal-equivalent body) without validating it."""
-    out = LoadResult()
-    res = resource_from_document(Document(resource, "<vector>", 0), out, check=False)
-    if res is None:
-        raise SchemaError(out.problems)
+def _body(resource: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Normalise either form to (kind, Universal-equivalent body) without validating it (a
+    `SchemaError` when the envelope cannot be read)."""
+    res = parse_resource(resource, check=False, file="<vector>")
     return res.kind, res.body
 
 

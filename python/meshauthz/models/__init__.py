@@ -11,24 +11,18 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, ValidationError
 
-from ..validation.paths import MapKey, go_quote, render_path
-from ..yaml_source import Path
+from ..validation.paths import MapKey, Path, go_quote, render_path
 from .access_role import AccessRole, AccessRoleBinding
 from .base import MAP_FIELDS
 from .dataplane import Dataplane
 from .external_service import ExternalService
 from .mesh import Mesh
 from .mesh_traffic_permission import MeshTrafficPermission
+from .table import MODELS
 from .traffic_permission import TrafficPermission
 
 __all__ = ["ModelError", "parse_model", "MODELS", "AccessRole", "AccessRoleBinding", "Dataplane",
            "ExternalService", "Mesh", "MeshTrafficPermission", "TrafficPermission"]
-
-MODELS: dict[str, type[BaseModel]] = {
-    "Mesh": Mesh, "Dataplane": Dataplane, "ExternalService": ExternalService,
-    "TrafficPermission": TrafficPermission, "MeshTrafficPermission": MeshTrafficPermission,
-    "AccessRole": AccessRole, "AccessRoleBinding": AccessRoleBinding,
-}
 
 # pydantic error type -> what the field expects (third element of each ModelError entry)
 _EXPECTED = {

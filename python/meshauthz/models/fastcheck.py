@@ -15,6 +15,8 @@ from typing import Any, Callable, Literal, Optional, Union
 
 from pydantic import BaseModel
 
+from .table import MODELS
+
 Check = Callable[[Any], bool]
 
 
@@ -98,8 +100,6 @@ def clean(kind: str, body: dict[str, Any]) -> bool:
     """True iff pydantic would accept `body` for `kind` with no error and no unknown field."""
     check = _CHECKS.get(kind)
     if check is None:
-        from . import MODELS
-
         model: Optional[type[BaseModel]] = MODELS.get(kind)
         check = _CHECKS[kind] = _model_check(model, {}) if model is not None else _never
     return check(body)

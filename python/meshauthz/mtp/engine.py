@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Optional, Union
+from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
-from .. import _core
-from ..engine_registry import EngineKind
-from ..engine_registry import register as register_engine
+from .. import _core, registry
 from ..errors import InputError, NotFoundError, Problem
 from ..resource import Resource
 from ..store import ResourceStore
 from .compile import compile_inputs
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only: `traffic` sits above `mtp`
+    from ..traffic.explain import Explanation
 
 Action = Literal["Allow", "Deny", "AllowWithShadowDeny"]
 PolicyOrder = Literal["kuma", "as_listed"]
@@ -145,9 +146,7 @@ class MtpEngine:
         self._state: Optional[tuple[int, Any]] = None
 
     def __reduce__(self) -> tuple[Any, ...]:  # pickles as bundle bytes (meshauthz.bundle)
-        from ..bundle import reduce_engine
-
-        return reduce_engine(self, "mtp", self.store, {})
+        return registry.reduce_engine(self, "mtp", self.store, {})
 
     @property
     def compiled(self) -> Any:
@@ -198,9 +197,7 @@ class MtpEngine:
         if isinstance(source, ResourceStore):
             store = source
         else:
-            from ..api import load
-
-            store = load(source)
+            store = registry.loader("load")(source)
         snap = store.snapshot(("MeshTrafficPermission", "Dataplane"))
         policies, dataplanes = compile_inputs(snap)
         try:
@@ -235,13 +232,16 @@ class MtpEngine:
             out.append(self._decide(compiled, s, d, _port(p)))
         return out
 
-    def explain(self, *, source: Any, destination: Any, mesh: Optional[str] = None) -> Any:
+    def explain(self, *, source: Any, destination: Any, mesh: Optional[str] = None) -> Explanation:
         """The MeshTrafficPermission explanation (M4.9 order, M6.1 items with M6.2 flags, M6.4
         rules), as `TrafficEngine.explain` gives it for an inbound an MTP selects."""
-        from ..traffic.engine import TrafficEngine
-
-        return TrafficEngine(self.store, max_rules=self.max_rules).explain(
+        # `traffic` composes TP and MTP (it sits above `mtp`), so its engine is reached through the registry.
+        traffic = registry.engine_class("traffic")
+        if traffic is None:  # pragma: no cover - meshauthz/__init__ imports meshauthz.traffic
+            raise _input_error("MtpEngine.explain needs meshauthz.traffic: import meshauthz first")
+        explanation: Explanation = traffic(self.store, max_rules=self.max_rules).explain(
             source=source, destination=destination, mesh=mesh)
+        return explanation
 
     def matched_policies(self, dataplane: str, port: int, mesh: Optional[str] = None) -> list[str]:
         """M4: policies selecting the inbound, lowest priority first (`[]` = none)."""
@@ -334,10 +334,4 @@ def _decision(raw: Any) -> MtpDecision:
     return MtpDecision._lazy(raw)
 
 
-def _from_bundle(resources: Callable[[], list[Resource]], store: Optional[ResourceStore], options: dict[str, Any],
-                 sets: Optional[tuple[bytes, bytes]]) -> MtpEngine:
-    """A bundle's MtpEngine (compiled from its resources: MTPs and Dataplanes only)."""
-    return MtpEngine(store if store is not None else ResourceStore(resources()), **options)
-
-
-register_engine("mtp", EngineKind(_from_bundle))
+registry.register_engine("mtp", MtpEngine)  # bundles and pickles build it (meshauthz.bundle)

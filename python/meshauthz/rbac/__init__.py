@@ -8,24 +8,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
-
 from .._core import RbacTarget
-from ..engine_registry import EngineKind
-from ..engine_registry import register as _register
 from .authorizer import ACTIONS, TOKEN_KINDS, Authorizer
 from .decision import AccessDecision, Grant
 from .defaults import admin_role, default_binding, default_objects
 from .identity import ADMIN_USER, ANONYMOUS_USER, AUTHENTICATED, UNAUTHENTICATED, User, authenticated
-
-
-def _from_bundle(resources: Callable[[], list[Any]], store: Any, options: dict[str, Any],
-                 sets: Optional[tuple[bytes, bytes]]) -> Authorizer:
-    """A bundle's Authorizer, compiled from its resources (a list keeps load order, as from YAML)."""
-    return Authorizer(resources(), **options)
-
-
-_register("rbac", EngineKind(_from_bundle))
 
 __all__ = [
     "ACTIONS", "ADMIN_USER", "ANONYMOUS_USER", "AUTHENTICATED", "AccessDecision", "Authorizer", "Grant",

@@ -12,7 +12,7 @@ import os
 import threading
 from typing import Any, Callable, Literal, Optional, Sequence, TypeVar
 
-from .. import _core
+from .. import _core, registry
 from .._core import BatchResult, RbacPolicySet, RbacTarget, rbac_bind_types
 from ..errors import EvaluationError
 from ..resource import Resource
@@ -85,10 +85,8 @@ class Authorizer:
         self._source: Source = self._kept(source)
 
     def __reduce__(self) -> tuple[Any, ...]:  # pickles as bundle bytes (meshauthz.bundle)
-        from ..bundle import reduce_engine  # noqa: PLC0415 - bundle sits above the engines
-
-        return reduce_engine(self, "rbac", self._resources, {"mode": self.mode, "secret_reads": self.secret_reads,
-                                                             "static_config": self.static_config})
+        return registry.reduce_engine(self, "rbac", self._resources, {
+            "mode": self.mode, "secret_reads": self.secret_reads, "static_config": self.static_config})
 
     def _compile(
         self, source: Source
@@ -178,3 +176,6 @@ class Authorizer:
 
 
 __all__ = ["ACTIONS", "TOKEN_KINDS", "Authorizer"]
+
+
+registry.register_engine("rbac", Authorizer)  # bundles and pickles build it (meshauthz.bundle)

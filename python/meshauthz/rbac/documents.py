@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import Any, Callable, Optional, Protocol, Union
+from typing import Any, Callable, Protocol, Union
 
-from ..errors import DuplicateResourceError, EvaluationError, Problem, SchemaError, ValidationError
+from .. import registry
+from ..errors import DuplicateResourceError, Problem, SchemaError, ValidationError
 from ..resource import Resource
 from ..store import ResourceStore
-from ..validation import render_path
-from ..yaml_source import Path
+from ..validation.paths import Path, render_path
 
 ACCESS_VALUES = (
     "CREATE", "UPDATE", "DELETE", "GENERATE_DATAPLANE_TOKEN", "GENERATE_USER_TOKEN", "GENERATE_ZONE_CP_TOKEN",
@@ -39,21 +39,18 @@ class Loaded(Protocol):
 Source = Union[ResourceStore, Loaded, str, "os.PathLike[str]", Iterable[Any]]
 
 # Parsing paths and documents is the loader's job, a layer above the engines (engines take
-# resources and never parse): `meshauthz.api` registers the two loader entry points at import.
-_load_paths: Optional[Callable[[list[Any]], Loaded]] = None
-_load_objects: Optional[Callable[[list[dict[str, Any]]], Loaded]] = None
+# resources and never parse): `meshauthz.api` registers the loader entry points in `meshauthz.registry`.
 
 
 def register_loader(load_paths: Callable[[list[Any]], Loaded],
                     load_objects: Callable[[list[dict[str, Any]]], Loaded]) -> None:
-    global _load_paths, _load_objects
-    _load_paths, _load_objects = load_paths, load_objects
+    """The earlier hook, kept: registers both entry points in `meshauthz.registry`."""
+    registry.register_loader("load_paths", load_paths)
+    registry.register_loader("load_objects", load_objects)
 
 
-def _loaded(fn: Optional[Callable[[Any], Loaded]], arg: Any) -> Loaded:
-    if fn is None:  # pragma: no cover - meshauthz/__init__ imports meshauthz.api first
-        raise EvaluationError("no loader registered: import meshauthz first")
-    return fn(arg)
+def _loaded(name: str, arg: Any) -> Loaded:
+    return registry.loader(name)(arg)  # type: ignore[no-any-return]
 
 
 def _resources(source: Source) -> list[Resource]:
@@ -61,7 +58,7 @@ def _resources(source: Source) -> list[Resource]:
     if isinstance(source, ResourceStore):
         return source.list()
     if isinstance(source, (str, os.PathLike)):
-        result = _loaded(_load_paths, [source])
+        result = _loaded("load_paths", [source])
     elif hasattr(source, "resources") and hasattr(source, "problems"):
         result = source  # type: ignore[assignment]
     else:
@@ -69,14 +66,14 @@ def _resources(source: Source) -> list[Resource]:
         if all(isinstance(x, Resource) for x in items):
             return items
         if all(isinstance(x, (str, os.PathLike)) for x in items):
-            result = _loaded(_load_paths, items)
+            result = _loaded("load_paths", items)
         else:
             resources = [x for x in items if isinstance(x, Resource)]
             dicts = [x for x in items if not isinstance(x, Resource)]
             if not all(isinstance(d, dict) for d in dicts):
                 raise SchemaError([Problem("RBAC sources must be documents (dicts), Resources or paths",
                                            code="type")])
-            result = _loaded(_load_objects, dicts)
+            result = _loaded("load_objects", dicts)
             result.resources = resources + result.resources
     if result.problems:
         raise ValidationError(result.problems)  # the loader runs Kuma validation (R2.1)

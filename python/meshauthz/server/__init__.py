@@ -14,16 +14,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import config
+
 __all__ = ["ServerConfig", "load_config", "RunningServer", "build_service", "serve", "start_in_thread"]
 
 
 def __getattr__(name: str) -> Any:
     if name in ("ServerConfig", "load_config"):
-        from . import config
-
         return getattr(config, name)
     if name in ("RunningServer", "build_service", "serve", "start_in_thread"):
-        from . import runner
+        from . import runner  # lazy: the `serve` extra (uvicorn, starlette) may be missing
 
         return getattr(runner, name)
     raise AttributeError(name)

@@ -10,6 +10,9 @@ import argparse
 import sys
 from typing import Any, Optional
 
+from .config import ConfigError, load_config
+from .store import StoreError
+
 EXIT_OK, EXIT_USAGE = 0, 2
 _EXTRA = "the server needs the `serve` extra: pip install 'meshauthz[serve]'"
 
@@ -18,8 +21,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         import logging
 
-        from .config import ConfigError, load_config
-        from .runner import serve
+        from .runner import serve  # lazy: the `serve` extra (uvicorn, starlette) may be missing
     except ImportError as e:
         print(f"error: {_EXTRA} ({e})", file=sys.stderr)
         return EXIT_USAGE
@@ -36,8 +38,6 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from .store import StoreError
-
     try:
         serve(config)
     except (StoreError, OSError, ValueError) as e:  # unreachable database, port in use, bad key file
@@ -48,7 +48,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _token(args: argparse.Namespace) -> int:
     try:
-        from . import tokens
+        from . import tokens  # lazy: the `serve` extra (PyJWT, cryptography) may be missing
     except ImportError as e:
         print(f"error: {_EXTRA} ({e})", file=sys.stderr)
         return EXIT_USAGE
@@ -69,7 +69,7 @@ def _token(args: argparse.Namespace) -> int:
 def _manifest(args: argparse.Namespace) -> int:
     import base64
 
-    from .webhook import manifest
+    from .webhook import manifest  # lazy: needs the `serve` extra (PyJWT, cryptography via tokens)
 
     ca = ""
     if args.ca_file:

@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 import meshauthz
 
+from ..validation import validate_schema
 from ..validation.mesh_traffic_permission import json_type
 from .errors import Param
 from .types import ResourceType
@@ -237,15 +238,10 @@ def check_body(rtype: ResourceType, url_mesh: Optional[str], url_name: str, body
     # The REST/OpenAPI layer first (MTP M3.7), as Kuma's API runs it before decoding into the model.
     # Go decodes JSON numbers as float64, so the REST channel names every number "number".
     body_only = {k: v for k, v in doc.items() if k not in ENVELOPE}
-    try:
-        from meshauthz.validation import validate_schema
-    except ImportError:  # pragma: no cover - the loader's own checks still run below
-        validate_schema = None  # type: ignore[assignment]
-    if validate_schema is not None:
-        for v in validate_schema(rtype.name, body_only):
-            out.schema.append((v.field, v.message.replace(': "integer"', ': "number"')))
-        if out.schema:
-            return out
+    for v in validate_schema(rtype.name, body_only):
+        out.schema.append((v.field, v.message.replace(': "integer"', ': "number"')))
+    if out.schema:
+        return out
     with _LOAD_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

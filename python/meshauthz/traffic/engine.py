@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, TypeVar
+from typing import Any, Callable, Iterable, Mapping, Optional, TypeVar
 
-from .. import _core
-from ..engine_registry import EngineKind
-from ..engine_registry import register as register_engine
+from .. import _core, registry
+from ..batch import check_traffic
 from ..errors import InputError, MeshauthzError, NotFoundError, Problem
 from ..resource import Resource
 from ..store import ResourceStore
-from .compile import Compiled, compile_store
+from .compile import Compiled, compile_sets, compile_store, compiled_from_sets
 from .explain import (
     Explanation,
     InboundReport,
@@ -41,9 +40,7 @@ from .model import (
     Source,
     TrafficDecision,
 )
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .reverse import ClientSet
+from .reverse import ClientSet, who_can_reach
 
 GATINGS = ("legacy", "none")
 DEFAULT_MAX_RULES = 10_000
@@ -119,9 +116,8 @@ class TrafficEngine:
             checker._set(self.store, c.version, c.core)
 
     def __reduce__(self) -> tuple[Any, ...]:  # pickles as bundle bytes (meshauthz.bundle)
-        from ..bundle import reduce_engine
-
-        return reduce_engine(self, "traffic", self.store, {"external_service_gating": self.external_service_gating})
+        return registry.reduce_engine(self, "traffic", self.store,
+                                      {"external_service_gating": self.external_service_gating})
 
     def _snapshot(self) -> Compiled:
         """The current immutable compiled snapshot (for sharing across unpickled engines)."""
@@ -144,15 +140,26 @@ class TrafficEngine:
         return engine
 
     @classmethod
+    def _from_sets(cls, store: ResourceStore, sets: bytes, resources_digest: bytes, *,
+                   external_service_gating: str = "legacy", max_rules: int = DEFAULT_MAX_RULES) -> TrafficEngine:
+        """An engine over a verified bundle's compiled section (meshauthz.bundle): deserialised by
+        the core, no compile step; `store` holds the bundle's resources, unchanged."""
+        compiled = compiled_from_sets(store, sets, resources_digest, max_rules=max_rules)
+        return cls._over(store, compiled, external_service_gating=external_service_gating, max_rules=max_rules)
+
+    @staticmethod
+    def _bundle_sets(store: ResourceStore, resources_digest: bytes) -> bytes:
+        """The compiled section `meshauthz compile` writes for `store`'s resources."""
+        return compile_sets(store, resources_digest)
+
+    @classmethod
     def from_paths(
         cls, *paths: Any, external_service_gating: str = "legacy"
     ) -> TrafficEngine:
-        from ..api import load
-
         flat: list[Any] = []
         for p in paths:
             flat.extend([p] if isinstance(p, (str, bytes)) or hasattr(p, "__fspath__") else p)
-        return cls(load(flat), external_service_gating=external_service_gating)
+        return cls(registry.loader("load")(flat), external_service_gating=external_service_gating)
 
     # ---- snapshot ------------------------------------------------------------------------------
 
@@ -168,9 +175,7 @@ class TrafficEngine:
         if isinstance(source, ResourceStore):
             store = source
         else:
-            from ..api import load
-
-            store = load(source)
+            store = registry.loader("load")(source)
         compiled = compile_store(store, max_rules=self.max_rules)
         with self._lock:
             self.store, self._compiled = store, compiled
@@ -283,8 +288,6 @@ class TrafficEngine:
 
     def check_batch(self, data: Any, *, threads: int = 1) -> _core.BatchResult:
         """Inbound decisions for many rows at once: see `meshauthz.batch.check_traffic`."""
-        from ..batch import check_traffic
-
         return check_traffic(self, data, threads=threads)
 
     @_text_only
@@ -418,31 +421,10 @@ class TrafficEngine:
     @_text_only
     def who_can_reach(self, dataplane: str, port: int, mesh: Optional[str] = None) -> ClientSet:
         """Reverse query: which clients may reach inbound `port` (`traffic.reverse.ClientSet`)."""
-        from .reverse import who_can_reach
-
         _name_args(dataplane=dataplane, mesh=mesh)
         return who_can_reach(self, dataplane, port, mesh)
 
 
-def _from_bundle(resources: Callable[[], list[Resource]], store: Optional[ResourceStore], options: dict[str, Any],
-                 sets: Optional[tuple[bytes, bytes]]) -> TrafficEngine:
-    """A bundle's engine: over a verified bundle's compiled section when given (no compile step),
-    else compiled from its (re-validated) resources."""
-    store = store if store is not None else ResourceStore(resources())
-    if sets is None:
-        return TrafficEngine(store, **options)
-    from .compile import compiled_from_sets
-
-    max_rules = options.get("max_rules", DEFAULT_MAX_RULES)
-    return TrafficEngine._over(store, compiled_from_sets(store, sets[0], sets[1], max_rules=max_rules), **options)
-
-
-def _bundle_sets(store: ResourceStore, resources_digest: bytes) -> bytes:
-    from .compile import compile_sets
-
-    return compile_sets(store, resources_digest)
-
-
-register_engine("traffic", EngineKind(_from_bundle, _bundle_sets))
-
 __all__ = ["TrafficEngine", "SERVICE_TAG", "DEFAULT_MAX_RULES"]
+
+registry.register_engine("traffic", TrafficEngine)  # bundles and pickles build it (meshauthz.bundle)

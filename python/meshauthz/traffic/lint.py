@@ -265,7 +265,7 @@ def lint_traffic(engine: TrafficEngine) -> list[Finding]:
                 out.append(_finding("T001", f"never the selected policy: {why}", r))
             if st.decides:
                 n, p = st.decides[0]
-                _basis, _nm, terms, _pol, _adm = core.client_set(m, n, p, False)
+                _basis, _nm, terms, _pol, _adm, _svc = core.client_set(m, n, p, False)
                 admitted = _admitted(clients, terms)
                 if not admitted:
                     out.append(_finding("T002", f"selected for {len(st.decides)} inbound(s), e.g. {n}:{p}, but its "

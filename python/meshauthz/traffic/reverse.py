@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
 
 from ..errors import InputError, Problem
-from .model import SERVICE_TAG
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import TrafficEngine
@@ -177,8 +176,7 @@ class TrafficAnalyzer:
         return got
 
     def who_can_reach(
-        self, dataplane: str, port: int, mesh: Optional[str] = None, *, tp_rows: Optional[list[Any]] = None,
-        with_clients: bool = True,
+        self, dataplane: str, port: int, mesh: Optional[str] = None, *, with_clients: bool = True,
     ) -> ClientSet:
         c = self.c
         m = self.engine._mesh_of("Dataplane", dataplane, c.dp_meshes, mesh)
@@ -192,28 +190,15 @@ class TrafficAnalyzer:
         tags = dict(inbound.get("tags") or {}) if inbound is not None else {}
         # The core answers (§4.1 rows, the deciding TP's sources or the M6.1 items, M6.2), and
         # decides every dataplane of the mesh against the inbound with `check` itself.
-        basis, non_mesh, raw, policies, admitted = c.core.client_set(m, dataplane, port, with_clients)
+        basis, non_mesh, raw, policies, admitted, services = c.core.client_set(m, dataplane, port, with_clients)
         terms = tuple(
             ClientTerm(tuple(map(tuple, req)), tuple(tuple(map(tuple, u)) for u in unless), pol, idx, action)
             for req, unless, pol, idx, action in raw
         )
         if basis == NOT_ENFORCED and info.prometheus and info.prometheus[0] == port:
             tags = dict(info.prometheus[1])
-        cs = ClientSet(m, dataplane, port, tags, basis, non_mesh, terms, tuple(policies))
-        return self._with_clients(cs, tuple(admitted)) if with_clients else cs
-
-    def _with_clients(self, cs: ClientSet, admitted: tuple[str, ...]) -> ClientSet:
-        """The admitted dataplanes (decided by the core) and the services all of whose dataplanes are."""
-        idents = self.identities(cs.mesh)
-        allowed = set(admitted)
-        by_service: dict[str, list[str]] = {}
-        for n, ident in idents.items():
-            for k, v in ident:
-                if k == SERVICE_TAG:
-                    by_service.setdefault(v, []).append(n)
-        services = tuple(sorted(s for s, dps in by_service.items() if all(d in allowed for d in dps)))
-        return ClientSet(cs.mesh, cs.dataplane, cs.port, cs.tags, cs.basis, cs.non_mesh, cs.terms, cs.policies,
-                         tuple(sorted(allowed)), services)
+        return ClientSet(m, dataplane, port, tags, basis, non_mesh, terms, tuple(policies), tuple(admitted),
+                         tuple(services))
 
 
 def who_can_reach(engine: TrafficEngine, dataplane: str, port: int, mesh: Optional[str] = None) -> ClientSet:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .dispatch import Violation
 from .paths import Path
 from .tags import lst, obj, s
 
@@ -18,8 +19,6 @@ SUBJECT_TYPES = ("User", "Group")
 
 
 def _v(path: Path, message: str) -> Any:
-    from . import Violation
-
     return Violation(path, message)
 
 

@@ -7,6 +7,8 @@ import ipaddress
 import re
 from typing import Any, Optional
 
+from .dispatch import Violation
+from .mesh import prometheus_conf
 from .netaddr import as_uint, is_dns_name, is_ip, validate_port
 from .paths import MapKey, Path
 from .tags import PROTOCOL_TAG, SERVICE_TAG, lst, obj, protocol_check, s, smap, validate_tags
@@ -16,8 +18,6 @@ _PROTO_DURATION = re.compile(r"(-?)(\d+)(?:\.(\d{1,9}))?s")
 
 
 def _v(path: Path, message: str) -> Any:
-    from . import Violation
-
     return Violation(path, message)
 
 
@@ -176,8 +176,6 @@ def _request_uri(value: str) -> bool:
 def _metrics(metrics: dict[str, Any]) -> list:
     if s(metrics.get("type")) != "prometheus":
         return [_v(("metrics", "type"), 'unknown backend type. Available backends: "prometheus"')]
-    from .mesh import prometheus_conf
-
     return prometheus_conf(("metrics", "conf"), metrics.get("conf"))
 
 

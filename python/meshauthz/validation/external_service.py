@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from .dispatch import Violation
 from .netaddr import is_dns_name, is_ip, parse_uint32, split_host_port, validate_port
 from .paths import MapKey, Path
 from .tags import SERVICE_TAG, obj, protocol_check, s, smap, validate_tags
 
 
 def _v(path: Path, message: str) -> Any:
-    from . import Violation
-
     return Violation(path, message)
 
 

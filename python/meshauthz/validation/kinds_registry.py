@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from . import access_role, dataplane, external_service, mesh, mesh_traffic_permission, register, traffic_permission
+from . import access_role, dataplane, external_service, mesh, mesh_traffic_permission, traffic_permission
+from .dispatch import register
 
 register("TrafficPermission", spec=traffic_permission.validate)
 register("ExternalService", spec=external_service.validate)

@@ -7,6 +7,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from .dispatch import Violation
 from .netaddr import as_uint, split_host_port, validate_port
 from .paths import Path
 from .tags import lst, obj, s, validate_selector
@@ -16,8 +17,6 @@ _DURATION = re.compile(r"[0-9]+(y|w|d|h|m|s|ms)")
 
 
 def _v(path: Path, message: str) -> Any:
-    from . import Violation
-
     return Violation(path, message)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from .dispatch import Violation
 from .paths import MapKey, Path
 from .tags import lst, obj, s, validate_target_ref
 
@@ -18,8 +19,6 @@ SCHEMA_KINDS = ("Mesh", "MeshSubset", "MeshGateway", "MeshService", "MeshExterna
 
 
 def _v(path: Path, message: str) -> Any:
-    from . import Violation
-
     return Violation(path, message)
 
 

@@ -11,6 +11,7 @@ import re
 from typing import Optional
 
 from ..kinds import Kind
+from .dispatch import Violation
 
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _NAME_MSG = ("invalid characters. A lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
@@ -20,8 +21,6 @@ _MESH_MSG = "invalid characters. Valid characters are numbers, lowercase latin l
 
 
 def _identifier(field: str, value: str, charset: re.Pattern[str], message: str) -> list:
-    from . import Violation
-
     if value == "":
         return [Violation((field,), "cannot be empty")]
     if len(value.encode("utf-8")) > 253:

@@ -7,6 +7,7 @@ import ipaddress
 import re
 from typing import Any, Optional
 
+from .dispatch import Violation
 from .paths import Path
 
 _DNS_NAME = re.compile(r"([a-zA-Z0-9_][a-zA-Z0-9_-]{0,62})(\.[a-zA-Z0-9_][a-zA-Z0-9_-]{0,62})*[._]?")
@@ -74,6 +75,4 @@ def as_uint(value: Any) -> int:
 
 
 def validate_port(path: Path, port: int) -> list:
-    from . import Violation
-
     return [Violation(path, MSG_PORT)] if port == 0 or port > 65535 else []

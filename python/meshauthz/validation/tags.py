@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Iterable, Optional
 
-from .paths import MapKey, Path
+from .dispatch import Violation
+from .paths import MapKey, Path, go_quote
 
 SERVICE_TAG = "kuma.io/service"
 PROTOCOL_TAG = "kuma.io/protocol"
@@ -32,8 +33,6 @@ TagsCheck = Callable[[Path, dict[str, str]], list]
 
 
 def _v(path: Path, message: str) -> Any:
-    from . import Violation
-
     return Violation(path, message)
 
 
@@ -71,8 +70,6 @@ def protocol_check(path: Path, tags: dict[str, str]) -> list:
     """T5.2 / DP: `kuma.io/protocol` must be a supported protocol (emitted before the per-key checks)."""
     if PROTOCOL_TAG in tags and parse_protocol(tags[PROTOCOL_TAG]) is None:
         value = tags[PROTOCOL_TAG]
-        from .paths import go_quote
-
         return [_v(path + (MapKey(PROTOCOL_TAG),),
                    f"tag {go_quote(PROTOCOL_TAG)} has an invalid value {go_quote(value)}. "
                    f"Allowed values: {', '.join(PROTOCOLS)}")]

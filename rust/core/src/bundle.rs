@@ -216,6 +216,9 @@ fn reindex(tp: &mut PolicySet) -> Result<(), String> {
         })
     };
     let bad = |what: &str| Err(format!("inconsistent compiled set ({what})"));
+    if syms >= crate::traffic::intern::UNKNOWN as usize {
+        return bad("interner size");
+    }
     if tp.index.len() != meshes || tp.es_by_mesh.len() != meshes || !sym_ok(tp.service) {
         return bad("per-mesh tables");
     }

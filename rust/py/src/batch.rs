@@ -174,7 +174,12 @@ impl BatchResult {
     fn policy(&self) -> Vec<Option<&str>> {
         self.policy
             .iter()
-            .map(|&p| (p >= 0).then(|| self.policies.names[p as usize].as_str()))
+            .map(|&p| {
+                let name = usize::try_from(p)
+                    .ok()
+                    .and_then(|p| self.policies.names.get(p));
+                name.map(String::as_str)
+            })
             .collect()
     }
 }
@@ -240,7 +245,7 @@ impl StrCol {
                 if a.is_null(i) {
                     return None;
                 }
-                values.get(keys[i])
+                values.get(*keys.get(i)?)
             }
         }
     }

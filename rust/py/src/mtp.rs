@@ -210,10 +210,14 @@ struct PyMtpVerdict {
 }
 
 impl PyMtpVerdict {
-    fn plan<'a>(&self, set: &'a PyMtpSet) -> &'a InboundPlan {
-        set.inner
-            .plan(self.dp, self.port)
-            .expect("a verdict is made from an existing plan")
+    /// The plan this verdict was made from (it exists: a verdict is only made from one; were it
+    /// not, an `EvaluationError`).
+    fn plan<'a>(&self, set: &'a PyMtpSet) -> PyResult<&'a InboundPlan> {
+        set.inner.plan(self.dp, self.port).ok_or_else(|| {
+            Python::attach(|py| {
+                crate::errors::evaluation(py, "the verdict's inbound plan is missing")
+            })
+        })
     }
 }
 
@@ -232,16 +236,19 @@ impl PyMtpVerdict {
         self.v.action.map(Action::as_str)
     }
     #[getter]
-    fn policy(&self) -> Option<String> {
+    fn policy(&self) -> PyResult<Option<String>> {
         let set = self.set.get();
-        self.v
+        let plan = self.plan(set)?;
+        Ok(self
+            .v
             .last
-            .map(|l| self.plan(set).item_policy(&set.inner, l).to_string())
+            .and_then(|l| plan.item_policy(&set.inner, l))
+            .map(str::to_string))
     }
     #[getter(from_index)]
-    fn deciding_from_index(&self) -> Option<usize> {
-        let set = self.set.get();
-        self.v.last.map(|l| self.plan(set).item_from_index(l))
+    fn deciding_from_index(&self) -> PyResult<Option<usize>> {
+        let plan = self.plan(self.set.get())?;
+        Ok(self.v.last.and_then(|l| plan.item_from_index(l)))
     }
     #[getter]
     fn shadow_deny(&self) -> bool {
@@ -252,23 +259,24 @@ impl PyMtpVerdict {
         self.v.divergence
     }
     #[getter]
-    fn tie(&self) -> bool {
-        self.plan(self.set.get()).tie
+    fn tie(&self) -> PyResult<bool> {
+        Ok(self.plan(self.set.get())?.tie)
     }
     /// Lowest priority first (M4.9).
     #[getter]
-    fn matched_policies(&self) -> Vec<&str> {
+    fn matched_policies(&self) -> PyResult<Vec<&str>> {
         let set = self.set.get();
-        self.plan(set).policy_names(&set.inner).collect()
+        Ok(self.plan(set)?.policy_names(&set.inner).collect())
     }
     /// Earlier matching items: [(policy, from index, action)].
     #[getter]
-    fn overridden(&self) -> Vec<(&str, usize, &'static str)> {
+    fn overridden(&self) -> PyResult<Vec<(&str, usize, &'static str)>> {
         let set = self.set.get();
-        self.plan(set)
+        Ok(self
+            .plan(set)?
             .overridden(&set.inner, &self.v, &self.ids)
             .map(|(p, f, a)| (p, f, a.as_str()))
-            .collect()
+            .collect())
     }
 
     fn keys(&self) -> Vec<&'static str> {
@@ -305,7 +313,9 @@ impl PyMtpSet {
             .ok_or_else(|| PyValueError::new_err(format!("no Dataplane {name:?} in mesh {mesh:?}")))
     }
     fn dp(&self, mesh: &str, name: &str) -> PyResult<&MtpDataplane> {
-        Ok(&self.inner.dataplanes()[self.dp_index(mesh, name)?])
+        self.inner
+            .dataplane(mesh, name)
+            .ok_or_else(|| PyValueError::new_err(format!("no Dataplane {name:?} in mesh {mesh:?}")))
     }
 
     fn verdict(
@@ -376,7 +386,11 @@ impl PyMtpSet {
     ) -> PyResult<Option<PyMtpVerdict>> {
         let this = slf.get();
         let client = this.dp_index(client_mesh, client_name)?;
-        let (identity, ids) = this.inner.dataplane_identity(client);
+        let (identity, ids) = this.inner.dataplane_identity(client).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "no Dataplane {client_name:?} in mesh {client_mesh:?}"
+            ))
+        })?;
         this.verdict(slf, mesh, name, port, identity, ids)
     }
 

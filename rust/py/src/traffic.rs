@@ -16,7 +16,7 @@ use meshauthz_core::traffic::{
     PrometheusInput, Selection, Snapshot, Subject, Target,
 };
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyInt, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyInt, PyString, PyTuple};
 
 use crate::errors;
 use crate::mtp::Converter;
@@ -32,8 +32,24 @@ type TermTuple = (
     Option<usize>,
     Option<&'static str>,
 );
-/// (basis, non_mesh, terms, policies, admitted dataplanes).
-type ClientSetTuple = (&'static str, bool, Vec<TermTuple>, Vec<String>, Vec<String>);
+/// (basis, non_mesh, terms, policies, admitted dataplanes, services all of whose dataplanes are
+/// admitted).
+type ClientSetTuple = (
+    &'static str,
+    bool,
+    Vec<TermTuple>,
+    Vec<String>,
+    Vec<String>,
+    Vec<String>,
+);
+/// (sources, destinations, codes, dataplanes per source, inbounds per destination).
+type MatrixTuple<'py> = (
+    Vec<String>,
+    Vec<String>,
+    Bound<'py, PyBytes>,
+    Vec<Vec<String>>,
+    Vec<Vec<(String, u32)>>,
+);
 /// Kuma's rule list (M6.4): [(subset strings, action)].
 pub(crate) type PyRules = Vec<(Vec<String>, &'static str)>;
 /// (policy, exact, wildcard), most specific first.
@@ -515,13 +531,8 @@ impl TrafficSnapshot {
     /// The mesh of dataplane `name` (`mesh` given: checked), as `check` resolves destinations.
     #[pyo3(signature = (name, mesh = None))]
     fn dataplane_mesh(&self, py: Python<'_>, name: &str, mesh: Option<&str>) -> PyResult<String> {
-        let s = self.snap();
-        let d = s.resolve_dataplane(mesh, name).map_err(Self::err(py))?;
-        let m = s.tp.dataplanes.get(d as usize).map_or(0, |d| d.mesh);
-        Ok(s.tp
-            .meshes
-            .get(m as usize)
-            .map_or_else(String::new, |m| m.name.clone()))
+        let m = self.snap().dataplane_mesh(mesh, name);
+        m.map(str::to_owned).map_err(Self::err(py))
     }
 
     /// The mesh of ExternalService `name` (`mesh` given: checked).
@@ -532,15 +543,8 @@ impl TrafficSnapshot {
         name: &str,
         mesh: Option<&str>,
     ) -> PyResult<String> {
-        let s = self.snap();
-        let e = s
-            .resolve_external_service(mesh, name)
-            .map_err(Self::err(py))?;
-        let m = s.tp.external_services.get(e as usize).map_or(0, |e| e.mesh);
-        Ok(s.tp
-            .meshes
-            .get(m as usize)
-            .map_or_else(String::new, |m| m.name.clone()))
+        let m = self.snap().external_service_mesh(mesh, name);
+        m.map(str::to_owned).map_err(Self::err(py))
     }
 
     /// T3.7(a): [(port, is_prometheus, [(policy, exact, wildcard)] most specific first)].
@@ -607,7 +611,8 @@ impl TrafficSnapshot {
     }
 
     /// Who may reach inbound `port` of `mesh/dataplane`: (basis, non_mesh, [(require, unless,
-    /// policy, index, action)], policies, admitted dataplane names sorted).
+    /// policy, index, action)], policies, admitted dataplane names sorted, services all of whose
+    /// dataplanes are admitted).
     #[pyo3(signature = (mesh, dataplane, port, with_admitted = true))]
     fn client_set(
         &self,
@@ -651,6 +656,34 @@ impl TrafficSnapshot {
             terms,
             cs.policies.iter().map(|p| (*p).to_owned()).collect(),
             admitted,
+            cs.services.iter().map(|p| (*p).to_owned()).collect(),
+        ))
+    }
+
+    /// The service matrix of `mesh` (core `traffic::matrix`): (sources, destinations, codes
+    /// row-major as bytes 0 deny / 1 partial / 2 allow, dataplanes per source, (dataplane, port)
+    /// inbounds per destination).
+    fn service_matrix<'py>(&self, py: Python<'py>, mesh: &str) -> PyResult<MatrixTuple<'py>> {
+        let s = self.snap();
+        let m = s.tp.mesh(mesh).map_err(Self::err(py))?;
+        let mx = errors::detached(py, || Ok(s.service_matrix(m)))?;
+        let dp_name = |d: &u32| {
+            s.tp.dataplanes
+                .get(*d as usize)
+                .map_or_else(String::new, |x| x.name.clone())
+        };
+        Ok((
+            mx.sources,
+            mx.destinations,
+            PyBytes::new(py, &mx.codes),
+            mx.src_dataplanes
+                .iter()
+                .map(|v| v.iter().map(dp_name).collect())
+                .collect(),
+            mx.dst_inbounds
+                .iter()
+                .map(|v| v.iter().map(|(d, p)| (dp_name(d), *p)).collect())
+                .collect(),
         ))
     }
 

@@ -53,15 +53,7 @@ fn key_from_py(item: &Bound<'_, PyAny>) -> Option<Key> {
         return s.to_cow().ok().map(|s| Key::Str(s.into_owned()));
     }
     if let Ok(f) = item.cast::<PyFloat>() {
-        let f = f.value();
-        if f.is_nan() {
-            return None;
-        }
-        return Some(if f.fract() == 0.0 && f.abs() < 9.0e18 {
-            Key::Int(f as i64)
-        } else {
-            Key::FloatBits(f.to_bits())
-        });
+        return Key::of_float(f.value());
     }
     if let Ok(i) = item.extract::<i64>() {
         return Some(Key::Int(i)); // bools too (True == 1)
@@ -77,24 +69,16 @@ fn key_from_py(item: &Bound<'_, PyAny>) -> Option<Key> {
     let minute: i64 = item.getattr("minute").ok()?.extract().ok()?;
     let second: i64 = item.getattr("second").ok()?.extract().ok()?;
     let micro: i64 = item.getattr("microsecond").ok()?.extract().ok()?;
-    let days = days_from_civil(i64::from(year), month, day);
-    let wall = ((days * 86_400 + hour * 3600 + minute * 60 + second) * 1_000_000) + micro;
+    let wall = yaml::wall_micros((year, month, day), hour, minute, second, micro);
     let offset = item.call_method0("utcoffset").ok()?;
     if offset.is_none() {
-        return Some(Key::Naive(wall));
+        return Some(Key::of_datetime(wall, None));
     }
     let secs: f64 = offset.call_method0("total_seconds").ok()?.extract().ok()?;
-    Some(Key::Aware(wall - (secs * 1_000_000.0).round() as i64))
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    Some(Key::of_datetime(
+        wall,
+        Some((secs * 1_000_000.0).round() as i64),
+    ))
 }
 
 fn key_to_py<'py>(py: Python<'py>, key: &Key) -> PyResult<Bound<'py, PyAny>> {
@@ -122,9 +106,7 @@ impl YamlMarks {
                 None => break, // not a key this document can have: the ancestors answer
             }
         }
-        (0..=keys.len())
-            .rev()
-            .find_map(|n| positions.get(&keys[..n]).copied())
+        yaml::nearest_mark(positions, &keys)
     }
 
     /// Every (path, mark); dates / times in paths as ("date", y, m, d) / ("naive" | "aware", µs).

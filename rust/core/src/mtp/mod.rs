@@ -299,8 +299,7 @@ impl MtpSet {
     }
 
     pub fn dataplane(&self, mesh: &str, name: &str) -> Option<&MtpDataplane> {
-        self.dataplane_index(mesh, name)
-            .map(|i| &self.dataplanes[i])
+        self.dataplanes.get(self.dataplane_index(mesh, name)?)
     }
     /// Position of a Dataplane in [`MtpSet::dataplanes`].
     pub fn dataplane_index(&self, mesh: &str, name: &str) -> Option<usize> {
@@ -324,7 +323,13 @@ impl MtpSet {
         let mut ids: Vec<usize> = match (dest.inbound(port), self.by_mesh.get(&dest.mesh)) {
             (Some(inbound), Some(ix)) => {
                 let mut c = ix.candidates(dest, inbound);
-                c.retain(|&i| select::selects(&self.policies[i].policy, dest, inbound));
+                // a candidate outside `policies` (never: the index is built from them) is kept,
+                // and the plan makes it a deny (`InboundPlan::new`)
+                c.retain(|&i| {
+                    self.policies
+                        .get(i)
+                        .is_none_or(|p| select::selects(&p.policy, dest, inbound))
+                });
                 c
             }
             _ => Vec::new(),
@@ -332,7 +337,7 @@ impl MtpSet {
         let tie = match order {
             PolicyOrder::Kuma => order::sort_ids(&self.policies, &mut ids),
             PolicyOrder::AsListed => {
-                ids.sort_unstable_by_key(|&i| self.policies[i].doc_order);
+                ids.sort_unstable_by_key(|&i| self.policies.get(i).map(|p| p.doc_order));
                 false
             }
         };
@@ -343,7 +348,7 @@ impl MtpSet {
     /// Empty when none does or the port is not a non-ignored inbound.
     pub fn select(&self, dest: &MtpDataplane, port: u32, order: PolicyOrder) -> Selection<'_> {
         let (ids, tie) = self.select_ids(dest, port, order);
-        let compiled: Vec<&Compiled> = ids.iter().map(|&i| &self.policies[i]).collect();
+        let compiled: Vec<&Compiled> = ids.iter().filter_map(|&i| self.policies.get(i)).collect();
         Selection {
             policies: compiled.iter().map(|c| &c.policy).collect(),
             tie,
@@ -356,7 +361,7 @@ impl MtpSet {
         let compiled: Vec<&Compiled> = plan
             .policies
             .iter()
-            .map(|&i| &self.policies[i as usize])
+            .filter_map(|&i| self.policies.get(i as usize))
             .collect();
         Selection {
             policies: compiled.iter().map(|c| &c.policy).collect(),
@@ -378,16 +383,19 @@ impl MtpSet {
             .inbounds
             .iter()
             .position(|i| i.port == port && !i.ignored)?;
-        Some(self.plans[dp][pos].get_or_init(|| self.build_plan(d, port)))
+        let cell = self.plans.get(dp)?.get(pos)?;
+        Some(cell.get_or_init(|| self.build_plan(d, port)))
     }
 
-    /// M5.1 identity of the Dataplane at `dp` with its interned ids, computed once.
-    pub fn dataplane_identity(&self, dp: usize) -> &(ClientIdentity, ClientIds) {
-        self.identities[dp].get_or_init(|| {
-            let ident = self.dataplanes[dp].identity();
+    /// M5.1 identity of the Dataplane at `dp` with its interned ids, computed once (None: no
+    /// Dataplane at `dp`).
+    pub fn dataplane_identity(&self, dp: usize) -> Option<&(ClientIdentity, ClientIds)> {
+        let (cell, d) = (self.identities.get(dp)?, self.dataplanes.get(dp)?);
+        Some(cell.get_or_init(|| {
+            let ident = d.identity();
             let ids = self.client_ids(&ident);
             (ident, ids)
-        })
+        }))
     }
 
     /// The interned ids of the client's pairs that occur in some `from` item (others cannot matter).

@@ -83,26 +83,44 @@ impl PriorityKey {
 /// document order. Returns whether any tie occurred.
 pub(crate) fn sort_ids(all: &[Compiled], ids: &mut [usize]) -> bool {
     ids.sort_unstable_by(|&a, &b| {
-        let (a, b) = (&all[a], &all[b]);
-        a.key
-            .priority_cmp(&b.key)
-            .then_with(|| a.policy.name.cmp(&b.policy.name))
-            .then_with(|| a.doc_order.cmp(&b.doc_order))
+        by_position(all, a, b, |a, b| {
+            a.key
+                .priority_cmp(&b.key)
+                .then_with(|| a.policy.name.cmp(&b.policy.name))
+                .then_with(|| a.doc_order.cmp(&b.doc_order))
+        })
     });
-    ids.windows(2)
-        .any(|w| all[w[0]].key.priority_cmp(&all[w[1]].key) == Ordering::Equal)
+    ids.iter().zip(ids.iter().skip(1)).any(|(&a, &b)| {
+        matches!((all.get(a), all.get(b)), (Some(a), Some(b)) if a.key.priority_cmp(&b.key) == Ordering::Equal)
+    })
+}
+
+/// `cmp` of the policies at positions `a` and `b` of `all`. A position outside `all` (the ids are
+/// positions in it by construction) sorts first and still reaches the plan, which makes it a
+/// deny ([`super::plan::InboundPlan::new`]).
+fn by_position(
+    all: &[Compiled],
+    a: usize,
+    b: usize,
+    cmp: impl Fn(&Compiled, &Compiled) -> Ordering,
+) -> Ordering {
+    match (all.get(a), all.get(b)) {
+        (Some(a), Some(b)) => cmp(a, b),
+        (a, b) => a.is_some().cmp(&b.is_some()),
+    }
 }
 
 /// Zone egress (M7.5 / T4.7): Kuma orders the policies selecting an ExternalService by
 /// top-level targetRef kind, then resource name ascending (`ByTargetRef`), not by M4.9.
 pub(crate) fn sort_egress(all: &[Compiled], ids: &mut [usize]) {
     ids.sort_unstable_by(|&a, &b| {
-        let (a, b) = (&all[a], &all[b]);
-        a.key
-            .kind_rank
-            .cmp(&b.key.kind_rank)
-            .then_with(|| a.policy.name.cmp(&b.policy.name))
-            .then_with(|| a.doc_order.cmp(&b.doc_order))
+        by_position(all, a, b, |a, b| {
+            a.key
+                .kind_rank
+                .cmp(&b.key.kind_rank)
+                .then_with(|| a.policy.name.cmp(&b.policy.name))
+                .then_with(|| a.doc_order.cmp(&b.doc_order))
+        })
     });
 }
 

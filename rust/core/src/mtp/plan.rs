@@ -63,7 +63,20 @@ impl InboundPlan {
             ..InboundPlan::default()
         };
         for (pi, &i) in ids.iter().enumerate() {
-            for (fi, (req, (_, action))) in all[i].req_ids.iter().zip(&all[i].items).enumerate() {
+            let Some(c) = all.get(i) else {
+                // ids are positions in `all` by construction; were one not, its policy denies
+                // everyone (an item with no requirement) rather than vanish from the plan
+                let start = plan.reqs.len() as u32;
+                plan.items.push(Item {
+                    start,
+                    end: start,
+                    action: Action::Deny,
+                    policy: pi as u32,
+                    from_index: 0,
+                });
+                continue;
+            };
+            for (fi, (req, (_, action))) in c.req_ids.iter().zip(&c.items).enumerate() {
                 let start = plan.reqs.len() as u32;
                 plan.reqs.extend_from_slice(req);
                 plan.items.push(Item {
@@ -90,7 +103,11 @@ impl InboundPlan {
     }
 
     fn matches(&self, it: &Item, ids: &ClientIds) -> bool {
-        ids.holds(&self.reqs[it.start as usize..it.end as usize])
+        match self.reqs.get(it.start as usize..it.end as usize) {
+            Some(req) => ids.holds(req),
+            // the range is written by `new` within `reqs`; were it not, only a deny item matches
+            None => !it.action.allows(),
+        }
     }
 
     /// M6.2 over interned ids only (the hot path of checks and batch rows): the last matching
@@ -167,7 +184,8 @@ impl InboundPlan {
             .enumerate()
             .map(|(i, it)| {
                 (
-                    self.item_policy(set, i),
+                    // always found (positions written by `new`); an unnamed item otherwise
+                    self.item_policy(set, i).unwrap_or_default(),
                     it.from_index as usize,
                     it.action,
                     same_mesh && self.matches(it, ids),
@@ -190,7 +208,7 @@ impl InboundPlan {
         } else {
             None
         };
-        let action = last.map(|l| self.items[l].action);
+        let action = last.and_then(|l| self.items.get(l)).map(|it| it.action);
         let (allowed, reason) = match action {
             None => (false, Reason::MtpNoMatch),
             Some(Action::Allow) => (true, Reason::MtpAllow),
@@ -233,20 +251,21 @@ impl InboundPlan {
         .unwrap_or(false)
     }
 
-    /// Name of the policy of item `item`.
-    pub fn item_policy<'s>(&self, set: &'s MtpSet, item: usize) -> &'s str {
-        let pi = self.policies[self.items[item].policy as usize] as usize;
-        &set.policies[pi].policy.name
+    /// Name of the policy of item `item` (None: no such item).
+    pub fn item_policy<'s>(&self, set: &'s MtpSet, item: usize) -> Option<&'s str> {
+        let p = set.policy(self.item_policy_index(item)?)?;
+        Some(&p.name)
     }
-    pub fn item_from_index(&self, item: usize) -> usize {
-        self.items[item].from_index as usize
+    /// Index in its policy's `from` list of item `item` (None: no such item).
+    pub fn item_from_index(&self, item: usize) -> Option<usize> {
+        self.items.get(item).map(|it| it.from_index as usize)
     }
 
     /// Names of the selecting policies, lowest priority first (M4.9).
     pub fn policy_names<'s>(&'s self, set: &'s MtpSet) -> impl Iterator<Item = &'s str> + 's {
         self.policies
             .iter()
-            .map(move |&i| set.policies[i as usize].policy.name.as_str())
+            .filter_map(move |&i| set.policy(i as usize).map(|p| p.name.as_str()))
     }
 
     /// Matching items before the deciding one (§9 `overridden`), in list order.
@@ -257,11 +276,14 @@ impl InboundPlan {
         ids: &'s ClientIds,
     ) -> impl Iterator<Item = (&'s str, usize, Action)> + 's {
         let upto = if v.same_mesh { v.last.unwrap_or(0) } else { 0 };
-        self.items[..upto]
+        self.items
             .iter()
+            .take(upto)
             .enumerate()
             .filter(move |(_, it)| self.matches(it, ids))
-            .map(move |(i, it)| (self.item_policy(set, i), it.from_index as usize, it.action))
+            .filter_map(move |(i, it)| {
+                Some((self.item_policy(set, i)?, it.from_index as usize, it.action))
+            })
     }
 
     /// The full §9 decision (allocates the lists).
@@ -277,8 +299,11 @@ impl InboundPlan {
             allowed: v.allowed,
             reason: v.reason,
             action: v.action,
-            policy: v.last.map(|l| self.item_policy(set, l).to_string()),
-            from_index: v.last.map(|l| self.item_from_index(l)),
+            policy: v
+                .last
+                .and_then(|l| self.item_policy(set, l))
+                .map(str::to_string),
+            from_index: v.last.and_then(|l| self.item_from_index(l)),
             shadow_deny: v.reason == Reason::MtpAllowShadowDeny,
             kuma_enforcement_divergence: v.divergence,
             matched_policies: self.policy_names(set).map(str::to_string).collect(),

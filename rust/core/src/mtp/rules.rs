@@ -74,21 +74,28 @@ pub fn maximal_cliques(
                 self.out.push(c);
                 return self.out.len() <= self.limit;
             }
-            let adj = self.adj;
+            // vertices are 0..n and `adj` is n × n, so the lookup always finds the edge
+            let adj = |u: usize, v: usize| {
+                self.adj
+                    .get(u)
+                    .and_then(|row| row.get(v))
+                    .copied()
+                    .unwrap_or(false)
+            };
             let pivot = p
                 .iter()
                 .chain(&x)
                 .copied()
-                .max_by_key(|&u| p.iter().filter(|&&v| adj[u][v]).count());
+                .max_by_key(|&u| p.iter().filter(|&&v| adj(u, v)).count());
             let candidates: Vec<usize> = p
                 .iter()
                 .copied()
-                .filter(|&v| pivot.is_none_or(|u| !adj[u][v]))
+                .filter(|&v| pivot.is_none_or(|u| !adj(u, v)))
                 .collect();
             for v in candidates {
                 r.push(v);
-                let np = p.iter().copied().filter(|&w| adj[v][w]).collect();
-                let nx = x.iter().copied().filter(|&w| adj[v][w]).collect();
+                let np = p.iter().copied().filter(|&w| adj(v, w)).collect();
+                let nx = x.iter().copied().filter(|&w| adj(v, w)).collect();
                 let ok = self.run(r, np, nx);
                 r.pop();
                 if !ok {
@@ -107,6 +114,12 @@ pub fn maximal_cliques(
     };
     bk.run(&mut Vec::new(), (0..n).collect(), Vec::new())
         .then_some(bk.out)
+}
+
+/// M6.4.3 adjacency: items `i` and `j` of the list have intersecting requirements (false for a
+/// position outside the list, which `maximal_cliques(items.len(), ..)` never asks for).
+fn items_intersect(items: &[(&[(String, String)], Action)], i: usize, j: usize) -> bool {
+    matches!((items.get(i), items.get(j)), (Some((a, _)), Some((b, _))) if subset::intersect(a, b))
 }
 
 /// M6.4.3 group order: `id1:id2:…` strings, descending.
@@ -129,23 +142,27 @@ pub fn build_capped(
     cap: usize,
 ) -> Result<Vec<Rule>, RulesError> {
     let cap = cap.min(MAX_COMBINATIONS);
-    let mut groups = maximal_cliques(
-        items.len(),
-        |i, j| subset::intersect(items[i].0, items[j].0),
-        MAX_CLIQUES,
-    )
-    .ok_or(RulesError::TooLarge {
+    let too_many_groups = RulesError::TooLarge {
         combinations: usize::MAX,
         limit: cap,
-    })?;
+    };
+    let mut groups = maximal_cliques(
+        items.len(),
+        |i, j| items_intersect(items, i, j),
+        MAX_CLIQUES,
+    )
+    .ok_or(too_many_groups.clone())?;
     groups.sort_by_cached_key(|g| std::cmp::Reverse(group_key(g)));
     let mut group_tags = Vec::with_capacity(groups.len());
     let mut total = 0usize;
     for g in &groups {
-        let mut tags: Vec<Tag> = g
-            .iter()
-            .flat_map(|&i| items[i].0.iter().map(|(k, v)| Tag::pos(k, v)))
-            .collect();
+        let mut tags: Vec<Tag> = Vec::new();
+        for &i in g {
+            // clique ids are positions in `items` (maximal_cliques(items.len(), ..)): always found;
+            // were one not, refuse the list rather than build it from fewer requirements
+            let (req, _) = items.get(i).ok_or(too_many_groups.clone())?;
+            tags.extend(req.iter().map(|(k, v)| Tag::pos(k, v)));
+        }
         tags.sort();
         tags.dedup();
         total = total.saturating_add(subset::iter_len(&tags));
@@ -198,14 +215,16 @@ pub fn admits_within(
 ) -> Option<bool> {
     let groups = maximal_cliques(
         items.len(),
-        |i, j| subset::intersect(items[i].0, items[j].0),
+        |i, j| items_intersect(items, i, j),
         MAX_CLIQUES,
     )?;
     let mut budget = budget.min(MAX_COMBINATIONS);
     for g in groups {
         let mut dims: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for &i in &g {
-            for (k, v) in items[i].0 {
+            // clique ids are positions in `items`; were one not, the answer is "not computed"
+            let (req, _) = items.get(i)?;
+            for (k, v) in *req {
                 let held = identity.contains(&(k.clone(), v.clone()));
                 let vals = dims.entry(k.as_str()).or_default();
                 if held && !vals.contains(&v.as_str()) {
@@ -223,7 +242,7 @@ pub fn admits_within(
                 choices
                     .iter()
                     .zip(&digits)
-                    .any(|((ck, vs), &d)| *ck == k && vs[d] == v)
+                    .any(|((ck, vs), &d)| *ck == k && vs.get(d).is_some_and(|x| *x == v))
             };
             let last = items
                 .iter()
@@ -232,16 +251,16 @@ pub fn admits_within(
             if last.is_some_and(|(_, a)| a.allows()) {
                 return Some(true);
             }
-            let mut i = 0;
-            while i < digits.len() {
-                digits[i] += 1;
-                if digits[i] < choices[i].1.len() {
+            let mut overflow = true;
+            for (digit, (_, vals)) in digits.iter_mut().zip(&choices) {
+                *digit += 1;
+                if *digit < vals.len() {
+                    overflow = false;
                     break;
                 }
-                digits[i] = 0;
-                i += 1;
+                *digit = 0;
             }
-            if i == digits.len() {
+            if overflow {
                 break;
             }
         }

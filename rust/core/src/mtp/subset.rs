@@ -107,10 +107,10 @@ pub fn iter(tags: &[Tag]) -> Vec<Subset> {
     let emit = |digits: &[usize]| -> Subset {
         let mut out = Vec::new();
         for ((k, vals), &d) in dims.iter().zip(digits) {
-            if d == vals.len() {
-                out.extend(vals.iter().map(|v| Tag::neg(k, v)));
-            } else {
-                out.push(Tag::pos(k, &vals[vals.len() - 1 - d]));
+            // digit d < len: the d-th value from the end; d == len: all values negated
+            match vals.iter().rev().nth(d) {
+                Some(v) => out.push(Tag::pos(k, v)),
+                None => out.extend(vals.iter().map(|v| Tag::neg(k, v))),
             }
         }
         out
@@ -118,18 +118,18 @@ pub fn iter(tags: &[Tag]) -> Vec<Subset> {
     let mut digits = vec![0usize; dims.len()];
     let mut out = Vec::new();
     loop {
-        let mut i = 0;
-        while i < dims.len() {
-            digits[i] += 1;
-            if digits[i] <= dims[i].1.len() {
+        let mut overflow = true;
+        for (digit, (_, vals)) in digits.iter_mut().zip(&dims) {
+            *digit += 1;
+            if *digit <= vals.len() {
+                overflow = false;
                 break;
             }
-            digits[i] = 0;
-            i += 1;
+            *digit = 0;
         }
         out.push(emit(&digits));
-        if i == dims.len() {
-            return out; // overflow: the all-zero state was emitted last
+        if overflow {
+            return out; // the all-zero state was emitted last
         }
     }
 }

@@ -186,8 +186,8 @@ impl<T: Copy> Default for Inline<T> {
 
 impl<T: Copy> Inline<T> {
     fn push(&mut self, x: T) {
-        if self.n < self.inline.len() {
-            self.inline[self.n] = Some(x);
+        if let Some(slot) = self.inline.get_mut(self.n) {
+            *slot = Some(x);
         } else {
             if self.spill.is_empty() {
                 self.spill.extend(self.inline.iter().flatten());
@@ -198,10 +198,11 @@ impl<T: Copy> Inline<T> {
     }
 
     fn iter(&self) -> impl Iterator<Item = T> + '_ {
-        let (a, b) = if self.n <= self.inline.len() {
-            (&self.inline[..self.n], &self.spill[..0])
+        // `push` fills the slots in order, so the slots from `n` on are `None`
+        let (a, b): (&[Option<T>], &[T]) = if self.n <= self.inline.len() {
+            (&self.inline, &[])
         } else {
-            (&self.inline[..0], &self.spill[..])
+            (&[], &self.spill)
         };
         a.iter().flatten().copied().chain(b.iter().copied())
     }
@@ -218,8 +219,11 @@ impl<'a> HeldRoles<'a> {
     fn binding_of(&self, r: u32) -> Option<u32> {
         let mut best: Option<u32> = None;
         for l in self.lists.iter() {
-            if let Ok(p) = l.binary_search_by_key(&r, |x| x.0) {
-                let b = l[p].1;
+            let found = l
+                .binary_search_by_key(&r, |x| x.0)
+                .ok()
+                .and_then(|p| l.get(p));
+            if let Some(&(_, b)) = found {
                 if best.is_none_or(|x| b < x) {
                     best = Some(b);
                 }
@@ -238,27 +242,28 @@ impl<'a> HeldRoles<'a> {
                 let mut acc: Vec<(u32, u32)> = first.to_vec();
                 for l in lists {
                     let mut out = Vec::with_capacity(acc.len() + l.len());
-                    let (mut i, mut j) = (0, 0);
-                    while i < acc.len() && j < l.len() {
-                        let (a, b) = (acc[i], l[j]);
+                    let (mut xs, mut ys) = (acc.as_slice(), l);
+                    while let (Some((&a, a_rest)), Some((&b, b_rest))) =
+                        (xs.split_first(), ys.split_first())
+                    {
                         match a.0.cmp(&b.0) {
                             std::cmp::Ordering::Less => {
                                 out.push(a);
-                                i += 1;
+                                xs = a_rest;
                             }
                             std::cmp::Ordering::Greater => {
                                 out.push(b);
-                                j += 1;
+                                ys = b_rest;
                             }
                             std::cmp::Ordering::Equal => {
                                 out.push((a.0, a.1.min(b.1)));
-                                i += 1;
-                                j += 1;
+                                xs = a_rest;
+                                ys = b_rest;
                             }
                         }
                     }
-                    out.extend_from_slice(&acc[i..]);
-                    out.extend_from_slice(&l[j..]);
+                    out.extend_from_slice(xs);
+                    out.extend_from_slice(ys);
                     acc = out;
                 }
                 Cow::Owned(acc)
@@ -329,7 +334,7 @@ impl PolicySet {
         let mut by_group: FastMap<Box<str>, u32> = FastMap::default();
         let mut subject_roles: Vec<Vec<(u32, u32)>> = Vec::new();
         let mut subject_bindings: Vec<Vec<u32>> = Vec::new();
-        for (bi, b) in bindings.iter().enumerate() {
+        for (bi, (b, roles_given)) in bindings.iter().zip(&binding_roles).enumerate() {
             let mut subjects: Vec<u32> = Vec::new();
             for (map, names) in [
                 (&mut by_user, &b.subjects.users),
@@ -346,12 +351,18 @@ impl PolicySet {
                 }
             }
             for s in subjects {
-                let sb = &mut subject_bindings[s as usize];
+                // ids are allocated with their two entries just above: always found (were one
+                // not, that subject would hold fewer roles: less access, never more)
+                let (Some(sb), Some(held)) = (
+                    subject_bindings.get_mut(s as usize),
+                    subject_roles.get_mut(s as usize),
+                ) else {
+                    continue;
+                };
                 if sb.last() != Some(&(bi as u32)) {
                     sb.push(bi as u32);
                 }
-                let held = &mut subject_roles[s as usize];
-                for &r in &binding_roles[bi] {
+                for &r in roles_given {
                     // Bindings are visited in load order: the first one to give `r` stays.
                     if !held.iter().any(|x| x.0 == r) {
                         held.push((r, bi as u32));
@@ -448,12 +459,16 @@ impl PolicySet {
             .map_or(&[], Vec::as_slice)
     }
 
+    /// The name of role `id` (`""` for an id this set never handed out).
     pub fn role_name(&self, id: u32) -> &str {
-        &self.roles[id as usize].name
+        self.roles.get(id as usize).map_or("", |r| r.name.as_str())
     }
 
+    /// The name of binding `id` (`""` for an id this set never handed out).
     pub fn binding_name(&self, id: u32) -> &str {
-        &self.bindings[id as usize].name
+        self.bindings
+            .get(id as usize)
+            .map_or("", |b| b.name.as_str())
     }
 
     /// R5.1: the subject id of a `User` subject name (exact, case-sensitive).
@@ -476,7 +491,11 @@ impl PolicySet {
     fn held(&self, subjects: impl IntoIterator<Item = u32>) -> HeldRoles<'_> {
         let mut lists: Inline<&[(u32, u32)]> = Inline::default();
         for s in subjects {
-            let l = self.subject_roles[s as usize].as_slice();
+            // an unknown subject id holds no role (less access, never more)
+            let l = self
+                .subject_roles
+                .get(s as usize)
+                .map_or(&[][..], Vec::as_slice);
             if !l.is_empty() && !lists.iter().any(|x| std::ptr::eq(x, l)) {
                 lists.push(l);
             }
@@ -543,7 +562,7 @@ impl PolicySet {
                             continue;
                         }
                         examined += 1;
-                        if pred(&self.roles[r as usize].rules[k as usize]) {
+                        if self.rule(r, k).is_some_and(&pred) {
                             best = Some(k);
                         }
                     }
@@ -566,7 +585,7 @@ impl PolicySet {
                         continue;
                     };
                     examined += 1;
-                    if pred(&self.roles[r as usize].rules[k as usize]) {
+                    if self.rule(r, k).is_some_and(&pred) {
                         best = Some((r, k, b));
                     }
                 }
@@ -577,6 +596,12 @@ impl PolicySet {
             self.examined.fetch_add(examined as u64, Ordering::Relaxed);
         }
         (result, examined)
+    }
+
+    /// Rule `k` of role `r` (the index's ids always name one; None grants nothing).
+    #[inline]
+    fn rule(&self, r: u32, k: u32) -> Option<&Rule> {
+        self.roles.get(r as usize)?.rules.get(k as usize)
     }
 
     fn grant_of(&self, found: (u32, u32, u32), access: Access) -> Grant {
@@ -610,7 +635,11 @@ impl PolicySet {
         let mut covered = vec![false; target.elements.len()];
         let mut any = false;
         for &(r, _) in roles.merged().iter() {
-            for rule in &self.roles[r as usize].rules {
+            let rules = self
+                .roles
+                .get(r as usize)
+                .map_or(&[][..], |role| &role.rules);
+            for rule in rules {
                 if rule.has(access) && rule.applies(target) && !rule.when.is_empty() {
                     any = true;
                     for (c, e) in covered.iter_mut().zip(covered_elements(&rule.when, target)) {

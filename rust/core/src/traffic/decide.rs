@@ -108,20 +108,31 @@ pub enum Peer<'a> {
     Mesh(MeshId, &'a [(Sym, Sym)]),
 }
 
+/// The mesh of a client dataplane id that names no dataplane (ids come from this set, so never):
+/// no mesh has it, so such a client fails every mesh check (E3 deny, §4.2 refusal), never a
+/// non-mesh client's permissive allow (E2).
+const NO_MESH: MeshId = MeshId::MAX;
+
 impl PolicySet {
     fn client_mesh(&self, client: Client<'_>) -> Option<MeshId> {
         match client {
             Client::NonMesh => None,
-            Client::Dataplane(d) => Some(self.dataplanes[d as usize].mesh),
+            Client::Dataplane(d) => {
+                Some(self.dataplanes.get(d as usize).map_or(NO_MESH, |d| d.mesh))
+            }
             Client::Adhoc(a) => Some(a.mesh),
         }
     }
 
-    /// T2.7 / T4.10: the client's certificate identity.
+    /// T2.7 / T4.10: the client's certificate identity (none for an unknown dataplane id, whose
+    /// mesh is [`NO_MESH`]).
     fn client_pairs<'a>(&'a self, client: Client<'a>) -> &'a [(Sym, Sym)] {
         match client {
             Client::NonMesh => &[],
-            Client::Dataplane(d) => &self.dataplanes[d as usize].identity,
+            Client::Dataplane(d) => self
+                .dataplanes
+                .get(d as usize)
+                .map_or(&[], |d| d.identity.as_slice()),
             Client::Adhoc(a) => &a.pairs,
         }
     }
@@ -130,42 +141,55 @@ impl PolicySet {
     fn client_maps<'a>(&'a self, client: Client<'a>) -> Vec<&'a [(Sym, Sym)]> {
         match client {
             Client::NonMesh => Vec::new(),
-            Client::Dataplane(d) => {
-                let dp = &self.dataplanes[d as usize];
-                dp.inbounds
+            Client::Dataplane(d) => match self.dataplanes.get(d as usize) {
+                Some(dp) => dp
+                    .inbounds
                     .iter()
                     .map(|(_, t)| t.as_slice())
                     .chain(dp.gateway.as_deref())
-                    .collect()
-            }
+                    .collect(),
+                None => Vec::new(), // unknown id: no map, refused as a mesh client of NO_MESH
+            },
             Client::Adhoc(a) => a.tag_maps.iter().map(TagMap::as_slice).collect(),
         }
     }
 
     /// The Prometheus additional inbound port of `mesh` (T4.9).
     pub fn prometheus_port(&self, mesh: MeshId) -> Option<u32> {
-        self.meshes[mesh as usize].prometheus.as_ref().map(|p| p.0)
+        self.meshes
+            .get(mesh as usize)?
+            .prometheus
+            .as_ref()
+            .map(|p| p.0)
     }
 
     /// T3.7(a): selection for every inbound of `dp`, plus the Prometheus inbound (T4.9, A10;
-    /// selection only). Returns `(port, is_prometheus, selection)`.
+    /// selection only). Returns `(port, is_prometheus, selection)`; empty for an unknown `dp`.
     pub fn select_dataplane(&self, dp: DpId) -> Vec<(u32, bool, Selection)> {
-        let d = &self.dataplanes[dp as usize];
+        let Some(d) = self.dataplanes.get(dp as usize) else {
+            return Vec::new();
+        };
         let mut out: Vec<(u32, bool, Selection)> = d
             .inbounds
             .iter()
             .map(|(port, tags)| (*port, false, self.select(d.mesh, tags)))
             .collect();
-        if let Some((port, tags)) = &self.meshes[d.mesh as usize].prometheus {
+        let prometheus = self
+            .meshes
+            .get(d.mesh as usize)
+            .and_then(|m| m.prometheus.as_ref());
+        if let Some((port, tags)) = prometheus {
             out.push((*port, true, self.select(d.mesh, tags)));
         }
         out
     }
 
-    /// T4.5: selection for an ExternalService over its full tag map.
+    /// T4.5: selection for an ExternalService over its full tag map (empty for an unknown `es`).
     pub fn select_external_service(&self, es: EsId) -> Selection {
-        let e = &self.external_services[es as usize];
-        self.select(e.mesh, &e.tags)
+        match self.external_services.get(es as usize) {
+            Some(e) => self.select(e.mesh, &e.tags),
+            None => Selection::default(),
+        }
     }
 
     /// Names of the shadowed TPs of a selection (T3.6), most specific first.
@@ -193,8 +217,14 @@ impl PolicySet {
     where
         W: FnOnce(MeshId, &[(Sym, Sym)]) -> Option<PolicyId>,
     {
-        let d = &self.dataplanes[dp as usize];
-        let mesh = &self.meshes[d.mesh as usize];
+        // ids come from this set; an unknown one has no listener to allow (E0b, deny)
+        let Some((d, Ok(mesh))) = self
+            .dataplanes
+            .get(dp as usize)
+            .map(|d| (d, self.mesh_ref(d.mesh)))
+        else {
+            return Verdict::plain(false, Reason::UnknownInbound);
+        };
         // E0 / T4.3 / A15: gateways are never checked; E0 / T4.9 / A10: Prometheus inbound.
         if d.gateway.is_some() || self.prometheus_port(d.mesh) == Some(port) {
             return Verdict::plain(true, Reason::NotEnforced);

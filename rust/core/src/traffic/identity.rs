@@ -1,7 +1,7 @@
 //! Source matchers: T2.2 map matcher over compiled tag maps, T2.6 dataplane matcher and T2.7
 //! identity matcher.
 
-use super::intern::{tag_get, Interner, Sym};
+use super::intern::{tag_get, Interner, Sym, TagMap, TooManyStrings};
 use super::policy_set::{Selector, Val};
 use crate::selector::WILDCARD;
 
@@ -34,47 +34,62 @@ pub fn identity_matches(sel: &Selector, pairs: &[(Sym, Sym)]) -> bool {
     })
 }
 
-fn compile_selector(i: &mut Interner, selector: &[(String, String)]) -> Selector {
+fn compile_selector(
+    i: &mut Interner,
+    selector: &[(String, String)],
+) -> Result<Selector, TooManyStrings> {
     let mut pairs: Vec<(Sym, Val)> = selector
         .iter()
         .map(|(k, v)| {
             let val = if v == WILDCARD {
                 Val::Any
             } else {
-                Val::Exact(i.intern(v))
+                Val::Exact(i.intern(v)?)
             };
-            (i.intern(k), val)
+            Ok((i.intern(k)?, val))
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     pairs.sort_unstable_by_key(|p| p.0);
     pairs.dedup_by_key(|p| p.0);
-    Selector { pairs }
+    Ok(Selector { pairs })
 }
 
 /// [`identity_matches`] over plain strings (the public helper `identity_matches` and the
 /// conformance kind `selector_match` / `identity`).
+/// False (no match) in the unreachable case of more than 2^32 distinct strings.
 pub fn identity_matches_strs(selector: &[(String, String)], pairs: &[(String, String)]) -> bool {
     let mut i = Interner::default();
-    let sel = compile_selector(&mut i, selector);
-    let mut held: Vec<(Sym, Sym)> = pairs
+    let Ok(sel) = compile_selector(&mut i, selector) else {
+        return false;
+    };
+    let Ok(mut held) = pairs
         .iter()
-        .map(|(k, v)| (i.intern(k), i.intern(v)))
-        .collect();
+        .map(|(k, v)| Ok((i.intern(k)?, i.intern(v)?)))
+        .collect::<Result<Vec<(Sym, Sym)>, TooManyStrings>>()
+    else {
+        return false;
+    };
     held.sort_unstable();
     identity_matches(&sel, &held)
 }
 
-/// [`dataplane_matches`] over plain strings: some single tag map matches (T2.6).
+/// [`dataplane_matches`] over plain strings: some single tag map matches (T2.6). False (no match)
+/// in the unreachable case of more than 2^32 distinct strings.
 pub fn dataplane_matches_strs(
     selector: &[(String, String)],
     maps: &[Vec<(String, String)>],
 ) -> bool {
     let mut i = Interner::default();
-    let sel = compile_selector(&mut i, selector);
-    let maps: Vec<Vec<(Sym, Sym)>> = maps
+    let Ok(sel) = compile_selector(&mut i, selector) else {
+        return false;
+    };
+    let Ok(maps) = maps
         .iter()
         .map(|m| i.tag_map(m.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
-        .collect();
+        .collect::<Result<Vec<TagMap>, TooManyStrings>>()
+    else {
+        return false;
+    };
     dataplane_matches(&sel, maps.iter().map(Vec::as_slice))
 }
 

@@ -11,7 +11,8 @@ pub type TagMap = Vec<(Sym, Sym)>;
 pub fn tag_get(tags: &[(Sym, Sym)], key: Sym) -> Option<Sym> {
     tags.binary_search_by_key(&key, |&(k, _)| k)
         .ok()
-        .map(|i| tags[i].1)
+        .and_then(|i| tags.get(i))
+        .map(|&(_, v)| v)
 }
 
 /// Serialised as its strings alone (the lookup map is rebuilt from them).
@@ -39,15 +40,22 @@ impl From<Interner> for Vec<String> {
     }
 }
 
+/// More distinct strings than symbols (2^32 - 1; [`UNKNOWN`] is reserved).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManyStrings;
+
 impl Interner {
-    pub fn intern(&mut self, s: &str) -> Sym {
+    pub fn intern(&mut self, s: &str) -> Result<Sym, TooManyStrings> {
         if let Some(&id) = self.map.get(s) {
-            return id;
+            return Ok(id);
         }
-        let id = Sym::try_from(self.strs.len()).expect("fewer than 2^32 distinct strings");
+        let id = Sym::try_from(self.strs.len())
+            .ok()
+            .filter(|&id| id != UNKNOWN)
+            .ok_or(TooManyStrings)?;
         self.strs.push(s.to_owned());
         self.map.insert(s.to_owned(), id);
-        id
+        Ok(id)
     }
 
     /// A string never interned cannot equal any selector value, so callers may drop it.
@@ -64,19 +72,23 @@ impl Interner {
         self.strs.is_empty()
     }
 
-    pub fn resolve(&self, id: Sym) -> &str {
-        &self.strs[id as usize]
+    /// The string of `id` (None: not a symbol of this interner).
+    pub fn resolve(&self, id: Sym) -> Option<&str> {
+        self.strs.get(id as usize).map(String::as_str)
     }
 
     /// Interns a map into a sorted [`TagMap`].
-    pub fn tag_map<'a, I: IntoIterator<Item = (&'a str, &'a str)>>(&mut self, tags: I) -> TagMap {
+    pub fn tag_map<'a, I: IntoIterator<Item = (&'a str, &'a str)>>(
+        &mut self,
+        tags: I,
+    ) -> Result<TagMap, TooManyStrings> {
         let mut out: TagMap = tags
             .into_iter()
-            .map(|(k, v)| (self.intern(k), self.intern(v)))
-            .collect();
+            .map(|(k, v)| Ok((self.intern(k)?, self.intern(v)?)))
+            .collect::<Result<_, _>>()?;
         out.sort_unstable();
         out.dedup_by_key(|p| p.0);
-        out
+        Ok(out)
     }
 
     /// Looks a map up without interning; unknown keys are dropped (no selector names them) and
@@ -102,7 +114,7 @@ mod tests {
     #[test]
     fn lookup_map_keeps_known_keys_with_unknown_values() {
         let mut i = Interner::default();
-        let svc = i.intern("kuma.io/service");
+        let svc = i.intern("kuma.io/service").unwrap();
         let m = i.lookup_map([("kuma.io/service", "never-seen"), ("other", "x")]);
         assert_eq!(m, vec![(svc, UNKNOWN)]);
         assert_eq!(tag_get(&m, svc), Some(UNKNOWN));

@@ -8,6 +8,7 @@
 //! * [`snapshot`]: the compiled TP + MTP snapshot of an engine: §4.1 with the E4 step (T4.11),
 //!   §4.2 with the zone-egress MTP step (T4.7 / M7.5), lists computed on access.
 //! * [`reverse`]: who may reach an inbound (client sets from the deciding policy).
+//! * [`matrix`]: the service-to-service reachability matrix (from client sets, bitsets).
 //! * [`batch`]: row-wise batch decisions (name resolution, error codes), E4 included.
 //! * [`defaults`]: T4.12–T4.14 default `allow-all-<mesh>` policy.
 
@@ -16,6 +17,7 @@ pub mod decide;
 pub mod defaults;
 pub mod identity;
 pub mod intern;
+pub mod matrix;
 pub mod policy_set;
 pub mod reverse;
 pub mod select;

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use ahash::AHashMap;
 use std::fmt;
 
-use super::intern::{Interner, Sym, TagMap};
+use super::intern::{Interner, Sym, TagMap, TooManyStrings};
 use crate::selector::WILDCARD;
 
 pub const SERVICE_TAG: &str = "kuma.io/service";
@@ -210,6 +210,12 @@ impl fmt::Display for TrafficError {
 
 impl std::error::Error for TrafficError {}
 
+impl From<TooManyStrings> for TrafficError {
+    fn from(_: TooManyStrings) -> Self {
+        TrafficError::Invalid("more than 2^32 - 1 distinct tag keys and values".into())
+    }
+}
+
 /// Everything a traffic decision reads. Immutable after [`PolicySet::compile`].
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct PolicySet {
@@ -244,15 +250,15 @@ impl PolicySet {
         policies: Vec<PolicyInput>,
     ) -> Result<PolicySet, TrafficError> {
         let mut set = PolicySet::default();
-        set.service = set.interner.intern(SERVICE_TAG);
+        set.service = set.interner.intern(SERVICE_TAG)?;
         for m in meshes {
             if set.mesh_ids.contains_key(&m.name) {
                 return Err(TrafficError::Duplicate(format!("Mesh {:?}", m.name)));
             }
-            let prometheus = m
-                .prometheus
-                .as_ref()
-                .map(|p| (p.port, set.interner.tag_map(strs(&p.tags))));
+            let prometheus = match &m.prometheus {
+                Some(p) => Some((p.port, set.interner.tag_map(strs(&p.tags))?)),
+                None => None,
+            };
             let id = set.meshes.len() as MeshId;
             set.mesh_ids.insert(m.name.clone(), id);
             set.meshes.push(Mesh {
@@ -270,9 +276,12 @@ impl PolicySet {
             let inbounds: Vec<(u32, TagMap)> = d
                 .inbounds
                 .iter()
-                .map(|(port, tags)| (*port, set.interner.tag_map(strs(tags))))
-                .collect();
-            let gateway = d.gateway.as_ref().map(|g| set.interner.tag_map(strs(g)));
+                .map(|(port, tags)| Ok((*port, set.interner.tag_map(strs(tags))?)))
+                .collect::<Result<_, TooManyStrings>>()?;
+            let gateway = match &d.gateway {
+                Some(g) => Some(set.interner.tag_map(strs(g))?),
+                None => None,
+            };
             let mut identity: Vec<(Sym, Sym)> = inbounds
                 .iter()
                 .flat_map(|(_, t)| t.iter().copied())
@@ -298,7 +307,7 @@ impl PolicySet {
         }
         for e in external_services {
             let mesh = set.mesh_id_or_placeholder(&e.mesh);
-            let tags = set.interner.tag_map(strs(&e.tags));
+            let tags = set.interner.tag_map(strs(&e.tags))?;
             let key = (mesh, e.name.clone());
             if set.es_ids.contains_key(&key) {
                 return Err(TrafficError::Duplicate(format!(
@@ -315,8 +324,16 @@ impl PolicySet {
         }
         for p in policies {
             let mesh = set.mesh_id_or_placeholder(&p.mesh);
-            let sources = p.sources.iter().map(|s| set.selector(s)).collect();
-            let destinations = p.destinations.iter().map(|s| set.selector(s)).collect();
+            let sources = p
+                .sources
+                .iter()
+                .map(|s| set.selector(s))
+                .collect::<Result<_, _>>()?;
+            let destinations = p
+                .destinations
+                .iter()
+                .map(|s| set.selector(s))
+                .collect::<Result<_, _>>()?;
             set.policies.push(Policy {
                 mesh,
                 name: p.name,
@@ -348,50 +365,53 @@ impl PolicySet {
         id
     }
 
-    fn selector(&mut self, pairs: &[(String, String)]) -> Selector {
+    fn selector(&mut self, pairs: &[(String, String)]) -> Result<Selector, TooManyStrings> {
         let mut out: Vec<(Sym, Val)> = pairs
             .iter()
             .map(|(k, v)| {
-                let key = self.interner.intern(k);
+                let key = self.interner.intern(k)?;
                 let val = if v == WILDCARD {
                     Val::Any
                 } else {
-                    Val::Exact(self.interner.intern(v))
+                    Val::Exact(self.interner.intern(v)?)
                 };
-                (key, val)
+                Ok((key, val))
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
         out.sort_unstable_by_key(|p| p.0);
         out.dedup_by_key(|p| p.0);
-        Selector { pairs: out }
+        Ok(Selector { pairs: out })
     }
 
     fn build_indexes(&mut self) -> Result<(), TrafficError> {
+        let unknown_id = || TrafficError::Invalid("an id outside its table while indexing".into());
         self.index = vec![MeshIndex::default(); self.meshes.len()];
         self.es_by_mesh = vec![Vec::new(); self.meshes.len()];
         // T3.5: order by (creationTime asc, name desc); a later position wins a rank tie.
-        let mut order: Vec<PolicyId> = (0..self.policies.len() as PolicyId).collect();
-        order.sort_by(|&a, &b| {
-            let (pa, pb) = (&self.policies[a as usize], &self.policies[b as usize]);
+        let mut order: Vec<(usize, &Policy)> = self.policies.iter().enumerate().collect();
+        order.sort_by(|(_, pa), (_, pb)| {
             (pa.mesh, pa.created)
                 .cmp(&(pb.mesh, pb.created))
                 .then_with(|| pb.name.cmp(&pa.name))
         });
-        for w in order.windows(2) {
-            let (a, b) = (&self.policies[w[0] as usize], &self.policies[w[1] as usize]);
+        for (&(_, a), &(_, b)) in order.iter().zip(order.iter().skip(1)) {
             if a.mesh == b.mesh && a.name == b.name {
-                let mesh = &self.meshes[a.mesh as usize].name;
+                let mesh = &self.mesh_ref(a.mesh)?.name;
                 return Err(TrafficError::Duplicate(format!(
                     "TrafficPermission {:?} in mesh {mesh:?}",
                     a.name
                 )));
             }
         }
-        for (pos, &pid) in order.iter().enumerate() {
-            self.policies[pid as usize].tiebreak = pos as u32;
+        let order: Vec<usize> = order.into_iter().map(|(pid, _)| pid).collect();
+        for (pos, pid) in order.into_iter().enumerate() {
+            // pid enumerates self.policies: always found
+            let p = self.policies.get_mut(pid).ok_or_else(unknown_id)?;
+            p.tiebreak = pos as u32;
         }
         for (pid, p) in self.policies.iter().enumerate() {
-            let idx = &mut self.index[p.mesh as usize];
+            // every policy's mesh id is one of self.meshes (interned with it): always found
+            let idx = self.index.get_mut(p.mesh as usize).ok_or_else(unknown_id)?;
             idx.policy_count += 1;
             for (d, sel) in p.destinations.iter().enumerate() {
                 let r = SelRef {
@@ -415,14 +435,15 @@ impl PolicySet {
             }
         }
         for (id, e) in self.external_services.iter().enumerate() {
-            self.es_by_mesh[e.mesh as usize].push(id as EsId);
+            let list = self
+                .es_by_mesh
+                .get_mut(e.mesh as usize)
+                .ok_or_else(unknown_id)?;
+            list.push(id as EsId);
         }
+        let es_name = |id: EsId| self.external_services.get(id as usize).map(|e| &e.name);
         for list in &mut self.es_by_mesh {
-            list.sort_by(|&a, &b| {
-                self.external_services[a as usize]
-                    .name
-                    .cmp(&self.external_services[b as usize].name)
-            });
+            list.sort_by_key(|&id| es_name(id));
         }
         Ok(())
     }
@@ -432,7 +453,7 @@ impl PolicySet {
     /// A mesh defined by a Mesh document.
     pub fn mesh(&self, name: &str) -> Result<MeshId, TrafficError> {
         match self.mesh_ids.get(name) {
-            Some(&id) if self.meshes[id as usize].defined => Ok(id),
+            Some(&id) if self.meshes.get(id as usize).is_some_and(|m| m.defined) => Ok(id),
             _ => Err(TrafficError::UnknownMesh(name.to_owned())),
         }
     }

@@ -10,6 +10,7 @@
 //! The dataplanes admitted are decided by [`Snapshot::check_inbound`] itself, not by the terms.
 
 use super::decide::Reason;
+use super::intern::Sym;
 use super::policy_set::{DpId, Val};
 use super::snapshot::{Snapshot, Subject, Target};
 use crate::mtp::Action;
@@ -69,6 +70,9 @@ pub struct ClientSet<'a> {
     pub policies: Vec<&'a str>,
     /// The dataplanes of the destination's mesh `check` admits, by id.
     pub admitted: Vec<DpId>,
+    /// The services (`kuma.io/service` of a dataplane's identity, T2.7) all of whose dataplanes
+    /// are admitted, sorted.
+    pub services: Vec<&'a str>,
 }
 
 fn subset_of(a: &[(String, String)], b: &[(String, String)]) -> bool {
@@ -97,12 +101,13 @@ impl Snapshot {
             non_mesh: false,
             terms: Vec::new(),
             policies: Vec::new(),
-            admitted: if with_admitted {
-                self.admitted(dp, port)
-            } else {
-                Vec::new()
-            },
+            admitted: Vec::new(),
+            services: Vec::new(),
         };
+        if with_admitted {
+            cs.admitted = self.admitted(dp, port);
+            cs.services = self.services_within(dp, &cs.admitted);
+        }
         let Some(d) = self.tp.dataplanes.get(dp as usize) else {
             cs.basis = Basis::UnknownInbound;
             return cs;
@@ -193,8 +198,9 @@ impl Snapshot {
                 .pairs
                 .iter()
                 .filter_map(|&(k, v)| match v {
+                    // symbols of this set's interner: always resolved
                     Val::Exact(v) => {
-                        Some((self.tp.interner.resolve(k), self.tp.interner.resolve(v)))
+                        Some((self.tp.interner.resolve(k)?, self.tp.interner.resolve(v)?))
                     }
                     Val::Any => None, // T2.7: '*' imposes nothing
                 })
@@ -209,6 +215,32 @@ impl Snapshot {
             });
         }
         cs
+    }
+
+    /// The services of `dp`'s mesh all of whose dataplanes are in `admitted`, sorted.
+    fn services_within(&self, dp: DpId, admitted: &[DpId]) -> Vec<&str> {
+        let Some(mesh) = self.tp.dataplanes.get(dp as usize).map(|d| d.mesh) else {
+            return Vec::new();
+        };
+        let mut all: ahash::AHashMap<Sym, bool> = ahash::AHashMap::new();
+        for (i, d) in self.tp.dataplanes.iter().enumerate() {
+            if d.mesh != mesh {
+                continue;
+            }
+            let ok = admitted.binary_search(&(i as DpId)).is_ok(); // ids ascending
+            for &(k, v) in &d.identity {
+                if k == self.tp.service {
+                    *all.entry(v).or_insert(true) &= ok;
+                }
+            }
+        }
+        let mut out: Vec<&str> = all
+            .into_iter()
+            .filter(|&(_, ok)| ok)
+            .filter_map(|(s, _)| self.tp.interner.resolve(s))
+            .collect();
+        out.sort_unstable();
+        out
     }
 
     /// The dataplanes of `dp`'s mesh whose check against inbound `port` of `dp` allows.

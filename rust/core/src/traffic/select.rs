@@ -32,13 +32,18 @@ impl PolicySet {
         mesh: MeshId,
         tags: &'a [(Sym, Sym)],
     ) -> impl Iterator<Item = SelRef> + 'a {
-        let idx = &self.index[mesh as usize];
-        let per_tag = tags.iter().flat_map(move |&(k, v)| {
-            let a = idx.by_pair.get(&(k, v)).map(Vec::as_slice).unwrap_or(&[]);
-            let b = idx.by_key.get(&k).map(Vec::as_slice).unwrap_or(&[]);
-            a.iter().chain(b.iter()).copied()
+        // an unknown mesh id has no candidates (no policy: E5 deny)
+        let idx = self.index.get(mesh as usize);
+        let per_tag = idx.into_iter().flat_map(move |idx| {
+            tags.iter().flat_map(move |&(k, v)| {
+                let a = idx.by_pair.get(&(k, v)).map(Vec::as_slice).unwrap_or(&[]);
+                let b = idx.by_key.get(&k).map(Vec::as_slice).unwrap_or(&[]);
+                a.iter().chain(b.iter()).copied()
+            })
         });
-        idx.match_all.iter().copied().chain(per_tag)
+        idx.into_iter()
+            .flat_map(|idx| idx.match_all.iter().copied())
+            .chain(per_tag)
     }
 
     /// T3.5 winner only: one pass over the candidates, no list and no sort (the greatest
@@ -69,8 +74,13 @@ impl PolicySet {
         let mut evaluated = 0usize;
         for r in self.candidates(mesh, tags) {
             evaluated += 1;
-            let policy = &self.policies[r.policy as usize];
-            let sel = &policy.destinations[r.dest as usize];
+            // as `select_winner` (the two must agree): a reference outside the tables is skipped
+            let Some(policy) = self.policies.get(r.policy as usize) else {
+                continue;
+            };
+            let Some(sel) = policy.destinations.get(r.dest as usize) else {
+                continue;
+            };
             if !map_matches(sel, tags) {
                 continue;
             }
@@ -84,11 +94,9 @@ impl PolicySet {
         }
         // T3.5: greater rank; then later creationTime (A2); then smaller name (A3) == tiebreak.
         matches.sort_by(|a, b| {
-            b.1.cmp(&a.1).then_with(|| {
-                self.policies[b.0 as usize]
-                    .tiebreak
-                    .cmp(&self.policies[a.0 as usize].tiebreak)
-            })
+            let tiebreak = |id: PolicyId| self.policies.get(id as usize).map(|p| p.tiebreak);
+            b.1.cmp(&a.1)
+                .then_with(|| tiebreak(b.0).cmp(&tiebreak(a.0)))
         });
         Selection {
             matches,

@@ -166,11 +166,12 @@ impl Snapshot {
             .map(|e| {
                 e.tags
                     .iter()
-                    .map(|&(k, v)| {
-                        (
-                            tp.interner.resolve(k).to_owned(),
-                            tp.interner.resolve(v).to_owned(),
-                        )
+                    // symbols of this set's interner: always resolved
+                    .filter_map(|&(k, v)| {
+                        Some((
+                            tp.interner.resolve(k)?.to_owned(),
+                            tp.interner.resolve(v)?.to_owned(),
+                        ))
                     })
                     .collect()
             })
@@ -224,7 +225,11 @@ impl Snapshot {
             Subject::NonMesh => Ok(None),
             Subject::Dataplane(d) => {
                 let i = self.mtp_index(*d)?;
-                let (ident, ids) = self.mtp.dataplane_identity(i);
+                let (ident, ids) = self.mtp.dataplane_identity(i).ok_or_else(|| {
+                    TrafficError::Invalid(
+                        "the dataplane is missing from the MeshTrafficPermission set".into(),
+                    )
+                })?;
                 Ok(Some((ident, ids)))
             }
             Subject::Adhoc(a) => Ok(Some((&a.mtp, &a.mtp_ids))),
@@ -462,7 +467,7 @@ impl Snapshot {
             Outcome::Tp(v) => v.policy.map(|p| self.tp.policy_name(p)),
             Outcome::Mtp(r, v) => {
                 let plan = self.plan(r)?;
-                v.last.map(|l| plan.item_policy(&self.mtp, l))
+                v.last.and_then(|l| plan.item_policy(&self.mtp, l))
             }
         }
     }
@@ -471,7 +476,7 @@ impl Snapshot {
     pub fn from_index(&self, c: &Checked) -> Option<usize> {
         match c.outcome {
             Outcome::Tp(_) => None,
-            Outcome::Mtp(r, v) => Some(self.plan(r)?.item_from_index(v.last?)),
+            Outcome::Mtp(r, v) => self.plan(r)?.item_from_index(v.last?),
         }
     }
 
@@ -670,7 +675,7 @@ impl Snapshot {
     /// The MTP ids of a stored dataplane (M5.1), for batch rows.
     pub(crate) fn dp_mtp_ids(&self, dp: DpId) -> Option<&ClientIds> {
         let i = self.mtp_dp.get(dp as usize).copied().flatten()?;
-        Some(&self.mtp.dataplane_identity(i).1)
+        Some(&self.mtp.dataplane_identity(i)?.1)
     }
 
     /// The pairs of a dataplane's T2.7 identity (for who-can and tests).
@@ -697,34 +702,48 @@ impl Snapshot {
         self.names.group(name)
     }
 
+    /// The dataplane of `ids` in mesh `mesh` (names are unique within a mesh: at most one).
+    fn in_mesh(&self, ids: &[DpId], mesh: MeshId) -> Option<DpId> {
+        ids.iter().copied().find(|&d| {
+            self.tp
+                .dataplanes
+                .get(d as usize)
+                .is_some_and(|x| x.mesh == mesh)
+        })
+    }
+
+    /// The only dataplane of `ids` (those named `name`): `UnknownDataplane` when there is none,
+    /// `Ambiguous` when there are several (the destination and source resolvers' shared tail).
+    fn only_dataplane(&self, ids: &[DpId], name: &str) -> Result<DpId, TrafficError> {
+        match ids {
+            [] => Err(TrafficError::UnknownDataplane {
+                mesh: String::new(),
+                name: name.to_owned(),
+            }),
+            [one] => Ok(*one),
+            _ => Err(TrafficError::Ambiguous {
+                kind: "Dataplane",
+                name: name.to_owned(),
+                meshes: self.meshes_of_group(ids),
+            }),
+        }
+    }
+
     /// The destination dataplane `name` (in `mesh` when given; else the only one of that name),
     /// whose mesh must be defined.
     pub fn resolve_dataplane(&self, mesh: Option<&str>, name: &str) -> Result<DpId, TrafficError> {
         let ids = self.group(name);
-        let unknown = |m: Option<&str>| TrafficError::UnknownDataplane {
-            mesh: m.unwrap_or_default().to_owned(),
-            name: name.to_owned(),
-        };
         let id = match mesh {
-            Some(m) => {
-                let mid = self.tp.mesh_ids.get(m).copied();
-                *ids.iter()
-                    .find(|&&d| {
-                        mid.is_some() && self.tp.dataplanes.get(d as usize).map(|x| x.mesh) == mid
-                    })
-                    .ok_or_else(|| unknown(Some(m)))?
-            }
-            None => match ids {
-                [] => return Err(unknown(None)),
-                [one] => *one,
-                _ => {
-                    return Err(TrafficError::Ambiguous {
-                        kind: "Dataplane",
-                        name: name.to_owned(),
-                        meshes: self.meshes_of_group(ids),
-                    })
-                }
-            },
+            Some(m) => self
+                .tp
+                .mesh_ids
+                .get(m)
+                .and_then(|&mid| self.in_mesh(ids, mid))
+                .ok_or_else(|| TrafficError::UnknownDataplane {
+                    mesh: m.to_owned(),
+                    name: name.to_owned(),
+                })?,
+            None => self.only_dataplane(ids, name)?,
         };
         self.require_defined_dp(id)?;
         Ok(id)
@@ -739,12 +758,7 @@ impl Snapshot {
     ) -> Option<DpId> {
         let ids = self.names.ids_of(name);
         let id = match mesh {
-            Some(m) => *ids.iter().find(|&&d| {
-                self.tp
-                    .dataplanes
-                    .get(d as usize)
-                    .is_some_and(|x| x.mesh == m)
-            })?,
+            Some(m) => self.in_mesh(ids, m)?,
             None => match ids {
                 [one] => *one,
                 _ => return None,
@@ -760,13 +774,8 @@ impl Snapshot {
         name: super::batch::NameId,
     ) -> Option<DpId> {
         let ids = self.names.ids_of(name);
-        let id = match ids.iter().find(|&&d| {
-            self.tp
-                .dataplanes
-                .get(d as usize)
-                .is_some_and(|x| x.mesh == dest_mesh)
-        }) {
-            Some(&d) => d,
+        let id = match self.in_mesh(ids, dest_mesh) {
+            Some(d) => d,
             None => match ids {
                 [one] => *one,
                 _ => return None,
@@ -783,29 +792,9 @@ impl Snapshot {
     /// A source dataplane by name: the one in the destination's mesh, else the only one.
     pub fn resolve_source(&self, dest_mesh: MeshId, name: &str) -> Result<DpId, TrafficError> {
         let ids = self.group(name);
-        let id = match ids.iter().find(|&&d| {
-            self.tp
-                .dataplanes
-                .get(d as usize)
-                .is_some_and(|x| x.mesh == dest_mesh)
-        }) {
-            Some(&d) => d,
-            None => match ids {
-                [] => {
-                    return Err(TrafficError::UnknownDataplane {
-                        mesh: String::new(),
-                        name: name.to_owned(),
-                    })
-                }
-                [one] => *one,
-                _ => {
-                    return Err(TrafficError::Ambiguous {
-                        kind: "Dataplane",
-                        name: name.to_owned(),
-                        meshes: self.meshes_of_group(ids),
-                    })
-                }
-            },
+        let id = match self.in_mesh(ids, dest_mesh) {
+            Some(d) => d,
+            None => self.only_dataplane(ids, name)?,
         };
         self.require_defined_dp(id)?;
         Ok(id)
@@ -823,6 +812,33 @@ impl Snapshot {
         } else {
             Err(TrafficError::UnknownMesh(m.name.clone()))
         }
+    }
+
+    /// The mesh name of destination dataplane `name`, resolved as [`Snapshot::resolve_dataplane`].
+    pub fn dataplane_mesh(&self, mesh: Option<&str>, name: &str) -> Result<&str, TrafficError> {
+        let d = self.resolve_dataplane(mesh, name)?;
+        let d = self
+            .tp
+            .dataplanes
+            .get(d as usize)
+            .ok_or_else(|| TrafficError::Invalid("unknown dataplane id".into()))?;
+        Ok(self.mesh_name(d.mesh))
+    }
+
+    /// The mesh name of ExternalService `name`, resolved as
+    /// [`Snapshot::resolve_external_service`].
+    pub fn external_service_mesh(
+        &self,
+        mesh: Option<&str>,
+        name: &str,
+    ) -> Result<&str, TrafficError> {
+        let e = self.resolve_external_service(mesh, name)?;
+        let e = self
+            .tp
+            .external_services
+            .get(e as usize)
+            .ok_or_else(|| TrafficError::Invalid("unknown ExternalService id".into()))?;
+        Ok(self.mesh_name(e.mesh))
     }
 
     /// An ExternalService by name (in `mesh` when given; else the only one of that name).
@@ -848,7 +864,11 @@ impl Snapshot {
                 name: name.to_owned(),
             }),
             [one] => {
-                let e = &self.tp.external_services[*one as usize];
+                let e = self
+                    .tp
+                    .external_services
+                    .get(*one as usize)
+                    .ok_or_else(|| TrafficError::Invalid("unknown ExternalService id".into()))?;
                 self.tp.external_service(self.mesh_name(e.mesh), name)
             }
             many => {

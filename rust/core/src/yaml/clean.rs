@@ -53,9 +53,8 @@ fn rfc1123(name: &str) -> bool {
         && name.split('.').all(|label| {
             let b = label.as_bytes();
             let alnum = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-            !b.is_empty()
-                && alnum(&b[0])
-                && alnum(&b[b.len() - 1])
+            b.first().is_some_and(alnum)
+                && b.last().is_some_and(alnum)
                 && b.iter().all(|c| alnum(c) || *c == b'-')
         })
 }
@@ -194,8 +193,8 @@ fn qualifier(v: &Value<'_>) -> bool {
         "sources" | "destinations" => 1,
         _ => 2,
     };
-    !f.is_empty()
-        && f.iter().all(|(k, _)| family(k) == family(f[0].0))
+    f.first()
+        .is_some_and(|(first, _)| f.iter().all(|(k, _)| family(k) == family(first)))
         && f.iter().all(|(k, v)| match *k {
             "targetRef" => target_ref(v),
             "to" | "from" => fields(v, &["targetRef"])

@@ -102,10 +102,50 @@ pub struct Document<'a> {
 impl Document<'_> {
     /// The position of `path`, or of its nearest ancestor that has one.
     pub fn mark(&self, path: &[Key]) -> Option<Mark> {
-        (0..=path.len())
-            .rev()
-            .find_map(|n| self.positions.get(&path[..n]).copied())
+        nearest_mark(&self.positions, path)
     }
+}
+
+/// The position of `path` in a document's `positions`, or of its nearest ancestor that has one.
+pub fn nearest_mark(positions: &HashMap<Vec<Key>, Mark>, path: &[Key]) -> Option<Mark> {
+    (0..=path.len())
+        .rev()
+        .find_map(|n| positions.get(path.get(..n)?).copied())
+}
+
+impl Key {
+    /// The key of a float, as Python compares them (`1.0 == 1`): an integral float is that
+    /// `Int`, another its bits; None for NaN (equal to nothing).
+    pub fn of_float(f: f64) -> Option<Key> {
+        if f.is_nan() {
+            None
+        } else if f.fract() == 0.0 && f.abs() < 9.0e18 {
+            Some(Key::Int(f as i64))
+        } else {
+            Some(Key::FloatBits(f.to_bits()))
+        }
+    }
+
+    /// The key of a datetime of wall time `wall` ([`wall_micros`]): `Naive`, or with a UTC offset
+    /// (µs) the instant, `Aware`.
+    pub fn of_datetime(wall: i64, offset_micros: Option<i64>) -> Key {
+        match offset_micros {
+            None => Key::Naive(wall),
+            Some(o) => Key::Aware(wall - o),
+        }
+    }
+}
+
+/// Microseconds from 1970-01-01 00:00 to a wall date and time (proleptic Gregorian calendar).
+pub fn wall_micros(
+    (year, month, day): (u32, u32, u32),
+    hour: i64,
+    minute: i64,
+    second: i64,
+    micros: i64,
+) -> i64 {
+    let days = days_from_civil(i64::from(year), month, day);
+    (days * 86_400 + hour * 3600 + minute * 60 + second) * 1_000_000 + micros
 }
 
 /// Why a text could not be read.
@@ -123,7 +163,8 @@ pub struct Error {
     pub scanned: usize,
 }
 
-pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+/// Days from 1970-01-01 to a date (proleptic Gregorian calendar).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -138,16 +179,10 @@ fn key_of(scalar: &Scalar, text: &str, unique: &mut usize) -> Key {
         Scalar::Null => Key::Null,
         Scalar::Bool(b) => Key::Int(i64::from(*b)),
         Scalar::Int(i) => Key::Int(*i),
-        Scalar::Float(f) => {
-            if f.is_nan() {
-                *unique += 1;
-                Key::Unique(*unique)
-            } else if f.fract() == 0.0 && f.abs() < 9.0e18 {
-                Key::Int(*f as i64)
-            } else {
-                Key::FloatBits(f.to_bits())
-            }
-        }
+        Scalar::Float(f) => Key::of_float(*f).unwrap_or_else(|| {
+            *unique += 1;
+            Key::Unique(*unique)
+        }),
         Scalar::Date { year, month, day } => Key::Date(*year, *month, *day),
         Scalar::Timestamp {
             year,
@@ -159,16 +194,14 @@ fn key_of(scalar: &Scalar, text: &str, unique: &mut usize) -> Key {
             nanos,
             offset_minutes,
         } => {
-            let days = days_from_civil(i64::from(*year), *month, *day);
-            let secs = days * 86_400
-                + i64::from(*hour) * 3600
-                + i64::from(*minute) * 60
-                + i64::from(*second);
-            let micros = secs * 1_000_000 + i64::from(*nanos / 1000);
-            match offset_minutes {
-                None => Key::Naive(micros),
-                Some(o) => Key::Aware(micros - i64::from(*o) * 60_000_000),
-            }
+            let wall = wall_micros(
+                (*year, *month, *day),
+                i64::from(*hour),
+                i64::from(*minute),
+                i64::from(*second),
+                i64::from(*nanos / 1000),
+            );
+            Key::of_datetime(wall, offset_minutes.map(|o| i64::from(o) * 60_000_000))
         }
         Scalar::Str | Scalar::Deferred | Scalar::Merge | Scalar::Unsupported => {
             Key::Str(text.to_owned())

@@ -51,8 +51,8 @@ fn bool_value(t: &str) -> Option<bool> {
 }
 
 fn strip_sign(b: &[u8]) -> &[u8] {
-    match b.first() {
-        Some(b'-' | b'+') => &b[1..],
+    match b {
+        [b'-' | b'+', rest @ ..] => rest,
         _ => b,
     }
 }
@@ -66,22 +66,21 @@ fn head_digits(b: &[u8]) -> Option<&[u8]> {
         .iter()
         .take_while(|c| c.is_ascii_digit() || **c == b'_')
         .count();
-    Some(&b[n..])
+    b.get(n..)
 }
 
 /// `(?::[0-5]?[0-9])+` followed by what `tail` accepts.
 fn sexagesimal_parts(mut b: &[u8], tail: impl Fn(&[u8]) -> bool) -> bool {
     let mut parts = 0;
-    while b.first() == Some(&b':') {
-        let rest = &b[1..];
+    while let [b':', rest @ ..] = b {
         let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
         // a part is one digit, or two with the first in 0..=5; a longer run cannot match
-        let take = match digits {
-            1 => 1,
-            2 if rest[0] <= b'5' => 2,
+        let after = match (digits, rest) {
+            (1, [_, after @ ..]) => after,
+            (2, [d, _, after @ ..]) if *d <= b'5' => after,
             _ => return false,
         };
-        b = &rest[take..];
+        b = after;
         parts += 1;
     }
     parts > 0 && tail(b)
@@ -89,23 +88,25 @@ fn sexagesimal_parts(mut b: &[u8], tail: impl Fn(&[u8]) -> bool) -> bool {
 
 fn exponent_ok(b: &[u8]) -> bool {
     // (?:[eE][-+][0-9]+)?
-    b.is_empty()
-        || (b.len() >= 3
-            && matches!(b[0], b'e' | b'E')
-            && matches!(b[1], b'-' | b'+')
-            && b[2..].iter().all(u8::is_ascii_digit))
+    match b {
+        [] => true,
+        [b'e' | b'E', b'-' | b'+', digits @ ..] => {
+            !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
+        }
+        _ => false,
+    }
 }
 
 fn frac_ok(b: &[u8]) -> bool {
     // \.[0-9_]* then an optional exponent
-    if b.first() != Some(&b'.') {
+    let [b'.', rest @ ..] = b else {
         return false;
-    }
-    let n = b[1..]
+    };
+    let n = rest
         .iter()
         .take_while(|c| c.is_ascii_digit() || **c == b'_')
         .count();
-    exponent_ok(&b[1 + n..])
+    rest.get(n..).is_some_and(exponent_ok)
 }
 
 fn is_float(t: &str) -> bool {
@@ -118,8 +119,11 @@ fn is_float(t: &str) -> bool {
         return true;
     }
     // \.[0-9][0-9_]*(?:[eE][-+][0-9]+)?  (no sign)
-    if b.first() == Some(&b'.') {
-        return b.len() > 1 && b[1].is_ascii_digit() && frac_ok(b);
+    if let [b'.', second, ..] = b {
+        return second.is_ascii_digit() && frac_ok(b);
+    }
+    if b == b"." {
+        return false;
     }
     let Some(rest) = head_digits(unsigned) else {
         return false;
@@ -129,9 +133,10 @@ fn is_float(t: &str) -> bool {
         return true;
     }
     // [-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
-    sexagesimal_parts(rest, |tail| {
-        tail.first() == Some(&b'.') && tail[1..].iter().all(|c| c.is_ascii_digit() || *c == b'_')
-    })
+    sexagesimal_parts(
+        rest,
+        |tail| matches!(tail, [b'.', frac @ ..] if frac.iter().all(|c| c.is_ascii_digit() || *c == b'_')),
+    )
 }
 
 fn is_int(t: &str) -> bool {
@@ -147,9 +152,9 @@ fn is_int(t: &str) -> bool {
             return true;
         }
     }
-    if u.first() == Some(&b'0') {
+    if let [b'0', rest @ ..] = u {
         // `0` alone, or `0[0-7_]+`
-        return u.len() == 1 || all(&u[1..], |c| matches!(c, b'0'..=b'7'));
+        return rest.is_empty() || all(rest, |c| matches!(c, b'0'..=b'7'));
     }
     match u.first() {
         Some(b'1'..=b'9') => {
@@ -257,13 +262,29 @@ fn num(b: &[u8]) -> u32 {
     b.iter().fold(0, |acc, c| acc * 10 + u32::from(c - b'0'))
 }
 
-fn digits_1_2(b: &[u8]) -> usize {
-    let n = b.iter().take_while(|c| c.is_ascii_digit()).count();
-    if n == 0 {
-        0
-    } else {
-        n.min(2)
+/// One or two leading digits of `b` (`[0-9][0-9]?`): their value and the rest; None without a digit.
+fn digits_1_2(b: &[u8]) -> Option<(u32, &[u8])> {
+    let n = b.iter().take(2).take_while(|c| c.is_ascii_digit()).count();
+    let (digits, rest) = b.split_at_checked(n)?;
+    (n > 0).then(|| (num(digits), rest))
+}
+
+/// `:[0-9][0-9]` at the start of `b`: its value and the rest.
+fn colon_two(b: &[u8]) -> Option<(u32, &[u8])> {
+    match b {
+        [b':', h, l, rest @ ..] if h.is_ascii_digit() && l.is_ascii_digit() => {
+            Some((num(&[*h, *l]), rest))
+        }
+        _ => None,
     }
+}
+
+/// `b` without its leading blanks (`[ \t]*`).
+fn skip_blanks(mut b: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = b {
+        b = rest;
+    }
+    b
 }
 
 fn days_in_month(year: u32, month: u32) -> u32 {
@@ -282,112 +303,69 @@ fn days_in_month(year: u32, month: u32) -> u32 {
 /// such date / time / offset exists.
 fn timestamp(t: &str) -> Option<Scalar> {
     let b = t.as_bytes();
-    if b.len() < 8 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
+    let [y0, y1, y2, y3, b'-', after_year @ ..] = b else {
         return None;
-    }
-    let year = num(&b[..4]);
-    // date only: exactly YYYY-MM-DD
-    if b.len() == 10
-        && b[5..7].iter().all(u8::is_ascii_digit)
-        && b[7] == b'-'
-        && b[8..10].iter().all(u8::is_ascii_digit)
-    {
-        let (month, day) = (num(&b[5..7]), num(&b[8..10]));
-        return Some(if valid_date(year, month, day) {
-            Scalar::Date { year, month, day }
-        } else {
-            Scalar::Str
-        });
-    }
-    let mut i = 5;
-    let n = digits_1_2(&b[i..]);
-    if n == 0 {
-        return None;
-    }
-    let month = num(&b[i..i + n]);
-    i += n;
-    if b.get(i) != Some(&b'-') {
-        return None;
-    }
-    i += 1;
-    let n = digits_1_2(&b[i..]);
-    if n == 0 {
-        return None;
-    }
-    let day = num(&b[i..i + n]);
-    i += n;
-    // (?:[Tt]|[ \t]+)
-    match b.get(i) {
-        Some(b'T' | b't') => i += 1,
-        Some(b' ' | b'\t') => {
-            while matches!(b.get(i), Some(b' ' | b'\t')) {
-                i += 1;
-            }
-        }
-        _ => return None,
-    }
-    let n = digits_1_2(&b[i..]);
-    if n == 0 {
-        return None;
-    }
-    let hour = num(&b[i..i + n]);
-    i += n;
-    let two = |i: usize| -> Option<u32> {
-        if b.get(i) == Some(&b':')
-            && b.get(i + 1).is_some_and(u8::is_ascii_digit)
-            && b.get(i + 2).is_some_and(u8::is_ascii_digit)
-        {
-            Some(num(&b[i + 1..i + 3]))
-        } else {
-            None
-        }
     };
-    let minute = two(i)?;
-    let second = two(i + 3)?;
-    i += 6;
+    let year_digits = [*y0, *y1, *y2, *y3];
+    if b.len() < 8 || !year_digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let year = num(&year_digits);
+    // date only: exactly YYYY-MM-DD
+    if let [m0, m1, b'-', d0, d1] = after_year {
+        if [m0, m1, d0, d1].iter().all(|c| c.is_ascii_digit()) {
+            let (month, day) = (num(&[*m0, *m1]), num(&[*d0, *d1]));
+            return Some(if valid_date(year, month, day) {
+                Scalar::Date { year, month, day }
+            } else {
+                Scalar::Str
+            });
+        }
+    }
+    let (month, rest) = digits_1_2(after_year)?;
+    let [b'-', rest @ ..] = rest else {
+        return None;
+    };
+    let (day, rest) = digits_1_2(rest)?;
+    // (?:[Tt]|[ \t]+)
+    let rest = match rest {
+        [b'T' | b't', rest @ ..] => rest,
+        [b' ' | b'\t', ..] => skip_blanks(rest),
+        _ => return None,
+    };
+    let (hour, rest) = digits_1_2(rest)?;
+    let (minute, rest) = colon_two(rest)?;
+    let (second, mut rest) = colon_two(rest)?;
     let mut nanos = 0u32;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let n = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
-        let frac = &b[i..i + n];
+    if let [b'.', after_dot @ ..] = rest {
+        let n = after_dot.iter().take_while(|c| c.is_ascii_digit()).count();
+        let (frac, after) = after_dot.split_at_checked(n)?;
         for k in 0..9 {
             nanos = nanos * 10 + frac.get(k).map_or(0, |c| u32::from(c - b'0'));
         }
-        i += n;
+        rest = after;
     }
     // (?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?$
-    let mut j = i;
-    while matches!(b.get(j), Some(b' ' | b'\t')) {
-        j += 1;
-    }
-    let mut offset: Option<i32> = None;
-    if j < b.len() {
-        match b[j] {
-            b'Z' if j + 1 == b.len() => offset = Some(0),
-            s @ (b'-' | b'+') => {
-                let k = j + 1;
-                let n = digits_1_2(&b[k..]);
-                if n == 0 {
-                    return None;
-                }
-                let h = num(&b[k..k + n]) as i32;
-                let mut end = k + n;
-                let mut m = 0i32;
-                if end < b.len() {
-                    m = two(end)? as i32;
-                    end += 3;
-                }
-                if end != b.len() {
-                    return None;
-                }
-                let total = h * 60 + m;
-                offset = Some(if s == b'-' { -total } else { total });
+    let tail = skip_blanks(rest);
+    let offset: Option<i32> = match tail {
+        [] if tail.len() != rest.len() => return None, // trailing blanks without an offset
+        [] => None,
+        [b'Z'] => Some(0),
+        [s @ (b'-' | b'+'), after_sign @ ..] => {
+            let (h, after_hours) = digits_1_2(after_sign)?;
+            let (m, end) = if after_hours.is_empty() {
+                (0, after_hours)
+            } else {
+                colon_two(after_hours)?
+            };
+            if !end.is_empty() {
+                return None;
             }
-            _ => return None,
+            let total = h as i32 * 60 + m as i32;
+            Some(if *s == b'-' { -total } else { total })
         }
-    } else if j != i {
-        return None; // trailing blanks without an offset
-    }
+        _ => return None,
+    };
     let valid = valid_date(year, month, day)
         && hour < 24
         && minute < 60

@@ -102,15 +102,19 @@ impl GroupsCol {
                     return out;
                 }
                 let range = match a.as_list_opt::<i32>() {
-                    Some(l) => l
-                        .value_offsets()
-                        .get(i..i + 2)
-                        .map(|o| (o[0] as usize, o[1] as usize)),
-                    None => a
-                        .as_list::<i64>()
-                        .value_offsets()
-                        .get(i..i + 2)
-                        .map(|o| (o[0] as usize, o[1] as usize)),
+                    Some(l) => l.value_offsets().get(i..i + 2).and_then(|o| match *o {
+                        [s, e] => Some((s as usize, e as usize)),
+                        _ => None,
+                    }),
+                    None => {
+                        a.as_list::<i64>()
+                            .value_offsets()
+                            .get(i..i + 2)
+                            .and_then(|o| match *o {
+                                [s, e] => Some((s as usize, e as usize)),
+                                _ => None,
+                            })
+                    }
                 };
                 if let Some((s, e)) = range {
                     for j in s..e {
@@ -260,12 +264,15 @@ pub(super) fn list_range(a: &ArrayRef, i: usize) -> Option<(usize, usize)> {
     if a.is_null(i) {
         return None;
     }
-    let pair = |o: &[i64]| Some((o[0] as usize, o[1] as usize));
+    let pair = |o: &[i64]| match *o {
+        [s, e] => Some((s as usize, e as usize)),
+        _ => None,
+    };
     match a.as_list_opt::<i32>() {
-        Some(l) => l
-            .value_offsets()
-            .get(i..i + 2)
-            .map(|o| (o[0] as usize, o[1] as usize)),
+        Some(l) => l.value_offsets().get(i..i + 2).and_then(|o| match *o {
+            [s, e] => Some((s as usize, e as usize)),
+            _ => None,
+        }),
         None => a
             .as_list_opt::<i64>()
             .and_then(|l| l.value_offsets().get(i..i + 2).and_then(pair)),
