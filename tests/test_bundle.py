@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,8 +25,33 @@ from test_traffic_differential import world as traffic_world
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def _round_trip(resources: list[meshauthz.Resource]) -> meshauthz.Bundle:
-    return mb.loads(mb.dumps(resources))
+_KEY = Ed25519PrivateKey.generate()
+
+
+def _round_trips(resources: list[meshauthz.Resource]) -> list[meshauthz.Bundle]:
+    """The bundle of `resources` read both ways: unsigned (re-validated, compiled from its
+    resources) and signed + verified (activated: lazy resources, compiled section as-is)."""
+    unsigned = mb.loads(mb.dumps(resources))
+    activated = mb.loads(mb.dumps(resources, sign_key=_KEY), verify_key=_KEY.public_key())
+    assert not unsigned.verified and activated.verified
+    return [unsigned, activated]
+
+
+def _explained(engine: TrafficEngine, source: Any, dest: Any, mesh: str) -> Any:
+    try:
+        return engine.explain(source=source, destination=dest, mesh=mesh).to_dict()
+    except meshauthz.MeshauthzError as e:
+        return ("error", type(e).__name__, str(e))
+
+
+def _inspected(engine: TrafficEngine, store: meshauthz.ResourceStore) -> list[Any]:
+    out: list[Any] = []
+    for dp in store.list("Dataplane"):
+        try:
+            out.append(engine.inspect(dp.name, mesh=dp.mesh).to_dict())
+        except meshauthz.MeshauthzError as e:
+            out.append(("error", type(e).__name__, str(e)))
+    return out
 
 
 def _decide(engine: TrafficEngine, source: Any, dest: Any, mesh: str) -> Any:
@@ -53,11 +79,19 @@ def _traffic_decisions(store: meshauthz.ResourceStore, engine: TrafficEngine, ad
 def test_traffic_round_trip_identical(w: Any, adhoc: list[dict[str, str]]) -> None:
     docs = documents(_dedupe(w))
     store = meshauthz.load_dicts(docs)
-    b = _round_trip(store.list())
-    for gating in ("legacy", "none"):
-        want = _traffic_decisions(store, TrafficEngine(store, external_service_gating=gating), adhoc)
-        got = _traffic_decisions(b.store, b.traffic_engine(external_service_gating=gating), adhoc)
-        assert got == want
+    for b in _round_trips(store.list()):
+        for gating in ("legacy", "none"):
+            mine, theirs = TrafficEngine(store, external_service_gating=gating), b.traffic_engine(
+                external_service_gating=gating)
+            assert _traffic_decisions(b.store, theirs, adhoc) == _traffic_decisions(store, mine, adhoc)
+        assert _inspected(theirs, b.store) == _inspected(mine, store)
+        dps = store.list("Dataplane")
+        for dst in dps[:2]:
+            for c in [NON_MESH, *[d.name for d in dps if d.mesh == dst.mesh][:2], *adhoc]:
+                ports = [i["port"] for i in (dst.body.get("networking") or {}).get("inbound") or []][:1]
+                for p in ports:
+                    assert (_explained(theirs, c, Inbound(dst.name, p), dst.mesh or "")
+                            == _explained(mine, c, Inbound(dst.name, p), dst.mesh or ""))
 
 
 # ---- MeshTrafficPermission (through TrafficEngine's E4 hook and MtpEngine) --------------------------
@@ -96,14 +130,20 @@ def mtp_world(draw: Any) -> list[dict[str, Any]]:
 @given(mtp_world())
 def test_mtp_round_trip_identical(docs: list[dict[str, Any]]) -> None:
     store = meshauthz.load_dicts(docs)
-    b = _round_trip(store.list())
-    assert _traffic_decisions(b.store, b.traffic_engine(), []) == _traffic_decisions(store, TrafficEngine(store), [])
-    mine, theirs = meshauthz.mtp.MtpEngine(store), b.mtp_engine()
-    for order in ("kuma", "as_listed"):
+    for b in _round_trips(store.list()):
+        engine, want = b.traffic_engine(), TrafficEngine(store)
+        assert _traffic_decisions(b.store, engine, []) == _traffic_decisions(store, want, [])
+        assert _inspected(engine, b.store) == _inspected(want, store)
         for i in range(3):
-            assert theirs.select_rules(f"dp{i}", 80, order) == mine.select_rules(f"dp{i}", 80, order)
             for j in range(3):
-                assert theirs.decide(f"dp{j}", f"dp{i}", 80) == mine.decide(f"dp{j}", f"dp{i}", 80)
+                assert (_explained(engine, f"dp{j}", Inbound(f"dp{i}", 80), "m")
+                        == _explained(want, f"dp{j}", Inbound(f"dp{i}", 80), "m"))
+        mine, theirs = meshauthz.mtp.MtpEngine(store), b.mtp_engine()
+        for order in ("kuma", "as_listed"):
+            for i in range(3):
+                assert theirs.select_rules(f"dp{i}", 80, order) == mine.select_rules(f"dp{i}", 80, order)
+                for j in range(3):
+                    assert theirs.decide(f"dp{j}", f"dp{i}", 80) == mine.decide(f"dp{j}", f"dp{i}", 80)
 
 
 # ---- RBAC --------------------------------------------------------------------------------------
@@ -128,9 +168,9 @@ def test_rbac_round_trip_identical(w: Any) -> None:
     result = meshauthz.loader.load_objects(roles + bindings)
     assert not result.problems
     want = Authorizer(result)
-    b = _round_trip(result.resources)
-    got = b.authorizer()
-    assert [_rbac_decision(got, c) for c in cases] == [_rbac_decision(want, c) for c in cases]
+    for b in _round_trips(result.resources):
+        got = b.authorizer()
+        assert [_rbac_decision(got, c) for c in cases] == [_rbac_decision(want, c) for c in cases]
 
 
 # ---- examples + CLI --------------------------------------------------------------------------------

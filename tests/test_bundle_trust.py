@@ -40,16 +40,45 @@ def _resources() -> list[Any]:
     return meshauthz.validate(EXAMPLES).resources
 
 
+def _sections(data: bytes) -> tuple[bytes, bytes, bytes]:
+    """(index JSON, resources JSON, compiled section) of a bundle: format 3's three zlib streams,
+    after a table of (compressed, inflated) sizes."""
+    _, _, _, _, _, offset = mb._header(data, "t")
+    table = struct.unpack_from(">IIIIII", data, offset)
+    at, out = offset + 24, []
+    for i in (0, 2, 4):
+        stream = data[at:at + table[i]]
+        out.append(zlib.decompress(stream) if stream else b"")
+        at += table[i]
+    assert at == len(data)
+    return out[0], out[1], out[2]
+
+
+def _payload(index: bytes, resources: bytes, sets: bytes) -> tuple[int, bytes]:
+    """(inflated size, payload) of these sections."""
+    streams = [zlib.compress(x) if x else b"" for x in (index, resources, sets)]
+    table = struct.pack(">IIIIII", len(streams[0]), len(index), len(streams[1]), len(resources),
+                        len(streams[2]), len(sets))
+    return len(index) + len(resources) + len(sets), table + b"".join(streams)
+
+
+def _assemble(data: bytes, index: bytes, resources: bytes, sets: bytes, key: Any = None) -> bytes:
+    """A bundle of these sections with a recomputed checksum (and signature, with `key`); the flags
+    and signature bytes of `data` are kept otherwise."""
+    _, flags, _, _, _, offset = mb._header(data, "t")
+    size, payload = _payload(index, resources, sets)
+    digest = hashlib.sha256(struct.pack(">BQ", flags, size) + payload).digest()
+    header = mb.MAGIC + mb._HEADER.pack(mb.FORMAT_VERSION, flags, size, digest)
+    signature = key.sign(header) if key is not None else data[mb.HEADER_SIZE:offset]
+    return header + signature + payload
+
+
 def _rebuild(data: bytes, mutate: Any) -> bytes:
-    """Decode an unsigned bundle's JSON, mutate it, write it back with a recomputed checksum."""
-    _, flags, size, _, _, offset = mb._header(data, "t")
-    doc = json.loads(zlib.decompress(data[offset:]))
+    """Decode a bundle's resources JSON, mutate it, write it back with a recomputed checksum."""
+    index, resources, sets = _sections(data)
+    doc = json.loads(resources)
     mutate(doc)
-    text = json.dumps(doc).encode()
-    payload = zlib.compress(text)
-    digest = hashlib.sha256(struct.pack(">BQ", flags, len(text)) + payload).digest()
-    header = mb.MAGIC + mb._HEADER.pack(mb.FORMAT_VERSION, flags, len(text), digest)
-    return header + data[mb.HEADER_SIZE:offset] + payload
+    return _assemble(data, index, json.dumps(doc).encode(), sets)
 
 
 def _count_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -136,8 +165,9 @@ def _bomb_payload() -> bytes:
 
 
 def _bomb(declared: int) -> bytes:
-    """The 1 GiB bomb as a bundle with `declared` as its inflated size."""
-    payload = _bomb_payload()
+    """The 1 GiB bomb as the resources stream of a bundle with `declared` as its inflated size."""
+    bomb, zindex = _bomb_payload(), zlib.compress(b"{}")
+    payload = struct.pack(">IIIIII", len(zindex), 2, len(bomb), declared - 2, 0, 0) + zindex + bomb
     digest = hashlib.sha256(struct.pack(">BQ", 0, declared) + payload).digest()
     return mb.MAGIC + mb._HEADER.pack(mb.FORMAT_VERSION, 0, declared, digest) + payload
 

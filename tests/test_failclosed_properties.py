@@ -268,17 +268,29 @@ def test_rbac_arrow_batch_never_allows_what_check_refuses(table: Any) -> None:
 
 # ---- bundles ---------------------------------------------------------------------------------------
 
-def _forge(payload: bytes) -> bytes:
-    """Bundle bytes with a valid header and checksum over `payload` (what only a forger produces)."""
+def _forge(zbody: bytes) -> bytes:
+    """Bundle bytes with a valid header and checksum whose resources stream is `zbody` (what only a
+    forger produces; unsigned, format 3: an empty index, no compiled section)."""
     try:  # the declared inflated size must be right, or the bounded reader refuses before decoding
-        size = len(zlib.decompress(payload))
+        body_size = len(zlib.decompress(zbody))
     except zlib.error:
-        size = len(payload)
-    digest = hashlib.sha256(struct.pack(">BQ", 0, size) + payload).digest()  # unsigned (flags 0), format 2
+        body_size = len(zbody)
+    zindex = zlib.compress(b"{}")
+    payload = struct.pack(">IIIIII", len(zindex), 2, len(zbody), body_size, 0, 0) + zindex + zbody
+    size = 2 + body_size
+    digest = hashlib.sha256(struct.pack(">BQ", 0, size) + payload).digest()
     return mb.MAGIC + mb._HEADER.pack(mb.FORMAT_VERSION, 0, size, digest) + payload
 
 
-VALID = json.loads(zlib.decompress(mb.dumps(STORE)[mb.HEADER_SIZE:]))
+def _resources_json(data: bytes) -> Any:
+    """The resources JSON of a format-3 bundle (its second zlib stream)."""
+    at = mb.HEADER_SIZE
+    table = struct.unpack_from(">IIIIII", data, at)
+    start = at + 24 + table[0]
+    return json.loads(zlib.decompress(data[start:start + table[2]]))
+
+
+VALID = _resources_json(mb.dumps(STORE))
 
 
 @st.composite

@@ -10,7 +10,8 @@ __all__ = [
     "default_traffic_permission_name", "RbacPolicySet", "RbacTarget", "rbac_denial_text", "rbac_go_quote",
     "rbac_bind_types", "rbac_kinds", "MtpSet", "MtpVerdict", "mtp_subset_contains", "mtp_subset_is_subset",
     "mtp_subset_iter", "BatchResult", "rbac_check_batch", "traffic_batch_arrow", "traffic_batch_rows",
-    "traffic_batch_ids", "traffic_dataplane_ids", "YamlMarks", "yaml_load",
+    "traffic_batch_ids", "traffic_dataplane_ids", "YamlMarks", "yaml_load", "bundle_traffic_sets",
+    "bundle_traffic_snapshot",
 ]
 
 __version__: str
@@ -158,6 +159,18 @@ def default_traffic_permission_name(
     already_generated: bool,
 ) -> str | None:
     """T4.12–T4.14: `allow-all-<mesh>` or None."""
+
+# --- bundles (rust/py/src/bundle.rs) ----------------------------------------------------------------
+
+def bundle_traffic_sets(
+    meshes: list[Any], dataplanes: list[Any], external_services: list[Any], policies: list[Any],
+    mtp_policies: list[Any], mtp_dataplanes: list[Any], resources: bytes,
+) -> bytes:
+    """A bundle's compiled section: `TrafficSnapshot`'s rows as the core's inputs (postcard), tied to
+    the sha256 `resources` of the resource section."""
+
+def bundle_traffic_snapshot(sets: bytes, resources: bytes, max_rules: int = ...) -> TrafficSnapshot:
+    """A `TrafficSnapshot` from a compiled section (BundleError: other version, digest, malformed)."""
 
 # --- RBAC (rust/py/src/rbac/) ---------------------------------------------------------------------
 

@@ -1,28 +1,49 @@
-"""Compiled bundles: normalised resources in one versioned, checksummed, optionally signed file.
+"""Compiled bundles: normalised resources plus the engines' compiled sets, in one versioned,
+checksummed, optionally signed file that activates without recompiling (issue #13).
 
 A bundle holds the *normalised resources* (kind, core name, mesh, labels, creation / modification
 time as seconds + nanoseconds + offset, form, namespace, display name, document order and the
-Universal-equivalent body), not the Rust policy sets: the engines recompile from the store exactly
-as after a YAML load, so a bundle never decides differently from its sources.
+Universal-equivalent body), an index of them (kind, name, mesh and the byte span of each
+resource's row), and the traffic engine's *compiled section*: the TrafficPermission +
+MeshTrafficPermission compile inputs in the core's own types (postcard, `rust/core/src/bundle.rs`),
+tied to the digest of the resource sections and to the meshauthz version that wrote it.
 
 Layout (integers big-endian)::
 
     b"MESHAUTHZ-BUNDLE\\n"   17-byte magic
     u16 format version       FORMAT_VERSION
     u8  flags                bit 0: signed
-    u64 inflated size        bytes of the JSON payload once decompressed
+    u64 inflated size        bytes of the payload once decompressed
     32 bytes                 sha256 over (flags, inflated size, compressed payload)
     64 bytes (if signed)     ed25519 signature of everything above it (magic .. sha256)
-    payload                  zlib(JSON {"meshauthz": version, "resources": [row, ...]})
+    payload                  section table: 6 x u32, (compressed, inflated) size of each section,
+                             then zlib(index JSON), zlib(resources JSON), zlib(compiled section)
+                             (the inflated sizes add up to the header's)
+
+    index JSON      {"meshauthz": version, "kinds": [kind, ...], "kind": [i, ...], "name": [...],
+                     "mesh": [...], "span": [start, end, ...]}  (spans: byte offsets of each row)
+    resources JSON  {"meshauthz": version, "resources": [row, ...]}  (load order)
+    compiled        the traffic engine's section (empty: none); its digest is the sha256 of the
+                    index and resources streams (compressed)
 
 Trust (issue #13): a bundle is as trustworthy as YAML. Loaded with `verify_key`, a signed bundle
-whose signature verifies loads without re-validation (an unsigned one, or a bad signature, is a
-`BundleError`); loaded without a key (signed or not), every resource is re-validated by the
-loader's own checks (`loader.check_resource`): forged content with a recomputed checksum is
-reported as a `ValidationError`. Every malformed bundle is a `BundleError` (never OverflowError,
-TypeError, ...). Decompression is bounded: a payload may inflate to at most `MAX_RATIO` times the
-file and `MAX_INFLATED` bytes, checked on the declared size before any work, and the decompressor
-never produces more than the declared size (a lying header stops there).
+whose signature verifies *activates*: the traffic engine deserialises the compiled section straight
+into its snapshot (the core's compiled `PolicySet` and the MTP inputs, no compile step), while the
+resources (`LazyResource`s from the index: a row is parsed and its fields filled on first access),
+the store's key map and the engine's Python name indexes are built on first use. The compiled
+section is used only while the bundle's store is unchanged (after a change, engines compile it).
+Loaded without a key (signed or not), the index and the compiled section are never read: every
+resource is parsed and re-validated by the loader's own checks
+(`loader.check_resource`), and the engines compile from those resources exactly as after a YAML
+load (forged content with a recomputed checksum is reported as a `ValidationError`; forged
+compiled sets are ignored). An unsigned bundle or a bad signature with a key is a `BundleError`.
+Every malformed bundle is a `BundleError` (never OverflowError, TypeError, ...): for an activated
+bundle, a compiled section of another version, of other resources (digest) or that does not
+deserialise fails when its engine is built, and a malformed row when that resource is first read.
+Decompression is bounded: a payload may inflate to at most `MAX_RATIO` times the file and
+`MAX_INFLATED` bytes, checked on the declared size before any work, and the decompressor never
+produces more than the declared size (a lying header stops there); deserialising the compiled
+section is bounded by its length (postcard over a slice).
 """
 
 from __future__ import annotations
@@ -46,15 +67,18 @@ from . import kinds as _kinds
 from . import loader as _loader  # attributes read at call time, as the former local imports did
 from . import registry as _registry
 from ._core import __version__
-from .errors import MeshauthzError, Problem, ValidationError
+from .errors import BundleError, MeshauthzError, Problem, ValidationError
 from .loader import register_reader
-from .resource import GO_ZERO_TIME, Resource, datetime_view, seconds_nanos
+from .resource import GO_ZERO_TIME, LazyResource, Resource, datetime_view, seconds_nanos
 from .store import ResourceStore
 from .yaml_source import Document, gc_paused
 
 MAGIC = b"MESHAUTHZ-BUNDLE\n"
-FORMAT_VERSION = 2  # 2: times as [seconds, nanoseconds, offset], flags, inflated size, signature
+FORMAT_VERSION = 3  # 3: index + resources + compiled section; 2: times as [s, ns, offset], flags, signature
 _HEADER = struct.Struct(">HBQ32s")  # version, flags, inflated size, sha256
+# The payload's section table: (compressed size, inflated size) of the index, the resources and the
+# compiled section, each its own zlib stream (an activated bundle never inflates the resources).
+_SECTIONS = struct.Struct(">IIIIII")
 HEADER_SIZE = len(MAGIC) + _HEADER.size
 SIGNATURE_SIZE = 64
 FLAG_SIGNED = 1
@@ -65,11 +89,6 @@ _NS = 1_000_000_000
 _I64 = 1 << 63
 
 KeyLike = Union[str, bytes, os.PathLike, Any]
-
-
-class BundleError(MeshauthzError):
-    """A bundle file cannot be used: not a bundle, another format version, truncated, corrupted,
-    inflating past the bound, or a signature that does not verify."""
 
 
 # ---- rows: one resource as a JSON array -----------------------------------------------------------
@@ -121,7 +140,8 @@ def _decode_time(v: Any, source: str) -> Optional[tuple[datetime, tuple[int, int
         raise _bad(source, f"time {v!r} outside years 1..9999") from None
 
 
-def _resource(row: Any, docs: dict[tuple[str, int], Document], source: str) -> Resource:
+def _fields(row: Any, docs: dict[tuple[str, int], Document], source: str) -> dict[str, Any]:
+    """The fields of one row (checked: every defect a BundleError)."""
     if type(row) is not list or len(row) != 12:
         raise _bad(source, "a row is not a 12-element list")
     kind, name, mesh, labels, created, modified, form, namespace, display, file, index, body = row
@@ -139,14 +159,18 @@ def _resource(row: Any, docs: dict[tuple[str, int], Document], source: str) -> R
         doc = docs.get((file, index))
         if doc is None:
             doc = docs[(file, index)] = Document(None, file, index)
-    # Fields set directly (the frozen dataclass __init__ costs ~40% of decoding): same object as
-    # Resource(...) would build.
+    # Set directly on the instance (the frozen dataclass __init__ costs ~40% of decoding): same
+    # object as Resource(...) would build.
+    return dict(kind=k, name=name, mesh=mesh, body=body, labels=labels,
+                creation_time=GO_ZERO_TIME if c is None else c[0],
+                modification_time=None if m is None else m[0], form=_FORMS[form],
+                namespace=namespace, display_name=display, _model=None, document=doc, path_prefix=(),
+                created=None if c is None else c[1])
+
+
+def _resource(row: Any, docs: dict[tuple[str, int], Document], source: str) -> Resource:
     r = _NEW(Resource)
-    r.__dict__.update(kind=k, name=name, mesh=mesh, body=body, labels=labels,
-                      creation_time=GO_ZERO_TIME if c is None else c[0],
-                      modification_time=None if m is None else m[0], form=_FORMS[form],
-                      namespace=namespace, display_name=display, _model=None, document=doc, path_prefix=(),
-                      created=None if c is None else c[1])
+    r.__dict__.update(_fields(row, docs, source))
     return r
 
 
@@ -205,20 +229,62 @@ def _key_bytes(key: KeyLike) -> bytes:
 # ---- encode / decode ------------------------------------------------------------------------------
 
 
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
 def dumps(resources: Union[ResourceStore, Iterable[Resource]], *, level: int = 6,
           sign_key: Optional[KeyLike] = None) -> bytes:
-    """Serialise resources (a store, or resources in load order) into bundle bytes, signed with the
-    ed25519 private key `sign_key` (an object, PEM bytes or a PEM file path) when given."""
+    """Serialise resources (a store, or resources in load order) and the traffic engine's compiled
+    section into bundle bytes, signed with the ed25519 private key `sign_key` (an object, PEM bytes
+    or a PEM file path) when given."""
     items = resources.list() if isinstance(resources, ResourceStore) else list(resources)
-    text = json.dumps({"meshauthz": __version__, "resources": [_row(r) for r in items]},
-                      separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
-    payload = zlib.compress(text, level)
+    head = b'{"meshauthz":' + _json(__version__) + b',"resources":['
+    rows = [_json(_row(r)) for r in items]
+    spans: list[int] = []
+    at = len(head)
+    for text in rows:
+        spans += (at, at + len(text))
+        at += len(text) + 1
+    body = head + b",".join(rows) + b"]}"
+    kinds = sorted({r.kind.name for r in items})
+    kind_ids = {k: i for i, k in enumerate(kinds)}
+    index = _json({"meshauthz": __version__, "kinds": kinds, "kind": [kind_ids[r.kind.name] for r in items],
+                   "name": [r.name for r in items], "mesh": [r.mesh for r in items], "span": spans})
+    zindex, zbody = zlib.compress(index, level), zlib.compress(body, level)
+    sets = _compile_sets(items, resources if isinstance(resources, ResourceStore) else None,
+                         _resources_digest(zindex, zbody))
+    zsets = zlib.compress(sets, level) if sets else b""
+    size = len(index) + len(body) + len(sets)
+    payload = (_SECTIONS.pack(len(zindex), len(index), len(zbody), len(body), len(zsets), len(sets))
+               + zindex + zbody + zsets)
     flags = FLAG_SIGNED if sign_key is not None else 0
-    digest_ = hashlib.sha256(struct.pack(">BQ", flags, len(text)) + payload).digest()
-    header = MAGIC + _HEADER.pack(FORMAT_VERSION, flags, len(text), digest_)
+    digest_ = hashlib.sha256(struct.pack(">BQ", flags, size) + payload).digest()
+    header = MAGIC + _HEADER.pack(FORMAT_VERSION, flags, size, digest_)
     if sign_key is not None:
         header += _private_key(sign_key).sign(header)
     return header + payload
+
+
+def _resources_digest(zindex: Any, zbody: Any) -> bytes:
+    """What a compiled section is tied to: the sha256 of the index and resources streams."""
+    h = hashlib.sha256(zindex)
+    h.update(zbody)
+    return h.digest()
+
+
+def _compile_sets(items: list[Resource], store: Optional[ResourceStore], resources_digest: bytes) -> bytes:
+    """The traffic engine's compiled section, or b"" when these resources do not compile (the
+    engine then reports that error when built from the bundle, as from the YAML)."""
+    compile_sets = getattr(_registry.engine_class("traffic"), "_bundle_sets", None)
+    if compile_sets is None:
+        return b""
+    try:
+        with gc_paused():
+            store = store if store is not None else ResourceStore(items)
+            return compile_sets(store, resources_digest) or b""
+    except MeshauthzError:
+        return b""
 
 
 def is_bundle(data: bytes) -> bool:
@@ -279,40 +345,166 @@ def _verify(data: bytes, source: str, verify_key: Optional[KeyLike]) -> tuple[in
     return size, offset, trusted
 
 
-def _inflate(data: bytes, offset: int, size: int, source: str) -> bytes:
+def _inflate(stream: Any, size: int, source: str, what: str = "payload") -> bytes:
+    if size == 0 and len(stream) == 0:
+        return b""
     d = zlib.decompressobj()
     try:
-        text = d.decompress(memoryview(data)[offset:], size + 1)  # never more than the declared size + 1
+        text = d.decompress(stream, size + 1)  # never more than the declared size + 1
     except zlib.error as e:
-        raise _bad(source, f"zlib: {e}") from None
-    if len(text) != size or not d.eof:
-        raise _bad(source, f"payload does not inflate to its declared {size} bytes")
+        raise _bad(source, f"{what}: zlib: {e}") from None
+    if len(text) != size or not d.eof or d.unused_data:
+        raise _bad(source, f"{what} does not inflate to its declared {size} bytes")
     return text
 
 
-def _decode(data: bytes, source: str, verify_key: Optional[KeyLike]) -> tuple[list[Resource], bool]:
-    size, offset, trusted = _verify(data, source, verify_key)
-    text = _inflate(data, offset, size, source)
-    # The cyclic GC would rescan the whole heap several times while ~10 objects per resource are
-    # created (none of them cyclic): pausing it makes loading 3-10x faster in a big process.
+@dataclass
+class _Sections:
+    """A verified (or trusted) payload's sections, kept for lazy rows and the compiled section."""
+
+    zindex: Any  # the three streams (memoryviews of the file) and the resources' inflated size
+    zbody: Any
+    body_size: int
+    sets: bytes
+    source: str
+    body: Optional[bytes] = None  # inflated on the first row read
+    docs: dict[tuple[str, int], Document] = field(default_factory=dict)
+    spans: list[int] = field(default_factory=list)
+    index_size: int = 0
+    columns: Optional[tuple[list[Any], list[str], list[Optional[str]]]] = None  # kinds, names, meshes
+    made: Optional[tuple[list[Resource], list[tuple[str, str, str]]]] = None  # see `materialise`
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def load(self, r: Resource, i: int) -> None:
+        """Fill the fields of lazy resource `r`, row `i` (its key must match the index)."""
+        start, end = self.spans[2 * i], self.spans[2 * i + 1]
+        body = self.body
+        if body is None:
+            with self.lock:
+                if self.body is None:
+                    self.body = _inflate(self.zbody, self.body_size, self.source, "resources section")
+                body = self.body
+        try:
+            row = json.loads(body[start:end])
+        except (ValueError, RecursionError) as e:
+            raise _bad(self.source, f"JSON of row {i}: {e}") from None
+        with self.lock:  # the Document cache is shared by every row
+            fields = _fields(row, self.docs, self.source)
+        d = r.__dict__
+        if (fields["kind"], fields["name"], fields["mesh"]) != (d["kind"], d["name"], d["mesh"]):
+            raise _bad(self.source, f"row {i} is not the resource its index names")
+        d.update(fields)
+
+    def resources_digest(self) -> bytes:
+        return _resources_digest(self.zindex, self.zbody)
+
+    def materialise(self) -> tuple[list[Resource], list[tuple[str, str, str]]]:
+        """The `LazyResource`s (load order) and their store keys, built once on first use."""
+        made = self.made
+        if made is None:
+            with self.lock:
+                made = self.made
+                if made is None:
+                    assert self.columns is not None
+                    kinds, names, meshes = self.columns
+                    with gc_paused():
+                        new, cls = object.__new__, LazyResource
+                        out: list[Resource] = []
+                        append = out.append
+                        for i, (k, name, mesh) in enumerate(zip(kinds, names, meshes)):
+                            r = new(cls)
+                            r.__dict__.update(kind=k, name=name, mesh=mesh, _rows=self, _lazy=i)
+                            append(r)
+                        keys = list(zip([k.name for k in kinds], [m or "" for m in meshes], names))
+                    made = self.made = (out, keys)
+        return made
+
+
+def _split(data: bytes, offset: int, size: int, source: str) -> list[tuple[Any, int]]:
+    """The (stream, inflated size) of the index, resources and compiled sections."""
+    view = memoryview(data)[offset:]
+    if len(view) < _SECTIONS.size:
+        raise _bad(source, "no section table")
+    sizes = _SECTIONS.unpack_from(view)
+    if _SECTIONS.size + sizes[0] + sizes[2] + sizes[4] != len(view) or sizes[1] + sizes[3] + sizes[5] != size:
+        raise _bad(source, "section sizes do not add up to the payload")
+    out, at = [], _SECTIONS.size
+    for i in (0, 2, 4):
+        out.append((view[at:at + sizes[i]], sizes[i + 1]))
+        at += sizes[i]
+    return out
+
+
+def _parse_all(body: bytes, source: str) -> list[Resource]:
+    """Every row of the resources JSON, parsed and checked (the unverified path)."""
     with gc_paused():
         try:
-            doc = json.loads(text)
+            doc = json.loads(body)
         except (ValueError, RecursionError) as e:
             raise _bad(source, f"JSON: {e}") from None
         rows = doc.get("resources") if type(doc) is dict else None
         if type(rows) is not list:
             raise _bad(source, "no resource list")
         docs: dict[tuple[str, int], Document] = {}
-        return [_resource(row, docs, source) for row in rows], trusted
+        return [_resource(row, docs, source) for row in rows]
+
+
+def _index(sections: _Sections) -> None:
+    """Read and check the index (the verified path: no row is parsed, no resource built yet)."""
+    source = sections.source
+    try:
+        index = json.loads(_inflate(sections.zindex, sections.index_size, source, "index section"))
+    except (ValueError, RecursionError) as e:
+        raise _bad(source, f"index JSON: {e}") from None
+    if type(index) is not dict:
+        raise _bad(source, "the index is not an object")
+    kinds, kind, names, meshes, spans = (index.get(k) for k in ("kinds", "kind", "name", "mesh", "span"))
+    if not (type(kinds) is list and type(kind) is list and type(names) is list and type(meshes) is list
+            and type(spans) is list):
+        raise _bad(source, "the index lacks one of kinds, kind, name, mesh, span")
+    n = len(kind)
+    table = [_kinds.KINDS.get(k) if type(k) is str else None for k in kinds]
+    if None in table:
+        raise BundleError(f"{source}: bundle names an unknown resource kind "
+                          f"{next(k for k, t in zip(kinds, table) if t is None)!r}")
+    # Type checks over whole columns (map(type, ...) runs in C).
+    if (len(names) != n or len(meshes) != n or len(spans) != 2 * n
+            or not set(map(type, kind)) <= {int} or not set(map(type, names)) <= {str}
+            or not set(map(type, meshes)) <= {str, type(None)} or not set(map(type, spans)) <= {int}
+            or (n and not (0 <= min(kind) and max(kind) < len(table)
+                           and 0 <= min(spans) and max(spans) <= sections.body_size))):
+        raise _bad(source, "index entries of the wrong type or out of range")
+    sections.spans = spans
+    kind_objs: list[_kinds.Kind] = [table[k] for k in kind]  # type: ignore[misc]  # no None (checked)
+    sections.columns = (kind_objs, names, meshes)
+
+
+def _decode(data: bytes, source: str, verify_key: Optional[KeyLike],
+            trusted: bool = False) -> tuple[list[Resource], bool, Optional[_Sections]]:
+    """(resources, signature verified, sections when the bundle activates: verified or trusted)."""
+    size, offset, verified = _verify(data, source, verify_key)
+    if not (verified or trusted):  # the index and the compiled section are not read
+        zbody, body_size = _split(data, offset, size, source)[1]
+        return _parse_all(_inflate(zbody, body_size, source, "resources section"), source), False, None
+    sections = _activate(data, offset, size, source)
+    return sections.materialise()[0], verified, sections
+
+
+def _activate(data: bytes, offset: int, size: int, source: str) -> _Sections:
+    """A verified (or trusted) bundle's sections: the compiled section inflated, the index read."""
+    (zindex, index_size), (zbody, body_size), (zsets, sets_size) = _split(data, offset, size, source)
+    sections = _Sections(zindex, zbody, body_size, _inflate(zsets, sets_size, source, "compiled section"), source,
+                         index_size=index_size)
+    _index(sections)
+    return sections
 
 
 def loads_resources(data: bytes, source: str = "<bytes>", *, verify_key: Optional[KeyLike] = None,
                     trusted: bool = False) -> list[Resource]:
     """Verify and decode a bundle's resources, in load order. Unless the signature verified with
-    `verify_key` (or the caller vouches for the bytes, `trusted`), every resource is re-validated:
-    a `ValidationError` lists the invalid ones."""
-    resources, verified = _decode(data, source, verify_key)
+    `verify_key` (or the caller vouches for the bytes, `trusted`), every resource is parsed and
+    re-validated: a `ValidationError` lists the invalid ones; otherwise they are `LazyResource`s."""
+    resources, verified, _ = _decode(data, source, verify_key, trusted)
     if not (verified or trusted):
         _revalidate(resources, source)
     return resources
@@ -337,16 +529,73 @@ def _in_bundle(p: Any, source: str) -> Any:
 # ---- public API -----------------------------------------------------------------------------------
 
 
-@dataclass
-class Bundle:
-    """A loaded bundle: its resources (load order), its store, and engines built on demand (once each)."""
+class _BundleStore(ResourceStore):
+    """The store of an activated bundle: its key map (and the `LazyResource`s) are built on first
+    use, so a bundle whose engines only decide never builds them. Otherwise a `ResourceStore`."""
 
-    resources: list[Resource]
-    store: ResourceStore
-    digest: str
-    path: Optional[str] = None
-    verified: bool = False  # the signature verified (else the content was re-validated)
-    _engines: dict[Any, Any] = field(default_factory=dict, repr=False)
+    def __init__(self, sections: _Sections):
+        super().__init__()
+        del self.__dict__["_items"]  # `_items` below builds it on first use
+        self._sections = sections
+
+    def _build_items(self) -> dict[tuple[str, str, str], Resource]:
+        with self._lock:
+            items = self.__dict__.get("_items")
+            if items is None:
+                resources, keys = self._sections.materialise()
+                items = dict(zip(keys, resources))
+                if len(items) != len(resources):
+                    raise BundleError(f"{self._sections.source}: the bundle's index names a resource twice")
+                self.__dict__["_items"] = items
+            return items
+
+    def items_thunk(self) -> Any:
+        if "_items" not in self.__dict__ and self.version == 1:  # still the bundle's content
+            sections = self._sections
+
+            def contents() -> tuple[int, dict[tuple[str, str, str], Resource]]:
+                resources, keys = sections.materialise()
+                return 1, dict(zip(keys, resources))
+
+            return contents
+        return super().items_thunk()
+
+
+class _BuildItems:
+    """`_BundleStore._items`, built on first access (non-data descriptor: then read directly)."""
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        return self if obj is None else obj._build_items()
+
+
+_BundleStore._items = _BuildItems()  # type: ignore[assignment]
+
+
+class Bundle:
+    """A loaded bundle: its resources (load order), its store, and engines built on demand (once
+    each). An activated bundle (signature verified) builds its resources and store on first use."""
+
+    def __init__(self, resources: Optional[list[Resource]], store: ResourceStore, digest: str,
+                 path: Optional[str] = None, verified: bool = False, _sections: Optional[_Sections] = None):
+        self._resources = resources
+        self.store = store
+        self.digest = digest
+        self.path = path
+        self.verified = verified  # the signature verified (else the content was re-validated)
+        self._engines: dict[Any, Any] = {}
+        # An activated bundle's sections (compiled sets used as-is); None: compile from resources.
+        self._sections = _sections
+        self._version = store.version  # the store's content is the bundle's while it is unchanged
+
+    def __repr__(self) -> str:
+        return f"Bundle(path={self.path!r}, digest={self.digest!r}, verified={self.verified})"
+
+    @property
+    def resources(self) -> list[Resource]:
+        if self._resources is None:
+            assert self._sections is not None
+            self._resources = self._sections.materialise()[0]
+        return self._resources
 
     def traffic_engine(self, *, external_service_gating: str = "legacy") -> Any:
         """A `TrafficEngine` (incl. the MeshTrafficPermission E4 hook) over the bundle's store."""
@@ -362,20 +611,34 @@ class Bundle:
     def _engine(self, kind: str, options: tuple[tuple[str, Any], ...]) -> Any:
         key = (kind, options)
         if key not in self._engines:
-            self._engines[key] = _build(kind, self.resources, self.store, dict(options))
+            # The compiled sets describe the bundle's content: once the store changed, compile it.
+            sections = self._sections if self.store.version == self._version else None
+            self._engines[key] = _build(kind, lambda: self.resources, self.store, dict(options), sections)
         return self._engines[key]
 
 
-def _build(kind: str, resources: list[Resource], store: Optional[ResourceStore], options: dict[str, Any]) -> Any:
-    # The engines register their classes (meshauthz.registry): bundle.py never imports an engine.
+def _build(kind: str, resources: Any, store: Optional[ResourceStore], options: dict[str, Any],
+           sections: Optional[_Sections] = None) -> Any:
+    """An engine of the class the engines register (meshauthz.registry: bundle.py never imports an
+    engine); `resources()` gives the bundle's resources in load order. Over the compiled section of
+    an activated bundle's `sections` when the class activates one (`_from_sets`), else compiled
+    from the resources (also for a bundle written without a section: its resources did not
+    compile then, and the engine reports that as a YAML load would)."""
+    cls = _engine_class(kind)
     if kind == "rbac":
-        return _engine_class("rbac")(resources, **options)  # a list keeps load order, as from YAML paths
-    store = store if store is not None else ResourceStore(resources)
-    if kind == "traffic":
-        return _engine_class("traffic")(store, **options)
-    if kind == "mtp":
-        return _engine_class("mtp")(store)
-    raise BundleError(f"unknown engine kind {kind!r}")
+        return cls(resources(), **options)  # a list keeps load order, as from YAML paths
+    store = store if store is not None else ResourceStore(resources())
+    from_sets = getattr(cls, "_from_sets", None)
+    if sections is not None and sections.sets and from_sets is not None:
+        return from_sets(store, sections.sets, sections.resources_digest(), **options)
+    return cls(store, **options)
+
+
+def _engine_class(kind: str) -> Any:
+    cls = _registry.engine_class(kind)
+    if cls is None:  # pragma: no cover - meshauthz/__init__ imports every engine package
+        raise BundleError(f"no {kind} engine registered: import meshauthz first")
+    return cls
 
 
 def compile_paths(paths: Iterable[Union[str, os.PathLike]], output: Union[str, os.PathLike], *,
@@ -400,12 +663,17 @@ def _identity(r: Resource) -> tuple[Any, ...]:
 
 
 def _check_round_trip(resources: list[Resource], data: bytes, output: str) -> None:
+    """Both read paths give back the resources (the activated one: every lazy row, and the
+    compiled section activates), or nothing is written."""
     try:
-        back = loads_resources(data, output, trusted=True)
+        back = loads_resources(data, output)
+        lazy = loads(data, output, trusted=True)
+        lazy.traffic_engine()
     except MeshauthzError as e:
         raise BundleError(f"{output}: refusing to write a bundle that does not read back: {e}") from None
-    if len(back) != len(resources) or any(_identity(a) != _identity(b) for a, b in zip(resources, back)):
-        raise BundleError(f"{output}: refusing to write a bundle that does not read back as its resources")
+    for got in (back, lazy.resources):
+        if len(got) != len(resources) or any(_identity(a) != _identity(b) for a, b in zip(resources, got)):
+            raise BundleError(f"{output}: refusing to write a bundle that does not read back as its resources")
 
 
 def load_bundle(path: Union[str, os.PathLike], *, verify_key: Optional[KeyLike] = None) -> Bundle:
@@ -421,14 +689,21 @@ def load_bundle(path: Union[str, os.PathLike], *, verify_key: Optional[KeyLike] 
     return loads(data, source=str(name), verify_key=verify_key)
 
 
-def loads(data: bytes, source: str = "<bytes>", *, verify_key: Optional[KeyLike] = None) -> Bundle:
-    """A `Bundle` from bundle bytes (verified: header, format version, checksum, signature / content)."""
-    resources, verified = _decode(data, source, verify_key)
-    if not verified:
+def loads(data: bytes, source: str = "<bytes>", *, verify_key: Optional[KeyLike] = None,
+          trusted: bool = False) -> Bundle:
+    """A `Bundle` from bundle bytes (verified: header, format version, checksum, signature / content).
+    Signed and verified with `verify_key` (or `trusted` by the caller: its own bytes), it activates
+    (lazy resources, compiled sets as-is); otherwise every resource is re-validated."""
+    size, offset, verified = _verify(data, source, verify_key)
+    sections = _activate(data, offset, size, source) if verified or trusted else None
+    if sections is None:
+        zbody, body_size = _split(data, offset, size, source)[1]
+        resources = _parse_all(_inflate(zbody, body_size, source, "resources section"), source)
         _revalidate(resources, source)
-    with gc_paused():
-        store = ResourceStore(resources)
-    return Bundle(resources, store, digest(data), source, verified)
+        with gc_paused():
+            store = ResourceStore(resources)
+        return Bundle(resources, store, digest(data), source, verified)
+    return Bundle(None, _BundleStore(sections), digest(data), source, verified, _sections=sections)
 
 
 def validate_bundle(data: bytes, source: str = "<bytes>") -> Any:
@@ -437,7 +712,7 @@ def validate_bundle(data: bytes, source: str = "<bytes>") -> Any:
     out = _loader.LoadResult()
     key = _REQUIRED_KEY.get()
     try:
-        resources, verified = _decode(data, source, key)
+        resources, verified, _ = _decode(data, source, key)
     except BundleError as e:
         expected = "a meshauthz bundle signed by the verification key" if key else "a valid meshauthz bundle"
         message = str(e).removeprefix(f"{source}: ")  # the problem names the file itself
@@ -504,27 +779,17 @@ def _rebuild(kind: str, data: bytes, options: str) -> Any:
     with _CACHE_LOCK:
         template = _CACHE.get(key)
     if template is None:
-        resources = loads_resources(data, trusted=True)
+        resources, _, sections = _decode(data, "<pickle>", None, trusted=True)
         opts = json.loads(options)
-        snapshot = None
-        if kind in ("traffic", "mtp"):
-            snapshot = _build(kind, resources, None, opts)._snapshot()
-        template = (resources, opts, snapshot)
+        engine = _build(kind, lambda: resources, None, opts, sections)
+        snapshot = engine._snapshot() if kind in ("traffic", "mtp") else None
+        template = (resources, opts, type(engine), snapshot)
         with _CACHE_LOCK:
             template = _CACHE.setdefault(key, template)
-    resources, opts, snapshot = template
+    resources, opts, cls, snapshot = template
     if snapshot is None:
-        return _build(kind, resources, None, opts)
-    if kind == "traffic":
-        return _engine_class("traffic")._over(ResourceStore(resources), snapshot, **opts)
-    return _engine_class("mtp")._over(ResourceStore(resources), snapshot)
-
-
-def _engine_class(kind: str) -> Any:
-    cls = _registry.engine_class(kind)
-    if cls is None:  # pragma: no cover - meshauthz/__init__ imports every engine package
-        raise BundleError(f"no {kind} engine registered: import meshauthz first")
-    return cls
+        return _build(kind, lambda: resources, None, opts)
+    return cls._over(ResourceStore(resources), snapshot, **opts)
 
 
 _registry.register_reducer(reduce_engine)  # engines' __reduce__ pickle as bundle bytes through it

@@ -94,3 +94,9 @@ class NotFoundError(MeshauthzError, LookupError):
 
 class EvaluationError(MeshauthzError):
     """A decision could not be made (the engine fails closed: no allow is ever returned)."""
+
+
+class BundleError(MeshauthzError):
+    """A bundle file cannot be used: not a bundle, another format version, truncated, corrupted,
+    inflating past the bound, a compiled section that does not belong to it, or a signature that
+    does not verify (also `meshauthz.bundle.BundleError`)."""

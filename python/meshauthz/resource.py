@@ -131,6 +131,53 @@ class Resource:
 _GO_ZERO = seconds_nanos(GO_ZERO_TIME)
 
 
+class _Deferred:
+    """A field of a `LazyResource` not yet filled: reading it fills every field (a non-data
+    descriptor, so once the instance holds the value it is read directly)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        d = obj.__dict__
+        rows = d.get("_rows")
+        if rows is not None:
+            rows.load(obj, d["_lazy"])  # fills the fields (or raises, leaving the resource unloaded)
+            d.pop("_rows", None)
+            d.pop("_lazy", None)
+        try:
+            return d[self.name]
+        except KeyError:
+            raise AttributeError(self.name) from None
+
+
+class LazyResource(Resource):
+    """A `Resource` whose key fields (`kind`, `name`, `mesh`) are set and whose other fields are
+    filled on first access of any of them, by `_rows.load(resource, _lazy)` (a verified bundle's
+    resources: activating one builds no body, label or time object). Same type, attributes and
+    values as the `Resource` it stands for; it pickles and copies as a plain `Resource`."""
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        _ = self.body  # materialise
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_rows", "_lazy")}
+        return (_plain, (state,))
+
+
+for _f in ("body", "labels", "creation_time", "modification_time", "form", "namespace", "display_name", "_model",
+           "document", "path_prefix", "created"):
+    setattr(LazyResource, _f, _Deferred(_f))
+
+
+def _plain(state: dict[str, Any]) -> Resource:
+    r = object.__new__(Resource)
+    r.__dict__.update(state)
+    return r
+
+
 def rfc3339(secs: int, nanos: int) -> str:
     """Go's RFC3339Nano in UTC (trailing zeros of the fraction dropped); any year (no `datetime`)."""
     days, rest = divmod(secs, 86400)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Optional
 
 from .errors import DuplicateResourceError, NotFoundError, Problem
@@ -27,6 +27,16 @@ class StoreSnapshot:
         self.version = version
         self._by_type = by_type
 
+    @classmethod
+    def of_items(cls, version: int, items: dict[tuple[str, str, str], Resource],
+                 types: Iterable[str]) -> StoreSnapshot:
+        """The snapshot of `types` from a copy of a store's items (see `ResourceStore.items`)."""
+        wanted = set(types)
+        by_type: dict[str, list[Resource]] = {t: [] for t in wanted}
+        for k in sorted(k for k in items if k[0] in wanted):
+            by_type[k[0]].append(items[k])
+        return cls(version, by_type)
+
     def list(self, type: str, mesh: Optional[str] = None) -> list[Resource]:
         """Resources of `type` (in `mesh` when given), sorted by key."""
         items = self._by_type.get(type, [])
@@ -43,7 +53,8 @@ class ResourceStore:
 
     def __init__(self, resources: Iterable[Resource] = ()):
         self._items: dict[tuple[str, str, str], Resource] = {}
-        self._by_name: dict[tuple[str, str], dict[str, Resource]] = {}
+        # (type, name) -> {mesh: resource}, built on the first `find` (None until then).
+        self._by_name: Optional[dict[tuple[str, str], dict[str, Resource]]] = None
         self._sorted: dict[str, list[Resource]] = {}  # per type, for the current version
         self._lock = threading.RLock()
         self.version = 0
@@ -51,25 +62,44 @@ class ResourceStore:
 
     def _put(self, r: Resource) -> None:
         self._items[r.key] = r
-        self._by_name.setdefault((r.key[0], r.key[2]), {})[r.key[1]] = r
+        if self._by_name is not None:
+            self._by_name.setdefault((r.key[0], r.key[2]), {})[r.key[1]] = r
         self._sorted.pop(r.key[0], None)
 
     def _drop(self, key: tuple[str, str, str]) -> Resource:
         r = self._items.pop(key)
-        group = self._by_name.get((key[0], key[2]))
-        if group is not None:
+        by_name = self._by_name
+        group = by_name.get((key[0], key[2])) if by_name is not None else None
+        if by_name is not None and group is not None:
             group.pop(key[1], None)
             if not group:
-                del self._by_name[(key[0], key[2])]
+                del by_name[(key[0], key[2])]
         self._sorted.pop(key[0], None)
         return r
 
-    def add_all(self, resources: Iterable[Resource]) -> None:
-        """Add several resources atomically: on a duplicate nothing is added."""
-        batch: dict[tuple[str, str, str], Resource] = {}
+    def add_all(self, resources: Iterable[Resource], keys: Optional[list[tuple[str, str, str]]] = None) -> None:
+        """Add several resources atomically: on a duplicate nothing is added. `keys`: their keys
+        when the caller has them (a bundle's index), in the same order."""
+        items = resources if isinstance(resources, list) else list(resources)
+        batch = dict(zip(keys, items)) if keys is not None else {r.key: r for r in items}
+        if len(batch) != len(items) or not self._items.keys().isdisjoint(batch):
+            self._duplicates(items)
+        with self._lock:
+            self._items.update(batch)
+            by_name = self._by_name
+            if by_name is not None:
+                for k, r in batch.items():
+                    by_name.setdefault((k[0], k[2]), {})[k[1]] = r
+            for t in {k[0] for k in batch}:
+                self._sorted.pop(t, None)
+            self.version += 1
+
+    def _duplicates(self, items: list[Resource]) -> None:
+        """Raise DuplicateResourceError naming every resource whose key is already taken."""
+        seen: dict[tuple[str, str, str], Resource] = {}
         problems = []
-        for r in resources:
-            other = batch.get(r.key) or self._items.get(r.key)
+        for r in items:
+            other = seen.get(r.key) or self._items.get(r.key)
             if other is not None:
                 mark = r.mark()
                 problems.append(Problem(
@@ -79,13 +109,8 @@ class ResourceStore:
                     line=mark[0] if mark else None, column=mark[1] if mark else None, path="name",
                     expected="a unique (type, mesh, name)", code="duplicate-resource", resource=r.describe()))
                 continue
-            batch[r.key] = r
-        if problems:
-            raise DuplicateResourceError(problems)
-        with self._lock:
-            for r in batch.values():
-                self._put(r)
-            self.version += 1
+            seen[r.key] = r
+        raise DuplicateResourceError(problems)
 
     def add(self, resource: Resource) -> None:
         self.add_all([resource])
@@ -115,7 +140,20 @@ class ResourceStore:
 
     def find(self, type: str, name: str, mesh: Optional[str] = None) -> list[Resource]:
         """Every resource of `type` named `name` (in `mesh` when given), by mesh name."""
-        group = self._by_name.get((type, name))
+        by_name = self._by_name
+        if by_name is None:
+            with self._lock:
+                by_name = self._by_name
+                if by_name is None:
+                    by_name = {}
+                    for k, item in self._items.items():
+                        entry = by_name.get((k[0], k[2]))
+                        if entry is None:
+                            by_name[(k[0], k[2])] = {k[1]: item}
+                        else:
+                            entry[k[1]] = item
+                    self._by_name = by_name
+        group = by_name.get((type, name))
         if not group:
             return []
         if mesh is not None:
@@ -127,7 +165,14 @@ class ResourceStore:
         with self._lock:
             items = self._sorted.get(type)
             if items is None:
-                items = self._sorted[type] = [r for k, r in sorted(self._items.items()) if k[0] == type]
+                # One sort fills every type whose list is stale (engines ask for several in a row).
+                stale: dict[str, list[Resource]] = {}
+                for k in sorted(self._items):
+                    if k[0] not in self._sorted:
+                        stale.setdefault(k[0], []).append(self._items[k])
+                stale.setdefault(type, [])
+                self._sorted.update(stale)
+                items = stale[type]
             return items
 
     def list(self, type: Optional[str] = None, mesh: Optional[str] = None) -> list[Resource]:
@@ -143,6 +188,17 @@ class ResourceStore:
         """A consistent view of `types` at one version (read under the store's lock)."""
         with self._lock:
             return StoreSnapshot(self.version, {t: self._type_list(t) for t in types})
+
+    def items(self) -> tuple[int, dict[tuple[str, str, str], Resource]]:
+        """(version, a copy of the key -> resource map) read together: a consistent, unsorted view
+        (`StoreSnapshot.of_items` sorts it when needed)."""
+        with self._lock:
+            return self.version, dict(self._items)
+
+    def items_thunk(self) -> Callable[[], tuple[int, dict[tuple[str, str, str], Resource]]]:
+        """`items()` now, handed back later (a lazily built store may defer building them)."""
+        captured = self.items()
+        return lambda: captured
 
     def meshes(self) -> list[str]:
         return sorted({k[1] for k in self._items if k[1]} | {k[2] for k in self._items if k[0] == "Mesh"})

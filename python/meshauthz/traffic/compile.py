@@ -8,6 +8,7 @@ newer version on its next check and recompiles (issue #11 item 2).
 from __future__ import annotations
 
 import gc
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -139,13 +140,40 @@ def compile_store(store: ResourceStore, *, max_rules: int = 10_000) -> Compiled:
 
 
 def _compile_store(store: StoreSnapshot, max_rules: int) -> Compiled:
-    version = store.version
+    c = _indexes(store)
+    try:
+        c.core = _core.TrafficSnapshot(*_rows(store, c.meshes), max_rules)
+    except (ValueError, TypeError, OverflowError) as e:
+        raise EvaluationError(f"cannot compile the traffic policy set: {e}") from None
+    return c
+
+
+def _indexes(store: StoreSnapshot) -> Compiled:
+    """The name indexes Python resolves with (no core yet): only Mesh bodies are read."""
     mtp_meshes = {r.mesh for r in store.list("MeshTrafficPermission")}
     meshes = {r.name: mesh_info(r, r.name in mtp_meshes) for r in store.list("Mesh")}
-    c = Compiled(core=None, version=version, meshes=meshes, mtp_meshes=frozenset(m for m in mtp_meshes if m))
-    dps = []
+    c = Compiled(core=None, version=store.version, meshes=meshes, mtp_meshes=frozenset(m for m in mtp_meshes if m))
     for r in store.list("Dataplane"):
         mesh = r.mesh or ""
+        c.dp_meshes.setdefault(r.name, []).append(mesh)
+        c.dataplanes[(mesh, r.name)] = r
+    for r in store.list("ExternalService"):
+        mesh = r.mesh or ""
+        c.es_meshes.setdefault(r.name, []).append(mesh)
+        c.external_services[(mesh, r.name)] = r
+    for r in store.list("TrafficPermission"):
+        c.policies.setdefault(r.mesh or "", []).append(r)
+    return c
+
+
+_Rows = tuple[list[Any], list[Any], list[Any], list[Any], list[Any], list[Any]]
+
+
+def _rows(store: StoreSnapshot, meshes: dict[str, MeshInfo]) -> _Rows:
+    """The `_core.TrafficSnapshot` inputs: meshes, dataplanes, external services, policies, MTPs,
+    MTP dataplanes."""
+    dps = []
+    for r in store.list("Dataplane"):
         net = r.body.get("networking") or {}
         inbounds = []
         for i, ib in enumerate(net.get("inbound") or []):
@@ -160,22 +188,11 @@ def _compile_store(store: StoreSnapshot, max_rules: int) -> Compiled:
             if isinstance(gw, dict)
             else None
         )
-        dps.append((mesh, r.name, inbounds, gateway))
-        c.dp_meshes.setdefault(r.name, []).append(mesh)
-        c.dataplanes[(mesh, r.name)] = r
-    ess = []
-    for r in store.list("ExternalService"):
-        mesh = r.mesh or ""
-        ess.append((mesh, r.name, _tags(r.body.get("tags"), lambda r=r: f"{r.describe()}: tags")))
-        c.es_meshes.setdefault(r.name, []).append(mesh)
-        c.external_services[(mesh, r.name)] = r
-    tps = []
-    for r in store.list("TrafficPermission"):
-        mesh = r.mesh or ""
-        tps.append(
-            (mesh, r.name, r.creation_seconds_nanos, _selectors(r, "sources"), _selectors(r, "destinations"))
-        )
-        c.policies.setdefault(mesh, []).append(r)
+        dps.append((r.mesh or "", r.name, inbounds, gateway))
+    ess = [(r.mesh or "", r.name, _tags(r.body.get("tags"), lambda r=r: f"{r.describe()}: tags"))
+           for r in store.list("ExternalService")]
+    tps = [(r.mesh or "", r.name, r.creation_seconds_nanos, _selectors(r, "sources"), _selectors(r, "destinations"))
+           for r in store.list("TrafficPermission")]
     mesh_rows = [
         (m.name, m.mtls_enabled, m.permissive, m.zone_egress, m.passthrough, m.prometheus)
         for m in meshes.values()
@@ -184,8 +201,70 @@ def _compile_store(store: StoreSnapshot, max_rules: int) -> Compiled:
     mtps = sorted(store.list("MeshTrafficPermission"), key=doc_order)
     mtp_policies = [policy_tuple(r) for r in mtps]
     mtp_dps = [dataplane_tuple(r) for r in store.list("Dataplane")]
-    try:
-        c.core = _core.TrafficSnapshot(mesh_rows, dps, ess, tps, mtp_policies, mtp_dps, max_rules)
-    except (ValueError, TypeError, OverflowError) as e:
-        raise EvaluationError(f"cannot compile the traffic policy set: {e}") from None
+    return mesh_rows, dps, ess, tps, mtp_policies, mtp_dps
+
+
+# ---- bundles (issue #13): the compiled section of `meshauthz compile`, and activating it ----------
+
+
+def compile_sets(store: ResourceStore, resources_digest: bytes) -> bytes:
+    """The traffic engine's compiled section for a bundle of `store`'s resources."""
+    snap = store.snapshot(KINDS)
+    with _gc_paused():
+        c = _indexes(snap)
+        try:
+            return _core.bundle_traffic_sets(*_rows(snap, c.meshes), resources_digest)  # type: ignore[no-any-return]
+        except (ValueError, TypeError, OverflowError) as e:
+            raise EvaluationError(f"cannot compile the traffic policy set: {e}") from None
+
+
+_INDEXES = ("meshes", "dp_meshes", "es_meshes", "dataplanes", "external_services", "policies", "mtp_meshes")
+
+
+class _Index:
+    """A name index of a `_LazyCompiled`, built (with the others) on first access from the store
+    contents captured when the snapshot was activated (a non-data descriptor: once built, the
+    instance holds it)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        d = obj.__dict__
+        if self.name not in d:
+            with d["_lock"]:
+                if self.name not in d:
+                    version, items = d["_items"]()
+                    with _gc_paused():
+                        built = _indexes(StoreSnapshot.of_items(version, items, KINDS))
+                    for n in _INDEXES:
+                        d[n] = getattr(built, n)
+                    d.pop("_items", None)
+        return d[self.name]
+
+
+class _LazyCompiled(Compiled):
+    """A `Compiled` from a bundle's compiled section: the core is ready, the Python name indexes
+    (explanations, `inspect`, name resolution in Python) are built on first use; checks never
+    need them."""
+
+
+for _n in _INDEXES:
+    setattr(_LazyCompiled, _n, _Index(_n))
+
+
+def compiled_from_sets(store: ResourceStore, sets: bytes, resources_digest: bytes, *,
+                       max_rules: int = 10_000) -> Compiled:
+    """A snapshot of `store` from a verified bundle's compiled section (no Python compile step:
+    the core deserialises it; BundleError when the section is unusable). The store's contents are
+    captured with its version; the name indexes are built from them on first use."""
+    version = store.version  # read first: a change after it is seen as a newer version (recompile)
+    contents = store.items_thunk()  # the store's contents now, built when first needed
+    core = _core.bundle_traffic_snapshot(sets, resources_digest, max_rules)
+    c = object.__new__(_LazyCompiled)
+    c.__dict__.update(core=core, version=version, _items=contents, _lock=threading.Lock())
     return c

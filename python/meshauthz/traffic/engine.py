@@ -20,7 +20,7 @@ from ..batch import check_traffic
 from ..errors import InputError, MeshauthzError, NotFoundError, Problem
 from ..resource import Resource
 from ..store import ResourceStore
-from .compile import Compiled, compile_store
+from .compile import Compiled, compile_sets, compile_store, compiled_from_sets
 from .explain import (
     Explanation,
     InboundReport,
@@ -134,9 +134,23 @@ class TrafficEngine:
         engine.external_service_gating = external_service_gating
         engine.max_rules = max_rules
         engine._lock = threading.Lock()
-        engine._compiled = dataclasses.replace(compiled, version=store.version)
+        engine._compiled = (compiled if compiled.version == store.version
+                            else dataclasses.replace(compiled, version=store.version))
         engine._install_checker()
         return engine
+
+    @classmethod
+    def _from_sets(cls, store: ResourceStore, sets: bytes, resources_digest: bytes, *,
+                   external_service_gating: str = "legacy", max_rules: int = DEFAULT_MAX_RULES) -> TrafficEngine:
+        """An engine over a verified bundle's compiled section (meshauthz.bundle): deserialised by
+        the core, no compile step; `store` holds the bundle's resources, unchanged."""
+        compiled = compiled_from_sets(store, sets, resources_digest, max_rules=max_rules)
+        return cls._over(store, compiled, external_service_gating=external_service_gating, max_rules=max_rules)
+
+    @staticmethod
+    def _bundle_sets(store: ResourceStore, resources_digest: bytes) -> bytes:
+        """The compiled section `meshauthz compile` writes for `store`'s resources."""
+        return compile_sets(store, resources_digest)
 
     @classmethod
     def from_paths(
@@ -409,6 +423,7 @@ class TrafficEngine:
         """Reverse query: which clients may reach inbound `port` (`traffic.reverse.ClientSet`)."""
         _name_args(dataplane=dataplane, mesh=mesh)
         return who_can_reach(self, dataplane, port, mesh)
+
 
 __all__ = ["TrafficEngine", "SERVICE_TAG", "DEFAULT_MAX_RULES"]
 

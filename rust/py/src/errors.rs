@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyType};
 
+use meshauthz_core::bundle::SetsError;
 use meshauthz_core::rbac::{CheckError, InputError};
 use meshauthz_core::traffic::policy_set::TrafficError;
 
@@ -170,4 +171,11 @@ pub fn traffic(py: Python<'_>, e: TrafficError) -> PyErr {
         TrafficError::Ambiguous { .. } | TrafficError::Invalid(_) => input_error(py, message),
         TrafficError::Duplicate(_) | TrafficError::Rules(_) => evaluation(py, message),
     }
+}
+
+// ---- bundles -------------------------------------------------------------------------------------
+
+/// A compiled section that cannot be used: `BundleError` (every malformed bundle is one).
+pub fn bundle(py: Python<'_>, e: SetsError) -> PyErr {
+    build(py, "BundleError", e.to_string())
 }

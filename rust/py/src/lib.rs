@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 mod batch;
 mod batch_rbac;
 mod batch_traffic;
+mod bundle;
 mod errors;
 mod mtp;
 mod pool;
@@ -26,6 +27,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     batch::register(m)?;
     batch_rbac::register(m)?;
     batch_traffic::register(m)?;
+    bundle::register(m)?;
     yaml::register(m)?;
     Ok(())
 }

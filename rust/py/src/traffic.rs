@@ -7,12 +7,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ahash::AHashMap;
+use meshauthz_core::bundle::TrafficInputs;
+use meshauthz_core::mtp;
 use meshauthz_core::mtp::rules::DEFAULT_MAX_RULES;
-use meshauthz_core::mtp::{self, MtpSet};
 use meshauthz_core::traffic::defaults::default_traffic_permission;
 use meshauthz_core::traffic::{
     Checked, ClientInput, DataplaneInput, EsGating, ExternalServiceInput, MeshInput, PolicyInput,
-    PolicySet, PrometheusInput, Selection, Snapshot, Subject, Target,
+    PrometheusInput, Selection, Snapshot, Subject, Target,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyInt, PyString, PyTuple};
@@ -54,8 +55,12 @@ pub(crate) type PyRules = Vec<(Vec<String>, &'static str)>;
 /// (policy, exact, wildcard), most specific first.
 type RankedList = Vec<(String, u32, u32)>;
 
+/// A tag map's pairs in key order (a hash map's own order varies per instance: sorted, the same
+/// tags intern to the same symbols, so a bundle's compiled section is reproducible).
 fn pairs(t: Tags) -> Vec<(String, String)> {
-    t.into_iter().collect()
+    let mut v: Vec<(String, String)> = t.into_iter().collect();
+    v.sort_unstable();
+    v
 }
 
 fn gating(py: Python<'_>, s: &str) -> PyResult<EsGating> {
@@ -257,7 +262,7 @@ impl TrafficSnapshot {
 /// A policy's creationTime: (seconds since the Unix epoch, nanoseconds), or legacy integer
 /// microseconds since the epoch.
 #[derive(FromPyObject)]
-enum Created {
+pub(crate) enum Created {
     SecondsNanos((i64, u32)),
     Micros(i64),
 }
@@ -277,78 +282,96 @@ impl Created {
     }
 }
 
-#[pymethods]
+/// A mesh row: (name, mtls_enabled, permissive, zone_egress, passthrough, (port, tags) | None).
+pub(crate) type MeshRow = (String, bool, bool, bool, bool, Option<(u32, Tags)>);
+/// A dataplane row: (mesh, name, [(port, tags)], gateway tags | None).
+pub(crate) type DataplaneRow = (String, String, Vec<(u32, Tags)>, Option<Tags>);
+/// A TrafficPermission row: (mesh, name, creationTime, [source match], [destination match]).
+pub(crate) type PolicyRow = (String, String, Created, Vec<Tags>, Vec<Tags>);
+
+/// The rows Python extracts from a store, as the core's compile inputs.
+pub(crate) fn inputs(
+    meshes: Vec<MeshRow>,
+    dataplanes: Vec<DataplaneRow>,
+    external_services: Vec<(String, String, Tags)>,
+    policies: Vec<PolicyRow>,
+    mtp_policies: &Bound<'_, PyAny>,
+    mtp_dataplanes: &Bound<'_, PyAny>,
+) -> PyResult<TrafficInputs> {
+    let mut c = Converter::default();
+    let mtp_policies = c.list(mtp_policies, Converter::policy)?;
+    let mtp_dataplanes = c.list(mtp_dataplanes, Converter::dataplane)?;
+    drop(c);
+    let meshes = meshes
+        .into_iter()
+        .map(
+            |(name, mtls_enabled, permissive, zone_egress, passthrough, prom)| MeshInput {
+                name,
+                mtls_enabled,
+                permissive,
+                zone_egress,
+                passthrough,
+                prometheus: prom.map(|(port, tags)| PrometheusInput {
+                    port,
+                    tags: pairs(tags),
+                }),
+            },
+        )
+        .collect();
+    let dataplanes = dataplanes
+        .into_iter()
+        .map(|(mesh, name, inbounds, gateway)| DataplaneInput {
+            mesh,
+            name,
+            inbounds: inbounds.into_iter().map(|(p, t)| (p, pairs(t))).collect(),
+            gateway: gateway.map(pairs),
+        })
+        .collect();
+    let external_services = external_services
+        .into_iter()
+        .map(|(mesh, name, tags)| ExternalServiceInput {
+            mesh,
+            name,
+            tags: pairs(tags),
+        })
+        .collect();
+    let policies = policies
+        .into_iter()
+        .map(|(mesh, name, created, sources, destinations)| PolicyInput {
+            mesh,
+            name,
+            created: created.seconds_nanos(),
+            sources: sources.into_iter().map(pairs).collect(),
+            destinations: destinations.into_iter().map(pairs).collect(),
+        })
+        .collect();
+    Ok(TrafficInputs {
+        meshes,
+        dataplanes,
+        external_services,
+        policies,
+        mtp_policies,
+        mtp_dataplanes,
+    })
+}
+
 impl TrafficSnapshot {
-    /// meshes: [(name, mtls_enabled, permissive, zone_egress, passthrough, (port, tags) | None)]
-    /// dataplanes: [(mesh, name, [(port, tags)], gateway_tags | None)]
-    /// external_services: [(mesh, name, tags)]
-    /// policies: [(mesh, name, (creation seconds, nanoseconds), [source match], [destination match])]
-    /// mtp_policies / mtp_dataplanes: the `MtpSet` inputs (see `mtp.rs` `Converter`).
-    #[new]
-    #[pyo3(signature = (meshes, dataplanes, external_services, policies, mtp_policies, mtp_dataplanes, max_rules = DEFAULT_MAX_RULES))]
-    #[allow(clippy::type_complexity, clippy::too_many_arguments)]
-    fn new(
+    /// Compile `inputs` (GIL released) into a snapshot.
+    pub(crate) fn compiled(
         py: Python<'_>,
-        meshes: Vec<(String, bool, bool, bool, bool, Option<(u32, Tags)>)>,
-        dataplanes: Vec<(String, String, Vec<(u32, Tags)>, Option<Tags>)>,
-        external_services: Vec<(String, String, Tags)>,
-        policies: Vec<(String, String, Created, Vec<Tags>, Vec<Tags>)>,
-        mtp_policies: &Bound<'_, PyAny>,
-        mtp_dataplanes: &Bound<'_, PyAny>,
+        inputs: TrafficInputs,
         max_rules: usize,
-    ) -> PyResult<Self> {
-        let mut c = Converter::default();
-        let mtp_policies = c.list(mtp_policies, Converter::policy)?;
-        let mtp_dataplanes = c.list(mtp_dataplanes, Converter::dataplane)?;
-        drop(c);
-        let meshes = meshes
-            .into_iter()
-            .map(
-                |(name, mtls_enabled, permissive, zone_egress, passthrough, prom)| MeshInput {
-                    name,
-                    mtls_enabled,
-                    permissive,
-                    zone_egress,
-                    passthrough,
-                    prometheus: prom.map(|(port, tags)| PrometheusInput {
-                        port,
-                        tags: pairs(tags),
-                    }),
-                },
-            )
-            .collect();
-        let dataplanes = dataplanes
-            .into_iter()
-            .map(|(mesh, name, inbounds, gateway)| DataplaneInput {
-                mesh,
-                name,
-                inbounds: inbounds.into_iter().map(|(p, t)| (p, pairs(t))).collect(),
-                gateway: gateway.map(pairs),
-            })
-            .collect();
-        let external_services = external_services
-            .into_iter()
-            .map(|(mesh, name, tags)| ExternalServiceInput {
-                mesh,
-                name,
-                tags: pairs(tags),
-            })
-            .collect();
-        let policies = policies
-            .into_iter()
-            .map(|(mesh, name, created, sources, destinations)| PolicyInput {
-                mesh,
-                name,
-                created: created.seconds_nanos(),
-                sources: sources.into_iter().map(pairs).collect(),
-                destinations: destinations.into_iter().map(pairs).collect(),
-            })
-            .collect();
-        let snap = errors::detached(py, || {
-            let tp = PolicySet::compile(meshes, dataplanes, external_services, policies);
-            Ok(tp.map(|tp| Snapshot::new(tp, MtpSet::new(mtp_policies, mtp_dataplanes))))
-        })?
-        .map_err(Self::err(py))?;
+    ) -> PyResult<TrafficSnapshot> {
+        let snap = errors::detached(py, || Ok(inputs.snapshot()))?.map_err(Self::err(py))?;
+        Self::from_snapshot(py, snap, max_rules)
+    }
+
+    /// A snapshot compiled elsewhere (a bundle's compiled section).
+    pub(crate) fn from_snapshot(
+        py: Python<'_>,
+        snap: Snapshot,
+        max_rules: usize,
+    ) -> PyResult<TrafficSnapshot> {
         let dp_names = PyNames::build(py, snap.dataplane_names())?;
         let mesh_names = PyNames::build(
             py,
@@ -363,6 +386,38 @@ impl TrafficSnapshot {
             dp_names,
             mesh_names,
         })
+    }
+}
+
+#[pymethods]
+impl TrafficSnapshot {
+    /// meshes: [(name, mtls_enabled, permissive, zone_egress, passthrough, (port, tags) | None)]
+    /// dataplanes: [(mesh, name, [(port, tags)], gateway_tags | None)]
+    /// external_services: [(mesh, name, tags)]
+    /// policies: [(mesh, name, (creation seconds, nanoseconds), [source match], [destination match])]
+    /// mtp_policies / mtp_dataplanes: the `MtpSet` inputs (see `mtp.rs` `Converter`).
+    #[new]
+    #[pyo3(signature = (meshes, dataplanes, external_services, policies, mtp_policies, mtp_dataplanes, max_rules = DEFAULT_MAX_RULES))]
+    #[allow(clippy::type_complexity, clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        meshes: Vec<MeshRow>,
+        dataplanes: Vec<DataplaneRow>,
+        external_services: Vec<(String, String, Tags)>,
+        policies: Vec<PolicyRow>,
+        mtp_policies: &Bound<'_, PyAny>,
+        mtp_dataplanes: &Bound<'_, PyAny>,
+        max_rules: usize,
+    ) -> PyResult<Self> {
+        let inputs = inputs(
+            meshes,
+            dataplanes,
+            external_services,
+            policies,
+            mtp_policies,
+            mtp_dataplanes,
+        )?;
+        Self::compiled(py, inputs, max_rules)
     }
 
     /// Number of compiled TrafficPermissions.

@@ -23,7 +23,7 @@ pub use subset::{Subset, Tag};
 pub type Labels = BTreeMap<String, String>;
 
 /// `from[].default.action` (M2.3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Action {
     Allow,
     Deny,
@@ -52,7 +52,7 @@ impl Action {
 }
 
 /// A targetRef (M2.2). Empty strings / maps / lists mean "not set".
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TargetRef {
     pub kind: String,
     pub name: String,
@@ -72,7 +72,7 @@ impl TargetRef {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FromItem {
     pub target_ref: TargetRef,
     pub action: Action,
@@ -80,7 +80,7 @@ pub struct FromItem {
 
 /// One MeshTrafficPermission: Kuma core name, mesh, resource labels (incl. the derived
 /// `k8s.kuma.io/namespace`, `kuma.io/policy-role`, `kuma.io/display-name` of M2.5), spec.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MtpPolicy {
     pub name: String,
     pub mesh: String,
@@ -111,7 +111,7 @@ impl MtpPolicy {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MtpInbound {
     pub port: u32,
     pub name: String,
@@ -120,14 +120,14 @@ pub struct MtpInbound {
     pub ignored: bool,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MtpGateway {
     pub builtin: bool,
     pub tags: Labels,
 }
 
 /// A Dataplane: core name, mesh, resource labels (not inbound tags), inbounds, gateway.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MtpDataplane {
     pub name: String,
     pub mesh: String,

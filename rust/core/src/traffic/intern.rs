@@ -15,10 +15,29 @@ pub fn tag_get(tags: &[(Sym, Sym)], key: Sym) -> Option<Sym> {
         .map(|&(_, v)| v)
 }
 
-#[derive(Debug, Default, Clone)]
+/// Serialised as its strings alone (the lookup map is rebuilt from them).
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(from = "Vec<String>", into = "Vec<String>")]
 pub struct Interner {
     map: HashMap<String, Sym>,
     strs: Vec<String>,
+}
+
+impl From<Vec<String>> for Interner {
+    fn from(strs: Vec<String>) -> Interner {
+        let map = strs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.clone(), i as Sym))
+            .collect();
+        Interner { map, strs }
+    }
+}
+
+impl From<Interner> for Vec<String> {
+    fn from(i: Interner) -> Vec<String> {
+        i.strs
+    }
 }
 
 /// More distinct strings than symbols (2^32 - 1; [`UNKNOWN`] is reserved).
@@ -42,6 +61,15 @@ impl Interner {
     /// A string never interned cannot equal any selector value, so callers may drop it.
     pub fn get(&self, s: &str) -> Option<Sym> {
         self.map.get(s).copied()
+    }
+
+    /// Number of interned strings (every `Sym` is below it).
+    pub fn len(&self) -> usize {
+        self.strs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.strs.is_empty()
     }
 
     /// The string of `id` (None: not a symbol of this interner).

@@ -17,14 +17,14 @@ use crate::selector::WILDCARD;
 pub const SERVICE_TAG: &str = "kuma.io/service";
 
 /// A selector value: exact, or `'*'` (T2.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Val {
     Exact(Sym),
     Any,
 }
 
 /// A compiled selector: `(key, value)` pairs sorted by key.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Selector {
     pub pairs: Vec<(Sym, Val)>,
 }
@@ -41,13 +41,13 @@ impl Selector {
 
 // ---- plain inputs (what the bindings extract from Python) ------------------------------------
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PrometheusInput {
     pub port: u32,
     pub tags: Vec<(String, String)>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MeshInput {
     pub name: String,
     /// `mtls.enabledBackend` non-empty (E1).
@@ -62,7 +62,7 @@ pub struct MeshInput {
     pub prometheus: Option<PrometheusInput>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DataplaneInput {
     pub mesh: String,
     pub name: String,
@@ -70,14 +70,14 @@ pub struct DataplaneInput {
     pub gateway: Option<Vec<(String, String)>>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ExternalServiceInput {
     pub mesh: String,
     pub name: String,
     pub tags: Vec<(String, String)>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PolicyInput {
     pub mesh: String,
     pub name: String,
@@ -105,7 +105,7 @@ pub type DpId = u32;
 pub type EsId = u32;
 pub type PolicyId = u32;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Mesh {
     pub name: String,
     /// false when only referenced by a resource, not defined by a Mesh document.
@@ -117,7 +117,7 @@ pub struct Mesh {
     pub prometheus: Option<(u32, TagMap)>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Dataplane {
     pub mesh: MeshId,
     pub name: String,
@@ -127,14 +127,14 @@ pub struct Dataplane {
     pub identity: Vec<(Sym, Sym)>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ExternalService {
     pub mesh: MeshId,
     pub name: String,
     pub tags: TagMap,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Policy {
     pub mesh: MeshId,
     pub name: String,
@@ -147,15 +147,17 @@ pub struct Policy {
 }
 
 /// One destination selector of one policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SelRef {
     pub policy: PolicyId,
     pub dest: u32,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct MeshIndex {
+    #[serde(serialize_with = "crate::bundle::sorted_map")]
     pub by_pair: HashMap<(Sym, Sym), Vec<SelRef>>,
+    #[serde(serialize_with = "crate::bundle::sorted_map")]
     pub by_key: HashMap<Sym, Vec<SelRef>>,
     pub match_all: Vec<SelRef>,
     pub policy_count: usize,
@@ -215,14 +217,18 @@ impl From<TooManyStrings> for TrafficError {
 }
 
 /// Everything a traffic decision reads. Immutable after [`PolicySet::compile`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct PolicySet {
     pub interner: Interner,
     pub meshes: Vec<Mesh>,
+    /// (The three id maps are derived from the vectors: not serialised, see `bundle.rs`.)
+    #[serde(skip)]
     pub mesh_ids: AHashMap<String, MeshId>,
     pub dataplanes: Vec<Dataplane>,
+    #[serde(skip)]
     pub dp_ids: AHashMap<(MeshId, String), DpId>,
     pub external_services: Vec<ExternalService>,
+    #[serde(skip)]
     pub es_ids: AHashMap<(MeshId, String), EsId>,
     /// per mesh: its ExternalServices sorted by name.
     pub es_by_mesh: Vec<Vec<EsId>>,
