@@ -19,7 +19,7 @@ from . import kinds as _kinds
 from .errors import InputError, Problem
 from .models import ModelError, parse_model
 from .models.fastcheck import clean
-from .resource import GO_ZERO_TIME, Resource, seconds_nanos
+from .resource import GO_ZERO_TIME, Resource, new_resource, seconds_nanos
 from .validation import MapKey, render_path, validate_meta, validate_resource
 from .validation.traffic_permission import clean as clean_traffic_permission
 from .yaml_source import Document, Path, gc_paused, read_documents, timestamp, tz_of
@@ -148,9 +148,6 @@ def resource_from_document(doc: Document, out: LoadResult, *, system_namespace: 
     return _from_universal(doc, raw, out, check)
 
 
-_NEW = object.__new__
-
-
 def _from_clean_universal(doc: Document, raw: dict[str, Any], consume: bool = False) -> Resource:
     """A Universal document the native reader found clean (every check below passes; see
     meshauthz_core::yaml::clean): the same Resource `_from_universal` builds, without re-checking."""
@@ -169,7 +166,6 @@ def _from_clean_universal(doc: Document, raw: dict[str, Any], consume: bool = Fa
     value = raw.get("modificationTime")
     if value is not None:
         modified = _parse_time(value, doc, ("modificationTime",), LoadResult())
-    r = _NEW(Resource)  # fields set directly: the frozen dataclass __init__ is a third of this path
     mesh = (raw.get("mesh") or "default") if kind.mesh_scoped else None  # MTP's default mesh (§2.1)
     if consume:  # the mapping becomes the body: no copy, and the document lets go of it
         body = raw
@@ -178,12 +174,10 @@ def _from_clean_universal(doc: Document, raw: dict[str, Any], consume: bool = Fa
         doc.value = None
     else:
         body = {k: v for k, v in raw.items() if k not in _ENVELOPE}
-    r.__dict__.update(kind=kind, name=name, mesh=mesh, body=body, labels=dict(labels),
-                      creation_time=created[0] if created else GO_ZERO_TIME,
-                      modification_time=modified[0] if modified else None, form="universal", namespace=None,
-                      display_name=labels.get("kuma.io/display-name", name), _model=None, document=doc,
-                      path_prefix=(), created=created[1] if created else None)
-    return r
+    # fields set directly: the frozen dataclass __init__ is a third of this path
+    return new_resource(kind, name, mesh, body, dict(labels), created[0] if created else GO_ZERO_TIME,
+                        modified[0] if modified else None, "universal", None,
+                        labels.get("kuma.io/display-name", name), None, doc, (), created[1] if created else None)
 
 
 def _kind_of(doc: Document, name: Any, path: Path, out: LoadResult) -> Optional[_kinds.Kind]:
