@@ -167,11 +167,12 @@ def _from_clean_universal(doc: Document, raw: dict[str, Any], consume: bool = Fa
     if value is not None:
         modified = _parse_time(value, doc, ("modificationTime",), LoadResult())
     mesh = (raw.get("mesh") or "default") if kind.mesh_scoped else None  # MTP's default mesh (§2.1)
-    if consume:  # the mapping becomes the body: no copy, and the document lets go of it
-        body = raw
+    if consume:  # the mapping becomes the body, and the document lets go of it (and of its time)
         for key in _ENVELOPE:
-            body.pop(key, None)
-        doc.value = None
+            raw.pop(key, None)
+        # a copy of what is left is compact (the mapping keeps the table sized for its envelope)
+        body = raw.copy()
+        doc.value = doc.created = None
     else:
         body = {k: v for k, v in raw.items() if k not in _ENVELOPE}
     # fields set directly: the frozen dataclass __init__ is a third of this path
