@@ -148,6 +148,12 @@ def resource_from_document(doc: Document, out: LoadResult, *, system_namespace: 
     return _from_universal(doc, raw, out, check)
 
 
+# creationTime -> (datetime view, (seconds, nanoseconds)): immutable values, shared by the resources
+# created in the same instant (a batch applied at once shares its seconds): 88 bytes less each.
+_CREATED: dict[tuple[Any, ...], tuple[datetime, tuple[int, int]]] = {}
+_CREATED_MAX = 4096
+
+
 def _from_clean_universal(doc: Document, raw: dict[str, Any], consume: bool = False) -> Resource:
     """A Universal document the native reader found clean (every check below passes; see
     meshauthz_core::yaml::clean): the same Resource `_from_universal` builds, without re-checking."""
@@ -157,8 +163,12 @@ def _from_clean_universal(doc: Document, raw: dict[str, Any], consume: bool = Fa
     created = modified = None
     ct = doc.created
     if ct is not None:  # resolved by the native reader
-        view = datetime(ct[0], ct[1], ct[2], ct[3], ct[4], ct[5], ct[6] // 1000, tz_of(ct[7]))
-        created = (view, (ct[8], ct[6]))
+        created = _CREATED.get(ct)
+        if created is None:
+            view = datetime(ct[0], ct[1], ct[2], ct[3], ct[4], ct[5], ct[6] // 1000, tz_of(ct[7]))
+            created = (view, (ct[8], ct[6]))
+            if len(_CREATED) < _CREATED_MAX:
+                _CREATED[ct] = created
     elif raw.get("creationTime") is not None:
         value = raw["creationTime"]
         created = (rfc3339_utc(value) if type(value) is str else None) or _parse_time(
