@@ -197,11 +197,12 @@ impl<'py> Convert<'_, 'py> {
         Ok(match v {
             Value::Scalar(s, text) => self.scalar(s, text)?,
             Value::Seq(items) => {
-                let list = PyList::empty(self.py);
-                for item in items {
-                    list.append(self.value(item)?)?;
-                }
-                list.into_any()
+                // built at its exact size (appending over-allocates: 24 bytes per short list)
+                let items = items
+                    .iter()
+                    .map(|item| self.value(item))
+                    .collect::<PyResult<Vec<_>>>()?;
+                PyList::new(self.py, items)?.into_any()
             }
             Value::Map(entries) => {
                 let dict = PyDict::new(self.py);
