@@ -133,8 +133,8 @@ def resource_from_document(doc: Document, out: LoadResult, *, system_namespace: 
 
     With `check=False` only the envelope is read: no meta, type or Kuma validation (the
     conformance `validate` kind asks for one specific layer of checks itself). `consume=True`
-    (the loader's own documents, used once): the document's mapping may become the resource body
-    and `doc.value` is then released (less memory per resident resource)."""
+    (the loader's own documents, used once): `doc.value` is then released (less memory per resident
+    resource)."""
     raw = doc.value
     if not isinstance(raw, dict):
         out.problems.append(_problem(doc, (), f"a resource must be a mapping, not {type(raw).__name__}",
@@ -177,14 +177,11 @@ def _from_clean_universal(doc: Document, raw: dict[str, Any], consume: bool = Fa
     if value is not None:
         modified = _parse_time(value, doc, ("modificationTime",), LoadResult())
     mesh = (raw.get("mesh") or "default") if kind.mesh_scoped else None  # MTP's default mesh (§2.1)
-    if consume:  # the mapping becomes the body, and the document lets go of it (and of its time)
-        for key in _ENVELOPE:
-            raw.pop(key, None)
-        # a copy of what is left is compact (the mapping keeps the table sized for its envelope)
-        body = raw.copy()
+    # a new mapping, not `raw` less its envelope: that one keeps a table sized for the envelope
+    # (dict.copy() too), 88 bytes more per resident resource
+    body = {k: v for k, v in raw.items() if k not in _ENVELOPE}
+    if consume:  # used once: the document lets go of its value and resolved time
         doc.value = doc.created = None
-    else:
-        body = {k: v for k, v in raw.items() if k not in _ENVELOPE}
     # fields set directly: the frozen dataclass __init__ is a third of this path
     return new_resource(kind, name, mesh, body, dict(labels), created[0] if created else GO_ZERO_TIME,
                         modified[0] if modified else None, "universal", None,
