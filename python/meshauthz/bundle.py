@@ -69,7 +69,7 @@ from . import registry as _registry
 from ._core import __version__
 from .errors import BundleError, MeshauthzError, Problem, ValidationError
 from .loader import register_reader
-from .resource import GO_ZERO_TIME, LazyResource, Resource, datetime_view, seconds_nanos
+from .resource import GO_ZERO_TIME, LazyResource, Resource, datetime_view, new_resource, seconds_nanos, set_key
 from .store import ResourceStore
 from .yaml_source import Document, gc_paused
 
@@ -121,9 +121,6 @@ def _row(r: Resource) -> list[Any]:
             doc.index if doc else 0, r.body]
 
 
-_NEW = object.__new__
-
-
 def _bad(source: str, what: str) -> BundleError:
     return BundleError(f"{source}: malformed bundle payload: {what}")
 
@@ -169,9 +166,7 @@ def _fields(row: Any, docs: dict[tuple[str, int], Document], source: str) -> dic
 
 
 def _resource(row: Any, docs: dict[tuple[str, int], Document], source: str) -> Resource:
-    r = _NEW(Resource)
-    r.__dict__.update(_fields(row, docs, source))
-    return r
+    return new_resource(**_fields(row, docs, source))
 
 
 # ---- keys ------------------------------------------------------------------------------------------
@@ -390,10 +385,9 @@ class _Sections:
             raise _bad(self.source, f"JSON of row {i}: {e}") from None
         with self.lock:  # the Document cache is shared by every row
             fields = _fields(row, self.docs, self.source)
-        d = r.__dict__
-        if (fields["kind"], fields["name"], fields["mesh"]) != (d["kind"], d["name"], d["mesh"]):
+        if (fields.pop("kind"), fields.pop("name"), fields.pop("mesh")) != (r.kind, r.name, r.mesh):
             raise _bad(self.source, f"row {i} is not the resource its index names")
-        d.update(fields)
+        r.__dict__.update(fields)  # the deferred fields (the key fields are Resource's slots)
 
     def resources_digest(self) -> bytes:
         return _resources_digest(self.zindex, self.zbody)
@@ -413,7 +407,8 @@ class _Sections:
                         append = out.append
                         for i, (k, name, mesh) in enumerate(zip(kinds, names, meshes)):
                             r = new(cls)
-                            r.__dict__.update(kind=k, name=name, mesh=mesh, _rows=self, _lazy=i)
+                            set_key(r, k, name, mesh)
+                            r.__dict__.update(_rows=self, _lazy=i)
                             append(r)
                         keys = list(zip([k.name for k in kinds], [m or "" for m in meshes], names))
                     made = self.made = (out, keys)

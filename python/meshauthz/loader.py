@@ -19,7 +19,7 @@ from . import kinds as _kinds
 from .errors import InputError, Problem
 from .models import ModelError, parse_model
 from .models.fastcheck import clean
-from .resource import GO_ZERO_TIME, Resource, seconds_nanos
+from .resource import GO_ZERO_TIME, Resource, new_resource, seconds_nanos
 from .validation import MapKey, render_path, validate_meta, validate_resource
 from .validation.traffic_permission import clean as clean_traffic_permission
 from .yaml_source import Document, Path, gc_paused, read_documents, timestamp, tz_of
@@ -133,8 +133,8 @@ def resource_from_document(doc: Document, out: LoadResult, *, system_namespace: 
 
     With `check=False` only the envelope is read: no meta, type or Kuma validation (the
     conformance `validate` kind asks for one specific layer of checks itself). `consume=True`
-    (the loader's own documents, used once): the document's mapping may become the resource body
-    and `doc.value` is then released (less memory per resident resource)."""
+    (the loader's own documents, used once): `doc.value` is then released (less memory per resident
+    resource)."""
     raw = doc.value
     if not isinstance(raw, dict):
         out.problems.append(_problem(doc, (), f"a resource must be a mapping, not {type(raw).__name__}",
@@ -148,7 +148,10 @@ def resource_from_document(doc: Document, out: LoadResult, *, system_namespace: 
     return _from_universal(doc, raw, out, check)
 
 
-_NEW = object.__new__
+# creationTime -> (datetime view, (seconds, nanoseconds)): immutable values, shared by the resources
+# created in the same instant (a batch applied at once shares its seconds): 88 bytes less each.
+_CREATED: dict[tuple[Any, ...], tuple[datetime, tuple[int, int]]] = {}
+_CREATED_MAX = 4096
 
 
 def _from_clean_universal(doc: Document, raw: dict[str, Any], consume: bool = False) -> Resource:
@@ -160,8 +163,12 @@ def _from_clean_universal(doc: Document, raw: dict[str, Any], consume: bool = Fa
     created = modified = None
     ct = doc.created
     if ct is not None:  # resolved by the native reader
-        view = datetime(ct[0], ct[1], ct[2], ct[3], ct[4], ct[5], ct[6] // 1000, tz_of(ct[7]))
-        created = (view, (ct[8], ct[6]))
+        created = _CREATED.get(ct)
+        if created is None:
+            view = datetime(ct[0], ct[1], ct[2], ct[3], ct[4], ct[5], ct[6] // 1000, tz_of(ct[7]))
+            created = (view, (ct[8], ct[6]))
+            if len(_CREATED) < _CREATED_MAX:
+                _CREATED[ct] = created
     elif raw.get("creationTime") is not None:
         value = raw["creationTime"]
         created = (rfc3339_utc(value) if type(value) is str else None) or _parse_time(
@@ -169,21 +176,16 @@ def _from_clean_universal(doc: Document, raw: dict[str, Any], consume: bool = Fa
     value = raw.get("modificationTime")
     if value is not None:
         modified = _parse_time(value, doc, ("modificationTime",), LoadResult())
-    r = _NEW(Resource)  # fields set directly: the frozen dataclass __init__ is a third of this path
     mesh = (raw.get("mesh") or "default") if kind.mesh_scoped else None  # MTP's default mesh (§2.1)
-    if consume:  # the mapping becomes the body: no copy, and the document lets go of it
-        body = raw
-        for key in _ENVELOPE:
-            body.pop(key, None)
-        doc.value = None
-    else:
-        body = {k: v for k, v in raw.items() if k not in _ENVELOPE}
-    r.__dict__.update(kind=kind, name=name, mesh=mesh, body=body, labels=dict(labels),
-                      creation_time=created[0] if created else GO_ZERO_TIME,
-                      modification_time=modified[0] if modified else None, form="universal", namespace=None,
-                      display_name=labels.get("kuma.io/display-name", name), _model=None, document=doc,
-                      path_prefix=(), created=created[1] if created else None)
-    return r
+    # a new mapping, not `raw` less its envelope: that one keeps a table sized for the envelope
+    # (dict.copy() too), 88 bytes more per resident resource
+    body = {k: v for k, v in raw.items() if k not in _ENVELOPE}
+    if consume:  # used once: the document lets go of its value and resolved time
+        doc.value = doc.created = None
+    # fields set directly: the frozen dataclass __init__ is a third of this path
+    return new_resource(kind, name, mesh, body, dict(labels), created[0] if created else GO_ZERO_TIME,
+                        modified[0] if modified else None, "universal", None,
+                        labels.get("kuma.io/display-name", name), None, doc, (), created[1] if created else None)
 
 
 def _kind_of(doc: Document, name: Any, path: Path, out: LoadResult) -> Optional[_kinds.Kind]:

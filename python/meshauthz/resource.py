@@ -46,8 +46,10 @@ def datetime_view(secs: int, nanos: int, offset_seconds: int = 0) -> datetime:
     return wall.replace(tzinfo=tz)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Resource:
+    # slots (issue #13): no per-resource __dict__ (~380 bytes each); `_model` is a slot too, so the
+    # `model` cache still works on a frozen instance
     kind: Kind
     name: str  # Kuma core name (`name.namespace` for namespaced Kubernetes kinds, R4.2)
     mesh: Optional[str]  # None for global-scoped kinds
@@ -155,7 +157,7 @@ class _Deferred:
             raise AttributeError(self.name) from None
 
 
-class LazyResource(Resource):
+class LazyResource(Resource):  # no __slots__: the deferred fields live in its __dict__ (key fields: slots)
     """A `Resource` whose key fields (`kind`, `name`, `mesh`) are set and whose other fields are
     filled on first access of any of them, by `_rows.load(resource, _lazy)` (a verified bundle's
     resources: activating one builds no body, label or time object). Same type, attributes and
@@ -164,6 +166,7 @@ class LazyResource(Resource):
     def __reduce_ex__(self, protocol: Any) -> Any:
         _ = self.body  # materialise
         state = {k: v for k, v in self.__dict__.items() if k not in ("_rows", "_lazy")}
+        state.update(kind=self.kind, name=self.name, mesh=self.mesh)  # Resource's slots
         return (_plain, (state,))
 
 
@@ -174,8 +177,50 @@ for _f in ("body", "labels", "creation_time", "modification_time", "form", "name
 
 def _plain(state: dict[str, Any]) -> Resource:
     r = object.__new__(Resource)
-    r.__dict__.update(state)
+    for k, v in state.items():
+        object.__setattr__(r, k, v)
     return r
+
+
+_FIELDS = ("kind", "name", "mesh", "body", "labels", "creation_time", "modification_time", "form", "namespace",
+           "display_name", "_model", "document", "path_prefix", "created")
+_SETTERS = tuple(getattr(Resource, f).__set__ for f in _FIELDS)
+
+
+def new_resource(kind: Kind, name: str, mesh: Optional[str], body: dict[str, Any], labels: dict[str, str],
+                 creation_time: datetime, modification_time: Optional[datetime], form: Form,
+                 namespace: Optional[str], display_name: str, _model: Any, document: Optional[Document],
+                 path_prefix: Path, created: Optional[tuple[int, int]]) -> Resource:
+    """The `Resource` these fields make, set slot by slot: the frozen dataclass __init__ (one
+    object.__setattr__ per field) is a third of the loader's hot path. Same object as Resource(...)."""
+    r = _NEW(Resource)
+    _s_kind(r, kind)
+    _s_name(r, name)
+    _s_mesh(r, mesh)
+    _s_body(r, body)
+    _s_labels(r, labels)
+    _s_creation_time(r, creation_time)
+    _s_modification_time(r, modification_time)
+    _s_form(r, form)
+    _s_namespace(r, namespace)
+    _s_display_name(r, display_name)
+    _s_model(r, _model)
+    _s_document(r, document)
+    _s_path_prefix(r, path_prefix)
+    _s_created(r, created)
+    return r
+
+
+def set_key(r: Resource, kind: Kind, name: str, mesh: Optional[str]) -> None:
+    """Set the key fields of a `LazyResource` (slots of Resource; the others are deferred)."""
+    _s_kind(r, kind)
+    _s_name(r, name)
+    _s_mesh(r, mesh)
+
+
+_NEW = object.__new__
+(_s_kind, _s_name, _s_mesh, _s_body, _s_labels, _s_creation_time, _s_modification_time, _s_form, _s_namespace,
+ _s_display_name, _s_model, _s_document, _s_path_prefix, _s_created) = _SETTERS
 
 
 def rfc3339(secs: int, nanos: int) -> str:

@@ -139,6 +139,9 @@ struct Convert<'a, 'py> {
     /// Short strings (keys, tag values) and timestamps repeat across documents: one Python object
     /// each (less memory, fewer calls).
     strings: AHashMap<String, Py<PyAny>>,
+    /// Resolved creationTimes: one tuple per distinct instant (resources applied together share
+    /// their seconds), not one per document.
+    created: AHashMap<Created, Py<PyAny>>,
 }
 
 impl<'py> Convert<'_, 'py> {
@@ -193,15 +196,25 @@ impl<'py> Convert<'_, 'py> {
         })
     }
 
+    fn created(&mut self, created: Created) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(t) = self.created.get(&created) {
+            return Ok(t.bind(self.py).clone());
+        }
+        let t = created.into_pyobject(self.py)?.into_any();
+        self.created.insert(created, t.clone().unbind());
+        Ok(t)
+    }
+
     fn value(&mut self, v: &Value) -> PyResult<Bound<'py, PyAny>> {
         Ok(match v {
             Value::Scalar(s, text) => self.scalar(s, text)?,
             Value::Seq(items) => {
-                let list = PyList::empty(self.py);
-                for item in items {
-                    list.append(self.value(item)?)?;
-                }
-                list.into_any()
+                // built at its exact size (appending over-allocates: 24 bytes per short list)
+                let items = items
+                    .iter()
+                    .map(|item| self.value(item))
+                    .collect::<PyResult<Vec<_>>>()?;
+                PyList::new(self.py, items)?.into_any()
             }
             Value::Map(entries) => {
                 let dict = PyDict::new(self.py);
@@ -221,7 +234,13 @@ const PARALLEL_FROM: usize = 256 * 1024;
 /// A clean document's creationTime: (year, month, day, hour, minute, second, nanoseconds, UTC
 /// offset in minutes or None, seconds since the epoch).
 type Created = (u32, u32, u32, u32, u32, u32, u32, Option<i32>, i64);
-type Loaded<'py> = (usize, Bound<'py, PyAny>, YamlMarks, bool, Option<Created>);
+type Loaded<'py> = (
+    usize,
+    Bound<'py, PyAny>,
+    YamlMarks,
+    bool,
+    Option<Bound<'py, PyAny>>,
+);
 
 fn created_of(doc: &yaml::Document<'_>, clean: bool) -> Option<Created> {
     if !clean {
@@ -278,6 +297,7 @@ fn yaml_load<'py>(
         make_date,
         construct,
         strings: AHashMap::new(),
+        created: AHashMap::new(),
     };
     let mut out = Vec::new();
     let mut failure: Option<PyErr> = None;
@@ -300,9 +320,9 @@ fn yaml_load<'py>(
                 Some(v) => conv.value(v),
                 None => Ok(py.None().into_bound(py)),
             };
-            let created = created_of(&doc, clean);
-            match value {
-                Ok(value) => {
+            let created = created_of(&doc, clean).map(|c| conv.created(c)).transpose();
+            match value.and_then(|v| Ok((v, created?))) {
+                Ok((value, created)) => {
                     let slot = out.len();
                     out.push((
                         doc.index,
