@@ -10,7 +10,7 @@ import pytest
 import meshauthz
 from meshauthz import InputError
 from meshauthz.errors import DuplicateResourceError, EvaluationError, ValidationError
-from meshauthz.rbac import Authorizer, User, authenticated, default_objects
+from meshauthz.rbac import AccessDecision, Authorizer, User, authenticated, default_objects
 
 BO = User("backend-owner", ["mesh-system:authenticated"])
 
@@ -85,13 +85,77 @@ def test_r5_6_uncovered_lazy_and_handle_path_matches_general_path() -> None:
             for action in ("CREATE", "DELETE", "GET", "LIST", "VIEW_STATS"):
                 fast, slow = authz.check(u, action, h), authz.check(u, action, res)
                 assert fast.explain() == {**slow.explain(), "target": fast.target}
-                assert fast == slow.__class__(**{**vars(slow), "target": fast.target})
-                assert "_explain" not in vars(pickle.loads(pickle.dumps(fast)))
+                fields = {f: getattr(slow, f) for f in AccessDecision.__match_args__}
+                assert fast == AccessDecision(**{**fields, "target": fast.target})
+                assert not pickle.loads(pickle.dumps(fast))._uncovered_pending
                 assert pickle.loads(pickle.dumps(slow)) == slow
     d = authz.check(BO, "CREATE", mtp("web"))
-    assert "_explain" in vars(d) and d.uncovered and "_explain" not in vars(d)
+    assert d._uncovered_pending and d.uncovered and not d._uncovered_pending
     with pytest.raises(EvaluationError):
         authz.check(User("u", [1]), "CREATE", authz.target(mtp("web")))  # type: ignore[list-item]
+
+
+def test_access_decision_and_grant_behave_as_frozen_records() -> None:
+    """The native result classes keep the dataclass contract: keyword / positional construction
+    with the documented defaults, equality and hashing over the fields, repr, pickling, copies,
+    immutability, `match` patterns, and the derived properties and texts."""
+    import copy
+    import pickle
+
+    from meshauthz.rbac import Grant
+
+    g = Grant("owner", "owners", 2, "CREATE")
+    assert (g.role, g.binding, g.rule, g.access) == ("owner", "owners", 2, "CREATE")
+    assert g == Grant(role="owner", binding="owners", rule=2, access="CREATE")
+    assert g != Grant("owner", "owners", 1, "CREATE")
+    assert hash(g) == hash(("owner", "owners", 2, "CREATE")) and len({g, Grant("owner", "owners", 2, "CREATE")}) == 1
+    assert repr(g) == "Grant(role='owner', binding='owners', rule=2, access='CREATE')"
+    assert str(g) == "role 'owner' rule 2 (CREATE) via binding 'owners'"
+    assert pickle.loads(pickle.dumps(g)) == g and g != ("owner", "owners", 2, "CREATE")
+    with pytest.raises(AttributeError):
+        g.role = "x"  # type: ignore[misc]
+
+    u = User("alice", ["team"])
+    d = AccessDecision(allowed=False, user=u, action="CREATE", target="MeshTrafficPermission default/web",
+                       mode="rbac", reason='user "alice/team" cannot access the resource')
+    assert (d.grant, d.old_grant, d.denied_side, d.uncovered, d.examined, d.notes) == (None, None, None, (), 0, ())
+    assert d.user is u and not d and d.http_status == 403 and (d.role, d.binding, d.rule_index) == (None, None, None)
+    assert d.message() == 'Access Denied (user "alice/team" cannot access the resource)'
+    assert d.message("kubernetes-webhook") == 'access denied: user "alice/team" cannot access the resource'
+    assert str(d) == ("DENY CREATE MeshTrafficPermission default/web for alice/team\n"
+                      '  Access Denied (user "alice/team" cannot access the resource)')
+    assert repr(d) == ("AccessDecision(allowed=False, user=User(name='alice', groups=('team',)), action='CREATE', "
+                       "target='MeshTrafficPermission default/web', mode='rbac', grant=None, old_grant=None, "
+                       "denied_side=None, uncovered=(), reason='user \"alice/team\" cannot access the resource', "
+                       "examined=0, notes=())")
+    a = AccessDecision(True, u, "UPDATE", "t", "rbac", g, g, None, (), None, 3, ("n",))
+    assert a and a.http_status == 200 and a.message() is None
+    assert (a.role, a.binding, a.rule_index) == ("owner", "owners", 2)
+    assert a.explain() == {"allowed": True, "mode": "rbac", "user": {"name": "alice", "groups": ["team"]},
+                           "action": "UPDATE", "target": "t",
+                           "grant": {"role": "owner", "binding": "owners", "rule": 2, "access": "CREATE"},
+                           "old_grant": {"role": "owner", "binding": "owners", "rule": 2, "access": "CREATE"},
+                           "denied_side": None, "uncovered": [], "reason": None, "examined": 3, "notes": ["n"]}
+    assert str(a) == ("ALLOW UPDATE t for alice/team\n  granted by role 'owner' rule 2 (CREATE) via binding 'owners'\n"
+                      "  stored object granted by role 'owner' rule 2 (CREATE) via binding 'owners'\n  note: n")
+    same = AccessDecision(allowed=True, user=User("alice", ("team",)), action="UPDATE", target="t", mode="rbac",
+                          grant=g, old_grant=Grant("owner", "owners", 2, "CREATE"), examined=3, notes=("n",))
+    assert a == same and hash(a) == hash(same) and a != d and len({a, same, d}) == 2
+    for c in (pickle.loads(pickle.dumps(a)), copy.copy(a), copy.deepcopy(a)):
+        assert c == a and c.explain() == a.explain()
+    with pytest.raises(AttributeError):
+        a.allowed = False  # type: ignore[misc]
+    match a:
+        case AccessDecision(True, User(name), "UPDATE", grant=Grant(role, _, rule, _)):
+            assert (name, role, rule) == ("alice", "owner", 2)
+        case _:
+            pytest.fail("positional pattern over the fields")
+    # A real denial: its lazy R5.6 list is part of equality, hashing and the pickled form.
+    authz = Authorizer([OWNER, OWNERS])
+    real = authz.check(BO, "CREATE", authz.target(mtp("web")))
+    assert real._uncovered_pending
+    assert real == pickle.loads(pickle.dumps(real)) and real.uncovered and not real._uncovered_pending
+    assert isinstance(real, meshauthz.AccessDecision) and isinstance(real.grant or g, Grant)
 
 
 def test_r5_9_update_needs_old_and_both_sides() -> None:

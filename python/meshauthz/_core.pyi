@@ -1,14 +1,17 @@
 """Type stubs for the native module `meshauthz._core` (Rust, PyO3)."""
 
-from typing import Any, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 from typing_extensions import Self, final
+
+from meshauthz.rbac.identity import User
 
 __all__ = [
     "__version__", "identity_matches", "dataplane_matches", "selector_matches", "selector_rank",
     "rank_compare", "rank_combine", "TrafficSnapshot", "TrafficDecision", "TrafficChecker",
     "default_traffic_permission_name", "RbacPolicySet", "RbacTarget", "rbac_denial_text", "rbac_go_quote",
-    "rbac_bind_types", "rbac_kinds", "MtpSet", "MtpVerdict", "mtp_subset_contains", "mtp_subset_is_subset",
+    "rbac_bind_types", "rbac_kinds", "AccessDecision", "Grant", "MtpSet", "MtpVerdict", "mtp_subset_contains",
+    "mtp_subset_is_subset",
     "mtp_subset_iter", "BatchResult", "rbac_check_batch", "traffic_batch_arrow", "traffic_batch_rows",
     "traffic_batch_ids", "traffic_dataplane_ids", "YamlMarks", "yaml_load", "bundle_traffic_sets",
     "bundle_traffic_snapshot",
@@ -180,6 +183,87 @@ _Resource = Any
 _PermRule = tuple[list[str], list[str], list[str], Optional[str], bool]
 
 @final
+class Grant:
+    """Which binding gave which role whose rule (0-based index) granted which access value."""
+
+    __match_args__ = ("role", "binding", "rule", "access")
+    def __new__(cls, role: str, binding: str, rule: int, access: str) -> Self: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def binding(self) -> str: ...
+    @property
+    def rule(self) -> int: ...
+    @property
+    def access(self) -> str: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __reduce__(self) -> tuple[type[Grant], tuple[str, str, int, str]]: ...
+
+@final
+class AccessDecision:
+    """The outcome of one check, with the exact §8 texts and an explanation. Immutable; compares,
+    hashes, prints and pickles like a frozen dataclass over its fields."""
+
+    __match_args__ = ("allowed", "user", "action", "target", "mode", "grant", "old_grant", "denied_side",
+                      "uncovered", "reason", "examined", "notes")
+    def __new__(cls, allowed: bool, user: User, action: str, target: str, mode: str,
+                grant: Optional[Grant] = None, old_grant: Optional[Grant] = None,
+                denied_side: Optional[str] = None, uncovered: Optional[tuple[str, ...]] = None,
+                reason: Optional[str] = None, examined: Optional[int] = None,
+                notes: Optional[tuple[str, ...]] = None) -> Self: ...
+    @property
+    def allowed(self) -> bool: ...
+    @property
+    def user(self) -> User:
+        """The `User` checked (the caller's own object when a `User` was passed)."""
+    @property
+    def action(self) -> str: ...
+    @property
+    def target(self) -> str:
+        """The target's label (`"<type> <mesh>/<name>"`, or `"token request"`)."""
+    @property
+    def mode(self) -> str:
+        """`"rbac"` or `"static"` (R7.1)."""
+    @property
+    def grant(self) -> Optional[Grant]: ...
+    @property
+    def old_grant(self) -> Optional[Grant]:
+        """UPDATE: the stored object's grant (R5.9)."""
+    @property
+    def denied_side(self) -> Optional[str]:
+        """UPDATE denials: `"old"` or `"new"`."""
+    @property
+    def uncovered(self) -> tuple[str, ...]:
+        """Denials: the elements no applicable rule covers (R5.6), computed on first access."""
+    @property
+    def _uncovered_pending(self) -> bool: ...
+    @property
+    def reason(self) -> Optional[str]:
+        """The R8.2 / R8.6 reason (HTTP `detail`)."""
+    @property
+    def examined(self) -> int:
+        """Candidate rules examined."""
+    @property
+    def notes(self) -> tuple[str, ...]: ...
+    @property
+    def role(self) -> Optional[str]: ...
+    @property
+    def binding(self) -> Optional[str]: ...
+    @property
+    def rule_index(self) -> Optional[int]: ...
+    @property
+    def http_status(self) -> int: ...
+    def __bool__(self) -> bool: ...
+    def message(self, channel: Literal["api", "kubernetes-webhook"] = "api") -> Optional[str]:
+        """The exact denial text (R8.3 api, R8.4 kubernetes-webhook); None when allowed."""
+    def explain(self) -> dict[str, Any]: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __reduce__(self) -> tuple[type[AccessDecision], tuple[Any, ...]]:
+        """Pickles (and copies) with `uncovered` materialised, never the compiled set."""
+
+@final
 class RbacTarget:
     """A pre-normalised target (rbac.md §4): build once, check many times."""
 
@@ -204,7 +288,7 @@ class RbacPolicySet:
     def __new__(cls, roles: list[dict[str, Any]], bindings: list[dict[str, Any]], mode: str = "rbac",
                  secret_reads: str = "rbac", static_config: Optional[dict[str, Any]] = None) -> Self: ...
     def check(self, user: Any, action: str, resource: Optional[_Resource] = None,
-              old: Optional[_Resource] = None, *, token_request: Optional[dict[str, Any]] = None) -> Any:
+              old: Optional[_Resource] = None, *, token_request: Optional[dict[str, Any]] = None) -> AccessDecision:
         """The one check path (`Authorizer.check` itself): an `AccessDecision` (raises
         `EvaluationError` when undecidable)."""
     def allowed(self, user: Any, action: str, resource: Optional[_Resource] = None,
@@ -232,8 +316,8 @@ class RbacPolicySet:
 def rbac_denial_text(channel: str, reason: str) -> str:
     """R8.3 / R8.4 text of a denial reason on a channel."""
 
-def rbac_bind_types(decision: type, grant: type, user: type, resource: type) -> None:
-    """Registers `AccessDecision`, `Grant`, `User` and `Resource` for the bindings."""
+def rbac_bind_types(user: type, resource: type) -> None:
+    """Registers `User` and `Resource` for the bindings."""
 
 def rbac_kinds() -> list[tuple[str, str, str, bool, bool]]:
     """The core's kind registry: (name, scope, family, namespaced, spec_wrapped)."""

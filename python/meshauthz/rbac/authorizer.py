@@ -18,7 +18,7 @@ from ..errors import EvaluationError
 from ..resource import Resource
 from ..store import ResourceStore
 from .capabilities import Capabilities, capabilities
-from .decision import AccessDecision, Grant
+from .decision import AccessDecision
 from .documents import Source, collect, plain_binding, plain_role
 from .identity import User, UserLike
 from .target import ResourceLike
@@ -33,8 +33,8 @@ TOKEN_KINDS = {
 ACTIONS = ("CREATE", "UPDATE", "DELETE", "GET", "LIST", "VIEW_CONFIG_DUMP", "VIEW_STATS", "VIEW_CLUSTERS",
            *TOKEN_KINDS.values())
 
-# The bindings build these classes directly and recognise users and loaded resources.
-rbac_bind_types(AccessDecision, Grant, User, Resource)
+# The bindings recognise users and loaded resources.
+rbac_bind_types(User, Resource)
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -141,7 +141,7 @@ class Authorizer:
         """CREATE / UPDATE (needs `old`, A10) / DELETE (stored object, R5.10) / GET / LIST (R3.1,
         A12) / VIEW_* (the inspected dataplane, A16); GENERATE_* with `token_request`.
         `resource` / `old`: a document (either form), a `Resource` or an `RbacTarget`."""
-        return self._set.check(user, action, resource, old, token_request=token_request)  # type: ignore[no-any-return]
+        return self._set.check(user, action, resource, old, token_request=token_request)
 
     @_text_only
     def allowed(self, user: UserLike, action: str, resource: Optional[ResourceLike] = None,

@@ -7,27 +7,14 @@ use meshauthz_core::rbac::{Action, Engine, Target};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyString, PyTuple};
+use pyo3::types::{PyBool, PyString, PyTuple};
 
 use super::convert::{self, PyUser};
-use super::decision::{self, types};
+use super::decision::{self, types, AccessDecision, LazyUncovered};
 use super::{RbacPolicySet, RbacTarget};
 use crate::errors;
 
 const NOTE_A9: &str = "types/names do not restrict token actions (A9)";
-
-/// `RbacPolicySet.uncovered` (the function, called with the set as first argument).
-fn uncovered_fn(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
-    static F: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    F.get_or_try_init(py, || {
-        Ok::<_, PyErr>(
-            py.get_type::<RbacPolicySet>()
-                .getattr("uncovered")?
-                .unbind(),
-        )
-    })
-    .map(|f| f.bind(py))
-}
 
 /// The `User` object a result carries: the caller's own `User`, else one built from the
 /// converted name and groups.
@@ -156,12 +143,13 @@ impl RbacPolicySet {
     }
 }
 
-// Building the result (bench/RESULTS.md, RBAC section): the `AccessDecision` stays the Python
-// dataclass (its instance `__dict__`, with the lazy `_explain` entry, is public behaviour; a
-// `#[pyclass]` would change it), built as `object.__new__` + one `__dict__` assignment from a
-// copied template. Sharing decision objects per outcome was rejected: a decision carries the
-// caller's user and the target, so the key would be the whole request (a request memo, which on
-// the benchmark's cycled requests would measure a hash lookup, not a check).
+// Building the result (bench/RESULTS.md, RBAC section): a native frozen `AccessDecision`
+// (`decision.rs`), allocated directly with its field values; a denial of a resource action keeps
+// the compiled set, the user's name and groups as given, the action and the denied side's target
+// so its R5.6 `uncovered` list is computed on first access. Sharing decision objects per outcome
+// was rejected: a decision carries the caller's user and the target, so the key would be the
+// whole request (a request memo, which on the benchmark's cycled requests would measure a hash
+// lookup, not a check).
 impl RbacPolicySet {
     /// One decision (the only check path): `user` a `User`, `(name, groups)` or a name; `resource`
     /// / `old` a dict (either form), a `Resource` or an `RbacTarget`; `token` the token request
@@ -174,7 +162,7 @@ impl RbacPolicySet {
         resource: Option<&Bound<'py, PyAny>>,
         old: Option<&Bound<'py, PyAny>>,
         token: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> PyResult<Bound<'py, AccessDecision>> {
         let py = slf.py();
         let this = slf.get();
         let types = types(py)?;
@@ -188,87 +176,86 @@ impl RbacPolicySet {
             d,
         } = this.decided(py, user, action, resource, old, token)?;
         let context = || format!("cannot check {}", act.as_str());
+        let none = || py.None();
         let reason = match &d.reason {
-            Some(r) => Some(pu.reason_text(r).ok_or_else(|| {
-                errors::argument(
-                    py,
-                    format!(
-                        "{}: the user's name or groups are not valid text",
-                        context()
-                    ),
-                )
-            })?),
-            None => None,
+            Some(r) => PyString::new(
+                py,
+                &pu.reason_text(r).ok_or_else(|| {
+                    errors::argument(
+                        py,
+                        format!(
+                            "{}: the user's name or groups are not valid text",
+                            context()
+                        ),
+                    )
+                })?,
+            )
+            .into_any()
+            .unbind(),
+            None => none(),
         };
         let rbac = matches!(this.engine, Engine::Rbac { .. });
-        let template = this.template.get_or_try_init(py, || {
-            decision::template(py, if rbac { "rbac" } else { "static" })
-        })?;
-        let state = template.bind(py).copy()?;
-        state.set_item(intern!(py, "allowed"), d.allowed)?;
         let user_obj = user_object(types, user, &pu)?;
-        state.set_item(intern!(py, "user"), &user_obj)?;
-        state.set_item(intern!(py, "action"), &action_str)?;
         let label = match (&handle, &t) {
-            (Some(h), _) => h.get().label.clone_ref(py).into_bound(py),
-            (None, Some(t)) => PyString::new(py, &t.label()),
-            (None, None) => intern!(py, "token request").clone(),
+            (Some(h), _) => h.get().label.clone_ref(py),
+            (None, Some(t)) => PyString::new(py, &t.label()).unbind(),
+            (None, None) => intern!(py, "token request").clone().unbind(),
         };
-        state.set_item(intern!(py, "target"), &label)?;
-        if d.grant.is_some() {
-            state.set_item(
-                intern!(py, "grant"),
-                this.grants.get(py, types, &this.names, &d.grant)?,
-            )?;
-        }
-        if d.old_grant.is_some() {
-            state.set_item(
-                intern!(py, "old_grant"),
-                this.grants.get(py, types, &this.names, &d.old_grant)?,
-            )?;
-        }
-        if let Some(side) = d.denied_side {
-            state.set_item(intern!(py, "denied_side"), side)?;
-        }
+        let grant = |g: &Option<meshauthz_core::rbac::Grant>| -> PyResult<Py<PyAny>> {
+            match g {
+                Some(g) => Ok(this.grants.get(py, &this.names, g)?.into_any()),
+                None => Ok(none()),
+            }
+        };
         let explained = matches!(act, Action::Access(a) if a.is_resource());
-        if !d.allowed && rbac && explained {
-            // R5.6 on demand (decision.py `_LazyUncovered`): the denied side as a handle.
-            let old_side = d.denied_side == Some("old");
-            let side = if old_side { &o } else { &t };
-            if let Some(side) = side {
-                let h = match (&handle, old_side) {
-                    (Some(h), false) => (*h).clone(),
-                    _ => Bound::new(
-                        py,
-                        RbacTarget {
-                            inner: side.clone(),
-                            label: if old_side {
-                                PyString::new(py, &side.label()).unbind()
-                            } else {
-                                label.clone().unbind()
-                            },
-                        },
-                    )?,
-                };
-                let lazy = (
-                    uncovered_fn(py)?,
-                    slf,
-                    &pu.name,
-                    &pu.groups_obj,
-                    &action_str,
-                    h,
-                );
-                state.del_item(intern!(py, "uncovered"))?;
-                state.set_item(intern!(py, "_explain"), lazy)?;
+        let uncovered = PyOnceLock::new();
+        let mut lazy = None;
+        let side = if d.denied_side == Some("old") { &o } else { &t };
+        match side {
+            // R5.6 on demand: the denied side, computed on first access.
+            Some(side) if !d.allowed && rbac && explained => {
+                lazy = Some(LazyUncovered {
+                    set: slf.clone().unbind(),
+                    name: pu.name.clone().unbind(),
+                    groups: pu.groups_obj.clone().unbind(),
+                    action: act,
+                    target: side.clone(),
+                });
+            }
+            _ => {
+                let _ = uncovered.set(py, PyTuple::empty(py).into_any().unbind());
             }
         }
-        if let Some(r) = reason {
-            state.set_item(intern!(py, "reason"), r)?;
-        }
-        state.set_item(intern!(py, "examined"), d.examined)?;
-        if rbac && matches!(act, Action::Access(a) if a.is_token()) {
-            state.set_item(intern!(py, "notes"), PyTuple::new(py, [NOTE_A9])?)?;
-        }
-        types.instance(py, &types.decision, state)
+        let notes = if rbac && matches!(act, Action::Access(a) if a.is_token()) {
+            PyTuple::new(py, [NOTE_A9])?
+        } else {
+            PyTuple::empty(py)
+        };
+        let decision = AccessDecision {
+            allowed: PyBool::new(py, d.allowed).to_owned().into_any().unbind(),
+            user: user_obj.unbind(),
+            action: action_str.into_any().unbind(),
+            target: label.into_any(),
+            mode: if rbac {
+                intern!(py, "rbac")
+            } else {
+                intern!(py, "static")
+            }
+            .clone()
+            .into_any()
+            .unbind(),
+            grant: grant(&d.grant)?,
+            old_grant: grant(&d.old_grant)?,
+            denied_side: match d.denied_side {
+                Some(s) => PyString::new(py, s).into_any().unbind(),
+                None => none(),
+            },
+            uncovered,
+            lazy,
+            reason,
+            examined: d.examined.into_pyobject(py)?.into_any().unbind(),
+            notes: notes.into_any().unbind(),
+        };
+        Bound::new(py, decision)
     }
 }

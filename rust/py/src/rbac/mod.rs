@@ -16,7 +16,6 @@ use std::sync::Arc;
 use meshauthz_core::rbac::policy_doc;
 use meshauthz_core::rbac::{Access, Engine, PolicySet, SecretReads, Target};
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyInt, PyList};
 
 use call::{parse_action, user_object};
@@ -24,6 +23,7 @@ use call::{parse_action, user_object};
 use crate::errors;
 use convert::{PyNode, PyUser};
 use decision::{types, Grants, Names};
+pub use decision::{AccessDecision, Grant};
 
 /// The compiled, immutable policy set (or the static strategy, R7.1).
 #[pyclass(frozen, module = "meshauthz._core")]
@@ -31,7 +31,6 @@ pub struct RbacPolicySet {
     pub(crate) engine: Engine,
     names: Names,
     grants: Grants,
-    template: PyOnceLock<Py<PyDict>>,
 }
 
 impl RbacPolicySet {
@@ -123,7 +122,6 @@ impl RbacPolicySet {
             engine,
             names,
             grants: Grants::default(),
-            template: PyOnceLock::new(),
         })
     }
     /// One decision (the only check path, and `Authorizer.check` itself: the authorizer binds
@@ -140,7 +138,7 @@ impl RbacPolicySet {
         resource: Option<&Bound<'py, PyAny>>,
         old: Option<&Bound<'py, PyAny>>,
         token_request: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> PyResult<Bound<'py, AccessDecision>> {
         Self::check_impl(slf, user, action, resource, old, token_request)
             .map_err(|e| errors::text_only(slf.py(), e))
     }
@@ -323,6 +321,8 @@ type PermRole = (String, Vec<String>, Vec<PermRule>);
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<RbacPolicySet>()?;
     m.add_class::<RbacTarget>()?;
+    m.add_class::<AccessDecision>()?;
+    m.add_class::<Grant>()?;
     m.add_function(wrap_pyfunction!(functions::rbac_denial_text, m)?)?;
     m.add_function(wrap_pyfunction!(functions::rbac_go_quote, m)?)?;
     m.add_function(wrap_pyfunction!(decision::rbac_bind_types, m)?)?;
