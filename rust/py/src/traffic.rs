@@ -113,12 +113,16 @@ pub(crate) struct Shared {
     pub(crate) max_rules: usize,
 }
 
-/// Python strings of the snapshot's names by their (cached) hash: a check finds a name id
-/// without decoding the caller's string (under abi3-py39 decoding allocates).
+/// The snapshot's names by their Python (cached) hash: a check finds a name id without hashing
+/// the caller's string again; candidates compare by identity, then by UTF-8 text (read in place
+/// under abi3-py310: no Python rich comparison).
 #[derive(Default)]
 struct PyNames {
-    by_hash: AHashMap<isize, Vec<(Py<PyString>, u32)>>,
+    by_hash: AHashMap<isize, Vec<NameEntry>>,
 }
+
+/// A name as a Python string (identity fast path), its text, its id.
+type NameEntry = (Py<PyString>, Box<str>, u32);
 
 impl PyNames {
     fn build<'a>(py: Python<'_>, names: impl Iterator<Item = (&'a str, u32)>) -> PyResult<PyNames> {
@@ -128,19 +132,25 @@ impl PyNames {
             out.by_hash
                 .entry(s.hash()?)
                 .or_default()
-                .push((s.unbind(), id));
+                .push((s.unbind(), n.into(), id));
         }
         Ok(out)
     }
 
-    /// The id of a Python string, if it is one of the names (None: unknown or not comparable).
+    /// The id of a Python string, if it is one of the names (None: unknown, or not valid UTF-8 —
+    /// then no name can equal it).
     fn get(&self, s: &Bound<'_, PyString>) -> Option<u32> {
         let h = s.hash().ok()?;
+        let bucket = self.by_hash.get(&h)?;
         let py = s.py();
-        self.by_hash.get(&h)?.iter().find_map(|(o, id)| {
-            let o = o.bind(py);
-            (o.is(s) || o.as_any().eq(s.as_any()).unwrap_or(false)).then_some(*id)
-        })
+        if let Some((_, _, id)) = bucket.iter().find(|(o, _, _)| o.bind(py).is(s)) {
+            return Some(*id);
+        }
+        let text = s.to_str().ok()?;
+        bucket
+            .iter()
+            .find(|(_, t, _)| &**t == text)
+            .map(|(_, _, id)| *id)
     }
 }
 
