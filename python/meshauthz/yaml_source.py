@@ -294,9 +294,9 @@ def read_documents(data: Union[str, bytes], file: str = "<input>") -> Iterator[D
     if _yaml_load is not None and os.environ.get("MESHAUTHZ_YAML") != "reference":
         with gc_paused():
             docs, problem = _yaml_load(text, _make_timestamp, date, construct_plain)
-        if docs is not None:
-            return iter([Document(value, file, index, marks=marks, clean=clean, created=created)
-                         for index, value, marks, clean, created in docs])
+            if docs is not None:
+                return iter([Document(value, file, index, marks=marks, clean=clean, created=created)
+                             for index, value, marks, clean, created in docs])
         if problem is not None and problem[4] == "limit" and not problem[5]:
             # our own limits speak for themselves, whatever the PyYAML build refuses first
             message, document, line, column = problem[:4]
