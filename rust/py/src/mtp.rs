@@ -14,8 +14,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 type Map = BTreeMap<String, String>;
-/// [(subset strings, action)].
-type PyRules = Vec<(Vec<String>, &'static str)>;
+/// Kuma's rule list (M6.4): [(subset strings, action)].
+pub(crate) type PyRules = Vec<(Vec<String>, &'static str)>;
 
 /// Identity hash for object addresses.
 #[derive(Default)]
@@ -182,6 +182,14 @@ fn tags(items: &[String]) -> PyResult<Vec<Tag>> {
 
 fn render(ss: &[Tag]) -> Vec<String> {
     ss.iter().map(Tag::to_string).collect()
+}
+
+/// Kuma's rule list (M6.4) as Python gets it, from `MtpEngine` and the traffic engine alike.
+pub(crate) fn py_rules(rules: &[mtp::Rule]) -> PyRules {
+    rules
+        .iter()
+        .map(|r| (render(&r.subset), r.action.as_str()))
+        .collect()
 }
 
 const KEYS: [&str; 10] = [
@@ -433,11 +441,7 @@ impl PyMtpSet {
             .inner
             .rules(self.dp(mesh, name)?, port, order, max_rules)
             .map_err(|e| crate::errors::evaluation(py, e.to_string()))?;
-        Ok(rules.map(|rs| {
-            rs.iter()
-                .map(|r| (render(&r.subset), r.action.as_str()))
-                .collect()
-        }))
+        Ok(rules.as_deref().map(py_rules))
     }
 
     /// Benchmark baseline: same arguments as `decide`, does nothing.

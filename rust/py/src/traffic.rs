@@ -19,7 +19,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyInt, PyString, PyTuple};
 
 use crate::errors;
-use crate::mtp::Converter;
+use crate::mtp::{py_rules, Converter, PyRules};
 use crate::traffic_decision::{Inner, LazyDecision, TrafficDecision};
 
 type Tags = HashMap<String, String>;
@@ -50,8 +50,6 @@ type MatrixTuple<'py> = (
     Vec<Vec<String>>,
     Vec<Vec<(String, u32)>>,
 );
-/// Kuma's rule list (M6.4): [(subset strings, action)].
-pub(crate) type PyRules = Vec<(Vec<String>, &'static str)>;
 /// (policy, exact, wildcard), most specific first.
 type RankedList = Vec<(String, u32, u32)>;
 
@@ -733,16 +731,7 @@ impl TrafficSnapshot {
             .snap()
             .rules(target, self.shared.max_rules)
             .map_err(Self::err(py))?;
-        Ok(rules.map(|rs| {
-            rs.iter()
-                .map(|r| {
-                    (
-                        r.subset.iter().map(ToString::to_string).collect(),
-                        r.action.as_str(),
-                    )
-                })
-                .collect()
-        }))
+        Ok(rules.as_deref().map(py_rules))
     }
 
     /// M6.4 for the ExternalService at the zone egress (M7.5), as `mtp_rules`.
@@ -757,16 +746,7 @@ impl TrafficSnapshot {
         let rules = s
             .rules(Target::ExternalService(es), self.shared.max_rules)
             .map_err(Self::err(py))?;
-        Ok(rules.map(|rs| {
-            rs.iter()
-                .map(|r| {
-                    (
-                        r.subset.iter().map(ToString::to_string).collect(),
-                        r.action.as_str(),
-                    )
-                })
-                .collect()
-        }))
+        Ok(rules.as_deref().map(py_rules))
     }
 }
 

@@ -11,7 +11,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyString, PyTuple};
 
 use crate::errors;
-use crate::traffic::{PyRules, Shared, TargetKey};
+use crate::mtp::{py_rules, PyRules};
+use crate::traffic::{Shared, TargetKey};
 
 // ---- decisions -------------------------------------------------------------------------------
 
@@ -334,16 +335,7 @@ impl TrafficDecision {
             .snap()
             .rules(l.checked.target, l.shared.max_rules)
             .map_err(|e| errors::traffic(py, e))?;
-        Ok(rules.map(|rs| {
-            rs.iter()
-                .map(|r| {
-                    (
-                        r.subset.iter().map(ToString::to_string).collect(),
-                        r.action.as_str(),
-                    )
-                })
-                .collect()
-        }))
+        Ok(rules.as_deref().map(py_rules))
     }
 
     /// Pickles as the eager form (every field materialised).
