@@ -10,7 +10,7 @@ document to find line and column.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, Optional
 
@@ -170,8 +170,12 @@ class LazyResource(Resource):  # no __slots__: the deferred fields live in its _
         return (_plain, (state,))
 
 
-for _f in ("body", "labels", "creation_time", "modification_time", "form", "namespace", "display_name", "_model",
-           "document", "path_prefix", "created"):
+# Every field of Resource, in order; the key fields (kind, name, mesh) come first and stay slots.
+_FIELDS = tuple(f.name for f in fields(Resource))
+_KEY_FIELDS = ("kind", "name", "mesh")
+if _FIELDS[: len(_KEY_FIELDS)] != _KEY_FIELDS:  # pragma: no cover - a reordered dataclass
+    raise RuntimeError(f"Resource fields must start with {_KEY_FIELDS}, not {_FIELDS[:3]}")
+for _f in _FIELDS[len(_KEY_FIELDS):]:
     setattr(LazyResource, _f, _Deferred(_f))
 
 
@@ -182,8 +186,6 @@ def _plain(state: dict[str, Any]) -> Resource:
     return r
 
 
-_FIELDS = ("kind", "name", "mesh", "body", "labels", "creation_time", "modification_time", "form", "namespace",
-           "display_name", "_model", "document", "path_prefix", "created")
 _SETTERS = tuple(getattr(Resource, f).__set__ for f in _FIELDS)
 
 
