@@ -320,3 +320,45 @@ def test_cli_bad_keys_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["--verify-key", str(private), "validate", "-f", str(EXAMPLES)]) == 2  # a private key
     assert "verify-key" in capsys.readouterr().err
     assert main(["--verify-key", str(tmp_path / "missing.pub"), "validate", "-f", str(EXAMPLES)]) == 2
+
+
+def test_cli_activates_a_single_signed_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """`-f BUNDLE` alone (issue #13): a bundle signed by the --verify-key key gives the engine its
+    compiled section (no traffic compile step); without a key it is re-validated, as through the
+    loader, and the decisions equal those from the YAML."""
+    from meshauthz.cli import main
+
+    private, public, _ = _pem_files(tmp_path)
+    signed, unsigned = tmp_path / "signed.bundle", tmp_path / "unsigned.bundle"
+    assert main(["compile", str(EXAMPLES), "--out", str(signed), "--sign", str(private), "-q"]) == 0
+    assert main(["compile", str(EXAMPLES), "--out", str(unsigned), "-q"]) == 0
+    dp = meshauthz.load(EXAMPLES).list("Dataplane")[0]
+    port = dp.body["networking"]["inbound"][0]["port"]
+    args = ["check", "traffic", "--from", "non-mesh", "--to", f"{dp.name}:{port}", "--mesh", dp.mesh or "",
+            "-o", "json"]
+    capsys.readouterr()
+    want = (main([*args, "-f", str(EXAMPLES)]), json.loads(capsys.readouterr().out))
+
+    compiled: list[int] = []
+    real_snapshot = meshauthz._core.TrafficSnapshot
+    monkeypatch.setattr(meshauthz._core, "TrafficSnapshot",
+                        lambda *a, **k: (compiled.append(1), real_snapshot(*a, **k))[1])
+    calls = _count_checks(monkeypatch)
+    got = main(["--verify-key", str(public), *args, "-f", str(signed)])
+    assert (got, json.loads(capsys.readouterr().out)) == want
+    assert compiled == [] and calls[0] == 0  # activated: neither compiled nor re-validated
+
+    for bundle in (signed, unsigned):  # no key: re-validated and compiled from its resources
+        got = main([*args, "-f", str(bundle)])
+        assert (got, json.loads(capsys.readouterr().out)) == want
+    assert compiled and calls[0] > 0
+    # a required signature the bundle lacks: one error line, exit 2, no decision
+    assert main(["--verify-key", str(public), *args, "-f", str(unsigned)]) == 2
+    captured = capsys.readouterr()
+    assert "not signed" in captured.err and captured.out == ""
+    # roles from a signed bundle: the Authorizer decides as from the YAML
+    who = ["what-can", "--user", "admin", "--group", "mesh-system:admin", "-o", "json"]
+    want_rbac = (main([*who, "--roles", str(EXAMPLES)]), json.loads(capsys.readouterr().out))
+    assert (main(["--verify-key", str(public), *who, "--roles", str(signed)]),
+            json.loads(capsys.readouterr().out)) == want_rbac
