@@ -1,6 +1,6 @@
 //! A conservative verdict on a parsed document: is it a Universal resource of a hot kind
-//! (TrafficPermission, MeshTrafficPermission, AccessRole, AccessRoleBinding) that loads with no
-//! problem and no warning?
+//! (TrafficPermission, MeshTrafficPermission, AccessRole, AccessRoleBinding, and Dataplanes of the
+//! common shape: [`super::clean_dataplane`]) that loads with no problem and no warning?
 //!
 //! `true` only when every check the Python loader runs would pass: the envelope (TP §5.3 name and
 //! mesh rules, string labels, RFC 3339 times), the body's types as the pydantic models take them (no
@@ -353,13 +353,17 @@ pub fn clean_universal(doc: &Value<'_>) -> bool {
         "AccessRole" => &["rules"],
         "AccessRoleBinding" => &["subjects", "roles"],
         "MeshTrafficPermission" => &["spec"],
+        "Dataplane" => &["networking"],
         _ => return false,
     };
     let known: Vec<&str> = ENVELOPE.iter().chain(body.iter()).copied().collect();
     let Some(f) = fields(doc, &known) else {
         return false;
     };
-    let mesh_scoped = matches!(kind, "TrafficPermission" | "MeshTrafficPermission");
+    let mesh_scoped = matches!(
+        kind,
+        "TrafficPermission" | "MeshTrafficPermission" | "Dataplane"
+    );
     let envelope = get(&f, "name").and_then(str_of).is_some_and(rfc1123)
         && match get(&f, "mesh") {
             // a Universal MeshTrafficPermission without mesh is in "default" (MTP §2.1)
@@ -376,6 +380,7 @@ pub fn clean_universal(doc: &Value<'_>) -> bool {
             }
             "AccessRole" => rules(get(&f, "rules")),
             "MeshTrafficPermission" => mtp_spec(get(&f, "spec")),
+            "Dataplane" => super::clean_dataplane::networking(get(&f, "networking")),
             _ => subjects(get(&f, "subjects")) && opt_str_list(get(&f, "roles")),
         }
 }

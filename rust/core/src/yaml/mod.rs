@@ -14,6 +14,7 @@
 //! problem. Positions are 1-based (line, column in characters), as the reference reports them.
 
 pub mod clean;
+pub mod clean_dataplane;
 pub mod resolve;
 
 use std::borrow::Cow;
