@@ -415,6 +415,14 @@ pub fn creation_time(doc: &Value<'_>) -> Option<(Scalar, i64)> {
     Some((ts, seconds))
 }
 
+/// The `type` of a Universal document (a string), if any.
+pub fn kind<'a>(doc: &'a Value<'_>) -> Option<&'a str> {
+    entries(doc)?
+        .iter()
+        .find(|(k, _)| str_of(k) == Some("type"))
+        .and_then(|(_, v)| str_of(v))
+}
+
 /// A selector's tags in the order written.
 pub type Selector<'a> = Vec<(&'a str, &'a str)>;
 
@@ -424,7 +432,7 @@ pub type Selector<'a> = Vec<(&'a str, &'a str)>;
 pub fn tp_selectors<'a>(doc: &'a Value<'_>) -> Option<(Vec<Selector<'a>>, Vec<Selector<'a>>)> {
     let e = entries(doc)?;
     let field = |key: &str| e.iter().find(|(k, _)| str_of(k) == Some(key)).map(|(_, v)| v);
-    if field("type").and_then(str_of) != Some("TrafficPermission") {
+    if kind(doc) != Some("TrafficPermission") {
         return None;
     }
     let side = |key: &str| -> Option<Vec<Selector<'a>>> {
