@@ -377,9 +377,9 @@ fn created_of(doc: &yaml::Document<'_>, clean: bool) -> Option<Created> {
 /// Read a YAML stream: ([(index, value, marks, clean, created, deferred)], None) — `clean`: a
 /// Universal document of a hot kind that loads with no problem and no warning
 /// (`meshauthz_core::yaml::clean`); `created`: its creationTime resolved (see `Created`);
-/// `deferred` (only with `defer`, only clean documents): `value` holds the envelope alone
+/// `deferred` (only with `defer`, only clean TrafficPermissions): `value` holds the envelope alone
 /// (`clean::ENVELOPE`), the whole value is `marks.value(...)`, read again from the text when
-/// asked for, and a TrafficPermission's selectors are kept natively for the traffic compile — or
+/// asked for, and the selectors are kept natively for the traffic compile — or
 /// (None, (message, document, line, column, code, outside_subset)) when the text has a problem or
 /// uses YAML outside the native subset (the caller then reads it with the reference loader).
 #[pyfunction]
@@ -417,27 +417,24 @@ fn yaml_load<'py>(
     {
         // Converts one read document (and its clean verdict) into Python objects; false = stop.
         let mut accept = |doc: yaml::Document<'_>, clean: bool| -> bool {
-            // deferred: a clean document that reads again alone, and a TrafficPermission's
-            // selectors kept (else its body would be built at the first engine compile)
+            // deferred: a clean TrafficPermission that reads again alone, its selectors kept
+            // natively (the traffic compile's inputs). The other clean kinds are read whole:
+            // their engines (MeshTrafficPermission's, the Authorizer) read every body, so
+            // deferring them would only parse each document twice.
             let mut deferred = false;
             let mut span = None;
             let mut kept = None;
             if let (true, true, Some(v), Some(s)) = (defer, clean, &doc.value, doc.span) {
-                let tp = yaml::clean::tp_selectors(v);
-                if tp.is_some() || yaml::clean::kind(v) != Some("TrafficPermission") {
+                kept = yaml::clean::tp_selectors(v);
+                if kept.is_some() {
                     deferred = true;
                     span = Some(s);
-                    kept = tp;
                 }
             }
-            if deferred
-                && !selectors.push(kept.as_ref().map(|(s, d)| (s.as_slice(), d.as_slice())))
-            {
+            if !selectors.push(kept.as_ref().map(|(s, d)| (s.as_slice(), d.as_slice()))) {
                 // the table is full: this one is read whole
                 deferred = false;
                 span = None;
-            } else if !deferred {
-                selectors.push(None);
             }
             spans.push(span);
             let value = match &doc.value {
