@@ -197,8 +197,9 @@ _DOCUMENT_SLOT = Resource.__dict__["document"]
 
 class DeferredResource(Resource):
     """A `Resource` loaded from a clean YAML document (a TrafficPermission: `yaml_source`'s
-    `defer`) whose `body` is built on first access (then kept): read again natively from the document's text (`yaml_source.reread`: the same value the
-    eager path builds; `RereadError`, a `MeshauthzError`, if it cannot be, never a guessed body).
+    `defer`) whose `body` is built on first access (then kept): read again natively from the
+    document's text (`yaml_source.reread`: the same value the eager path builds; `RereadError`, a
+    `MeshauthzError`, if it cannot be, never a guessed body).
     Until then the `body` slot holds `UNREAD` (`body_deferred`), and a TrafficPermission's
     selectors come from the YAML reader's native copy (traffic.compile): an engine compiles
     without building bodies. Once read, the body is the truth (mutations included, as for any

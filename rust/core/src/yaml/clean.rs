@@ -431,7 +431,11 @@ pub type Selector<'a> = Vec<(&'a str, &'a str)>;
 /// kind, or a shape the clean verdict refuses).
 pub fn tp_selectors<'a>(doc: &'a Value<'_>) -> Option<(Vec<Selector<'a>>, Vec<Selector<'a>>)> {
     let e = entries(doc)?;
-    let field = |key: &str| e.iter().find(|(k, _)| str_of(k) == Some(key)).map(|(_, v)| v);
+    let field = |key: &str| {
+        e.iter()
+            .find(|(k, _)| str_of(k) == Some(key))
+            .map(|(_, v)| v)
+    };
     if kind(doc) != Some("TrafficPermission") {
         return None;
     }

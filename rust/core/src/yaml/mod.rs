@@ -477,7 +477,9 @@ pub fn reread(text: &str, span: (usize, usize)) -> Result<Value<'_>, Error> {
     let mut docs = load_values(part)?.into_iter();
     match (docs.next(), docs.next()) {
         (Some(Document { value: Some(v), .. }), None) => Ok(v),
-        _ => Err(fail("the document's span does not hold exactly one document")),
+        _ => Err(fail(
+            "the document's span does not hold exactly one document",
+        )),
     }
 }
 
@@ -784,7 +786,9 @@ mod tests {
         let mut checked = 0;
         for d in &docs {
             let Some(value) = &d.value else { continue };
-            let span = d.span.unwrap_or_else(|| panic!("no span for document {}", d.index));
+            let span = d
+                .span
+                .unwrap_or_else(|| panic!("no span for document {}", d.index));
             assert_eq!(&reread(text, span).unwrap(), value, "document {}", d.index);
             checked += 1;
         }
@@ -795,7 +799,7 @@ mod tests {
     fn document_spans_reread_to_the_same_values() {
         let text = "# a comment\ntype: A\nname: a\nlist: [1, 2.5, x]\n---\n  type: B\n  n: &x {k: v}\n  m: *x\n  <<: {z: 1}\n...\n--- {type: C, \"q\": 'é'}\n---\n# only a comment\n---\nlast: é\ntime: 2024-01-01T00:00:00Z";
         assert_eq!(spans_reread(text), 5); // the comment-only document is a null
-        // the last document ends at the stream's end (no trailing newline); non-ASCII text
+                                           // the last document ends at the stream's end (no trailing newline); non-ASCII text
         let docs = load(text).unwrap();
         let last = docs.last().unwrap().span.unwrap();
         assert_eq!(last.1, text.len());
