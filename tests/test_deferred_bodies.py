@@ -79,7 +79,7 @@ def _same_resource(a: Resource, b: Resource) -> None:
         assert a.model == b.model
     assert a.spec == b.spec
     assert a.to_universal() == b.to_universal()
-    for path in _paths(a.body):
+    for path in [*_paths(a.body), ("type",), ("name",), ("mesh",), ("labels",), ("creationTime",), ("nope", 3)]:
         assert a.mark(path) == b.mark(path), path
 
 
@@ -305,3 +305,25 @@ def test_selectors_of_a_document_not_deferred_are_refused_by_the_compile() -> No
     assert doc.clean and not doc.deferred and not doc._marks.deferred
     with pytest.raises(MeshauthzError):
         _core.TrafficSnapshot([], [], [], [("default", "t", (0, 0), doc._marks, doc._marks)], [], [])
+
+
+def test_threads_reading_a_body_first_get_one_object() -> None:
+    import threading
+
+    store = _store(WORLD + "---\ntype: TrafficPermission\nname: t\nmesh: default\nsources: [{match: {a.b: v1}}]\n"
+                           "destinations: [{match: {a.b: '*'}}]\n", defer=True)
+    tp = store.get("TrafficPermission", "t", mesh="default")
+    assert body_deferred(tp) is not None
+    seen: list[Any] = []
+    start = threading.Barrier(8)
+
+    def read() -> None:
+        start.wait()
+        seen.append(tp.body)
+
+    threads = [threading.Thread(target=read) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(seen) == 8 and all(b is seen[0] for b in seen) and tp.body is seen[0]

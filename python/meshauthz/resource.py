@@ -10,6 +10,7 @@ document to find line and column.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, Optional
@@ -193,6 +194,7 @@ class _Unread:
 UNREAD: Any = _Unread()
 _BODY_SLOT = Resource.__dict__["body"]  # the slot's own descriptor (DeferredResource shadows it)
 _DOCUMENT_SLOT = Resource.__dict__["document"]
+_READING = threading.Lock()
 
 
 class DeferredResource(Resource):
@@ -212,9 +214,12 @@ class DeferredResource(Resource):
     def body(self) -> dict[str, Any]:
         body = _BODY_SLOT.__get__(self)
         if body is UNREAD:
-            value = reread(_DOCUMENT_SLOT.__get__(self))
-            body = {k: v for k, v in value.items() if k not in ENVELOPE}
-            _BODY_SLOT.__set__(self, body)
+            with _READING:  # one body object per resource, whichever thread reads it first
+                body = _BODY_SLOT.__get__(self)
+                if body is UNREAD:
+                    value = reread(_DOCUMENT_SLOT.__get__(self))
+                    body = {k: v for k, v in value.items() if k not in ENVELOPE}
+                    _BODY_SLOT.__set__(self, body)
         return body  # type: ignore[no-any-return]
 
     @body.setter

@@ -24,10 +24,15 @@ struct Stream {
 
 /// The documents whose value Python did not get whole (see `yaml_load`'s `defer`).
 struct Deferred {
-    /// Per slot: the byte span to read the document again from (None: not deferred).
-    spans: Vec<Option<(usize, usize)>>,
+    /// Per slot: the byte span to read the document again from, and its first line (None: not
+    /// deferred).
+    spans: Vec<Option<(usize, usize, u32)>>,
     /// Per slot: a deferred TrafficPermission's selectors (the traffic compile's inputs).
     selectors: SelectorTable,
+    /// Per slot, once any is asked for: a deferred document's positions, read from its span
+    /// alone (asking for one document's marks does not keep every document's).
+    /// (None: not readable alone, never expected: the whole stream's positions answer.)
+    positions: OnceLock<Box<[OnceLock<Option<Positions>>]>>,
 }
 
 /// One side of a TrafficPermission's selectors, as the traffic compile takes them: each
@@ -56,6 +61,25 @@ pub struct YamlMarks {
 
 impl YamlMarks {
     fn get<'a>(&'a self, py: Python<'_>) -> Option<&'a Positions> {
+        if let Some(d) = self.stream.deferred.get() {
+            if let Some(Some((start, end, line))) = d.spans.get(self.slot) {
+                let all = d.positions.get_or_init(|| {
+                    std::iter::repeat_with(OnceLock::new)
+                        .take(d.spans.len())
+                        .collect()
+                });
+                let text = &self.stream.text;
+                let alone = all.get(self.slot).and_then(|p| {
+                    p.get_or_init(|| {
+                        py.detach(|| yaml::reread_positions(text, (*start, *end), *line).ok())
+                    })
+                    .as_ref()
+                });
+                if alone.is_some() {
+                    return alone;
+                }
+            }
+        }
         self.stream.positions(py).get(self.slot)
     }
 
@@ -174,7 +198,7 @@ impl YamlMarks {
         make_date: &Bound<'py, PyAny>,
         construct: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let Some(Some(span)) = self
+        let Some(Some((start, end, _))) = self
             .stream
             .deferred
             .get()
@@ -182,7 +206,7 @@ impl YamlMarks {
         else {
             return Ok(None);
         };
-        let Ok(value) = yaml::reread(&self.stream.text, *span) else {
+        let Ok(value) = yaml::reread(&self.stream.text, (*start, *end)) else {
             return Ok(None);
         };
         let mut conv = Convert::new(py, make_timestamp, make_date, construct);
@@ -398,7 +422,7 @@ fn yaml_load<'py>(
         deferred: OnceLock::new(),
     });
     let mut conv = Convert::new(py, make_timestamp, make_date, construct);
-    let mut spans: Vec<Option<(usize, usize)>> = Vec::new();
+    let mut spans: Vec<Option<(usize, usize, u32)>> = Vec::new();
     let mut selectors = SelectorTable::default();
     let mut out = Vec::new();
     let mut failure: Option<PyErr> = None;
@@ -428,7 +452,7 @@ fn yaml_load<'py>(
                 kept = yaml::clean::tp_selectors(v);
                 if kept.is_some() {
                     deferred = true;
-                    span = Some(s);
+                    span = Some((s.0, s.1, doc.line));
                 }
             }
             if !selectors.push(kept.as_ref().map(|(s, d)| (s.as_slice(), d.as_slice()))) {
@@ -484,7 +508,11 @@ fn yaml_load<'py>(
     selectors.seal();
     spans.shrink_to_fit();
     // set once, here: the handles created above see it from now on
-    let _ = stream.deferred.set(Deferred { spans, selectors });
+    let _ = stream.deferred.set(Deferred {
+        spans,
+        selectors,
+        positions: OnceLock::new(),
+    });
     if let Err(e) = read {
         return Ok((
             None,

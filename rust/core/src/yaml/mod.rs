@@ -102,6 +102,8 @@ pub struct Document<'a> {
     /// its first token or `---`, to its end marker or the next document's `---`): [`reread`] of
     /// it gives the same value. None when the document does not start on a line of its own.
     pub span: Option<(usize, usize)>,
+    /// The 1-based line the span starts on ([`reread_positions`]).
+    pub line: u32,
 }
 
 impl Document<'_> {
@@ -483,6 +485,42 @@ pub fn reread(text: &str, span: (usize, usize)) -> Result<Value<'_>, Error> {
     }
 }
 
+/// The positions of the one document in `text[span]` (a [`Document::span`] of `text`, starting on
+/// line `line`), read again: the positions the stream's read with positions gives it (the span
+/// starts at a line start, so columns are the same and lines are shifted by `line - 1`).
+pub fn reread_positions(
+    text: &str,
+    span: (usize, usize),
+    line: u32,
+) -> Result<HashMap<Vec<Key>, Mark>, Error> {
+    let part = text.get(span.0..span.1).ok_or_else(|| Error {
+        message: "the document's span is not in the text".to_owned(),
+        document: 0,
+        line: 0,
+        column: 0,
+        code: "yaml",
+        outside_subset: false,
+        scanned: 0,
+    })?;
+    let mut docs = load(part)?.into_iter();
+    match (docs.next(), docs.next()) {
+        (Some(d @ Document { value: Some(_), .. }), None) => Ok(d
+            .positions
+            .into_iter()
+            .map(|(path, (l, c))| (path, (l.saturating_add(line.saturating_sub(1)), c)))
+            .collect()),
+        _ => Err(Error {
+            message: "the document's span does not hold exactly one document".to_owned(),
+            document: 0,
+            line: 0,
+            column: 0,
+            code: "yaml",
+            outside_subset: false,
+            scanned: 0,
+        }),
+    }
+}
+
 fn outside(message: &str, document: usize, mark: Mark) -> Error {
     Error {
         message: message.to_owned(),
@@ -595,6 +633,7 @@ fn load_events<'a>(
     let mut root: Option<Value<'_>> = None;
     let mut bytes = ByteIndex::new(text);
     let mut doc_start: Option<usize> = None;
+    let mut doc_line = 1u32;
     for item in Parser::new_from_str(text) {
         let (event, span) = item.map_err(|e| Error {
             message: format!("invalid YAML: {}", e.info()),
@@ -617,6 +656,7 @@ fn load_events<'a>(
                 root = None;
                 let at = bytes.byte(span.start.index());
                 doc_start = bytes.line_start(at);
+                doc_line = mark.0;
             }
             Event::DocumentEnd => {
                 // the end marker, the next `---` or the stream's end
@@ -626,6 +666,7 @@ fn load_events<'a>(
                     value: root.take(),
                     positions: std::mem::take(&mut b.positions),
                     span: doc_start.take().filter(|s| *s <= end).map(|s| (s, end)),
+                    line: doc_line,
                 })?;
             }
             Event::MappingEnd | Event::SequenceEnd => {
@@ -806,6 +847,22 @@ mod tests {
         assert!(text[last.0..].starts_with("---\nlast"));
         // an implicit first document indented: its line start is taken
         assert_eq!(spans_reread("  a: 1\n  b: [x]\n---\nc: 2\n"), 2);
+    }
+
+    #[test]
+    fn document_spans_reread_to_the_same_positions() {
+        let text = "# c\na: [1, {b: 2}]\n---\n  x: &k {y: z}\n  w: *k\n...\n--- {q: 'é', r: [s]}\n---\n\nlast:\n  - é: 1\n    f: 2";
+        let docs = load(text).unwrap();
+        assert_eq!(docs.len(), 4);
+        for d in &docs {
+            let span = d.span.unwrap();
+            assert_eq!(
+                reread_positions(text, span, d.line).unwrap(),
+                d.positions,
+                "document {}",
+                d.index
+            );
+        }
     }
 
     #[test]
