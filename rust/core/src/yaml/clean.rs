@@ -327,7 +327,8 @@ fn mtp_spec(v: Option<&Value<'_>>) -> bool {
         })
 }
 
-const ENVELOPE: [&str; 6] = [
+/// The Universal envelope: every other top-level field is the resource's body.
+pub const ENVELOPE: [&str; 6] = [
     "type",
     "name",
     "mesh",
@@ -417,4 +418,43 @@ pub fn creation_time(doc: &Value<'_>) -> Option<(Scalar, i64)> {
         + i64::from(second)
         - i64::from(offset_minutes.unwrap_or(0)) * 60;
     Some((ts, seconds))
+}
+
+/// The `type` of a Universal document (a string), if any.
+pub fn kind<'a>(doc: &'a Value<'_>) -> Option<&'a str> {
+    entries(doc)?
+        .iter()
+        .find(|(k, _)| str_of(k) == Some("type"))
+        .and_then(|(_, v)| str_of(v))
+}
+
+/// A selector's tags in the order written.
+pub type Selector<'a> = Vec<(&'a str, &'a str)>;
+
+/// A TrafficPermission's `sources` and `destinations` match maps (the traffic compile's inputs),
+/// read from a document [`clean_universal`] found clean; None for another document (any other
+/// kind, or a shape the clean verdict refuses).
+pub fn tp_selectors<'a>(doc: &'a Value<'_>) -> Option<(Vec<Selector<'a>>, Vec<Selector<'a>>)> {
+    let e = entries(doc)?;
+    let field = |key: &str| {
+        e.iter()
+            .find(|(k, _)| str_of(k) == Some(key))
+            .map(|(_, v)| v)
+    };
+    if kind(doc) != Some("TrafficPermission") {
+        return None;
+    }
+    let side = |key: &str| -> Option<Vec<Selector<'a>>> {
+        let Some(Value::Seq(items)) = field(key) else {
+            return None;
+        };
+        items
+            .iter()
+            .map(|item| {
+                let f = fields(item, &["match"])?;
+                get(&f, "match").and_then(string_map)
+            })
+            .collect()
+    };
+    Some((side("sources")?, side("destinations")?))
 }
