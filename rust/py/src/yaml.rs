@@ -29,8 +29,12 @@ struct Deferred {
     spans: Vec<Option<(usize, usize, u32)>>,
     /// Per slot: a deferred TrafficPermission's selectors (the traffic compile's inputs).
     selectors: SelectorTable,
-    /// Per slot, once any is asked for: a deferred document's positions, read from its span
-    /// alone (asking for one document's marks does not keep every document's).
+    /// Per slot, deferred or not: the span and first line its positions are read from alone
+    /// (None: the document has no span of its own; the whole stream's positions answer).
+    alone: Vec<Option<(usize, usize, u32)>>,
+    /// Per slot, once any is asked for: a document's positions, read from its span alone (asking
+    /// for one document's marks — a warning located in a large stream — neither re-reads nor
+    /// keeps every document's).
     /// (None: not readable alone, never expected: the whole stream's positions answer.)
     positions: OnceLock<Box<[OnceLock<Option<Positions>>]>>,
 }
@@ -62,10 +66,10 @@ pub struct YamlMarks {
 impl YamlMarks {
     fn get<'a>(&'a self, py: Python<'_>) -> Option<&'a Positions> {
         if let Some(d) = self.stream.deferred.get() {
-            if let Some(Some((start, end, line))) = d.spans.get(self.slot) {
+            if let Some(Some((start, end, line))) = d.alone.get(self.slot) {
                 let all = d.positions.get_or_init(|| {
                     std::iter::repeat_with(OnceLock::new)
-                        .take(d.spans.len())
+                        .take(d.alone.len())
                         .collect()
                 });
                 let text = &self.stream.text;
@@ -423,6 +427,7 @@ fn yaml_load<'py>(
     });
     let mut conv = Convert::new(py, make_timestamp, make_date, construct);
     let mut spans: Vec<Option<(usize, usize, u32)>> = Vec::new();
+    let mut alone: Vec<Option<(usize, usize, u32)>> = Vec::new();
     let mut selectors = SelectorTable::default();
     let mut out = Vec::new();
     let mut failure: Option<PyErr> = None;
@@ -461,6 +466,7 @@ fn yaml_load<'py>(
                 span = None;
             }
             spans.push(span);
+            alone.push(doc.span.map(|(start, end)| (start, end, doc.line)));
             let value = match &doc.value {
                 Some(v) if deferred => conv.envelope(v),
                 Some(v) => conv.value(v),
@@ -507,10 +513,12 @@ fn yaml_load<'py>(
     }
     selectors.seal();
     spans.shrink_to_fit();
+    alone.shrink_to_fit();
     // set once, here: the handles created above see it from now on
     let _ = stream.deferred.set(Deferred {
         spans,
         selectors,
+        alone,
         positions: OnceLock::new(),
     });
     if let Err(e) = read {
