@@ -60,8 +60,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Iterable, Iterator, Optional, Union
+from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 
+from . import _core
 from . import api as _api
 from . import kinds as _kinds
 from . import loader as _loader  # attributes read at call time, as the former local imports did
@@ -369,6 +370,12 @@ class _Sections:
     columns: Optional[tuple[list[Any], list[str], list[Optional[str]]]] = None  # kinds, names, meshes
     made: Optional[tuple[list[Resource], list[tuple[str, str, str]]]] = None  # see `materialise`
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Read natively without a verified signature (`_read_rows`): the rows the core vouched for
+    # are the others of `unvouched`; `native` holds the vouched TrafficPermissions' compile inputs,
+    # and `sets` is derived from the resources when an engine first asks (`traffic_sets`).
+    native: Any = None
+    unvouched: Sequence[int] = ()
+    derived: bool = False
 
     def load(self, r: Resource, i: int) -> None:
         """Fill the fields of lazy resource `r`, row `i` (its key must match the index)."""
@@ -391,6 +398,26 @@ class _Sections:
 
     def resources_digest(self) -> bytes:
         return _resources_digest(self.zindex, self.zbody)
+
+    def traffic_sets(self, cls: Any) -> bytes:
+        """The compiled traffic sets the engine class `cls` activates from: a verified bundle's
+        compiled section; for rows read natively without a verified signature, sets derived from
+        the resources (the vouched TrafficPermissions' native inputs and the other rows' inputs
+        extracted as the compile step extracts them: `cls._rows_sets`), b"" when they do not
+        compile (the engine then compiles from the store and reports that error)."""
+        if self.native is None or self.derived:
+            return self.sets
+        build = getattr(cls, "_rows_sets", None)
+        sets = b""
+        if build is not None:
+            try:
+                with gc_paused():
+                    sets = build(self.native, self.materialise()[0], frozenset(self.unvouched),
+                                 self.resources_digest()) or b""
+            except MeshauthzError:
+                sets = b""
+        self.sets, self.derived = sets, True
+        return sets
 
     def materialise(self) -> tuple[list[Resource], list[tuple[str, str, str]]]:
         """The `LazyResource`s (load order) and their store keys, built once on first use."""
@@ -428,6 +455,28 @@ def _split(data: bytes, offset: int, size: int, source: str) -> list[tuple[Any, 
         out.append((view[at:at + sizes[i]], sizes[i + 1]))
         at += sizes[i]
     return out
+
+
+def _read_rows(zindex: Any, zbody: Any, body_size: int, source: str) -> tuple[list[Resource], Optional[_Sections],
+                                                                             Sequence[int]]:
+    """The unverified path's read of the resources section (the index and the compiled section
+    are never read): (resources in load order, their sections when the core read them, the rows
+    the loader's checks must see). The core (`_core.bundle_rows`) checks every row as `_fields`
+    does and vouches for the rows its clean verdict passes; when it leaves the section to the
+    reference (a defect: `_parse_all` raises the BundleError naming the row), every row is parsed
+    here and every row is checked."""
+    body = _inflate(zbody, body_size, source, "resources section")
+    got = _core.bundle_rows(body)
+    if got is not None:
+        kind_names, kind_ids, names, meshes, spans, unvouched, native = got
+        table = [_kinds.KINDS.get(k) for k in kind_names]
+        if None not in table:  # else an unknown kind: the reference names its row
+            sections = _Sections(zindex, zbody, body_size, b"", source, body=body, spans=spans,
+                                 columns=([table[k] for k in kind_ids], names, meshes),  # type: ignore[misc]
+                                 native=native, unvouched=unvouched)
+            return sections.materialise()[0], sections, unvouched
+    resources = _parse_all(body, source)
+    return resources, None, range(len(resources))
 
 
 def _parse_all(body: bytes, source: str) -> list[Resource]:
@@ -475,14 +524,22 @@ def _index(sections: _Sections) -> None:
 
 
 def _decode(data: bytes, source: str, verify_key: Optional[KeyLike],
-            trusted: bool = False) -> tuple[list[Resource], bool, Optional[_Sections]]:
-    """(resources, signature verified, sections when the bundle activates: verified or trusted)."""
+            trusted: bool = False) -> tuple[list[Resource], bool, Optional[_Sections], Sequence[int]]:
+    """(resources, signature verified, sections (activated, or read natively), the rows the
+    loader's checks must see: none when the bundle activates, verified or trusted)."""
     size, offset, verified = _verify(data, source, verify_key)
     if not (verified or trusted):  # the index and the compiled section are not read
-        zbody, body_size = _split(data, offset, size, source)[1]
-        return _parse_all(_inflate(zbody, body_size, source, "resources section"), source), False, None
+        resources, native, rows = _unverified(data, offset, size, source)
+        return resources, False, native, rows
     sections = _activate(data, offset, size, source)
-    return sections.materialise()[0], verified, sections
+    return sections.materialise()[0], verified, sections, ()
+
+
+def _unverified(data: bytes, offset: int, size: int, source: str) -> tuple[list[Resource], Optional[_Sections],
+                                                                           Sequence[int]]:
+    """`_read_rows` of a bundle's resources section (no index, no compiled section read)."""
+    (zindex, _), (zbody, body_size), _ = _split(data, offset, size, source)
+    return _read_rows(zindex, zbody, body_size, source)
 
 
 def _activate(data: bytes, offset: int, size: int, source: str) -> _Sections:
@@ -499,17 +556,18 @@ def loads_resources(data: bytes, source: str = "<bytes>", *, verify_key: Optiona
     """Verify and decode a bundle's resources, in load order. Unless the signature verified with
     `verify_key` (or the caller vouches for the bytes, `trusted`), every resource is parsed and
     re-validated: a `ValidationError` lists the invalid ones; otherwise they are `LazyResource`s."""
-    resources, verified, _ = _decode(data, source, verify_key, trusted)
-    if not (verified or trusted):
-        _revalidate(resources, source)
+    resources, _, _, rows = _decode(data, source, verify_key, trusted)
+    _revalidate(resources, source, rows)
     return resources
 
 
-def _revalidate(resources: list[Resource], source: str) -> None:
+def _revalidate(resources: list[Resource], source: str, rows: Iterable[int]) -> None:
+    """The loader's checks on `rows` of `resources` (the rows the core did not vouch for: the
+    others pass them with nothing to report); ValidationError listing every problem, in order."""
     out = _loader.LoadResult()
     with gc_paused():
-        for r in resources:
-            _loader.check_resource(r, out)
+        for i in rows:
+            _loader.check_resource(resources[i], out)
     if out.problems:
         raise ValidationError([_in_bundle(p, source) for p in out.problems])
 
@@ -624,8 +682,10 @@ def _build(kind: str, resources: Any, store: Optional[ResourceStore], options: d
         return cls(resources(), **options)  # a list keeps load order, as from YAML paths
     store = store if store is not None else ResourceStore(resources())
     from_sets = getattr(cls, "_from_sets", None)
-    if sections is not None and sections.sets and from_sets is not None:
-        return from_sets(store, sections.sets, sections.resources_digest(), **options)
+    if sections is not None and from_sets is not None:
+        sets = sections.traffic_sets(cls)
+        if sets:
+            return from_sets(store, sets, sections.resources_digest(), **options)
     return cls(store, **options)
 
 
@@ -690,15 +750,19 @@ def loads(data: bytes, source: str = "<bytes>", *, verify_key: Optional[KeyLike]
     Signed and verified with `verify_key` (or `trusted` by the caller: its own bytes), it activates
     (lazy resources, compiled sets as-is); otherwise every resource is re-validated."""
     size, offset, verified = _verify(data, source, verify_key)
-    sections = _activate(data, offset, size, source) if verified or trusted else None
-    if sections is None:
-        zbody, body_size = _split(data, offset, size, source)[1]
-        resources = _parse_all(_inflate(zbody, body_size, source, "resources section"), source)
-        _revalidate(resources, source)
-        with gc_paused():
-            store = ResourceStore(resources)
-        return Bundle(resources, store, digest(data), source, verified)
-    return Bundle(None, _BundleStore(sections), digest(data), source, verified, _sections=sections)
+    if verified or trusted:
+        sections = _activate(data, offset, size, source)
+        return Bundle(None, _BundleStore(sections), digest(data), source, verified, _sections=sections)
+    resources, native, rows = _unverified(data, offset, size, source)
+    _revalidate(resources, source, rows)
+    if native is not None:
+        keys = native.materialise()[1]
+        if len(set(keys)) == len(keys):
+            # as an activated bundle, over sets derived from the resources (`traffic_sets`)
+            return Bundle(resources, _BundleStore(native), digest(data), source, verified, _sections=native)
+    with gc_paused():
+        store = ResourceStore(resources)  # DuplicateResourceError naming every duplicate
+    return Bundle(resources, store, digest(data), source, verified)
 
 
 def validate_bundle(data: bytes, source: str = "<bytes>") -> Any:
@@ -707,7 +771,7 @@ def validate_bundle(data: bytes, source: str = "<bytes>") -> Any:
     out = _loader.LoadResult()
     key = _REQUIRED_KEY.get()
     try:
-        resources, verified, _ = _decode(data, source, key)
+        resources, verified, _, rows = _decode(data, source, key)
     except BundleError as e:
         expected = "a meshauthz bundle signed by the verification key" if key else "a valid meshauthz bundle"
         message = str(e).removeprefix(f"{source}: ")  # the problem names the file itself
@@ -718,10 +782,9 @@ def validate_bundle(data: bytes, source: str = "<bytes>") -> Any:
         out.resources.extend(resources)
         return out
     checked = _loader.LoadResult()
-    for r in resources:
-        out.documents += 1
-        if _loader.check_resource(r, checked):
-            out.resources.append(r)
+    failed = {i for i in rows if not _loader.check_resource(resources[i], checked)}  # the others pass
+    out.documents += len(resources)
+    out.resources.extend(r for i, r in enumerate(resources) if i not in failed)
     out.problems.extend(_in_bundle(p, source) for p in checked.problems)
     out.warnings.extend(_in_bundle(p, source) for p in checked.warnings)
     return out
@@ -774,7 +837,7 @@ def _rebuild(kind: str, data: bytes, options: str) -> Any:
     with _CACHE_LOCK:
         template = _CACHE.get(key)
     if template is None:
-        resources, _, sections = _decode(data, "<pickle>", None, trusted=True)
+        resources, _, sections, _ = _decode(data, "<pickle>", None, trusted=True)
         opts = json.loads(options)
         engine = _build(kind, lambda: resources, None, opts, sections)
         snapshot = engine._snapshot() if kind in ("traffic", "mtp") else None

@@ -152,6 +152,14 @@ class TrafficEngine:
         """The compiled section `meshauthz compile` writes for `store`'s resources."""
         return compile_sets(store, resources_digest)
 
+    @staticmethod
+    def _rows_sets(native: Any, resources: list[Any], unvouched: Any, resources_digest: bytes) -> bytes:
+        """The compiled sets of a bundle read natively without a verified signature (derived from
+        its resources: `traffic.bundle_rows`)."""
+        from .bundle_rows import rows_sets
+
+        return rows_sets(native, resources, unvouched, resources_digest)
+
     @classmethod
     def from_paths(
         cls, *paths: Any, external_service_gating: str = "legacy"

@@ -3,9 +3,11 @@
 //! every defect of a section is a `BundleError` (mapped in `errors.rs`).
 
 use meshauthz_core::bundle::{self, SetsError};
+use meshauthz_core::bundle_rows;
 use meshauthz_core::mtp::rules::DEFAULT_MAX_RULES;
+use meshauthz_core::traffic::PolicyInput;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyList};
 
 use crate::errors;
 use crate::traffic::{inputs, DataplaneRow, MeshRow, PolicyRow, TrafficSnapshot};
@@ -68,8 +70,99 @@ fn bundle_traffic_snapshot(
     TrafficSnapshot::from_snapshot(py, snap, max_rules)
 }
 
+/// The compile inputs of the TrafficPermission rows `bundle_rows` vouched for (kept native).
+#[pyclass(frozen, module = "meshauthz._core")]
+pub struct BundlePolicies {
+    policies: Vec<PolicyInput>,
+}
+
+#[pymethods]
+impl BundlePolicies {
+    fn __len__(&self) -> usize {
+        self.policies.len()
+    }
+}
+
+/// The rows of `(kind names, kind per row, names, meshes, flat [start, end] byte spans,
+/// rows not vouched for, native TrafficPermission inputs)`.
+type Rows<'py> = (
+    Bound<'py, PyList>,
+    Vec<u32>,
+    Bound<'py, PyList>,
+    Bound<'py, PyList>,
+    Vec<usize>,
+    Vec<usize>,
+    BundlePolicies,
+);
+
+/// A bundle's inflated resources section read by the core (`meshauthz_core::bundle_rows::scan`),
+/// or None when it is not on the native path (the caller's reference decoder reads it).
+#[pyfunction(name = "bundle_rows")]
+fn scan_rows<'py>(py: Python<'py>, section: &[u8]) -> PyResult<Option<Rows<'py>>> {
+    let Ok(scan) = errors::detached(py, || Ok(bundle_rows::scan(section)))? else {
+        return Ok(None);
+    };
+    let kinds = PyList::new(py, scan.kinds.iter().map(|k| k.as_ref()))?;
+    let names = PyList::new(py, scan.rows.iter().map(|r| r.name.as_ref()))?;
+    let meshes = PyList::new(py, scan.rows.iter().map(|r| r.mesh.as_deref()))?;
+    let kind = scan.rows.iter().map(|r| r.kind).collect();
+    let spans = scan.rows.iter().flat_map(|r| [r.start, r.end]).collect();
+    let unvouched = (scan.rows.iter().enumerate())
+        .filter(|(_, r)| !r.vouched)
+        .map(|(i, _)| i)
+        .collect();
+    let policies = scan.policies.into_iter().map(|(_, p)| p).collect();
+    Ok(Some((
+        kinds,
+        kind,
+        names,
+        meshes,
+        spans,
+        unvouched,
+        BundlePolicies { policies },
+    )))
+}
+
+/// `bundle_traffic_sets` for a bundle read by `bundle_rows`: the rows Python extracted (every
+/// kind but the vouched TrafficPermissions) with `native`'s inputs.
+#[pyfunction]
+#[pyo3(signature = (native, meshes, dataplanes, external_services, policies, mtp_policies, mtp_dataplanes, resources))]
+#[allow(clippy::too_many_arguments)]
+fn bundle_rows_sets<'py>(
+    py: Python<'py>,
+    native: &BundlePolicies,
+    meshes: Vec<MeshRow>,
+    dataplanes: Vec<DataplaneRow>,
+    external_services: Vec<(String, String, Tags)>,
+    policies: Vec<PolicyRow>,
+    mtp_policies: &Bound<'py, PyAny>,
+    mtp_dataplanes: &Bound<'py, PyAny>,
+    resources: &[u8],
+) -> PyResult<Bound<'py, PyBytes>> {
+    let resources = digest(py, resources)?;
+    let inputs = inputs(
+        meshes,
+        dataplanes,
+        external_services,
+        policies,
+        mtp_policies,
+        mtp_dataplanes,
+    )?;
+    let bytes = errors::detached(py, || {
+        Ok(bundle::encode(
+            &resources,
+            bundle_rows::traffic_inputs(&native.policies, inputs),
+        ))
+    })?
+    .map_err(|e| errors::traffic(py, e))?;
+    Ok(PyBytes::new(py, &bytes))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bundle_traffic_sets, m)?)?;
     m.add_function(wrap_pyfunction!(bundle_traffic_snapshot, m)?)?;
+    m.add_class::<BundlePolicies>()?;
+    m.add_function(wrap_pyfunction!(scan_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(bundle_rows_sets, m)?)?;
     Ok(())
 }
