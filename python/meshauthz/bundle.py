@@ -376,6 +376,7 @@ class _Sections:
     native: Any = None
     unvouched: Sequence[int] = ()
     derived: bool = False
+    early: dict[int, Resource] = field(default_factory=dict)  # rows built before `materialise` (`row`)
 
     def load(self, r: Resource, i: int) -> None:
         """Fill the fields of lazy resource `r`, row `i` (its key must match the index)."""
@@ -412,12 +413,34 @@ class _Sections:
         if build is not None:
             try:
                 with gc_paused():
-                    sets = build(self.native, self.materialise()[0], frozenset(self.unvouched),
+                    assert self.columns is not None
+                    sets = build(self.native, self.columns[0], self.row, frozenset(self.unvouched),
                                  self.resources_digest()) or b""
             except MeshauthzError:
                 sets = b""
         self.sets, self.derived = sets, True
         return sets
+
+    def row(self, i: int) -> Resource:
+        """Row `i`'s `LazyResource` (the one `materialise` gives), built alone if need be."""
+        made = self.made
+        if made is not None:
+            return made[0][i]
+        with self.lock:
+            if self.made is not None:
+                return self.made[0][i]
+            r = self.early.get(i)
+            if r is None:
+                assert self.columns is not None
+                kinds, names, meshes = self.columns
+                r = self.early[i] = self._lazy(kinds[i], names[i], meshes[i], i)
+            return r
+
+    def _lazy(self, kind: Any, name: str, mesh: Optional[str], i: int) -> Resource:
+        r = object.__new__(LazyResource)
+        set_key(r, kind, name, mesh)
+        r.__dict__.update(_rows=self, _lazy=i)
+        return r
 
     def materialise(self) -> tuple[list[Resource], list[tuple[str, str, str]]]:
         """The `LazyResource`s (load order) and their store keys, built once on first use."""
@@ -437,6 +460,8 @@ class _Sections:
                             set_key(r, k, name, mesh)
                             r.__dict__.update(_rows=self, _lazy=i)
                             append(r)
+                        for i, r in self.early.items():  # rows already handed out by `row`
+                            out[i] = r
                         keys = list(zip([k.name for k in kinds], [m or "" for m in meshes], names))
                     made = self.made = (out, keys)
         return made
@@ -457,26 +482,24 @@ def _split(data: bytes, offset: int, size: int, source: str) -> list[tuple[Any, 
     return out
 
 
-def _read_rows(zindex: Any, zbody: Any, body_size: int, source: str) -> tuple[list[Resource], Optional[_Sections],
-                                                                             Sequence[int]]:
+def _read_rows(zindex: Any, zbody: Any, body_size: int, source: str) -> Union[_Sections, list[Resource]]:
     """The unverified path's read of the resources section (the index and the compiled section
-    are never read): (resources in load order, their sections when the core read them, the rows
-    the loader's checks must see). The core (`_core.bundle_rows`) checks every row as `_fields`
-    does and vouches for the rows its clean verdict passes; when it leaves the section to the
-    reference (a defect: `_parse_all` raises the BundleError naming the row), every row is parsed
-    here and every row is checked."""
+    are never read). The core (`_core.bundle_rows`) checks every row as `_fields` does, and vouches
+    for the rows its clean verdict passes: their `_Sections` (rows built lazily; `unvouched`: the
+    rows the loader's checks must see). When the core leaves the section to the reference (a
+    defect: `_parse_all` raises the BundleError naming the row; or what it does not reproduce
+    exactly), every row is parsed here: that list, every row to be checked."""
     body = _inflate(zbody, body_size, source, "resources section")
-    got = _core.bundle_rows(body)
-    if got is not None:
-        kind_names, kind_ids, names, meshes, spans, unvouched, native = got
-        table = [_kinds.KINDS.get(k) for k in kind_names]
-        if None not in table:  # else an unknown kind: the reference names its row
-            sections = _Sections(zindex, zbody, body_size, b"", source, body=body, spans=spans,
+    with gc_paused():
+        got = _core.bundle_rows(body)
+        if got is not None:
+            kind_names, kind_ids, names, meshes, spans, unvouched, native = got
+            table = [_kinds.KINDS.get(k) for k in kind_names]
+            if None not in table:  # else an unknown kind: the reference names its row
+                return _Sections(zindex, zbody, body_size, b"", source, body=body, spans=spans,
                                  columns=([table[k] for k in kind_ids], names, meshes),  # type: ignore[misc]
                                  native=native, unvouched=unvouched)
-            return sections.materialise()[0], sections, unvouched
-    resources = _parse_all(body, source)
-    return resources, None, range(len(resources))
+    return _parse_all(body, source)
 
 
 def _parse_all(body: bytes, source: str) -> list[Resource]:
@@ -529,14 +552,15 @@ def _decode(data: bytes, source: str, verify_key: Optional[KeyLike],
     loader's checks must see: none when the bundle activates, verified or trusted)."""
     size, offset, verified = _verify(data, source, verify_key)
     if not (verified or trusted):  # the index and the compiled section are not read
-        resources, native, rows = _unverified(data, offset, size, source)
-        return resources, False, native, rows
+        read = _unverified(data, offset, size, source)
+        if isinstance(read, list):
+            return read, False, None, range(len(read))
+        return read.materialise()[0], False, read, read.unvouched
     sections = _activate(data, offset, size, source)
     return sections.materialise()[0], verified, sections, ()
 
 
-def _unverified(data: bytes, offset: int, size: int, source: str) -> tuple[list[Resource], Optional[_Sections],
-                                                                           Sequence[int]]:
+def _unverified(data: bytes, offset: int, size: int, source: str) -> Union[_Sections, list[Resource]]:
     """`_read_rows` of a bundle's resources section (no index, no compiled section read)."""
     (zindex, _), (zbody, body_size), _ = _split(data, offset, size, source)
     return _read_rows(zindex, zbody, body_size, source)
@@ -557,17 +581,17 @@ def loads_resources(data: bytes, source: str = "<bytes>", *, verify_key: Optiona
     `verify_key` (or the caller vouches for the bytes, `trusted`), every resource is parsed and
     re-validated: a `ValidationError` lists the invalid ones; otherwise they are `LazyResource`s."""
     resources, _, _, rows = _decode(data, source, verify_key, trusted)
-    _revalidate(resources, source, rows)
+    _revalidate(resources.__getitem__, source, rows)
     return resources
 
 
-def _revalidate(resources: list[Resource], source: str, rows: Iterable[int]) -> None:
-    """The loader's checks on `rows` of `resources` (the rows the core did not vouch for: the
-    others pass them with nothing to report); ValidationError listing every problem, in order."""
+def _revalidate(row: Any, source: str, rows: Iterable[int]) -> None:
+    """The loader's checks on the resources `row(i)` of `rows` (the rows the core did not vouch
+    for: the others pass them with nothing to report); ValidationError listing every problem."""
     out = _loader.LoadResult()
     with gc_paused():
         for i in rows:
-            _loader.check_resource(resources[i], out)
+            _loader.check_resource(row(i), out)
     if out.problems:
         raise ValidationError([_in_bundle(p, source) for p in out.problems])
 
@@ -753,13 +777,16 @@ def loads(data: bytes, source: str = "<bytes>", *, verify_key: Optional[KeyLike]
     if verified or trusted:
         sections = _activate(data, offset, size, source)
         return Bundle(None, _BundleStore(sections), digest(data), source, verified, _sections=sections)
-    resources, native, rows = _unverified(data, offset, size, source)
-    _revalidate(resources, source, rows)
-    if native is not None:
-        keys = native.materialise()[1]
-        if len(set(keys)) == len(keys):
+    read = _unverified(data, offset, size, source)
+    if isinstance(read, list):
+        resources = read
+        _revalidate(resources.__getitem__, source, range(len(resources)))
+    else:
+        _revalidate(read.row, source, read.unvouched)
+        if not read.native.duplicates:
             # as an activated bundle, over sets derived from the resources (`traffic_sets`)
-            return Bundle(resources, _BundleStore(native), digest(data), source, verified, _sections=native)
+            return Bundle(None, _BundleStore(read), digest(data), source, verified, _sections=read)
+        resources = read.materialise()[0]
     with gc_paused():
         store = ResourceStore(resources)  # DuplicateResourceError naming every duplicate
     return Bundle(resources, store, digest(data), source, verified)

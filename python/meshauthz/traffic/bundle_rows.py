@@ -12,7 +12,7 @@ compiled section (`compile.compiled_from_sets`).
 
 from __future__ import annotations
 
-from typing import AbstractSet, Any
+from typing import AbstractSet, Any, Callable
 
 from .. import _core
 from ..errors import EvaluationError
@@ -23,17 +23,17 @@ from .compile import KINDS, _indexes, _rows
 _TP = "TrafficPermission"
 
 
-def rows_sets(native: Any, resources: list[Resource], unvouched: AbstractSet[int],
+def rows_sets(native: Any, kinds: list[Any], row: Callable[[int], Resource], unvouched: AbstractSet[int],
               resources_digest: bytes) -> bytes:
-    """The compiled section for `resources` (load order) whose vouched TrafficPermissions' inputs
-    are `native` (every TrafficPermission row not in `unvouched`); EvaluationError as the compile
-    step raises it."""
+    """The compiled section for a bundle's rows (`kinds`: each row's kind, load order; `row(i)`:
+    its resource) whose vouched TrafficPermissions' inputs are `native` (every TrafficPermission
+    row not in `unvouched`); EvaluationError as the compile step raises it."""
     by_type: dict[str, list[Resource]] = {t: [] for t in KINDS}
-    for i, r in enumerate(resources):
-        t = r.kind.name  # a key field: reading it loads no row
+    for i, k in enumerate(kinds):
+        t = k.name
         group = by_type.get(t)
         if group is not None and (t != _TP or i in unvouched):
-            group.append(r)
+            group.append(row(i))
     for group in by_type.values():
         group.sort(key=_key)  # as a store lists them (keys are unique: checked by the caller)
     snap = StoreSnapshot(0, by_type)

@@ -153,12 +153,12 @@ class TrafficEngine:
         return compile_sets(store, resources_digest)
 
     @staticmethod
-    def _rows_sets(native: Any, resources: list[Any], unvouched: Any, resources_digest: bytes) -> bytes:
+    def _rows_sets(native: Any, kinds: list[Any], row: Any, unvouched: Any, resources_digest: bytes) -> bytes:
         """The compiled sets of a bundle read natively without a verified signature (derived from
         its resources: `traffic.bundle_rows`)."""
         from .bundle_rows import rows_sets
 
-        return rows_sets(native, resources, unvouched, resources_digest)
+        return rows_sets(native, kinds, row, unvouched, resources_digest)
 
     @classmethod
     def from_paths(

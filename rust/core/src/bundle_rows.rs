@@ -75,6 +75,17 @@ pub struct Scan<'a> {
     pub policies: Vec<(usize, PolicyInput)>,
 }
 
+impl Scan<'_> {
+    /// Two rows have one store key (type, mesh or "", name).
+    pub fn has_duplicate_keys(&self) -> bool {
+        let mut seen = std::collections::HashSet::with_capacity(self.rows.len());
+        !self
+            .rows
+            .iter()
+            .all(|r| seen.insert((r.kind, r.mesh.as_deref().unwrap_or(""), r.name.as_ref())))
+    }
+}
+
 // ---- JSON -> yaml::Value (the Python values `json.loads` gives) -----------------------------------
 
 struct Node<'a>(Value<'a>);
@@ -255,50 +266,115 @@ fn bad<T>(row: usize, what: &str) -> Result<T, NotFast> {
     Err(NotFast(format!("row {row}: {what}")))
 }
 
-fn text<'a>(v: Value<'a>) -> Option<Cow<'a, str>> {
-    match v {
-        Value::Scalar(Scalar::Str, t) => Some(t),
-        _ => None,
+/// A JSON string, borrowed from the section when it has no escape.
+struct Str<'a>(Cow<'a, str>);
+
+struct StrVisitor;
+
+impl<'de> Visitor<'de> for StrVisitor {
+    type Value = Str<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Str<'de>, E> {
+        Ok(Str(Cow::Borrowed(s)))
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Str<'de>, E> {
+        Ok(Str(Cow::Owned(s.to_owned())))
+    }
+
+    fn visit_string<E: de::Error>(self, s: String) -> Result<Str<'de>, E> {
+        Ok(Str(Cow::Owned(s)))
     }
 }
 
-fn opt_text<'a>(v: Value<'a>) -> Result<Option<Cow<'a, str>>, ()> {
-    match v {
-        Value::Scalar(Scalar::Null, _) => Ok(None),
-        Value::Scalar(Scalar::Str, t) => Ok(Some(t)),
-        _ => Err(()),
+impl<'de> Deserialize<'de> for Str<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(StrVisitor)
     }
 }
 
-fn int(v: &Value<'_>) -> Option<i64> {
-    match v {
-        Value::Scalar(Scalar::Int(i), _) => Some(*i),
-        _ => None,
+/// A time as written: `[seconds, nanoseconds, offset]`, three JSON integers in i64.
+type TimeRow = Option<(i64, i64, i64)>;
+
+/// A row as `_row` writes it, with JSON's own types: `serde_json` refuses another type in any
+/// column (a float or `true` where an integer goes, a number where a string goes), a list of
+/// another length, and integers past the column's range, as errors.
+struct RowFields<'a> {
+    kind: Cow<'a, str>,
+    name: Cow<'a, str>,
+    mesh: Option<Cow<'a, str>>,
+    labels: Value<'a>,
+    created: TimeRow,
+    modified: TimeRow,
+    form: u8,
+    namespace: Option<Cow<'a, str>>,
+    body: Value<'a>,
+}
+
+struct RowVisitor;
+
+fn next<'de, T: Deserialize<'de>, A: SeqAccess<'de>>(seq: &mut A) -> Result<T, A::Error> {
+    seq.next_element()?
+        .ok_or_else(|| de::Error::custom("a row is not a 12-element list"))
+}
+
+impl<'de> Visitor<'de> for RowVisitor {
+    type Value = RowFields<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a 12-element list")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RowFields<'de>, A::Error> {
+        let Str(kind) = next(&mut seq)?;
+        let Str(name) = next(&mut seq)?;
+        let mesh: Option<Str<'de>> = next(&mut seq)?;
+        let Node(labels) = next(&mut seq)?;
+        let created = next(&mut seq)?;
+        let modified = next(&mut seq)?;
+        let form = next(&mut seq)?;
+        let namespace: Option<Str<'de>> = next(&mut seq)?;
+        let _display: Str<'de> = next(&mut seq)?;
+        let _file: Option<Str<'de>> = next(&mut seq)?; // document order only: not read here
+        let _index: u64 = next(&mut seq)?;
+        let Node(body) = next(&mut seq)?;
+        if seq.next_element::<IgnoredAny>()?.is_some() {
+            return Err(de::Error::custom("a row is not a 12-element list"));
+        }
+        Ok(RowFields {
+            kind,
+            name,
+            mesh: mesh.map(|Str(m)| m),
+            labels,
+            created,
+            modified,
+            form,
+            namespace: namespace.map(|Str(n)| n),
+            body,
+        })
     }
 }
 
-/// `_decode_time`: null, or `[seconds in i64, nanoseconds 0..10^9, offset in (-86400, 86400)]`
-/// whose wall time (seconds + offset) `datetime` can hold. `Err` for anything else.
-fn time(v: &Value<'_>) -> Result<Option<(i64, u32)>, ()> {
-    let items = match v {
-        Value::Scalar(Scalar::Null, _) => return Ok(None),
-        Value::Seq(items) => items,
-        _ => return Err(()),
-    };
-    let [s, n, o] = items.as_slice() else {
-        return Err(());
-    };
-    let (Some(s), Some(n), Some(o)) = (int(s), int(n), int(o)) else {
-        return Err(());
-    };
+impl<'de> Deserialize<'de> for RowFields<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_seq(RowVisitor)
+    }
+}
+
+/// `_decode_time`: `[seconds in i64, nanoseconds 0..10^9, offset in (-86400, 86400)]` whose wall
+/// time (seconds + offset) `datetime` can hold. None for anything else.
+fn time(t: (i64, i64, i64)) -> Option<(i64, u32)> {
+    let (s, n, o) = t;
     let wall = i128::from(s) + i128::from(o);
-    if !(0..1_000_000_000).contains(&n)
-        || !(-86_399..=86_399).contains(&o)
-        || !(i128::from(GO_ZERO.0)..=MAX_WALL).contains(&wall)
-    {
-        return Err(());
-    }
-    Ok(Some((s, n as u32)))
+    ((-86_399..=86_399).contains(&o) && (i128::from(GO_ZERO.0)..=MAX_WALL).contains(&wall))
+        .then_some(())
+        .and_then(|()| u32::try_from(n).ok())
+        .filter(|n| *n < 1_000_000_000)
+        .map(|n| (s, n))
 }
 
 /// Body keys a Universal document keeps in its envelope (`loader._ENVELOPE`).
@@ -327,71 +403,33 @@ struct Parsed<'a> {
 
 /// One row's fields, checked as the reference's `_fields` does.
 fn parse_row<'a>(raw: &'a RawValue, i: usize) -> Result<Parsed<'a>, NotFast> {
-    let Node(row) = serde_json::from_str(raw.get()).or_else(|e| bad(i, &e.to_string()))?;
-    let Value::Seq(items) = row else {
-        return bad(i, "not a list");
+    let row: RowFields<'a> = serde_json::from_str(raw.get()).or_else(|e| bad(i, &e.to_string()))?;
+    let (Value::Map(_), Value::Map(entries)) = (&row.labels, row.body) else {
+        return bad(i, "labels or body not an object");
     };
-    let Ok(
-        [kind, name, mesh, labels, created, modified, form, namespace, display, file, index, body],
-    ) = <[Value<'a>; 12]>::try_from(items)
-    else {
-        return bad(i, "not a 12-element list");
+    let created = match row.created.map(time) {
+        None => None,
+        Some(Some(t)) => Some(t),
+        Some(None) => return bad(i, "creation time"),
     };
-    let (Some(kind), Some(name), Ok(mesh), Ok(namespace), Ok(file)) = (
-        text(kind),
-        text(name),
-        opt_text(mesh),
-        opt_text(namespace),
-        opt_text(file),
-    ) else {
-        return bad(i, "fields of the wrong type");
-    };
-    let _ = file; // the document the row came from: order only (not read here)
-    let form = match int(&form) {
-        Some(f @ (0 | 1)) => f,
-        _ => return bad(i, "form"),
-    };
-    let index_ok = match index {
-        Value::Scalar(Scalar::Int(n), _) => n >= 0,
-        Value::Scalar(Scalar::Deferred, _) => true, // an integer past i64: positive
-        _ => false,
-    };
-    if !index_ok
-        || text(display).is_none()
-        || !matches!(labels, Value::Map(_))
-        || !matches!(body, Value::Map(_))
-    {
-        return bad(i, "fields of the wrong type");
+    if row.form > 1 || row.modified.is_some_and(|t| time(t).is_none()) {
+        return bad(i, "form or modification time");
     }
-    let (Ok(created), Ok(_)) = (time(&created), time(&modified)) else {
-        return bad(i, "time");
-    };
-    let universal = match (form, namespace, body) {
-        (0, None, Value::Map(entries)) => {
+    let (kind, name, mesh) = (row.kind, row.name, row.mesh);
+    let universal = (row.form == 0 && row.namespace.is_none())
+        .then(|| {
+            let clash = entries.iter().any(|(k, _)| ENVELOPE.contains(&key_text(k)));
             let mut doc = Vec::with_capacity(entries.len() + 4);
-            doc.push((
-                Value::Scalar(Scalar::Str, Cow::Borrowed("type")),
-                Value::Scalar(Scalar::Str, kind.clone()),
-            ));
-            doc.push((
-                Value::Scalar(Scalar::Str, Cow::Borrowed("name")),
-                Value::Scalar(Scalar::Str, name.clone()),
-            ));
+            doc.push((str_value("type"), Value::Scalar(Scalar::Str, kind.clone())));
+            doc.push((str_value("name"), Value::Scalar(Scalar::Str, name.clone())));
             if let Some(m) = &mesh {
-                doc.push((
-                    Value::Scalar(Scalar::Str, Cow::Borrowed("mesh")),
-                    Value::Scalar(Scalar::Str, m.clone()),
-                ));
+                doc.push((str_value("mesh"), Value::Scalar(Scalar::Str, m.clone())));
             }
-            doc.push((Value::Scalar(Scalar::Str, Cow::Borrowed("labels")), labels));
-            let clash = entries
-                .iter()
-                .any(|(k, _)| ENVELOPE.contains(&key_text(k)));
+            doc.push((str_value("labels"), row.labels));
             doc.extend(entries);
             (!clash).then_some(Value::Map(doc))
-        }
-        _ => None,
-    };
+        })
+        .flatten();
     Ok(Parsed {
         kind,
         name,
@@ -399,6 +437,10 @@ fn parse_row<'a>(raw: &'a RawValue, i: usize) -> Result<Parsed<'a>, NotFast> {
         created,
         universal,
     })
+}
+
+fn str_value(s: &'static str) -> Value<'static> {
+    Value::Scalar(Scalar::Str, Cow::Borrowed(s))
 }
 
 fn field<'a, 'b>(doc: &'a Value<'b>, key: &str) -> Option<&'a Value<'b>> {
@@ -497,11 +539,11 @@ pub fn scan(section: &[u8]) -> Result<Scan<'_>, NotFast> {
 /// Mesh, Dataplane, ExternalService and MeshTrafficPermission, and the TrafficPermissions not
 /// vouched for) with the vouched TrafficPermissions' `native` inputs, the policies in the store's
 /// order (mesh, then name), as the Python compile lists them.
-pub fn traffic_inputs(native: &[PolicyInput], mut inputs: TrafficInputs) -> TrafficInputs {
-    inputs.policies.extend(native.iter().cloned());
-    inputs
-        .policies
-        .sort_by(|a, b| (a.mesh.as_str(), a.name.as_str()).cmp(&(b.mesh.as_str(), b.name.as_str())));
+pub fn traffic_inputs(native: Vec<PolicyInput>, mut inputs: TrafficInputs) -> TrafficInputs {
+    inputs.policies.extend(native);
+    inputs.policies.sort_by(|a, b| {
+        (a.mesh.as_str(), a.name.as_str()).cmp(&(b.mesh.as_str(), b.name.as_str()))
+    });
     inputs
 }
 
@@ -510,7 +552,10 @@ mod tests {
     use super::*;
 
     fn section(rows: &[&str]) -> String {
-        format!(r#"{{"meshauthz":"0.1.0","resources":[{}]}}"#, rows.join(","))
+        format!(
+            r#"{{"meshauthz":"0.1.0","resources":[{}]}}"#,
+            rows.join(",")
+        )
     }
 
     const TP: &str = r#"["TrafficPermission","tp-1","default",{},[1704067200,5,0],null,0,null,"tp-1","a.yaml",0,{"sources":[{"match":{"kuma.io/service":"web","version":"*"}}],"destinations":[{"match":{"kuma.io/service":"db"}}]}]"#;
@@ -522,7 +567,10 @@ mod tests {
         assert_eq!(s.kinds, vec!["TrafficPermission"]);
         let row = &s.rows[0];
         assert!(row.vouched);
-        assert_eq!((row.name.as_ref(), row.mesh.as_deref()), ("tp-1", Some("default")));
+        assert_eq!(
+            (row.name.as_ref(), row.mesh.as_deref()),
+            ("tp-1", Some("default"))
+        );
         assert_eq!(&text[row.start..row.end], TP);
         let (i, p) = &s.policies[0];
         assert_eq!(*i, 0);
@@ -615,7 +663,10 @@ mod tests {
 
     #[test]
     fn escaped_strings_and_ignored_keys_read_as_python_reads_them() {
-        let tp = TP.replace(r#""kuma.io/service":"db""#, r#""kuma.io/service":"d\u0062""#);
+        let tp = TP.replace(
+            r#""kuma.io/service":"db""#,
+            r#""kuma.io/service":"d\u0062""#,
+        );
         let text = format!(r#"{{"x":[1,{{"y":null}}],"resources":[{tp}]}}"#);
         let s = scan(text.as_bytes()).unwrap();
         assert!(s.rows[0].vouched);
@@ -633,12 +684,68 @@ mod tests {
             policies: vec![p("b", "a"), p("", "z")],
             ..TrafficInputs::default()
         };
-        let merged = traffic_inputs(&[p("a", "z"), p("b", "0")], inputs);
+        let merged = traffic_inputs(vec![p("a", "z"), p("b", "0")], inputs);
         let keys: Vec<_> = merged
             .policies
             .iter()
             .map(|p| (p.mesh.as_str(), p.name.as_str()))
             .collect();
         assert_eq!(keys, vec![("", "z"), ("a", "z"), ("b", "0"), ("b", "a")]);
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    #[test]
+    #[ignore]
+    fn timing() {
+        let data = std::fs::read("/tmp/section10k.json").unwrap();
+        for _ in 0..5 {
+            let t = std::time::Instant::now();
+            let Section(raws) = serde_json::from_slice(&data).unwrap();
+            let t_raw = t.elapsed();
+            let t = std::time::Instant::now();
+            let nodes: Vec<Node> = raws
+                .iter()
+                .map(|r| serde_json::from_str(r.get()).unwrap())
+                .collect();
+            let t_node = t.elapsed();
+            drop(nodes);
+            let t = std::time::Instant::now();
+            let rows: Vec<_> = raws
+                .iter()
+                .enumerate()
+                .map(|(i, r)| parse_row(r, i).unwrap())
+                .collect();
+            let t_parse = t.elapsed();
+            let t = std::time::Instant::now();
+            let n = rows
+                .iter()
+                .filter(|p| p.universal.as_ref().is_some_and(clean_universal))
+                .count();
+            let t_clean = t.elapsed();
+            let t = std::time::Instant::now();
+            let s = super::scan(&data).unwrap();
+            let native: Vec<PolicyInput> = s.policies.iter().map(|(_, p)| p.clone()).collect();
+            let t = std::time::Instant::now();
+            let tp =
+                crate::traffic::PolicySet::compile(vec![], vec![], vec![], native.clone()).unwrap();
+            let t_compile = t.elapsed();
+            drop(tp);
+            let t = std::time::Instant::now();
+            let bytes =
+                crate::bundle::encode(&[0; 32], traffic_inputs(native, TrafficInputs::default()))
+                    .unwrap();
+            let t_encode = t.elapsed();
+            let t = std::time::Instant::now();
+            let back = crate::bundle::decode(&bytes, &[0; 32]).unwrap();
+            eprintln!(
+                "compile {t_compile:?} compile+encode {t_encode:?} decode {:?}",
+                t.elapsed()
+            );
+            drop(back);
+            eprintln!("raw {t_raw:?} node {t_node:?} parse_row {t_parse:?} clean {t_clean:?} ({n}) scan {:?} rows {}", t.elapsed(), s.rows.len());
+        }
     }
 }

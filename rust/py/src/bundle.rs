@@ -8,6 +8,7 @@ use meshauthz_core::mtp::rules::DEFAULT_MAX_RULES;
 use meshauthz_core::traffic::PolicyInput;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
+use std::sync::Mutex;
 
 use crate::errors;
 use crate::traffic::{inputs, DataplaneRow, MeshRow, PolicyRow, TrafficSnapshot};
@@ -70,17 +71,14 @@ fn bundle_traffic_snapshot(
     TrafficSnapshot::from_snapshot(py, snap, max_rules)
 }
 
-/// The compile inputs of the TrafficPermission rows `bundle_rows` vouched for (kept native).
+/// The compile inputs of the TrafficPermission rows `bundle_rows` vouched for (kept native until
+/// `bundle_rows_sets` takes them: the sets are derived once).
 #[pyclass(frozen, module = "meshauthz._core")]
 pub struct BundlePolicies {
-    policies: Vec<PolicyInput>,
-}
-
-#[pymethods]
-impl BundlePolicies {
-    fn __len__(&self) -> usize {
-        self.policies.len()
-    }
+    policies: Mutex<Option<Vec<PolicyInput>>>,
+    /// Two rows have one store key (type, mesh, name).
+    #[pyo3(get)]
+    duplicates: bool,
 }
 
 /// The rows of `(kind names, kind per row, names, meshes, flat [start, end] byte spans,
@@ -99,7 +97,13 @@ type Rows<'py> = (
 /// or None when it is not on the native path (the caller's reference decoder reads it).
 #[pyfunction(name = "bundle_rows")]
 fn scan_rows<'py>(py: Python<'py>, section: &[u8]) -> PyResult<Option<Rows<'py>>> {
-    let Ok(scan) = errors::detached(py, || Ok(bundle_rows::scan(section)))? else {
+    let Ok((scan, duplicates)) = errors::detached(py, || {
+        Ok(bundle_rows::scan(section).map(|s| {
+            let d = s.has_duplicate_keys();
+            (s, d)
+        }))
+    })?
+    else {
         return Ok(None);
     };
     let kinds = PyList::new(py, scan.kinds.iter().map(|k| k.as_ref()))?;
@@ -119,7 +123,10 @@ fn scan_rows<'py>(py: Python<'py>, section: &[u8]) -> PyResult<Option<Rows<'py>>
         meshes,
         spans,
         unvouched,
-        BundlePolicies { policies },
+        BundlePolicies {
+            policies: Mutex::new(Some(policies)),
+            duplicates,
+        },
     )))
 }
 
@@ -148,10 +155,16 @@ fn bundle_rows_sets<'py>(
         mtp_policies,
         mtp_dataplanes,
     )?;
+    let taken = native.policies.lock().ok().and_then(|mut p| p.take());
+    let Some(native) = taken else {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "the native TrafficPermission inputs were already used",
+        ));
+    };
     let bytes = errors::detached(py, || {
         Ok(bundle::encode(
             &resources,
-            bundle_rows::traffic_inputs(&native.policies, inputs),
+            bundle_rows::traffic_inputs(native, inputs),
         ))
     })?
     .map_err(|e| errors::traffic(py, e))?;
