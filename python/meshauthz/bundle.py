@@ -460,8 +460,8 @@ class _Sections:
                             set_key(r, k, name, mesh)
                             r.__dict__.update(_rows=self, _lazy=i)
                             append(r)
-                        for i, r in self.early.items():  # rows already handed out by `row`
-                            out[i] = r
+                        for i, early in self.early.items():  # rows already handed out by `row`
+                            out[i] = early
                         keys = list(zip([k.name for k in kinds], [m or "" for m in meshes], names))
                     made = self.made = (out, keys)
         return made

@@ -38,8 +38,7 @@ def rows_sets(native: Any, kinds: list[Any], row: Callable[[int], Resource], unv
         group.sort(key=_key)  # as a store lists them (keys are unique: checked by the caller)
     snap = StoreSnapshot(0, by_type)
     try:
-        return _core.bundle_rows_sets(native, *_rows(snap, _indexes(snap).meshes),  # type: ignore[no-any-return]
-                                      resources_digest)
+        return _core.bundle_rows_sets(native, *_rows(snap, _indexes(snap).meshes), resources_digest)
     except (ValueError, TypeError, OverflowError) as e:
         raise EvaluationError(f"cannot compile the traffic policy set: {e}") from None
 
