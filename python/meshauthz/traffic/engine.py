@@ -20,6 +20,7 @@ from ..batch import check_traffic
 from ..errors import InputError, MeshauthzError, NotFoundError, Problem
 from ..resource import Resource
 from ..store import ResourceStore
+from .bundle_rows import rows_sets
 from .compile import Compiled, compile_sets, compile_store, compiled_from_sets
 from .explain import (
     Explanation,
@@ -156,8 +157,6 @@ class TrafficEngine:
     def _rows_sets(native: Any, kinds: list[Any], row: Any, unvouched: Any, resources_digest: bytes) -> bytes:
         """The compiled sets of a bundle read natively without a verified signature (derived from
         its resources: `traffic.bundle_rows`)."""
-        from .bundle_rows import rows_sets
-
         return rows_sets(native, kinds, row, unvouched, resources_digest)
 
     @classmethod
