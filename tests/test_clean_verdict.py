@@ -145,6 +145,41 @@ ok_documents = st.one_of(
                            "roles": st.lists(ok_words, max_size=2)}, optional=ok_env),
 )
 
+# Dataplanes near the common shape (meshauthz_core::yaml::clean_dataplane): addresses, ports and
+# tags on both sides of every rule the verdict reads (TP §5.2, Kuma's dataplane validator)
+dp_address = st.sampled_from(["10.0.0.1", "192.168.1.255", "0.0.0.1", "0.0.0.0", "01.2.3.4", "256.1.1.1", "::1",
+                              "fe80::1", "web.local", "1.2.3", "", "10.0.0.1%eth0"])
+dp_port = st.one_of(st.sampled_from([1, 80, 8080, 65535, 0, 65536, -1, 2**32]), st.sampled_from(["80", True, None]))
+dp_tag_words = st.sampled_from(["web", "v1", "a.b", "x:y", "a/b", "*", "", "a b", "HTTP", "http", "http2", "grpc",
+                                "kafka", "tcp", "udp", "ä"])
+dp_tags = st.dictionaries(st.sampled_from(["kuma.io/service", "kuma.io/protocol", "version", "a/b", "", "a b"]),
+                          st.one_of(dp_tag_words, st.just(1)), max_size=4)
+dp_inbound = st.fixed_dictionaries({"port": dp_port, "tags": dp_tags}, optional={
+    "servicePort": dp_port, "serviceAddress": dp_address, "address": dp_address, "state": st.just("Ready"),
+    "health": st.just({"ready": True})})
+dp_networking = st.fixed_dictionaries({"address": dp_address, "inbound": st.lists(dp_inbound, max_size=3)}, optional={
+    "outbound": st.just([{"port": 10001, "tags": {"kuma.io/service": "db"}}]),
+    "gateway": st.just({"tags": {"kuma.io/service": "gw"}}), "admin": st.just({"port": 8080}),
+    "advertisedAddress": dp_address})
+dataplanes = st.fixed_dictionaries(
+    {"type": st.just("Dataplane"), "name": ok_name, "mesh": st.sampled_from(["default", "m_1"]),
+     "networking": dp_networking},
+    optional={**ok_env, "probes": st.just({"port": 9000}), "metrics": st.just({"type": "prometheus"})})
+# valid ones (then mutated by the test below)
+ok_dp_tags = st.builds(lambda extra, proto: {"kuma.io/service": "web", **extra, **proto},
+                       st.dictionaries(st.sampled_from(["version", "a/b", "team"]),
+                                       st.sampled_from(["v1", "a.b", "x:y"]), max_size=2),
+                       st.sampled_from([{}, {"kuma.io/protocol": "http"}, {"kuma.io/protocol": "grpc"}]))
+ok_dp_inbound = st.fixed_dictionaries({"port": st.sampled_from([1, 8080, 65535]), "tags": ok_dp_tags},
+                                      optional={"servicePort": st.sampled_from([1, 80, 65535])})
+ok_dataplanes = st.fixed_dictionaries(
+    {"type": st.just("Dataplane"), "name": ok_name, "mesh": st.sampled_from(["default", "m_1"]),
+     "networking": st.fixed_dictionaries({"address": st.sampled_from(["10.0.0.1", "192.168.1.255", "1.2.3.4"]),
+                                          "inbound": st.lists(ok_dp_inbound, min_size=1, max_size=2)})},
+    optional=ok_env)
+documents = st.one_of(documents, dataplanes)
+ok_documents = st.one_of(ok_documents, ok_dataplanes)
+
 
 def _mutate(data: st.DataObject, value: Any) -> Any:
     """Replace one node (chosen along a random path) by an arbitrary scalar / word / container."""
@@ -170,3 +205,14 @@ def test_generator_reaches_clean_documents() -> None:
             "destinations: [{match: {kuma.io/service: web, version: v1}}]\n")
     assert check(text)
     assert not check(text.replace("mesh: default\n", ""))  # T5.3 mesh missing: the full path reports it
+
+
+def test_common_dataplanes_are_clean() -> None:
+    text = ("type: Dataplane\nname: web-1\nmesh: default\nnetworking:\n  address: 10.0.0.1\n  inbound:\n"
+            "  - port: 8080\n    servicePort: 80\n"
+            "    tags: {kuma.io/service: web, kuma.io/protocol: http, version: v1}\n")
+    assert check(text)
+    # each outside the common shape: the Python validators decide (and word any problem)
+    for old, new in (("10.0.0.1", "web.local"), ("kuma.io/service: web, ", ""), ("http,", "HTTP,"),
+                     ("port: 8080", "port: '8080'"), ("mesh: default\n", "")):
+        assert not check(text.replace(old, new)), (old, new)

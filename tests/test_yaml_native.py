@@ -72,7 +72,7 @@ def _native_alone(text: Any) -> Outcome:
     docs, problem = _core.yaml_load(decoded, _make_timestamp, __import__("datetime").date, construct_plain)
     if docs is None:
         return None, (problem[1], problem[2], "outside-subset" if problem[5] else problem[4])
-    return [(i, v, Document(v, "f", i, marks=m).positions) for i, v, m, _, _ in docs], None
+    return [(i, v, Document(v, "f", i, marks=m).positions) for i, v, m, _, _, _ in docs], None
 
 
 def _assert_equal(a: Outcome, b: Outcome) -> None:

@@ -103,7 +103,10 @@ class TrafficSnapshot:
         meshes: list[tuple[str, bool, bool, bool, bool, tuple[int, dict[str, str]] | None]],
         dataplanes: list[tuple[str, str, list[tuple[int, dict[str, str]]], dict[str, str] | None]],
         external_services: list[tuple[str, str, dict[str, str]]],
-        policies: list[tuple[str, str, tuple[int, int] | int, list[dict[str, str]], list[dict[str, str]]]],
+        # sources / destinations: match maps, or the YamlMarks of a deferred TrafficPermission
+        # document (its selectors kept natively by the YAML reader)
+        policies: list[tuple[str, str, tuple[int, int] | int, list[dict[str, str]] | YamlMarks,
+                             list[dict[str, str]] | YamlMarks]],
         mtp_policies: list[_Policy],
         mtp_dataplanes: list[_Dataplane],
         max_rules: int = ...,
@@ -182,6 +185,8 @@ class BundlePolicies:
     @property
     def duplicates(self) -> bool:
         """Two rows have one store key (type, mesh, name)."""
+    def __len__(self) -> int:
+        """The vouched TrafficPermissions whose inputs are held (0 once `bundle_rows_sets` took them)."""
 
 def bundle_rows(
     section: bytes,
@@ -430,13 +435,21 @@ class YamlMarks:
     def mark(self, path: tuple[Any, ...]) -> tuple[int, int] | None: ...
     def items(self) -> list[tuple[tuple[Any, ...], tuple[int, int]]]: ...
     def __len__(self) -> int: ...
+    def value(self, make_timestamp: Any, make_date: Any, construct: Any) -> Any:
+        """A deferred document's whole value, read again from the stream's text (None: not deferred
+        or not readable again)."""
+    @property
+    def deferred(self) -> bool:
+        """The document was deferred (`yaml_load(..., defer=True)`)."""
 
 def yaml_load(
     text: str,
     make_timestamp: Any,
     make_date: Any,
     construct: Any,
+    defer: bool = False,
 ) -> tuple[
-    list[tuple[int, Any, YamlMarks, bool, tuple[int, int, int, int, int, int, int, int | None, int] | None]] | None,
+    list[tuple[int, Any, YamlMarks, bool, tuple[int, int, int, int, int, int, int, int | None, int] | None,
+               bool]] | None,
     tuple[str, int, int, int, str, bool] | None,
 ]: ...

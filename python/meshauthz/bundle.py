@@ -845,6 +845,11 @@ register_reader(MAGIC, validate_bundle)  # load_paths / validate / -f read bundl
 _REQUIRED_KEY: ContextVar[Optional[Any]] = ContextVar("meshauthz_bundle_key", default=None)
 
 
+def required_key() -> Optional[Any]:
+    """The public key `require_signature` set for the current context (None: any bundle, re-validated)."""
+    return _REQUIRED_KEY.get()
+
+
 @contextmanager
 def require_signature(verify_key: KeyLike) -> Iterator[None]:
     """Within the block, every bundle `load_paths` / `validate` / the CLI's `-f` read must be signed

@@ -10,18 +10,21 @@ document to find line and column.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, Optional
 
 from .kinds import TYPED_KINDS, Kind
 from .models import ModelError, parse_model
-from .yaml_source import Document, Mark, Path
+from .yaml_source import Document, Mark, Path, reread
 
 # Go's zero time: what Kuma reports for a resource without a creation time (issue #3, TP A3).
 GO_ZERO_TIME = datetime(1, 1, 1, tzinfo=timezone.utc)
 
 Form = Literal["universal", "kubernetes"]
+# The Universal envelope: every other top-level field of a Universal document is the body.
+ENVELOPE = ("type", "name", "mesh", "labels", "creationTime", "modificationTime")
 
 _EPOCH = datetime(1970, 1, 1)  # naive: arithmetic on wall times never leaves datetime's range
 _NS = 1_000_000_000
@@ -179,6 +182,62 @@ for _f in _FIELDS[len(_KEY_FIELDS):]:
     setattr(LazyResource, _f, _Deferred(_f))
 
 
+class _Unread:
+    """The `body` slot of a `DeferredResource` whose body has not been read yet."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<body not read yet>"
+
+
+UNREAD: Any = _Unread()
+_BODY_SLOT = Resource.__dict__["body"]  # the slot's own descriptor (DeferredResource shadows it)
+_DOCUMENT_SLOT = Resource.__dict__["document"]
+_READING = threading.Lock()
+
+
+class DeferredResource(Resource):
+    """A `Resource` loaded from a clean YAML document (a TrafficPermission: `yaml_source`'s
+    `defer`) whose `body` is built on first access (then kept): read again natively from the
+    document's text (`yaml_source.reread`: the same value the eager path builds; `RereadError`, a
+    `MeshauthzError`, if it cannot be, never a guessed body).
+    Until then the `body` slot holds `UNREAD` (`body_deferred`), and a TrafficPermission's
+    selectors come from the YAML reader's native copy (traffic.compile): an engine compiles
+    without building bodies. Once read, the body is the truth (mutations included, as for any
+    `Resource`). Same fields and values as the `Resource` it stands for; it pickles and copies as a
+    plain `Resource`, its body read."""
+
+    __slots__ = ()
+
+    @property  # type: ignore[override]
+    def body(self) -> dict[str, Any]:
+        body = _BODY_SLOT.__get__(self)
+        if body is UNREAD:
+            with _READING:  # one body object per resource, whichever thread reads it first
+                body = _BODY_SLOT.__get__(self)
+                if body is UNREAD:
+                    value = reread(_DOCUMENT_SLOT.__get__(self))
+                    body = {k: v for k, v in value.items() if k not in ENVELOPE}
+                    _BODY_SLOT.__set__(self, body)
+        return body  # type: ignore[no-any-return]
+
+    @body.setter
+    def body(self, value: dict[str, Any]) -> None:  # the dataclass __init__ (dataclasses.replace)
+        _BODY_SLOT.__set__(self, value)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return (_plain, ({f: getattr(self, f) for f in _FIELDS},))
+
+
+def body_deferred(r: Resource) -> Any:
+    """The document handle (`YamlMarks`) of a `DeferredResource` whose body is not read yet, else
+    None (its body, or any other resource's, is the truth)."""
+    if type(r) is DeferredResource and _BODY_SLOT.__get__(r) is UNREAD:
+        return _DOCUMENT_SLOT.__get__(r)._marks
+    return None
+
+
 def _plain(state: dict[str, Any]) -> Resource:
     r = object.__new__(Resource)
     for k, v in state.items():
@@ -194,8 +253,9 @@ def new_resource(kind: Kind, name: str, mesh: Optional[str], body: dict[str, Any
                  namespace: Optional[str], display_name: str, _model: Any, document: Optional[Document],
                  path_prefix: Path, created: Optional[tuple[int, int]]) -> Resource:
     """The `Resource` these fields make, set slot by slot: the frozen dataclass __init__ (one
-    object.__setattr__ per field) is a third of the loader's hot path. Same object as Resource(...)."""
-    r = _NEW(Resource)
+    object.__setattr__ per field) is a third of the loader's hot path. Same object as Resource(...);
+    `body=UNREAD` (a deferred document's): a `DeferredResource`."""
+    r = _NEW(DeferredResource if body is UNREAD else Resource)
     _s_kind(r, kind)
     _s_name(r, name)
     _s_mesh(r, mesh)

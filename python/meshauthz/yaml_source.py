@@ -58,13 +58,18 @@ class Document:
     """One YAML document of a file: its value and where each path of it was written.
 
     `positions` maps a path to its (line, column); documents read natively keep them in native
-    memory (`marks`) and build the dict only when asked for it."""
+    memory (`marks`) and build the dict only when asked for it. A *deferred* document (read with
+    `read_documents(..., defer=True)`: clean TrafficPermissions) holds only its envelope (`envelope`); its
+    whole `value` is read again natively from the stream's text on first access (`reread`)."""
 
-    __slots__ = ("value", "file", "index", "_positions", "_marks", "clean", "created")
+    __slots__ = ("_value", "file", "index", "_positions", "_marks", "clean", "created", "deferred")
 
     def __init__(self, value: Any, file: str, index: int, positions: Optional[dict[Path, Mark]] = None,
-                 marks: Any = None, clean: bool = False, created: Optional[tuple[Any, ...]] = None):
-        self.value = value
+                 marks: Any = None, clean: bool = False, created: Optional[tuple[Any, ...]] = None,
+                 deferred: bool = False):
+        self._value = value
+        # `value` holds the envelope alone (clean::ENVELOPE); the whole value is read on access
+        self.deferred = deferred
         # the native reader found a Universal resource of a hot kind that passes every check of
         # the loader (meshauthz_core::yaml::clean): the loader builds it without re-checking
         self.clean = clean
@@ -75,6 +80,24 @@ class Document:
         self.index = index  # 0-based position among the file's documents (empty ones included)
         self._positions = positions if positions is not None or marks is not None else {}
         self._marks = marks
+
+    @property
+    def value(self) -> Any:
+        """The document's value (a deferred one's read again from the text on first access)."""
+        if self.deferred:
+            self._value = reread(self)
+            self.deferred = False
+        return self._value
+
+    @value.setter
+    def value(self, value: Any) -> None:
+        self._value = value
+        self.deferred = False
+
+    @property
+    def envelope(self) -> Any:
+        """The value as read: a deferred document's envelope fields alone, else its whole value."""
+        return self._value
 
     @property
     def positions(self) -> dict[Path, Mark]:
@@ -279,8 +302,30 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def read_documents(data: Union[str, bytes], file: str = "<input>") -> Iterator[Document]:
+class RereadError(ParseError):
+    """A deferred document (its body not built at load) could not be read again from its text.
+    Never expected (the text is immutable and read the same way twice): raised rather than
+    returning an empty or guessed value (fail closed)."""
+
+
+def reread(doc: Document) -> Any:
+    """The whole value of a deferred document, read again natively from its span of the stream's
+    text, with the construction of the first read (equal values); `RereadError` if it cannot be."""
+    value = doc._marks.value(_make_timestamp, date, construct_plain) if doc._marks is not None else None
+    if value is None:
+        raise RereadError([Problem("the document could not be read again from its text", file=doc.file,
+                                   document=doc.index, expected="the text the document was loaded from",
+                                   code="yaml")])
+    return value
+
+
+def read_documents(data: Union[str, bytes], file: str = "<input>", *, defer: bool = False) -> Iterator[Document]:
     """Yield every document of a YAML stream (empty documents included, value None).
+
+    `defer=True` (the loader): clean TrafficPermission documents read natively are *deferred* (see
+    `Document`): their values are built on access, their selectors kept natively for the traffic
+    compile (issue #13: 100,000 resident policies without a Python object per field). Other kinds
+    are read whole: their engines (MeshTrafficPermission's, the Authorizer) read every body.
 
     Raises ParseError with file, document, line and column on the first problem of the stream:
     past a syntax error the rest of a stream cannot be trusted.
@@ -293,10 +338,11 @@ def read_documents(data: Union[str, bytes], file: str = "<input>") -> Iterator[D
     text = _decode(data, file)
     if _yaml_load is not None and os.environ.get("MESHAUTHZ_YAML") != "reference":
         with gc_paused():
-            docs, problem = _yaml_load(text, _make_timestamp, date, construct_plain)
+            docs, problem = _yaml_load(text, _make_timestamp, date, construct_plain, defer)
             if docs is not None:
-                return iter([Document(value, file, index, marks=marks, clean=clean, created=created)
-                             for index, value, marks, clean, created in docs])
+                return iter([Document(value, file, index, marks=marks, clean=clean, created=created,
+                                      deferred=deferred)
+                             for index, value, marks, clean, created, deferred in docs])
         if problem is not None and problem[4] == "limit" and not problem[5]:
             # our own limits speak for themselves, whatever the PyYAML build refuses first
             message, document, line, column = problem[:4]

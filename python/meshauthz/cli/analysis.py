@@ -23,8 +23,7 @@ import click
 from ..analysis.diff import diff_rbac, diff_traffic
 from ..analysis.matrix import service_matrix
 from ..api import load
-from ..rbac import Authorizer, User
-from ..traffic import TrafficEngine
+from ..rbac import User
 from ._common import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -40,6 +39,7 @@ from ._common import (
     resolve_format,
     yaml_documents,
 )
+from .engines import authorizer, traffic_engine
 from .heatmap import draw
 from .rbac import mode_option, roles_option, user_options, user_text
 
@@ -65,7 +65,7 @@ def who_can(target: str, files: tuple[str, ...], mesh: Optional[str], output: Op
     dp, sep, port = target.rpartition(":")
     if not sep or not dp or not port.isdigit() or not 0 < int(port) < 65536:
         raise CliError(f"{target}: expected DATAPLANE:PORT (port 1-65535)")
-    cs = TrafficEngine.from_paths(input_paths(files, "-f")).who_can_reach(dp, int(port), mesh=mesh)
+    cs = traffic_engine(files).who_can_reach(dp, int(port), mesh=mesh)
 
     def table() -> str:
         rows = [(str(t), t.policy or "-", "-" if t.index is None else t.index, t.action or "-") for t in cs.terms]
@@ -93,7 +93,7 @@ def what_can(user: str, groups: tuple[str, ...], roles: tuple[str, ...], mode: s
     resource (R5.5); WHEN = qualifiers the resource must be covered by (R5.6).
     """
     fmt = resolve_format(output, out, FORMATS)
-    caps = Authorizer(input_paths(roles, "--roles"), mode=mode).what_can(User(user, groups))
+    caps = authorizer(roles, mode=mode).what_can(User(user, groups))
 
     def table() -> str:
         rows = [(f"{p.role}[{p.rule}]", ",".join(p.access), ",".join(p.types) or "any", ",".join(p.names) or "any",
@@ -124,7 +124,7 @@ def matrix(mesh: str, files: tuple[str, ...], output: Optional[str], out: Option
     deny = none may, partial otherwise. A heat map needs --out FILE.png or FILE.svg.
     """
     fmt = resolve_format(output, out, MATRIX_FORMATS)
-    m = service_matrix(TrafficEngine.from_paths(input_paths(files, "-f")), mesh)
+    m = service_matrix(traffic_engine(files), mesh)
     data = m.to_dict()
 
     def grid() -> str:

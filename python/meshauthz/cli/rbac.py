@@ -15,14 +15,13 @@ from typing import Any, Optional
 
 import click
 
-from ..rbac import ACTIONS, TOKEN_KINDS, Authorizer, User
+from ..rbac import ACTIONS, TOKEN_KINDS, User
 from ._common import (
     EXIT_FINDINGS,
     EXIT_OK,
     CliError,
     emit,
     fail_on_errors,
-    input_paths,
     kv_table,
     one_document,
     output_options,
@@ -30,6 +29,7 @@ from ._common import (
     quiet_option,
     resolve_format,
 )
+from .engines import authorizer
 from .lint import lint_cmd
 
 FORMATS = ("text", "json", "yaml", "table")
@@ -114,7 +114,7 @@ def can_i(action: str, user: str, groups: tuple[str, ...], file: Optional[str], 
     """
     fmt = resolve_format(output, out, FORMATS)
     action = action.upper()
-    authz = Authorizer(input_paths(roles, "--roles"), mode=mode, secret_reads=secret_reads)
+    authz = authorizer(roles, mode=mode, secret_reads=secret_reads)
     who = User(user, groups)
     if action in TOKEN_KINDS.values():
         request = one_document(file, "-f") if file else {}

@@ -26,7 +26,6 @@ from ._common import (
     emit,
     fail_on_errors,
     files_option,
-    input_paths,
     kv_table,
     output_options,
     qualify_ids,
@@ -34,6 +33,7 @@ from ._common import (
     render_table,
     resolve_format,
 )
+from .engines import traffic_engine
 
 FORMATS = ("text", "json", "yaml", "table")
 ZERO_TIME_PREFIX = "0001-01-01"  # Go's zero time: the document had no creationTime (TP A2)
@@ -88,7 +88,7 @@ def engine_options(fn: Any) -> Any:
 
 
 def build_engine(files: tuple[str, ...], gating: str = "legacy") -> TrafficEngine:
-    return TrafficEngine.from_paths(input_paths(files, "-f"), external_service_gating=gating)
+    return traffic_engine(files, "-f", gating)
 
 
 # ---- check traffic ------------------------------------------------------------------------------

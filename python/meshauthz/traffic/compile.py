@@ -17,7 +17,7 @@ from typing import Any, Iterator, Optional
 from .. import _core
 from ..errors import EvaluationError
 from ..mtp.compile import dataplane_tuple, doc_order, policy_tuple
-from ..resource import Resource
+from ..resource import Resource, body_deferred
 from ..store import ResourceStore, StoreSnapshot
 from .model import SERVICE_TAG
 
@@ -116,6 +116,17 @@ def _selectors(res: Resource, key: str) -> list[dict[str, str]]:
     return out
 
 
+def _tp_sides(res: Resource) -> tuple[Any, Any]:
+    """A TrafficPermission's (sources, destinations) compile inputs: the match maps of its body, or
+    for a body not read yet (resource.DeferredResource) its document handle, whose selectors the
+    YAML reader kept natively (the core reads them there: no body is built). A body once read is
+    the truth (a mutated one included)."""
+    doc = body_deferred(res)
+    if doc is not None:
+        return doc, doc
+    return _selectors(res, "sources"), _selectors(res, "destinations")
+
+
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """Compiling builds ~100k short-lived tuples; each cyclic-GC pass over a large store heap costs
@@ -191,8 +202,7 @@ def _rows(store: StoreSnapshot, meshes: dict[str, MeshInfo]) -> _Rows:
         dps.append((r.mesh or "", r.name, inbounds, gateway))
     ess = [(r.mesh or "", r.name, _tags(r.body.get("tags"), lambda r=r: f"{r.describe()}: tags"))
            for r in store.list("ExternalService")]
-    tps = [(r.mesh or "", r.name, r.creation_seconds_nanos, _selectors(r, "sources"), _selectors(r, "destinations"))
-           for r in store.list("TrafficPermission")]
+    tps = [(r.mesh or "", r.name, r.creation_seconds_nanos, *_tp_sides(r)) for r in store.list("TrafficPermission")]
     mesh_rows = [
         (m.name, m.mtls_enabled, m.permissive, m.zone_egress, m.passthrough, m.prometheus)
         for m in meshes.values()

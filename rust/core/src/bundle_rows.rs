@@ -36,7 +36,7 @@ use serde_json::value::RawValue;
 
 use crate::bundle::TrafficInputs;
 use crate::traffic::PolicyInput;
-use crate::yaml::clean::clean_universal;
+use crate::yaml::clean::{clean_universal, tp_selectors, ENVELOPE};
 use crate::yaml::{Scalar, Value};
 
 /// The section is not read on the fast path (the reference decoder reads and words it).
@@ -377,19 +377,12 @@ fn time(t: (i64, i64, i64)) -> Option<(i64, u32)> {
         .map(|n| (s, n))
 }
 
-/// Body keys a Universal document keeps in its envelope (`loader._ENVELOPE`).
-const ENVELOPE: [&str; 6] = [
-    "type",
-    "name",
-    "mesh",
-    "labels",
-    "creationTime",
-    "modificationTime",
-];
-
 /// The hot kinds whose resources live in a mesh (`validate_meta` requires one).
 fn mesh_scoped_hot(kind: &str) -> bool {
-    matches!(kind, "TrafficPermission" | "MeshTrafficPermission")
+    matches!(
+        kind,
+        "TrafficPermission" | "MeshTrafficPermission" | "Dataplane"
+    )
 }
 
 struct Parsed<'a> {
@@ -443,36 +436,17 @@ fn str_value(s: &'static str) -> Value<'static> {
     Value::Scalar(Scalar::Str, Cow::Borrowed(s))
 }
 
-fn field<'a, 'b>(doc: &'a Value<'b>, key: &str) -> Option<&'a Value<'b>> {
-    match doc {
-        Value::Map(e) => e.iter().find(|(k, _)| key_text(k) == key).map(|(_, v)| v),
-        _ => None,
-    }
-}
-
-/// `[{match: {tag: value}}]` of a clean TrafficPermission, each tag map's pairs sorted (as the
-/// bindings file Python's dicts).
-fn selectors(v: Option<&Value<'_>>) -> Option<Vec<Vec<(String, String)>>> {
-    let Some(Value::Seq(items)) = v else {
-        return None;
-    };
-    items
-        .iter()
-        .map(|item| {
-            let Some(Value::Map(tags)) = field(item, "match") else {
-                return None;
-            };
-            let mut pairs = tags
-                .iter()
-                .map(|(k, v)| match (k, v) {
-                    (Value::Scalar(Scalar::Str, k), Value::Scalar(Scalar::Str, v)) => {
-                        Some((k.to_string(), v.to_string()))
-                    }
-                    _ => None,
-                })
-                .collect::<Option<Vec<_>>>()?;
+/// The compile input's selectors: each tag map's pairs owned and sorted (as the bindings file
+/// Python's dicts).
+fn owned(side: Vec<Vec<(&str, &str)>>) -> Vec<Vec<(String, String)>> {
+    side.into_iter()
+        .map(|tags| {
+            let mut pairs: Vec<(String, String)> = tags
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
             pairs.sort_unstable();
-            Some(pairs)
+            pairs
         })
         .collect()
 }
@@ -504,14 +478,12 @@ pub fn scan(section: &[u8]) -> Result<Scan<'_>, NotFast> {
         let hot_mesh_ok = p.mesh.is_some() || !mesh_scoped_hot(&p.kind);
         let vouched = hot_mesh_ok && p.universal.as_ref().is_some_and(clean_universal);
         if vouched && p.kind == "TrafficPermission" {
-            let doc = p.universal.as_ref();
-            let (Some(sources), Some(destinations), Some(mesh)) = (
-                selectors(doc.and_then(|d| field(d, "sources"))),
-                selectors(doc.and_then(|d| field(d, "destinations"))),
-                p.mesh.as_ref(),
-            ) else {
+            let (Some((sources, destinations)), Some(mesh)) =
+                (p.universal.as_ref().and_then(tp_selectors), p.mesh.as_ref())
+            else {
                 return bad(i, "a clean TrafficPermission without selectors");
             };
+            let (sources, destinations) = (owned(sources), owned(destinations));
             out.policies.push((
                 i,
                 PolicyInput {

@@ -81,6 +81,18 @@ pub struct BundlePolicies {
     duplicates: bool,
 }
 
+#[pymethods]
+impl BundlePolicies {
+    /// The vouched TrafficPermissions whose inputs are held (0 once `bundle_rows_sets` took them).
+    fn __len__(&self) -> usize {
+        self.policies
+            .lock()
+            .ok()
+            .and_then(|p| p.as_ref().map(Vec::len))
+            .unwrap_or(0)
+    }
+}
+
 /// The rows of `(kind names, kind per row, names, meshes, flat [start, end] byte spans,
 /// rows not vouched for, native TrafficPermission inputs)`.
 type Rows<'py> = (

@@ -21,6 +21,7 @@ use pyo3::types::{PyBool, PyBytes, PyInt, PyString, PyTuple};
 use crate::errors;
 use crate::mtp::{py_rules, Converter, PyRules};
 use crate::traffic_decision::{Inner, LazyDecision, TrafficDecision};
+use crate::yaml::YamlMarks;
 
 type Tags = HashMap<String, String>;
 type OwnedPairs = Vec<(String, String)>;
@@ -294,8 +295,32 @@ impl Created {
 pub(crate) type MeshRow = (String, bool, bool, bool, bool, Option<(u32, Tags)>);
 /// A dataplane row: (mesh, name, [(port, tags)], gateway tags | None).
 pub(crate) type DataplaneRow = (String, String, Vec<(u32, Tags)>, Option<Tags>);
-/// A TrafficPermission row: (mesh, name, creationTime, [source match], [destination match]).
-pub(crate) type PolicyRow = (String, String, Created, Vec<Tags>, Vec<Tags>);
+/// A TrafficPermission row: (mesh, name, creationTime, sources, destinations).
+pub(crate) type PolicyRow = (String, String, Created, SideArg, SideArg);
+
+/// One side of a TrafficPermission row: its match maps, or the `YamlMarks` of a document read
+/// with its body deferred, whose selectors the YAML reader kept natively (issue #13: the compile
+/// builds no Python body).
+#[derive(FromPyObject)]
+pub(crate) enum SideArg {
+    Doc(Py<YamlMarks>),
+    Tags(Vec<Tags>),
+}
+
+impl SideArg {
+    fn pairs(self, py: Python<'_>, destinations: bool) -> PyResult<Vec<Vec<(String, String)>>> {
+        match self {
+            SideArg::Tags(t) => Ok(t.into_iter().map(pairs).collect()),
+            SideArg::Doc(d) => d.get().selectors(destinations).ok_or_else(|| {
+                // fail closed: never a guessed (empty) side
+                errors::evaluation(
+                    py,
+                    "a TrafficPermission document's selectors were not kept by the YAML reader",
+                )
+            }),
+        }
+    }
+}
 
 /// The rows Python extracts from a store, as the core's compile inputs.
 pub(crate) fn inputs(
@@ -306,6 +331,7 @@ pub(crate) fn inputs(
     mtp_policies: &Bound<'_, PyAny>,
     mtp_dataplanes: &Bound<'_, PyAny>,
 ) -> PyResult<TrafficInputs> {
+    let py = mtp_policies.py();
     let mut c = Converter::default();
     let mtp_policies = c.list(mtp_policies, Converter::policy)?;
     let mtp_dataplanes = c.list(mtp_dataplanes, Converter::dataplane)?;
@@ -345,14 +371,16 @@ pub(crate) fn inputs(
         .collect();
     let policies = policies
         .into_iter()
-        .map(|(mesh, name, created, sources, destinations)| PolicyInput {
-            mesh,
-            name,
-            created: created.seconds_nanos(),
-            sources: sources.into_iter().map(pairs).collect(),
-            destinations: destinations.into_iter().map(pairs).collect(),
+        .map(|(mesh, name, created, sources, destinations)| {
+            Ok(PolicyInput {
+                mesh,
+                name,
+                created: created.seconds_nanos(),
+                sources: sources.pairs(py, false)?,
+                destinations: destinations.pairs(py, true)?,
+            })
         })
-        .collect();
+        .collect::<PyResult<_>>()?;
     Ok(TrafficInputs {
         meshes,
         dataplanes,

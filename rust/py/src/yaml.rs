@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use ahash::AHashMap;
 use std::sync::{Arc, OnceLock};
 
+use meshauthz_core::yaml::table::SelectorTable;
 use meshauthz_core::yaml::{self, Key, Mark, Scalar, Value};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyList, PyString, PyTuple};
@@ -17,7 +18,30 @@ type Positions = HashMap<Vec<Key>, Mark>;
 struct Stream {
     text: String,
     positions: OnceLock<Vec<Positions>>,
+    /// Set once the stream is read: what deferred documents are read again from.
+    deferred: OnceLock<Deferred>,
 }
+
+/// The documents whose value Python did not get whole (see `yaml_load`'s `defer`).
+struct Deferred {
+    /// Per slot: the byte span to read the document again from, and its first line (None: not
+    /// deferred).
+    spans: Vec<Option<(usize, usize, u32)>>,
+    /// Per slot: a deferred TrafficPermission's selectors (the traffic compile's inputs).
+    selectors: SelectorTable,
+    /// Per slot, deferred or not: the span and first line its positions are read from alone
+    /// (None: the document has no span of its own; the whole stream's positions answer).
+    alone: Vec<Option<(usize, usize, u32)>>,
+    /// Per slot, once any is asked for: a document's positions, read from its span alone (asking
+    /// for one document's marks — a warning located in a large stream — neither re-reads nor
+    /// keeps every document's).
+    /// (None: not readable alone, never expected: the whole stream's positions answer.)
+    positions: OnceLock<Box<[OnceLock<Option<Positions>>]>>,
+}
+
+/// One side of a TrafficPermission's selectors, as the traffic compile takes them: each
+/// selector's (key, value) pairs sorted.
+pub(crate) type OwnedSide = Vec<Vec<(String, String)>>;
 
 impl Stream {
     fn positions(&self, py: Python<'_>) -> &[Positions] {
@@ -41,7 +65,45 @@ pub struct YamlMarks {
 
 impl YamlMarks {
     fn get<'a>(&'a self, py: Python<'_>) -> Option<&'a Positions> {
+        if let Some(d) = self.stream.deferred.get() {
+            if let Some(Some((start, end, line))) = d.alone.get(self.slot) {
+                let all = d.positions.get_or_init(|| {
+                    std::iter::repeat_with(OnceLock::new)
+                        .take(d.alone.len())
+                        .collect()
+                });
+                let text = &self.stream.text;
+                let alone = all.get(self.slot).and_then(|p| {
+                    p.get_or_init(|| {
+                        py.detach(|| yaml::reread_positions(text, (*start, *end), *line).ok())
+                    })
+                    .as_ref()
+                });
+                if alone.is_some() {
+                    return alone;
+                }
+            }
+        }
         self.stream.positions(py).get(self.slot)
+    }
+
+    /// A deferred TrafficPermission's sources (`destinations = false`) or destinations, read
+    /// natively when the stream was (None: this document's were not kept).
+    pub(crate) fn selectors(&self, destinations: bool) -> Option<OwnedSide> {
+        let (s, d) = self.stream.deferred.get()?.selectors.get(self.slot)?;
+        let side = if destinations { d } else { s };
+        Some(
+            side.into_iter()
+                .map(|selector| {
+                    let mut pairs: Vec<(String, String)> = selector
+                        .into_iter()
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .collect();
+                    pairs.sort_unstable();
+                    pairs
+                })
+                .collect(),
+        )
     }
 }
 
@@ -129,6 +191,41 @@ impl YamlMarks {
     fn __len__(&self, py: Python<'_>) -> usize {
         self.get(py).map_or(0, HashMap::len)
     }
+
+    /// The whole value of a deferred document, read again natively from its span of the stream's
+    /// text (the value the stream's read gave it: same construction); None when the document was
+    /// not deferred or cannot be read again (the caller raises: never a guessed value).
+    fn value<'py>(
+        &self,
+        py: Python<'py>,
+        make_timestamp: &Bound<'py, PyAny>,
+        make_date: &Bound<'py, PyAny>,
+        construct: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let Some(Some((start, end, _))) = self
+            .stream
+            .deferred
+            .get()
+            .and_then(|d| d.spans.get(self.slot))
+        else {
+            return Ok(None);
+        };
+        let Ok(value) = yaml::reread(&self.stream.text, (*start, *end)) else {
+            return Ok(None);
+        };
+        let mut conv = Convert::new(py, make_timestamp, make_date, construct);
+        conv.value(&value).map(Some)
+    }
+
+    /// Whether the document was deferred (its Python value built only when asked for).
+    #[getter]
+    fn deferred(&self) -> bool {
+        self.stream
+            .deferred
+            .get()
+            .and_then(|d| d.spans.get(self.slot))
+            .is_some_and(Option::is_some)
+    }
 }
 
 struct Convert<'a, 'py> {
@@ -144,7 +241,39 @@ struct Convert<'a, 'py> {
     created: AHashMap<Created, Py<PyAny>>,
 }
 
-impl<'py> Convert<'_, 'py> {
+impl<'a, 'py> Convert<'a, 'py> {
+    fn new(
+        py: Python<'py>,
+        make_timestamp: &'a Bound<'py, PyAny>,
+        make_date: &'a Bound<'py, PyAny>,
+        construct: &'a Bound<'py, PyAny>,
+    ) -> Self {
+        Convert {
+            py,
+            make_timestamp,
+            make_date,
+            construct,
+            strings: AHashMap::new(),
+            created: AHashMap::new(),
+        }
+    }
+
+    /// A deferred document's envelope: its top-level entries named in `clean::ENVELOPE`, the
+    /// only fields the loader reads of a clean document (the body is read again when asked for).
+    fn envelope(&mut self, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+        let dict = PyDict::new(self.py);
+        if let Value::Map(entries) = v {
+            for (k, v) in entries {
+                if let Value::Scalar(Scalar::Str, key) = k {
+                    if yaml::clean::ENVELOPE.contains(&key.as_ref()) {
+                        dict.set_item(self.value(k)?, self.value(v)?)?;
+                    }
+                }
+            }
+        }
+        Ok(dict.into_any())
+    }
+
     fn scalar(&mut self, s: &Scalar, text: &str) -> PyResult<Bound<'py, PyAny>> {
         let py = self.py;
         Ok(match s {
@@ -238,6 +367,7 @@ type Loaded<'py> = (
     YamlMarks,
     bool,
     Option<Bound<'py, PyAny>>,
+    bool,
 );
 
 fn created_of(doc: &yaml::Document<'_>, clean: bool) -> Option<Created> {
@@ -272,31 +402,33 @@ fn created_of(doc: &yaml::Document<'_>, clean: bool) -> Option<Created> {
     }
 }
 
-/// Read a YAML stream: ([(index, value, marks, clean, created)], None) — `clean`: a Universal
-/// document of a hot kind that loads with no problem and no warning (`meshauthz_core::yaml::clean`);
-/// `created`: its creationTime resolved (see `Created`) — or (None, (message, document, line,
-/// column, code, outside_subset)) when the text has a problem or uses YAML outside the native
-/// subset (the caller then reads it with the reference loader).
+/// Read a YAML stream: ([(index, value, marks, clean, created, deferred)], None) — `clean`: a
+/// Universal document of a hot kind that loads with no problem and no warning
+/// (`meshauthz_core::yaml::clean`); `created`: its creationTime resolved (see `Created`);
+/// `deferred` (only with `defer`, only clean TrafficPermissions): `value` holds the envelope alone
+/// (`clean::ENVELOPE`), the whole value is `marks.value(...)`, read again from the text when
+/// asked for, and the selectors are kept natively for the traffic compile — or
+/// (None, (message, document, line, column, code, outside_subset)) when the text has a problem or
+/// uses YAML outside the native subset (the caller then reads it with the reference loader).
 #[pyfunction]
+#[pyo3(signature = (text, make_timestamp, make_date, construct, defer = false))]
 fn yaml_load<'py>(
     py: Python<'py>,
     text: String,
     make_timestamp: &Bound<'py, PyAny>,
     make_date: &Bound<'py, PyAny>,
     construct: &Bound<'py, PyAny>,
+    defer: bool,
 ) -> PyResult<(Option<Vec<Loaded<'py>>>, Option<Problem>)> {
     let stream = Arc::new(Stream {
         text,
         positions: OnceLock::new(),
+        deferred: OnceLock::new(),
     });
-    let mut conv = Convert {
-        py,
-        make_timestamp,
-        make_date,
-        construct,
-        strings: AHashMap::new(),
-        created: AHashMap::new(),
-    };
+    let mut conv = Convert::new(py, make_timestamp, make_date, construct);
+    let mut spans: Vec<Option<(usize, usize, u32)>> = Vec::new();
+    let mut alone: Vec<Option<(usize, usize, u32)>> = Vec::new();
+    let mut selectors = SelectorTable::default();
     let mut out = Vec::new();
     let mut failure: Option<PyErr> = None;
     // Each document is converted as soon as it is read: only one document's native values are
@@ -314,7 +446,29 @@ fn yaml_load<'py>(
     {
         // Converts one read document (and its clean verdict) into Python objects; false = stop.
         let mut accept = |doc: yaml::Document<'_>, clean: bool| -> bool {
+            // deferred: a clean TrafficPermission that reads again alone, its selectors kept
+            // natively (the traffic compile's inputs). The other clean kinds are read whole:
+            // their engines (MeshTrafficPermission's, the Authorizer) read every body, so
+            // deferring them would only parse each document twice.
+            let mut deferred = false;
+            let mut span = None;
+            let mut kept = None;
+            if let (true, true, Some(v), Some(s)) = (defer, clean, &doc.value, doc.span) {
+                kept = yaml::clean::tp_selectors(v);
+                if kept.is_some() {
+                    deferred = true;
+                    span = Some((s.0, s.1, doc.line));
+                }
+            }
+            if !selectors.push(kept.as_ref().map(|(s, d)| (s.as_slice(), d.as_slice()))) {
+                // the table is full: this one is read whole
+                deferred = false;
+                span = None;
+            }
+            spans.push(span);
+            alone.push(doc.span.map(|(start, end)| (start, end, doc.line)));
             let value = match &doc.value {
+                Some(v) if deferred => conv.envelope(v),
                 Some(v) => conv.value(v),
                 None => Ok(py.None().into_bound(py)),
             };
@@ -331,6 +485,7 @@ fn yaml_load<'py>(
                         },
                         clean,
                         created,
+                        deferred,
                     ));
                     true
                 }
@@ -356,6 +511,16 @@ fn yaml_load<'py>(
     if let Some(e) = failure {
         return Err(e);
     }
+    selectors.seal();
+    spans.shrink_to_fit();
+    alone.shrink_to_fit();
+    // set once, here: the handles created above see it from now on
+    let _ = stream.deferred.set(Deferred {
+        spans,
+        selectors,
+        alone,
+        positions: OnceLock::new(),
+    });
     if let Err(e) = read {
         return Ok((
             None,

@@ -1,6 +1,6 @@
 //! A conservative verdict on a parsed document: is it a Universal resource of a hot kind
-//! (TrafficPermission, MeshTrafficPermission, AccessRole, AccessRoleBinding) that loads with no
-//! problem and no warning?
+//! (TrafficPermission, MeshTrafficPermission, AccessRole, AccessRoleBinding, and Dataplanes of the
+//! common shape: [`super::clean_dataplane`]) that loads with no problem and no warning?
 //!
 //! `true` only when every check the Python loader runs would pass: the envelope (TP §5.3 name and
 //! mesh rules, string labels, RFC 3339 times), the body's types as the pydantic models take them (no
@@ -365,7 +365,8 @@ fn mtp_spec(v: Option<&Value<'_>>) -> bool {
         })
 }
 
-const ENVELOPE: [&str; 6] = [
+/// The Universal envelope: every other top-level field is the resource's body.
+pub const ENVELOPE: [&str; 6] = [
     "type",
     "name",
     "mesh",
@@ -391,12 +392,16 @@ pub fn clean_universal(doc: &Value<'_>) -> bool {
         "AccessRole" => &["rules"],
         "AccessRoleBinding" => &["subjects", "roles"],
         "MeshTrafficPermission" => &["spec"],
+        "Dataplane" => &["networking"],
         _ => return false,
     };
     let Some(f) = fields_where(doc, |k| ENVELOPE.contains(&k) || body.contains(&k)) else {
         return false;
     };
-    let mesh_scoped = matches!(kind, "TrafficPermission" | "MeshTrafficPermission");
+    let mesh_scoped = matches!(
+        kind,
+        "TrafficPermission" | "MeshTrafficPermission" | "Dataplane"
+    );
     let envelope = get(&f, "name").and_then(str_of).is_some_and(rfc1123)
         && match get(&f, "mesh") {
             // a Universal MeshTrafficPermission without mesh is in "default" (MTP §2.1)
@@ -413,6 +418,7 @@ pub fn clean_universal(doc: &Value<'_>) -> bool {
             }
             "AccessRole" => rules(get(&f, "rules")),
             "MeshTrafficPermission" => mtp_spec(get(&f, "spec")),
+            "Dataplane" => super::clean_dataplane::networking(get(&f, "networking")),
             _ => subjects(get(&f, "subjects")) && opt_str_list(get(&f, "roles")),
         }
 }
@@ -449,4 +455,44 @@ pub fn creation_time(doc: &Value<'_>) -> Option<(Scalar, i64)> {
         + i64::from(second)
         - i64::from(offset_minutes.unwrap_or(0)) * 60;
     Some((ts, seconds))
+}
+
+/// The `type` of a Universal document (a string), if any.
+pub fn kind<'a>(doc: &'a Value<'_>) -> Option<&'a str> {
+    entries(doc)?
+        .iter()
+        .find(|(k, _)| str_of(k) == Some("type"))
+        .and_then(|(_, v)| str_of(v))
+}
+
+/// A selector's tags in the order written.
+pub type Selector<'a> = Vec<(&'a str, &'a str)>;
+
+/// A TrafficPermission's `sources` and `destinations` match maps (the traffic compile's inputs),
+/// read from a document [`clean_universal`] found clean; None for another document (any other
+/// kind, or a shape the clean verdict refuses).
+pub fn tp_selectors<'a>(doc: &'a Value<'_>) -> Option<(Vec<Selector<'a>>, Vec<Selector<'a>>)> {
+    let e = entries(doc)?;
+    let field = |key: &str| {
+        e.iter()
+            .find(|(k, _)| str_of(k) == Some(key))
+            .map(|(_, v)| v)
+    };
+    if kind(doc) != Some("TrafficPermission") {
+        return None;
+    }
+    let side = |key: &str| -> Option<Vec<Selector<'a>>> {
+        let Some(Value::Seq(items)) = field(key) else {
+            return None;
+        };
+        items
+            .iter()
+            .map(|item| {
+                let f = fields(item, &["match"])?;
+                let tags = get(&f, "match").and_then(string_map)?;
+                Some(tags.iter().collect())
+            })
+            .collect()
+    };
+    Some((side("sources")?, side("destinations")?))
 }

@@ -14,7 +14,9 @@
 //! problem. Positions are 1-based (line, column in characters), as the reference reports them.
 
 pub mod clean;
+pub mod clean_dataplane;
 pub mod resolve;
+pub mod table;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -97,6 +99,12 @@ pub struct Document<'a> {
     pub index: usize,
     pub value: Option<Value<'a>>,
     pub positions: HashMap<Vec<Key>, Mark>,
+    /// The byte range of the text that holds this document alone (from the start of the line of
+    /// its first token or `---`, to its end marker or the next document's `---`): [`reread`] of
+    /// it gives the same value. None when the document does not start on a line of its own.
+    pub span: Option<(usize, usize)>,
+    /// The 1-based line the span starts on ([`reread_positions`]).
+    pub line: u32,
 }
 
 impl Document<'_> {
@@ -400,6 +408,120 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// Byte offsets of the parser's character indices, for indices met in increasing order (one pass
+/// over the text; the identity for ASCII text).
+struct ByteIndex<'a> {
+    text: &'a str,
+    ascii: bool,
+    chars: usize,
+    bytes: usize,
+}
+
+impl<'a> ByteIndex<'a> {
+    fn new(text: &'a str) -> Self {
+        ByteIndex {
+            text,
+            ascii: text.is_ascii(),
+            chars: 0,
+            bytes: 0,
+        }
+    }
+
+    fn byte(&mut self, char_index: usize) -> usize {
+        if self.ascii {
+            return char_index.min(self.text.len());
+        }
+        if char_index < self.chars {
+            self.chars = 0;
+            self.bytes = 0;
+        }
+        let rest = self.text.get(self.bytes..).unwrap_or("");
+        match rest.char_indices().nth(char_index - self.chars) {
+            Some((b, _)) => {
+                self.bytes += b;
+                self.chars = char_index;
+            }
+            None => {
+                self.bytes = self.text.len();
+                self.chars = char_index;
+            }
+        }
+        self.bytes
+    }
+
+    /// The start of the line holding byte `at`, when only spaces precede `at` on it.
+    fn line_start(&self, at: usize) -> Option<usize> {
+        let before = self.text.get(..at)?;
+        let start = before.rfind('\n').map_or(0, |i| i + 1);
+        before
+            .get(start..)?
+            .bytes()
+            .all(|c| c == b' ')
+            .then_some(start)
+    }
+}
+
+/// The value of the one document in `text[span]` (a [`Document::span`] of `text`), read again
+/// without positions: the value the stream's read gave it. An error when the span does not hold
+/// exactly one document with a value (never the case for a span this module recorded).
+pub fn reread(text: &str, span: (usize, usize)) -> Result<Value<'_>, Error> {
+    let fail = |message: &str| Error {
+        message: message.to_owned(),
+        document: 0,
+        line: 0,
+        column: 0,
+        code: "yaml",
+        outside_subset: false,
+        scanned: 0,
+    };
+    let part = text
+        .get(span.0..span.1)
+        .ok_or_else(|| fail("the document's span is not in the text"))?;
+    let mut docs = load_values(part)?.into_iter();
+    match (docs.next(), docs.next()) {
+        (Some(Document { value: Some(v), .. }), None) => Ok(v),
+        _ => Err(fail(
+            "the document's span does not hold exactly one document",
+        )),
+    }
+}
+
+/// The positions of the one document in `text[span]` (a [`Document::span`] of `text`, starting on
+/// line `line`), read again: the positions the stream's read with positions gives it (the span
+/// starts at a line start, so columns are the same and lines are shifted by `line - 1`).
+pub fn reread_positions(
+    text: &str,
+    span: (usize, usize),
+    line: u32,
+) -> Result<HashMap<Vec<Key>, Mark>, Error> {
+    let part = text.get(span.0..span.1).ok_or_else(|| Error {
+        message: "the document's span is not in the text".to_owned(),
+        document: 0,
+        line: 0,
+        column: 0,
+        code: "yaml",
+        outside_subset: false,
+        scanned: 0,
+    })?;
+    let mut docs = load(part)?.into_iter();
+    match (docs.next(), docs.next()) {
+        (Some(d @ Document { value: Some(_), .. }), None) => Ok(d
+            .positions
+            .into_iter()
+            .map(|(path, (l, c))| (path, (l.saturating_add(line.saturating_sub(1)), c)))
+            .collect()),
+        _ => Err(Error {
+            message: "the document's span does not hold exactly one document".to_owned(),
+            document: 0,
+            line: 0,
+            column: 0,
+            code: "yaml",
+            outside_subset: false,
+            scanned: 0,
+        }),
+    }
+}
+
 fn outside(message: &str, document: usize, mark: Mark) -> Error {
     Error {
         message: message.to_owned(),
@@ -510,6 +632,9 @@ fn load_events<'a>(
     };
     let mut stack: Vec<Container<'_>> = Vec::new();
     let mut root: Option<Value<'_>> = None;
+    let mut bytes = ByteIndex::new(text);
+    let mut doc_start: Option<usize> = None;
+    let mut doc_line = 1u32;
     for item in Parser::new_from_str(text) {
         let (event, span) = item.map_err(|e| Error {
             message: format!("invalid YAML: {}", e.info()),
@@ -530,12 +655,19 @@ fn load_events<'a>(
                 b.anchors.clear();
                 b.expanded = 0;
                 root = None;
+                let at = bytes.byte(span.start.index());
+                doc_start = bytes.line_start(at);
+                doc_line = mark.0;
             }
             Event::DocumentEnd => {
+                // the end marker, the next `---` or the stream's end
+                let end = bytes.byte(span.start.index());
                 sink(Document {
                     index: starts.saturating_sub(1),
                     value: root.take(),
                     positions: std::mem::take(&mut b.positions),
+                    span: doc_start.take().filter(|s| *s <= end).map(|s| (s, end)),
+                    line: doc_line,
                 })?;
             }
             Event::MappingEnd | Event::SequenceEnd => {
@@ -682,5 +814,83 @@ fn place<'a>(
             *root = Some(value);
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every document with a value reads again, alone from its span, to the value the whole
+    /// stream gave it.
+    fn spans_reread(text: &str) -> usize {
+        let docs = load(text).unwrap();
+        let mut checked = 0;
+        for d in &docs {
+            let Some(value) = &d.value else { continue };
+            let span = d
+                .span
+                .unwrap_or_else(|| panic!("no span for document {}", d.index));
+            assert_eq!(&reread(text, span).unwrap(), value, "document {}", d.index);
+            checked += 1;
+        }
+        checked
+    }
+
+    #[test]
+    fn document_spans_reread_to_the_same_values() {
+        let text = "# a comment\ntype: A\nname: a\nlist: [1, 2.5, x]\n---\n  type: B\n  n: &x {k: v}\n  m: *x\n  <<: {z: 1}\n...\n--- {type: C, \"q\": 'é'}\n---\n# only a comment\n---\nlast: é\ntime: 2024-01-01T00:00:00Z";
+        assert_eq!(spans_reread(text), 5); // the comment-only document is a null
+                                           // the last document ends at the stream's end (no trailing newline); non-ASCII text
+        let docs = load(text).unwrap();
+        let last = docs.last().unwrap().span.unwrap();
+        assert_eq!(last.1, text.len());
+        assert!(text[last.0..].starts_with("---\nlast"));
+        // an implicit first document indented: its line start is taken
+        assert_eq!(spans_reread("  a: 1\n  b: [x]\n---\nc: 2\n"), 2);
+    }
+
+    #[test]
+    fn document_spans_reread_to_the_same_positions() {
+        let text = "# c\na: [1, {b: 2}]\n---\n  x: &k {y: z}\n  w: *k\n...\n--- {q: 'é', r: [s]}\n---\n\nlast:\n  - é: 1\n    f: 2";
+        let docs = load(text).unwrap();
+        assert_eq!(docs.len(), 4);
+        for d in &docs {
+            let span = d.span.unwrap();
+            assert_eq!(
+                reread_positions(text, span, d.line).unwrap(),
+                d.positions,
+                "document {}",
+                d.index
+            );
+        }
+    }
+
+    #[test]
+    fn reread_refuses_a_span_of_no_single_document() {
+        let text = "a: 1\n---\nb: 2\n";
+        assert!(reread(text, (0, text.len())).is_err());
+        assert!(reread(text, (0, 100)).is_err());
+        assert!(reread(text, (2, 1)).is_err());
+        assert_eq!(
+            reread(text, (9, text.len())).unwrap(),
+            load(text).unwrap()[1].value.clone().unwrap()
+        );
+    }
+
+    #[test]
+    fn tp_selectors_of_a_clean_traffic_permission() {
+        let text = "type: TrafficPermission\nname: a\nmesh: default\nsources:\n  - match: {kuma.io/service: web, version: '*'}\ndestinations:\n  - match:\n      kuma.io/service: db\n  - match: {team: x}\n";
+        let docs = load(text).unwrap();
+        let v = docs[0].value.as_ref().unwrap();
+        assert!(clean::clean_universal(v));
+        let (s, d) = clean::tp_selectors(v).unwrap();
+        assert_eq!(s, vec![vec![("kuma.io/service", "web"), ("version", "*")]]);
+        assert_eq!(
+            d,
+            vec![vec![("kuma.io/service", "db")], vec![("team", "x")]]
+        );
+        let role = load("type: AccessRole\nname: r\n").unwrap();
+        assert_eq!(clean::tp_selectors(role[0].value.as_ref().unwrap()), None);
     }
 }

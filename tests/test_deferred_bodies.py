@@ -1,0 +1,344 @@
+"""Deferred bodies (issue #13, "resources that cost little"): a clean TrafficPermission loaded from
+YAML keeps no Python body until one is asked for (`resource.DeferredResource`), and the traffic
+compile takes its selectors from the YAML reader's native copy.
+
+Differential: the same texts loaded with deferral on and off (`loader.DEFER_BODIES`), and through
+the PyYAML reference reader (`MESHAUTHZ_YAML=reference`), give equal resources (every field, the
+model, `to_universal()`, the position of every body path, copies and pickles) and equal traffic
+decisions over every dataplane pair — with bodies read before the engine is built, after it, or
+never.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import pickle
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import meshauthz
+from meshauthz import _core, loader
+from meshauthz.errors import MeshauthzError
+from meshauthz.kinds import KINDS
+from meshauthz.loader import LoadResult, load_text
+from meshauthz.resource import (
+    _FIELDS,
+    GO_ZERO_TIME,
+    UNREAD,
+    DeferredResource,
+    Resource,
+    body_deferred,
+    new_resource,
+)
+from meshauthz.traffic.engine import TrafficEngine
+from meshauthz.yaml_source import Document, RereadError, read_documents, reread
+from test_clean_verdict import _mutate, ok_documents
+from test_malformed_corpus import CASES
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").rglob("*.yaml"))
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    yield prefix
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _paths(v, prefix + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _paths(v, prefix + (i,))
+
+
+def _load(text: Any, *, defer: bool, reference: bool = False,
+          monkeypatch: Optional[pytest.MonkeyPatch] = None) -> LoadResult:
+    mp = monkeypatch or pytest.MonkeyPatch()
+    with mp.context() as m:
+        m.setattr(loader, "DEFER_BODIES", defer)
+        if reference:
+            m.setenv("MESHAUTHZ_YAML", "reference")
+        else:
+            m.delenv("MESHAUTHZ_YAML", raising=False)
+        return load_text(text, "f.yaml")
+
+
+def _same_resource(a: Resource, b: Resource) -> None:
+    """Every field, the model, the Universal form and the positions of every body path."""
+    assert a.key == b.key
+    for f in _FIELDS:
+        if f in ("document", "_model"):
+            continue
+        assert getattr(a, f) == getattr(b, f), f
+    assert (a.model is None) == (b.model is None)
+    if a.model is not None:
+        assert a.model == b.model
+    assert a.spec == b.spec
+    assert a.to_universal() == b.to_universal()
+    for path in [*_paths(a.body), ("type",), ("name",), ("mesh",), ("labels",), ("creationTime",), ("nope", 3)]:
+        assert a.mark(path) == b.mark(path), path
+
+
+def _same_load(lazy: LoadResult, eager: LoadResult) -> None:
+    assert [str(p) for p in lazy.problems] == [str(p) for p in eager.problems]
+    assert [str(p) for p in lazy.warnings] == [str(p) for p in eager.warnings]
+    assert len(lazy.resources) == len(eager.resources)
+    for a, b in zip(lazy.resources, eager.resources):
+        _same_resource(a, b)
+        # copies and pickles are plain Resources with the body read (native marks do not pickle:
+        # detached from the document as any loaded resource must be)
+        c = copy.copy(a)
+        assert type(c) is Resource and c.body == b.body
+        p = pickle.loads(pickle.dumps(dataclasses.replace(a, document=None)))
+        q = pickle.loads(pickle.dumps(dataclasses.replace(b, document=None)))
+        assert type(p) is Resource
+        for f in _FIELDS:
+            if f != "_model":
+                assert getattr(p, f) == getattr(q, f), f
+
+
+def _decisions(store: Any) -> list[Any]:
+    """Every (source, destination inbound) decision of every mesh."""
+    engine = TrafficEngine(store)
+    dps = [r for r in store.list("Dataplane")]
+    out = []
+    for src in dps:
+        for dst in dps:
+            if src.mesh != dst.mesh:
+                continue
+            for ib in (dst.body.get("networking") or {}).get("inbound") or []:
+                try:  # a mesh no Mesh resource defines is a NotFoundError, the same either way
+                    d: Any = engine.check(source=src.name, destination=(dst.name, ib["port"]), mesh=src.mesh).to_dict()
+                except MeshauthzError as e:
+                    d = (type(e).__name__, str(e))
+                out.append((src.name, dst.name, ib["port"], d))
+    return out
+
+
+def test_tps_of_a_loaded_stream_are_deferred_and_read_on_access() -> None:
+    text = (ROOT / "examples" / "universal" / "trafficpermissions.yaml").read_text()
+    store = meshauthz.loads(text)
+    tps = store.list("TrafficPermission")
+    assert tps and all(type(r) is DeferredResource and body_deferred(r) is not None for r in tps)
+    eager = {d.value["name"]: d.value for d in read_documents(text, "f") if d.value}
+    for r in tps:
+        body = r.body
+        assert body_deferred(r) is None and r.body is body  # read once, then kept
+        assert body == {k: v for k, v in eager[r.name].items()
+                        if k not in ("type", "name", "mesh", "labels", "creationTime", "modificationTime")}
+    # other clean kinds are read whole (their engines read every body)
+    rbac = meshauthz.loads((ROOT / "examples" / "universal" / "rbac.yaml").read_text())
+    assert all(type(r) is Resource for r in rbac)
+
+
+def test_building_an_engine_reads_no_traffic_permission_body() -> None:
+    store = meshauthz.load(ROOT / "examples" / "universal")
+    tps = store.list("TrafficPermission")
+    assert tps
+    engine = TrafficEngine(store)
+    engine.check(source="web-1", destination=("backend-1", 8080), mesh="demo")
+    assert all(body_deferred(r) is not None for r in tps)  # the `body` slot still holds UNREAD
+    # and a bundle's compiled section is built from the native selectors too
+    from meshauthz.traffic.compile import compile_sets
+    compile_sets(store, b"\0" * 32)
+    assert all(body_deferred(r) is not None for r in tps)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_examples_load_the_same_deferred_or_not(path: Path) -> None:
+    text = path.read_text()
+    lazy, eager, ref = _load(text, defer=True), _load(text, defer=False), _load(text, defer=True, reference=True)
+    _same_load(lazy, eager)
+    _same_load(lazy, ref)
+
+
+def test_example_decisions_the_same_deferred_or_not() -> None:
+    text = "---\n".join(p.read_text() for p in sorted((ROOT / "examples" / "universal").glob("*.yaml")))
+    eager = _decisions(_store(text, defer=False))
+    assert len(eager) > 10
+    assert _decisions(_store(text, defer=True)) == eager
+    read_first = _store(text, defer=True)
+    for r in read_first:
+        _ = r.body
+    assert _decisions(read_first) == eager
+
+
+def _store(text: str, defer: bool) -> Any:
+    out = _load(text, defer=defer)
+    assert not out.problems, [str(p) for p in out.problems]
+    return meshauthz.ResourceStore(out.resources)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_malformed_corpus_the_same_deferred_or_not(case: Any) -> None:
+    _same_load(_load(case.text, defer=True), _load(case.text, defer=False))
+
+
+# ---- generated streams ------------------------------------------------------------------------------
+
+# (the generator's mesh `m_1` is a valid mesh field but not a Mesh name: streams() renames it `other`)
+WORLD = "---\n".join(f"type: Mesh\nname: {m}\nmtls:\n  enabledBackend: ca-1\n  backends:\n    - name: ca-1\n"
+                     "      type: builtin\n" for m in ("default", "other")) + "".join(
+    f"---\ntype: Dataplane\nname: dp-{i}\nmesh: {mesh}\nnetworking:\n  address: 10.0.0.{i}\n  inbound:\n"
+    f"    - port: {8000 + i}\n      tags: {{kuma.io/service: {svc}, a.b: {v}, x:y: {v}}}\n"
+    for i, (mesh, svc, v) in enumerate([("default", "web", "v1"), ("default", "x-1", "a.b"), ("default", "a.b", "web"),
+                                        ("other", "web", "x-1"), ("other", "v1", "v1")]))
+
+# TrafficPermissions whose selectors meet the world's tags (most documents of a stream)
+_tag = st.sampled_from(["kuma.io/service", "a.b", "x:y"])
+_match = st.dictionaries(_tag, st.sampled_from(["web", "x-1", "a.b", "v1", "*"]), min_size=1, max_size=2)
+_sides = st.lists(st.fixed_dictionaries({"match": _match}), min_size=1, max_size=2)
+tp_documents = st.fixed_dictionaries(
+    {"type": st.just("TrafficPermission"), "name": st.sampled_from(["tp", "a.b", "x1"]),
+     "mesh": st.sampled_from(["default", "other"]), "sources": _sides, "destinations": _sides},
+    optional={"creationTime": st.sampled_from(["2024-01-01T00:00:00.000000001Z", "2024-01-01T00:00:00Z",
+                                               "2023-12-31T23:59:59.5+01:00"]),
+              "labels": st.dictionaries(st.sampled_from(["team", "kuma.io/display-name"]), st.just("x"))})
+
+SEPARATORS = ["---\n", "--- # a comment\n", "...\n---\n", "\n# between\n---\n\n"]
+
+
+@st.composite
+def streams(draw: Any) -> str:
+    """A stream of generated resources in varied YAML styles: block, flow on the `---` line,
+    indented block, separators with comments and end markers, some documents mutated."""
+    docs = draw(st.lists(st.one_of(tp_documents, tp_documents, tp_documents, ok_documents), min_size=1, max_size=6))
+    parts = []
+    for i, doc in enumerate(docs):
+        doc["name"] = f"{doc['name']}-{i}"
+        if doc.get("mesh") == "m_1":
+            doc["mesh"] = "other"
+        if draw(st.integers(0, 7)) == 0:
+            doc = _mutate(draw(st.data()), doc)
+        style = draw(st.sampled_from(["block", "flow", "indented"]))
+        if style == "flow":
+            parts.append("--- " + yaml.safe_dump(doc, default_flow_style=True, width=10_000))
+            continue
+        text = yaml.safe_dump(doc, default_flow_style=False)
+        if style == "indented":
+            text = "".join("  " + line + "\n" for line in text.splitlines())
+        parts.append(draw(st.sampled_from(SEPARATORS)) + text)
+    return WORLD + "".join(parts)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(streams(), st.sampled_from(["never", "before", "after", "some"]), st.data())
+def test_generated_streams_the_same_deferred_or_not(text: str, read: str, data: st.DataObject) -> None:
+    lazy, eager = _load(text, defer=True), _load(text, defer=False)
+    if read == "some":  # some bodies read before the comparisons and the engine
+        for r in lazy.resources:
+            if data.draw(st.booleans()):
+                _ = r.body
+    # the resources that loaded (a stream with a bad document still decides with the others)
+    store = meshauthz.ResourceStore(lazy.resources)
+    if read == "before":
+        for r in store:
+            _ = r.body
+    got = _decisions(store)
+    if read == "never":
+        assert all(body_deferred(r) is not None for r in lazy.resources if type(r) is DeferredResource)
+    assert got == _decisions(meshauthz.ResourceStore(eager.resources))
+    if read == "after":
+        for r in store:
+            _ = r.body
+        assert _decisions(meshauthz.ResourceStore(lazy.resources)) == got
+    _same_load(lazy, eager)
+    _same_load(lazy, _load(text, defer=True, reference=True))
+
+
+def test_generated_streams_reach_deferred_documents() -> None:
+    text = WORLD + "--- {type: TrafficPermission, name: t, mesh: default, sources: [{match: {kuma.io/service: web}}]," \
+                   " destinations: [{match: {kuma.io/service: x-1}}]}\n...\n---\n  type: TrafficPermission\n" \
+                   "  name: u\n  mesh: other\n  sources:\n    - match: {kuma.io/service: '*'}\n  destinations:\n" \
+                   "    - match: {kuma.io/service: v1}\n"
+    assert not _load(WORLD, defer=True).problems  # the generated streams' world is valid
+    out = _load(text, defer=True)
+    assert not out.problems
+    assert [r.name for r in out.resources if body_deferred(r) is not None] == ["t", "u"]
+    decisions = dict(((s, d), v["allowed"]) for s, d, _, v in _decisions(meshauthz.ResourceStore(out.resources)))
+    assert decisions[("dp-0", "dp-1")] is True and decisions[("dp-0", "dp-2")] is False  # tp t, T2.2
+    assert decisions[("dp-3", "dp-4")] is True  # tp u (wildcard source)
+
+
+# ---- the body is the truth once read; failing closed ------------------------------------------------
+
+
+def test_a_read_body_mutated_is_what_the_engine_compiles() -> None:
+    text = WORLD + "---\ntype: TrafficPermission\nname: t\nmesh: default\n" \
+                   "sources:\n  - match: {kuma.io/service: web}\ndestinations:\n  - match: {kuma.io/service: x-1}\n"
+    store = _store(text, defer=True)
+    engine = TrafficEngine(store)
+    assert engine.check(source="dp-0", destination=("dp-1", 8001), mesh="default").allowed
+    tp = store.get("TrafficPermission", "t", mesh="default")
+    tp.body["destinations"][0]["match"]["kuma.io/service"] = "a.b"  # the body, once read, is the truth
+    fresh = TrafficEngine(store)
+    assert not fresh.check(source="dp-0", destination=("dp-1", 8001), mesh="default").allowed
+    assert fresh.check(source="dp-0", destination=("dp-2", 8002), mesh="default").allowed
+
+
+def test_dataclass_replace_keeps_values() -> None:
+    store = _store(WORLD + "---\ntype: TrafficPermission\nname: t\nmesh: default\nsources: [{match: {a.b: v1}}]\n"
+                           "destinations: [{match: {a.b: '*'}}]\n", defer=True)
+    tp = store.get("TrafficPermission", "t", mesh="default")
+    renamed = dataclasses.replace(tp, name="t2")
+    assert renamed.name == "t2" and renamed.body == {"sources": [{"match": {"a.b": "v1"}}],
+                                                   "destinations": [{"match": {"a.b": "*"}}]}
+    assert body_deferred(renamed) is None and renamed.mark(("sources", 0)) == tp.mark(("sources", 0))
+
+
+def test_a_body_that_cannot_be_read_again_raises() -> None:
+    orphan = Document(None, "gone.yaml", 3)  # no native text to read again from
+    r = new_resource(KINDS["TrafficPermission"], "t", "default", UNREAD, {}, GO_ZERO_TIME,
+                     None, "universal", None, "t", None, orphan, (), None)
+    assert type(r) is DeferredResource and body_deferred(r) is None  # no handle: compiles from the body
+    with pytest.raises(RereadError) as e:
+        _ = r.body
+    assert isinstance(e.value, MeshauthzError) and e.value.problems[0].document == 3
+    with pytest.raises(RereadError):
+        reread(orphan)
+
+
+def test_selectors_of_a_document_not_deferred_are_refused_by_the_compile() -> None:
+    (doc,) = read_documents("type: TrafficPermission\nname: t\nmesh: default\nsources: [{match: {a: b}}]\n"
+                            "destinations: [{match: {a: b}}]\n", "f")  # not deferred: no native selectors
+    assert doc.clean and not doc.deferred and not doc._marks.deferred
+    with pytest.raises(MeshauthzError):
+        _core.TrafficSnapshot([], [], [], [("default", "t", (0, 0), doc._marks, doc._marks)], [], [])
+
+
+def test_threads_reading_a_body_first_get_one_object() -> None:
+    import threading
+
+    store = _store(WORLD + "---\ntype: TrafficPermission\nname: t\nmesh: default\nsources: [{match: {a.b: v1}}]\n"
+                           "destinations: [{match: {a.b: '*'}}]\n", defer=True)
+    tp = store.get("TrafficPermission", "t", mesh="default")
+    assert body_deferred(tp) is not None
+    seen: list[Any] = []
+    start = threading.Barrier(8)
+
+    def read() -> None:
+        start.wait()
+        seen.append(tp.body)
+
+    threads = [threading.Thread(target=read) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(seen) == 8 and all(b is seen[0] for b in seen) and tp.body is seen[0]
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\r"])
+def test_other_line_breaks_load_the_same_deferred_or_not(newline: str) -> None:
+    text = (ROOT / "examples" / "universal" / "trafficpermissions.yaml").read_text().replace("\n", newline)
+    lazy, eager = _load(text, defer=True), _load(text, defer=False)
+    deferred = [r for r in lazy.resources if body_deferred(r) is not None]
+    # CRLF documents start on lines of their own; a lone CR is a YAML line break but not a line
+    # start the span finder takes: those documents are read whole (never a wrong span)
+    assert deferred if newline == "\r\n" else not deferred
+    _same_load(lazy, eager)
+    _same_load(lazy, _load(text, defer=True, reference=True))
