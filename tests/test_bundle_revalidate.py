@@ -464,4 +464,5 @@ def test_the_core_vouches_for_the_rows_whose_document_was_clean() -> None:
     assert names == [r[1] for r in rows] and meshes == [r[2] for r in rows]
     assert not native.duplicates and len(native) == sum(r[0] == "TrafficPermission" for r in rows)
     text = json.dumps({"resources": rows}).encode()
+    spans = memoryview(spans).cast("Q")
     assert [json.loads(text[spans[2 * i]:spans[2 * i + 1]]) for i in range(len(names))] == rows

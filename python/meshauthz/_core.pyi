@@ -190,9 +190,10 @@ class BundlePolicies:
 
 def bundle_rows(
     section: bytes,
-) -> tuple[list[str], list[int], list[str], list[Optional[str]], list[int], list[int], BundlePolicies] | None:
+) -> tuple[list[str], list[int], list[str], list[Optional[str]], bytes, list[int], BundlePolicies] | None:
     """A bundle's inflated resources section read by the core: (kind names, kind of each row, names,
-    meshes, flat [start, end] byte spans, rows not vouched for, native TrafficPermission inputs), or
+    meshes, flat [start, end] byte spans as native u64s, rows not vouched for, native
+    TrafficPermission inputs), or
     None when the section is left to the reference decoder (`meshauthz.bundle._parse_all`)."""
 
 def bundle_rows_sets(

@@ -384,7 +384,7 @@ class _Sections:
     source: str
     body: Optional[bytes] = None  # inflated on the first row read
     docs: dict[tuple[str, int], Document] = field(default_factory=dict)
-    spans: list[int] = field(default_factory=list)
+    spans: Any = field(default_factory=list)  # [start, end, ...] of each row: a list, or a memoryview of u64
     index_size: int = 0
     columns: Optional[tuple[list[Any], list[str], list[Optional[str]]]] = None  # kinds, names, meshes
     made: Optional[tuple[list[Resource], list[tuple[str, str, str]]]] = None  # see `materialise`
@@ -518,7 +518,7 @@ def _read_rows(zindex: Any, zbody: Any, body_size: int, source: str) -> Union[_S
             kind_names, kind_ids, names, meshes, spans, unvouched, native = got
             table = [_kinds.KINDS.get(k) for k in kind_names]
             if None not in table:  # else an unknown kind: the reference names its row
-                return _Sections(zindex, zbody, body_size, b"", source, body=body, spans=spans,
+                return _Sections(zindex, zbody, body_size, b"", source, body=body, spans=memoryview(spans).cast("Q"),
                                  columns=([table[k] for k in kind_ids], names, meshes),  # type: ignore[misc]
                                  native=native, unvouched=unvouched)
     return _parse_all(body, source)

@@ -7,7 +7,7 @@ use meshauthz_core::bundle_rows;
 use meshauthz_core::mtp::rules::DEFAULT_MAX_RULES;
 use meshauthz_core::traffic::PolicyInput;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::{PyBytes, PyList, PyString};
 use std::sync::Mutex;
 
 use crate::errors;
@@ -93,14 +93,14 @@ impl BundlePolicies {
     }
 }
 
-/// The rows of `(kind names, kind per row, names, meshes, flat [start, end] byte spans,
-/// rows not vouched for, native TrafficPermission inputs)`.
+/// The rows of `(kind names, kind per row, names, meshes, flat [start, end] byte spans (native
+/// u64: `memoryview(spans).cast("Q")`), rows not vouched for, native TrafficPermission inputs)`.
 type Rows<'py> = (
     Bound<'py, PyList>,
     Vec<u32>,
     Bound<'py, PyList>,
     Bound<'py, PyList>,
-    Vec<usize>,
+    Bound<'py, PyBytes>,
     Vec<usize>,
     BundlePolicies,
 );
@@ -120,9 +120,28 @@ fn scan_rows<'py>(py: Python<'py>, section: &[u8]) -> PyResult<Option<Rows<'py>>
     };
     let kinds = PyList::new(py, scan.kinds.iter().map(|k| k.as_ref()))?;
     let names = PyList::new(py, scan.rows.iter().map(|r| r.name.as_ref()))?;
-    let meshes = PyList::new(py, scan.rows.iter().map(|r| r.mesh.as_deref()))?;
+    // one str per distinct mesh (a bundle's rows name few)
+    let mut distinct: Vec<(&str, Bound<'py, PyString>)> = Vec::new();
+    let mut mesh_objs: Vec<Option<Bound<'py, PyString>>> = Vec::with_capacity(scan.rows.len());
+    for m in scan.rows.iter().map(|r| r.mesh.as_deref()) {
+        mesh_objs.push(m.map(|m| {
+            if let Some((_, o)) = distinct.iter().find(|(k, _)| *k == m) {
+                return o.clone();
+            }
+            let o = PyString::new(py, m);
+            if distinct.len() < 64 {
+                distinct.push((m, o.clone()));
+            }
+            o
+        }));
+    }
+    let meshes = PyList::new(py, mesh_objs)?;
     let kind = scan.rows.iter().map(|r| r.kind).collect();
-    let spans = scan.rows.iter().flat_map(|r| [r.start, r.end]).collect();
+    let spans: Vec<u8> = (scan.rows.iter())
+        .flat_map(|r| [r.start as u64, r.end as u64])
+        .flat_map(u64::to_ne_bytes)
+        .collect();
+    let spans = PyBytes::new(py, &spans);
     let unvouched = (scan.rows.iter().enumerate())
         .filter(|(_, r)| !r.vouched)
         .map(|(i, _)| i)
