@@ -25,7 +25,9 @@
 //! one the reference accepts with the same values, and a row it vouches for is one the reference's
 //! checks pass without a problem or a warning; every other row is re-validated by those checks.
 //! Decoding is bounded by the section (already inflated with a bound) and by `serde_json`'s
-//! recursion limit (128 levels).
+//! recursion limit (128 levels). From [`PARALLEL_ROWS`] rows on, two threads read one half each
+//! (every row is read on its own; the halves are joined in row order, so the result is the
+//! one-thread scan's).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -510,7 +512,7 @@ fn read_rows<'a>(
 
 /// Sections of at least this many rows are read by two threads (each row is read on its own:
 /// the halves' results are joined in row order, so the scan is the same).
-const PARALLEL_ROWS: usize = 2048;
+pub const PARALLEL_ROWS: usize = 2048;
 
 /// See the module documentation.
 pub fn scan(section: &[u8]) -> Result<Scan<'_>, NotFast> {
