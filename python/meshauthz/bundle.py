@@ -53,7 +53,7 @@ Whatever the core does not reproduce exactly (any row defect, a duplicate object
 kind, a number or string `json.loads` reads otherwise) leaves the section to the reference
 decoder (`_parse_all`: every row parsed and checked here; a defect is its `BundleError`, worded
 and located as before). Measured (bench/RESULTS.md): 10,000 TrafficPermissions to a ready engine
-~5x faster than from YAML, against ~1.1x with every row parsed and checked in Python (the
+~4.5x faster than from YAML, against ~0.7-1.0x with every row parsed and checked in Python (the
 reference: a Python object per field, `check_resource` per row, then the compile step reading
 every body).
 Every malformed bundle is a `BundleError` (never OverflowError, TypeError, ...): for an activated
