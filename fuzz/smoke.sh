@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export RUSTC_BOOTSTRAP=1
 seconds="${FUZZ_SECONDS:-20}"
-targets=(glob selector row_text bundle_sets)
+targets=(glob selector row_text bundle_sets bundle_rows)
 if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked --quiet
 fi

@@ -84,11 +84,16 @@ def test_activation_deserialises_the_compiled_section(monkeypatch: pytest.Monkey
     assert len(b.store) == len(b.resources) and b.store.get("Mesh", "demo").name == "demo"
     assert loaded == []  # neither activating, deciding nor a key lookup read a resource row
     monkeypatch.undo()
-    # the unverified path compiles (and parses every row): the compiled section is never read
-    calls: list[int] = []
-    real = meshauthz._core.bundle_traffic_snapshot
-    monkeypatch.setattr(meshauthz._core, "bundle_traffic_snapshot", lambda *a: (calls.append(1), real(*a))[1])
-    assert _check(mb.loads(data).traffic_engine()) == want and calls == []
+    # the unverified path never inflates the index or the compiled section: its sets are derived
+    # from the resources (and equal the compiled section an honest bundle carries)
+    inflated: list[str] = []
+    real_inflate = mb._inflate
+    monkeypatch.setattr(mb, "_inflate", lambda s, n, src, what="payload": (inflated.append(what),
+                                                                             real_inflate(s, n, src, what))[1])
+    unverified = mb.loads(data)
+    assert _check(unverified.traffic_engine()) == want and inflated == ["resources section"]
+    assert unverified._sections is not None and unverified._sections.derived
+    assert unverified._sections.sets == b._sections.sets
 
 
 def test_lazy_resources_equal_the_loaded_ones() -> None:

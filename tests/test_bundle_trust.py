@@ -28,6 +28,7 @@ import meshauthz
 import meshauthz.bundle as mb
 import meshauthz.loader as loader
 from meshauthz import BundleError, MeshauthzError, ValidationError
+from meshauthz.yaml_source import read_documents
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "universal"
@@ -103,16 +104,31 @@ def test_signed_and_verified_loads_without_revalidation(tmp_path: Path, monkeypa
     b = meshauthz.load_bundle(out, verify_key=PUBLIC_PEM)
     assert b.verified and calls[0] == 0
     assert [r.key for r in b.store] == [r.key for r in meshauthz.load(EXAMPLES)]
-    # the same bundle without a key: re-validated, loads
+    # the same bundle without a key: re-validated, loads (the loader's checks see every row the
+    # core's clean verdict does not vouch for: the resources whose YAML document was not clean)
     b = meshauthz.load_bundle(out)
-    assert not b.verified and calls[0] == len(b.resources) > 0
+    assert not b.verified and calls[0] == _not_clean(b.resources) > 0
+
+
+def _not_clean(resources: list[Any]) -> int:
+    """How many of `resources` (from EXAMPLES) come from a document the native YAML reader did not
+    find clean (`meshauthz_core::yaml::clean`: the verdict the bundle rows get too)."""
+    clean = {(d.file, d.index): d.clean for path in sorted(EXAMPLES.glob("*.yaml"))
+             for d in read_documents(path.read_bytes(), str(path))}
+    return sum(not clean[(r.document.file, r.document.index)] for r in resources)
 
 
 def test_unsigned_is_revalidated_and_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     data = mb.dumps(_resources())
     calls = _count_checks(monkeypatch)
     b = mb.loads(data)
-    assert calls[0] == len(b.resources) and not b.verified
+    assert calls[0] == _not_clean(b.resources) and not b.verified
+    assert _not_clean(b.resources) < len(b.resources)
+    # the reference decoder (the core leaves the section to it): every resource checked
+    monkeypatch.setattr(meshauthz._core, "bundle_rows", lambda body: None)
+    before = calls[0]
+    b = mb.loads(data)
+    assert calls[0] - before == len(b.resources) and not b.verified
     with pytest.raises(BundleError, match="not signed"):
         mb.loads(data, verify_key=KEY.public_key())
 
@@ -349,10 +365,13 @@ def test_cli_activates_a_single_signed_bundle(tmp_path: Path, monkeypatch: pytes
     assert (got, json.loads(capsys.readouterr().out)) == want
     assert compiled == [] and calls[0] == 0  # activated: neither compiled nor re-validated
 
-    for bundle in (signed, unsigned):  # no key: re-validated and compiled from its resources
+    derived: list[int] = []  # no key: re-validated, sets derived from its resources (not its section)
+    real_derive = meshauthz._core.bundle_rows_sets
+    monkeypatch.setattr(meshauthz._core, "bundle_rows_sets", lambda *a: (derived.append(1), real_derive(*a))[1])
+    for bundle in (signed, unsigned):
         got = main([*args, "-f", str(bundle)])
         assert (got, json.loads(capsys.readouterr().out)) == want
-    assert compiled and calls[0] > 0
+    assert derived == [1, 1] and calls[0] > 0
     # a required signature the bundle lacks: one error line, exit 2, no decision
     assert main(["--verify-key", str(public), *args, "-f", str(unsigned)]) == 2
     captured = capsys.readouterr()

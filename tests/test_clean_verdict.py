@@ -167,8 +167,8 @@ dataplanes = st.fixed_dictionaries(
     optional={**ok_env, "probes": st.just({"port": 9000}), "metrics": st.just({"type": "prometheus"})})
 # valid ones (then mutated by the test below)
 ok_dp_tags = st.builds(lambda extra, proto: {"kuma.io/service": "web", **extra, **proto},
-                       st.dictionaries(st.sampled_from(["version", "a/b", "team"]), st.sampled_from(["v1", "a.b", "x:y"]),
-                                       max_size=2),
+                       st.dictionaries(st.sampled_from(["version", "a/b", "team"]),
+                                       st.sampled_from(["v1", "a.b", "x:y"]), max_size=2),
                        st.sampled_from([{}, {"kuma.io/protocol": "http"}, {"kuma.io/protocol": "grpc"}]))
 ok_dp_inbound = st.fixed_dictionaries({"port": st.sampled_from([1, 8080, 65535]), "tags": ok_dp_tags},
                                       optional={"servicePort": st.sampled_from([1, 80, 65535])})
@@ -209,7 +209,8 @@ def test_generator_reaches_clean_documents() -> None:
 
 def test_common_dataplanes_are_clean() -> None:
     text = ("type: Dataplane\nname: web-1\nmesh: default\nnetworking:\n  address: 10.0.0.1\n  inbound:\n"
-            "  - port: 8080\n    servicePort: 80\n    tags: {kuma.io/service: web, kuma.io/protocol: http, version: v1}\n")
+            "  - port: 8080\n    servicePort: 80\n"
+            "    tags: {kuma.io/service: web, kuma.io/protocol: http, version: v1}\n")
     assert check(text)
     # each outside the common shape: the Python validators decide (and word any problem)
     for old, new in (("10.0.0.1", "web.local"), ("kuma.io/service: web, ", ""), ("http,", "HTTP,"),

@@ -114,8 +114,11 @@ def _decisions(store: Any) -> list[Any]:
             if src.mesh != dst.mesh:
                 continue
             for ib in (dst.body.get("networking") or {}).get("inbound") or []:
-                d = engine.check(source=src.name, destination=(dst.name, ib["port"]), mesh=src.mesh)
-                out.append((src.name, dst.name, ib["port"], d.to_dict()))
+                try:  # a mesh no Mesh resource defines is a NotFoundError, the same either way
+                    d: Any = engine.check(source=src.name, destination=(dst.name, ib["port"]), mesh=src.mesh).to_dict()
+                except MeshauthzError as e:
+                    d = (type(e).__name__, str(e))
+                out.append((src.name, dst.name, ib["port"], d))
     return out
 
 

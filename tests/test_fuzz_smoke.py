@@ -29,5 +29,5 @@ def test_fuzz_smoke_run_finds_nothing() -> None:
     env = dict(os.environ, FUZZ_SECONDS=os.environ.get("FUZZ_SECONDS", "15"))
     r = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, env=env, timeout=2300)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
-    for target in ("glob", "selector", "row_text", "bundle_sets"):
+    for target in ("glob", "selector", "row_text", "bundle_sets", "bundle_rows"):
         assert f"fuzz/{target}: ok" in r.stdout, r.stdout

@@ -14,7 +14,7 @@ __all__ = [
     "mtp_subset_is_subset",
     "mtp_subset_iter", "BatchResult", "rbac_check_batch", "traffic_batch_arrow", "traffic_batch_rows",
     "traffic_batch_ids", "traffic_dataplane_ids", "YamlMarks", "yaml_load", "bundle_traffic_sets",
-    "bundle_traffic_snapshot",
+    "bundle_traffic_snapshot", "BundlePolicies", "bundle_rows", "bundle_rows_sets",
 ]
 
 __version__: str
@@ -177,6 +177,31 @@ def bundle_traffic_sets(
 
 def bundle_traffic_snapshot(sets: bytes, resources: bytes, max_rules: int = ...) -> TrafficSnapshot:
     """A `TrafficSnapshot` from a compiled section (BundleError: other version, digest, malformed)."""
+
+@final
+class BundlePolicies:
+    """The compile inputs of the TrafficPermission rows `bundle_rows` vouched for (native)."""
+
+    @property
+    def duplicates(self) -> bool:
+        """Two rows have one store key (type, mesh, name)."""
+    def __len__(self) -> int:
+        """The vouched TrafficPermissions whose inputs are held (0 once `bundle_rows_sets` took them)."""
+
+def bundle_rows(
+    section: bytes,
+) -> tuple[list[str], list[int], list[str], list[Optional[str]], bytes, list[int], BundlePolicies] | None:
+    """A bundle's inflated resources section read by the core: (kind names, kind of each row, names,
+    meshes, flat [start, end] byte spans as native u64s, rows not vouched for, native
+    TrafficPermission inputs), or
+    None when the section is left to the reference decoder (`meshauthz.bundle._parse_all`)."""
+
+def bundle_rows_sets(
+    native: BundlePolicies, meshes: list[Any], dataplanes: list[Any], external_services: list[Any],
+    policies: list[Any], mtp_policies: list[Any], mtp_dataplanes: list[Any], resources: bytes,
+) -> bytes:
+    """`bundle_traffic_sets` for a bundle read by `bundle_rows`: the rows extracted in Python (every
+    kind but the vouched TrafficPermissions) with `native`'s inputs (taken: ValueError on reuse)."""
 
 # --- RBAC (rust/py/src/rbac/) ---------------------------------------------------------------------
 

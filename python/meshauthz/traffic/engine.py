@@ -20,6 +20,7 @@ from ..batch import check_traffic
 from ..errors import InputError, MeshauthzError, NotFoundError, Problem
 from ..resource import Resource
 from ..store import ResourceStore
+from .bundle_rows import rows_sets
 from .compile import Compiled, compile_sets, compile_store, compiled_from_sets
 from .explain import (
     Explanation,
@@ -151,6 +152,12 @@ class TrafficEngine:
     def _bundle_sets(store: ResourceStore, resources_digest: bytes) -> bytes:
         """The compiled section `meshauthz compile` writes for `store`'s resources."""
         return compile_sets(store, resources_digest)
+
+    @staticmethod
+    def _rows_sets(native: Any, kinds: list[Any], row: Any, unvouched: Any, resources_digest: bytes) -> bytes:
+        """The compiled sets of a bundle read natively without a verified signature (derived from
+        its resources: `traffic.bundle_rows`)."""
+        return rows_sets(native, kinds, row, unvouched, resources_digest)
 
     @classmethod
     def from_paths(

@@ -4,6 +4,7 @@
 //! Rule numbers (T2.2, R5.6, M6.2, ...) refer to the specs in `shared/spec/`.
 
 pub mod bundle;
+pub mod bundle_rows;
 pub mod mtp;
 pub mod rbac;
 pub mod selector;

@@ -28,22 +28,44 @@ fn entries<'a, 'b>(v: &'a Value<'b>) -> Option<&'a [(Value<'b>, Value<'b>)]> {
     }
 }
 
-/// Every key a known string (each field once: duplicates were refused by the reader).
-fn fields<'a, 'b>(v: &'a Value<'b>, known: &[&str]) -> Option<Vec<(&'a str, &'a Value<'b>)>> {
-    let e = entries(v)?;
-    let mut out = Vec::with_capacity(e.len());
-    for (k, v) in e {
-        let k = str_of(k)?;
-        if !known.contains(&k) {
-            return None;
-        }
-        out.push((k, v));
+/// The entries of a mapping whose keys are all known strings (no allocation: this runs for every
+/// document and bundle row).
+#[derive(Clone, Copy)]
+struct Fields<'a, 'b>(&'a [(Value<'b>, Value<'b>)]);
+
+impl<'a, 'b> Fields<'a, 'b> {
+    fn len(self) -> usize {
+        self.0.len()
     }
-    Some(out)
+
+    fn iter(self) -> impl Iterator<Item = (&'a str, &'a Value<'b>)> {
+        self.0
+            .iter()
+            .map(|(k, v)| (str_of(k).unwrap_or_default(), v))
+    }
+
+    fn first(self) -> Option<(&'a str, &'a Value<'b>)> {
+        self.iter().next()
+    }
 }
 
-fn get<'a, 'b>(f: &[(&str, &'a Value<'b>)], key: &str) -> Option<&'a Value<'b>> {
-    f.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+/// Every key a string `known` accepts (each field once: duplicates were refused by the reader).
+fn fields_where<'a, 'b>(v: &'a Value<'b>, known: impl Fn(&str) -> bool) -> Option<Fields<'a, 'b>> {
+    let e = entries(v)?;
+    e.iter()
+        .all(|(k, _)| str_of(k).is_some_and(&known))
+        .then_some(Fields(e))
+}
+
+/// Every key one of `known`.
+fn fields<'a, 'b>(v: &'a Value<'b>, known: &[&str]) -> Option<Fields<'a, 'b>> {
+    fields_where(v, |k| known.contains(&k))
+}
+
+fn get<'a, 'b>(f: &Fields<'a, 'b>, key: &str) -> Option<&'a Value<'b>> {
+    f.0.iter()
+        .find(|(k, _)| str_of(k) == Some(key))
+        .map(|(_, v)| v)
 }
 
 /// RFC 1123 subdomain (TP §5.3): `[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*`.
@@ -71,12 +93,28 @@ fn tag_char(c: u8, slash: bool) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_' | b':') || (slash && c == b'/')
 }
 
+/// A mapping of strings to strings (see [`string_map`]).
+#[derive(Clone, Copy)]
+struct StrMap<'a, 'b>(&'a [(Value<'b>, Value<'b>)]);
+
+impl<'a> StrMap<'a, '_> {
+    fn is_empty(self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn iter(self) -> impl Iterator<Item = (&'a str, &'a str)> {
+        self.0
+            .iter()
+            .map(|(k, v)| (str_of(k).unwrap_or_default(), str_of(v).unwrap_or_default()))
+    }
+}
+
 /// `Optional[Dict[StrictStr, Optional[StrictStr]]]` with only string values.
-fn string_map<'a>(v: &'a Value<'_>) -> Option<Vec<(&'a str, &'a str)>> {
+fn string_map<'a, 'b>(v: &'a Value<'b>) -> Option<StrMap<'a, 'b>> {
     let e = entries(v)?;
     e.iter()
-        .map(|(k, v)| Some((str_of(k)?, str_of(v)?)))
-        .collect()
+        .all(|(k, v)| str_of(k).is_some() && str_of(v).is_some())
+        .then_some(StrMap(e))
 }
 
 fn opt_string_map(v: Option<&Value<'_>>) -> bool {
@@ -127,7 +165,7 @@ fn selectors(v: Option<&Value<'_>>) -> bool {
                     !k.is_empty()
                         && k.bytes().all(|c| tag_char(c, true))
                         && !v.is_empty()
-                        && (*v == "*" || v.bytes().all(|c| tag_char(c, true)))
+                        && (v == "*" || v.bytes().all(|c| tag_char(c, true)))
                 })
         })
 }
@@ -195,7 +233,7 @@ fn qualifier(v: &Value<'_>) -> bool {
     };
     f.first()
         .is_some_and(|(first, _)| f.iter().all(|(k, _)| family(k) == family(first)))
-        && f.iter().all(|(k, v)| match *k {
+        && f.iter().all(|(k, v)| match k {
             "targetRef" => target_ref(v),
             "to" | "from" => fields(v, &["targetRef"])
                 .is_some_and(|h| get(&h, "targetRef").is_some_and(target_ref)),
@@ -289,7 +327,7 @@ fn mtp_target_ref(v: &Value<'_>, top: bool) -> bool {
                 && !(labels.is_some() && named)
         }
         Some(Some("MeshSubset")) if !top => {
-            f.iter().all(|(k, _)| matches!(*k, "kind" | "tags"))
+            f.iter().all(|(k, _)| matches!(k, "kind" | "tags"))
                 && get(&f, "tags").is_none_or(|t| {
                     string_map(t).is_some_and(|m| {
                         m.iter().all(|(k, v)| {
@@ -357,8 +395,7 @@ pub fn clean_universal(doc: &Value<'_>) -> bool {
         "Dataplane" => &["networking"],
         _ => return false,
     };
-    let known: Vec<&str> = ENVELOPE.iter().chain(body.iter()).copied().collect();
-    let Some(f) = fields(doc, &known) else {
+    let Some(f) = fields_where(doc, |k| ENVELOPE.contains(&k) || body.contains(&k)) else {
         return false;
     };
     let mesh_scoped = matches!(
@@ -452,7 +489,8 @@ pub fn tp_selectors<'a>(doc: &'a Value<'_>) -> Option<(Vec<Selector<'a>>, Vec<Se
             .iter()
             .map(|item| {
                 let f = fields(item, &["match"])?;
-                get(&f, "match").and_then(string_map)
+                let tags = get(&f, "match").and_then(string_map)?;
+                Some(tags.iter().collect())
             })
             .collect()
     };
