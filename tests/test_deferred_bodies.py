@@ -104,10 +104,7 @@ def _same_load(lazy: LoadResult, eager: LoadResult) -> None:
 def _decisions(store: Any) -> list[Any]:
     """Every (source, destination inbound) decision of every mesh."""
     engine = TrafficEngine(store)
-    meshes = {m.name for m in store.list("Mesh")}
-    # a (mutated) Dataplane of a mesh with no Mesh resource is not decided: the engine refuses it
-    # (NotFoundError), deferred or not
-    dps = [r for r in store.list("Dataplane") if r.mesh in meshes]
+    dps = store.list("Dataplane")
     out = []
     for src in dps:
         for dst in dps:
