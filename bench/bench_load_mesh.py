@@ -17,10 +17,8 @@ import collections
 import os
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable
 
 import yaml
 
@@ -28,16 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import meshauthz  # noqa: E402
 import workloads  # noqa: E402
-
-
-def best(rounds: int, **fns: Callable[[], Any]) -> dict[str, float]:
-    out = {k: float("inf") for k in fns}
-    for _ in range(rounds):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            out[k] = min(out[k], time.perf_counter() - t0)
-    return out
+from bench_load import best  # noqa: E402
 
 
 def main() -> None:

@@ -461,11 +461,10 @@ impl<'a> ByteIndex<'a> {
     }
 }
 
-/// The value of the one document in `text[span]` (a [`Document::span`] of `text`), read again
-/// without positions: the value the stream's read gave it. An error when the span does not hold
-/// exactly one document with a value (never the case for a span this module recorded).
-pub fn reread(text: &str, span: (usize, usize)) -> Result<Value<'_>, Error> {
-    let fail = |message: &str| Error {
+/// An error about a span given to [`reread`] / [`reread_positions`] (never the case for a span this
+/// module recorded).
+fn span_error(message: &str) -> Error {
+    Error {
         message: message.to_owned(),
         document: 0,
         line: 0,
@@ -473,17 +472,35 @@ pub fn reread(text: &str, span: (usize, usize)) -> Result<Value<'_>, Error> {
         code: "yaml",
         outside_subset: false,
         scanned: 0,
-    };
+    }
+}
+
+/// The one document with a value in `text[span]`, read again (with positions or without).
+fn one_document(text: &str, span: (usize, usize), positions: bool) -> Result<Document<'_>, Error> {
     let part = text
         .get(span.0..span.1)
-        .ok_or_else(|| fail("the document's span is not in the text"))?;
-    let mut docs = load_values(part)?.into_iter();
+        .ok_or_else(|| span_error("the document's span is not in the text"))?;
+    let docs = if positions {
+        load(part)?
+    } else {
+        load_values(part)?
+    };
+    let mut docs = docs.into_iter();
     match (docs.next(), docs.next()) {
-        (Some(Document { value: Some(v), .. }), None) => Ok(v),
-        _ => Err(fail(
+        (Some(d @ Document { value: Some(_), .. }), None) => Ok(d),
+        _ => Err(span_error(
             "the document's span does not hold exactly one document",
         )),
     }
+}
+
+/// The value of the one document in `text[span]` (a [`Document::span`] of `text`), read again
+/// without positions: the value the stream's read gave it. An error when the span does not hold
+/// exactly one document with a value (never the case for a span this module recorded).
+pub fn reread(text: &str, span: (usize, usize)) -> Result<Value<'_>, Error> {
+    one_document(text, span, false)?
+        .value
+        .ok_or_else(|| span_error("the document's span holds no value"))
 }
 
 /// The positions of the one document in `text[span]` (a [`Document::span`] of `text`, starting on
@@ -494,32 +511,11 @@ pub fn reread_positions(
     span: (usize, usize),
     line: u32,
 ) -> Result<HashMap<Vec<Key>, Mark>, Error> {
-    let part = text.get(span.0..span.1).ok_or_else(|| Error {
-        message: "the document's span is not in the text".to_owned(),
-        document: 0,
-        line: 0,
-        column: 0,
-        code: "yaml",
-        outside_subset: false,
-        scanned: 0,
-    })?;
-    let mut docs = load(part)?.into_iter();
-    match (docs.next(), docs.next()) {
-        (Some(d @ Document { value: Some(_), .. }), None) => Ok(d
-            .positions
-            .into_iter()
-            .map(|(path, (l, c))| (path, (l.saturating_add(line.saturating_sub(1)), c)))
-            .collect()),
-        _ => Err(Error {
-            message: "the document's span does not hold exactly one document".to_owned(),
-            document: 0,
-            line: 0,
-            column: 0,
-            code: "yaml",
-            outside_subset: false,
-            scanned: 0,
-        }),
-    }
+    Ok(one_document(text, span, true)?
+        .positions
+        .into_iter()
+        .map(|(path, (l, c))| (path, (l.saturating_add(line.saturating_sub(1)), c)))
+        .collect())
 }
 
 fn outside(message: &str, document: usize, mark: Mark) -> Error {
