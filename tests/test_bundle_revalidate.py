@@ -15,10 +15,7 @@ same resources and the same traffic decision for every pair of dataplanes; `vali
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import struct
-import zlib
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -34,6 +31,7 @@ import meshauthz.bundle as mb
 from meshauthz import BundleError, MeshauthzError, ValidationError, _core
 from meshauthz.loader import LoadResult, resource_from_document
 from meshauthz.yaml_source import Document, read_documents
+from test_bundle_trust import _assemble, _sections
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_VECTORS = ROOT.parent / "shared" / "vectors"
@@ -314,26 +312,10 @@ def test_generated_outcomes_cover_loads_and_refusals() -> None:
 # ---- forged rows ---------------------------------------------------------------------------------
 
 
-def _sections(data: bytes) -> tuple[bytes, bytes, bytes]:
-    _, _, _, _, _, offset = mb._header(data, "t")
-    table = struct.unpack_from(">IIIIII", data, offset)
-    at, out = offset + 24, []
-    for i in (0, 2, 4):
-        stream = data[at:at + table[i]]
-        out.append(zlib.decompress(stream) if stream else b"")
-        at += table[i]
-    return out[0], out[1], out[2]
-
-
 def _forge(data: bytes, resources: bytes) -> bytes:
     """`data` with another resources section, checksum recomputed (unsigned)."""
     index, _, sets = _sections(data)
-    streams = [zlib.compress(x) if x else b"" for x in (index, resources, sets)]
-    payload = struct.pack(">IIIIII", len(streams[0]), len(index), len(streams[1]), len(resources),
-                          len(streams[2]), len(sets)) + b"".join(streams)
-    size = len(index) + len(resources) + len(sets)
-    digest = hashlib.sha256(struct.pack(">BQ", 0, size) + payload).digest()
-    return mb.MAGIC + mb._HEADER.pack(mb.FORMAT_VERSION, 0, size, digest) + payload
+    return _assemble(data, index, resources, sets)
 
 
 _BASE = mb.dumps(meshauthz.validate(ROOT / "examples" / "universal").resources)
