@@ -360,7 +360,10 @@ def rbac_go_quote(s: str) -> str:
 # targetRef tuple: (kind, name, namespace, labels, tags, proxyTypes, sectionName); "" / {} / [] = unset.
 _TargetRef = tuple[str, str, str, dict[str, str], dict[str, str], list[str], str]
 # policy: (core name, mesh, labels, targetRef, [(from targetRef, action)])
-_Policy = tuple[str, str, dict[str, str], _TargetRef, list[tuple[_TargetRef, str]]]
+# (name, mesh, labels, targetRef, from items), or (name, mesh, labels, doc, doc) with `doc` the
+# YamlMarks of a deferred MeshTrafficPermission document (its inputs kept natively by the reader)
+_Policy = (tuple[str, str, dict[str, str], _TargetRef, list[tuple[_TargetRef, str]]]
+           | tuple[str, str, dict[str, str], YamlMarks, YamlMarks])
 # dataplane: (core name, mesh, labels, [(port, inbound name, tags, ignored)], (builtin, gateway tags) | None)
 _Dataplane = tuple[str, str, dict[str, str], list[tuple[int, str, dict[str, str], bool]],
                    tuple[bool, dict[str, str]] | None]

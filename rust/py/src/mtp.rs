@@ -13,6 +13,9 @@ use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
+use crate::errors;
+use crate::yaml::YamlMarks;
+
 type Map = BTreeMap<String, String>;
 /// Kuma's rule list (M6.4): [(subset strings, action)].
 pub(crate) type PyRules = Vec<(Vec<String>, &'static str)>;
@@ -43,7 +46,9 @@ impl Hasher for AddrHasher {
 ///
 /// Input shapes (""/{}/[] = not set):
 /// targetRef: (kind, name, namespace, labels, tags, proxyTypes, sectionName);
-/// policy: (name, mesh, labels, targetRef, [(from targetRef, action)]);
+/// policy: (name, mesh, labels, targetRef, [(from targetRef, action)]), or
+/// (name, mesh, labels, doc, doc) with `doc` the `YamlMarks` of a document read with its body
+/// deferred (its targetRefs and actions read natively);
 /// dataplane: (name, mesh, labels, [(port, name, tags, ignored)], gateway: (builtin, tags) | None).
 #[derive(Default)]
 pub(crate) struct Converter<'py> {
@@ -119,6 +124,27 @@ impl<'py> Converter<'py> {
     pub(crate) fn policy(&mut self, o: &Bound<'py, PyAny>) -> PyResult<MtpPolicy> {
         let t = tuple(o, 5, "MeshTrafficPermission")?;
         let name = self.str(&*t.get_borrowed_item(0)?)?;
+        let top = t.get_borrowed_item(3)?;
+        if let Ok(doc) = top.cast::<YamlMarks>() {
+            // a document read with its body deferred: the YAML reader kept its targetRefs and
+            // actions natively (issue #13: no Python body is built); fail closed when it did not
+            let (target_ref, from) = doc.get().mtp_parts().ok_or_else(|| {
+                errors::evaluation(
+                    o.py(),
+                    format!(
+                        "MeshTrafficPermission {name}: its document's compile inputs were not \
+                         kept by the YAML reader"
+                    ),
+                )
+            })?;
+            return Ok(MtpPolicy {
+                mesh: self.str(&*t.get_borrowed_item(1)?)?,
+                labels: self.map(&*t.get_borrowed_item(2)?)?,
+                target_ref,
+                from,
+                name,
+            });
+        }
         let from = self.list(&*t.get_borrowed_item(4)?, |c, item| {
             let it = tuple(item, 2, "from item")?;
             let target_ref = c.target_ref(&*it.get_borrowed_item(0)?)?;

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use ahash::AHashMap;
 use std::sync::{Arc, OnceLock};
 
+use meshauthz_core::yaml::mtp_table::{MtpParts, MtpTable};
 use meshauthz_core::yaml::table::SelectorTable;
 use meshauthz_core::yaml::{self, Key, Mark, Scalar, Value};
 use pyo3::prelude::*;
@@ -29,6 +30,8 @@ struct Deferred {
     spans: Vec<Option<(usize, usize, u32)>>,
     /// Per slot: a deferred TrafficPermission's selectors (the traffic compile's inputs).
     selectors: SelectorTable,
+    /// Per slot: a deferred MeshTrafficPermission's compile inputs (top targetRef, `from` items).
+    mtps: MtpTable,
     /// Per slot, deferred or not: the span and first line its positions are read from alone
     /// (None: the document has no span of its own; the whole stream's positions answer).
     alone: Vec<Option<(usize, usize, u32)>>,
@@ -104,6 +107,14 @@ impl YamlMarks {
                 })
                 .collect(),
         )
+    }
+}
+
+impl YamlMarks {
+    /// A deferred MeshTrafficPermission's top targetRef and `from` items, read natively when the
+    /// stream was (None: this document's were not kept).
+    pub(crate) fn mtp_parts(&self) -> Option<MtpParts> {
+        self.stream.deferred.get()?.mtps.get(self.slot)
     }
 }
 
@@ -405,9 +416,10 @@ fn created_of(doc: &yaml::Document<'_>, clean: bool) -> Option<Created> {
 /// Read a YAML stream: ([(index, value, marks, clean, created, deferred)], None) — `clean`: a
 /// Universal document of a hot kind that loads with no problem and no warning
 /// (`meshauthz_core::yaml::clean`); `created`: its creationTime resolved (see `Created`);
-/// `deferred` (only with `defer`, only clean TrafficPermissions): `value` holds the envelope alone
-/// (`clean::ENVELOPE`), the whole value is `marks.value(...)`, read again from the text when
-/// asked for, and the selectors are kept natively for the traffic compile — or
+/// `deferred` (only with `defer`, only clean TrafficPermissions and MeshTrafficPermissions): `value`
+/// holds the envelope alone (`clean::ENVELOPE`), the whole value is `marks.value(...)`, read again
+/// from the text when asked for, and the compile inputs (a TP's selectors, an MTP's targetRefs and
+/// actions) are kept natively for the engines — or
 /// (None, (message, document, line, column, code, outside_subset)) when the text has a problem or
 /// uses YAML outside the native subset (the caller then reads it with the reference loader).
 #[pyfunction]
@@ -429,6 +441,7 @@ fn yaml_load<'py>(
     let mut spans: Vec<Option<(usize, usize, u32)>> = Vec::new();
     let mut alone: Vec<Option<(usize, usize, u32)>> = Vec::new();
     let mut selectors = SelectorTable::default();
+    let mut mtps = MtpTable::default();
     let mut out = Vec::new();
     let mut failure: Option<PyErr> = None;
     // Each document is converted as soon as it is read: only one document's native values are
@@ -446,22 +459,28 @@ fn yaml_load<'py>(
     {
         // Converts one read document (and its clean verdict) into Python objects; false = stop.
         let mut accept = |doc: yaml::Document<'_>, clean: bool| -> bool {
-            // deferred: a clean TrafficPermission that reads again alone, its selectors kept
-            // natively (the traffic compile's inputs). The other clean kinds are read whole:
-            // their engines (MeshTrafficPermission's, the Authorizer) read every body, so
-            // deferring them would only parse each document twice.
+            // deferred: a clean TrafficPermission or MeshTrafficPermission that reads again
+            // alone, its compile inputs kept natively (a TP's selectors; an MTP's targetRefs and
+            // actions: the traffic and MTP engines compile from them). The other clean kinds are
+            // read whole: their engines (the Authorizer, the traffic compile's Dataplane rows)
+            // read every body, so deferring them would only parse each document twice.
             let mut deferred = false;
             let mut span = None;
             let mut kept = None;
+            let mut mtp = None;
             if let (true, true, Some(v), Some(s)) = (defer, clean, &doc.value, doc.span) {
                 kept = yaml::clean::tp_selectors(v);
-                if kept.is_some() {
+                if kept.is_none() {
+                    mtp = yaml::clean::mtp_inputs(v);
+                }
+                if kept.is_some() || mtp.is_some() {
                     deferred = true;
                     span = Some((s.0, s.1, doc.line));
                 }
             }
-            if !selectors.push(kept.as_ref().map(|(s, d)| (s.as_slice(), d.as_slice()))) {
-                // the table is full: this one is read whole
+            let pushed = selectors.push(kept.as_ref().map(|(s, d)| (s.as_slice(), d.as_slice())));
+            if !(mtps.push(mtp.as_ref()) && pushed) {
+                // a table is full: this one is read whole
                 deferred = false;
                 span = None;
             }
@@ -512,12 +531,14 @@ fn yaml_load<'py>(
         return Err(e);
     }
     selectors.seal();
+    mtps.seal();
     spans.shrink_to_fit();
     alone.shrink_to_fit();
     // set once, here: the handles created above see it from now on
     let _ = stream.deferred.set(Deferred {
         spans,
         selectors,
+        mtps,
         alone,
         positions: OnceLock::new(),
     });
