@@ -277,7 +277,15 @@ impl<'a, 'py> Convert<'a, 'py> {
             for (k, v) in entries {
                 if let Value::Scalar(Scalar::Str, key) = k {
                     if yaml::clean::ENVELOPE.contains(&key.as_ref()) {
-                        dict.set_item(self.value(k)?, self.value(v)?)?;
+                        let value = match v {
+                            // a name is one document's own: not worth a cache entry (100,000
+                            // entries freed after the read leave the allocator's heap in holes)
+                            Value::Scalar(Scalar::Str, name) if key == "name" => {
+                                PyString::new(self.py, name).into_any()
+                            }
+                            _ => self.value(v)?,
+                        };
+                        dict.set_item(self.value(k)?, value)?;
                     }
                 }
             }
@@ -438,11 +446,14 @@ fn yaml_load<'py>(
         deferred: OnceLock::new(),
     });
     let mut conv = Convert::new(py, make_timestamp, make_date, construct);
-    let mut spans: Vec<Option<(usize, usize, u32)>> = Vec::new();
-    let mut alone: Vec<Option<(usize, usize, u32)>> = Vec::new();
+    // sized once from the number of document markers (growing by doubling leaves the freed
+    // halves behind as holes in the allocator's heap: resident memory after a large read)
+    let estimate = stream.text.matches("\n---").count() + 1;
+    let mut spans: Vec<Option<(usize, usize, u32)>> = Vec::with_capacity(estimate);
+    let mut alone: Vec<Option<(usize, usize, u32)>> = Vec::with_capacity(estimate);
     let mut selectors = SelectorTable::default();
     let mut mtps = MtpTable::default();
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(estimate);
     let mut failure: Option<PyErr> = None;
     // Each document is converted as soon as it is read: only one document's native values are
     // alive at a time (peak memory stays that of the Python objects).
