@@ -129,7 +129,8 @@ def rss_growth(n: int, kind: str = "TrafficPermission", defer: bool = True) -> t
     deferred)."""
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "policies.yaml"
-        path.write_text(traffic_permissions_yaml(n) if kind == "TrafficPermission" else mesh_traffic_permissions_yaml(n))
+        tp = kind == "TrafficPermission"
+        path.write_text(traffic_permissions_yaml(n) if tp else mesh_traffic_permissions_yaml(n))
         code = (
             "import gc, meshauthz, sys, time\n"
             "from meshauthz.traffic.engine import TrafficEngine\n"

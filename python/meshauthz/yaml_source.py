@@ -59,8 +59,9 @@ class Document:
 
     `positions` maps a path to its (line, column); documents read natively keep them in native
     memory (`marks`) and build the dict only when asked for it. A *deferred* document (read with
-    `read_documents(..., defer=True)`: clean TrafficPermissions and MeshTrafficPermissions) holds only its envelope (`envelope`); its
-    whole `value` is read again natively from the stream's text on first access (`reread`)."""
+    `read_documents(..., defer=True)`: clean TrafficPermissions and MeshTrafficPermissions) holds
+    only its envelope (`envelope`); its whole `value` is read again natively from the stream's text
+    on first access (`reread`)."""
 
     __slots__ = ("_value", "file", "index", "_positions", "_marks", "clean", "created", "deferred")
 
