@@ -243,7 +243,9 @@ mod tests {
             "  from: [{targetRef: {kind: Mesh}, default: {action: Allow}}]\n",
         ));
         let a = (
-            target("Dataplane", |t| t.labels = map(&[("app", "web"), ("team", "x")])),
+            target("Dataplane", |t| {
+                t.labels = map(&[("app", "web"), ("team", "x")])
+            }),
             vec![
                 FromItem {
                     target_ref: target("MeshSubset", |t| {
