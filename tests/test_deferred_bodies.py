@@ -112,16 +112,24 @@ def _outcome(call: Any, *args: Any, **kwargs: Any) -> Any:
     return got.to_dict() if hasattr(got, "to_dict") else got
 
 
-def _decisions(store: Any) -> list[Any]:
+def _ports(store: Any) -> dict[tuple[Optional[str], str], list[Any]]:
+    """Each Dataplane's inbound ports (read from its body)."""
+    return {(r.mesh, r.name): [ib["port"] for ib in (r.body.get("networking") or {}).get("inbound") or []]
+            for r in store.list("Dataplane")}
+
+
+def _decisions(store: Any, ports: Optional[dict[tuple[Optional[str], str], list[Any]]] = None) -> list[Any]:
     """Every (source, destination inbound) decision of every mesh: the traffic engine's (E4 included)
     and the MtpEngine's (decision, matched policies, Kuma's rule list). A mesh no Mesh resource
-    defines is a NotFoundError, the same either way."""
+    defines is a NotFoundError, the same either way. `ports`: each Dataplane's inbound ports, known
+    without reading this store's bodies (default: read from them)."""
+    if ports is None:
+        ports = _ports(store)
     engine, mtp = TrafficEngine(store), MtpEngine(store)
     dps = store.list("Dataplane")
     out = []
     for dst in dps:
-        for ib in (dst.body.get("networking") or {}).get("inbound") or []:
-            port = ib["port"]
+        for port in ports[(dst.mesh, dst.name)]:
             out.append((dst.name, port, _outcome(mtp.matched_policies, dst.name, port, dst.mesh),
                         _outcome(mtp.select_rules, dst.name, port, "as_listed", dst.mesh)))
             for src in dps:
@@ -209,6 +217,8 @@ def test_building_engines_reads_no_mesh_traffic_permission_body() -> None:
     from meshauthz.traffic.compile import compile_sets
     compile_sets(store, b"\0" * 32)
     assert all(body_deferred(r) is not None for r in mtps)  # no body built by any of them
+    dps = store.list("Dataplane")  # nor any Dataplane's (those of the clean shape are deferred)
+    assert sum(body_deferred(r) is not None for r in dps) >= 3
     # read afterwards, they are what the engines compiled
     eager = _store("---\n".join(p.read_text() for p in sorted((ROOT / "examples" / "universal").glob("*.yaml"))),
                    defer=False)
@@ -311,10 +321,11 @@ def _same_deferred_or_not(text: str, read: str, data: st.DataObject) -> None:
     if read == "before":
         for r in store:
             _ = r.body
-    got = _decisions(store)
-    if read == "never":
+    eager_store = meshauthz.ResourceStore(eager.resources)
+    got = _decisions(store, _ports(eager_store))  # (the ports read from the eager copy)
+    if read == "never":  # no engine read a body (TrafficPermission, MTP or Dataplane)
         assert all(body_deferred(r) is not None for r in lazy.resources if type(r) is DeferredResource)
-    assert got == _decisions(meshauthz.ResourceStore(eager.resources))
+    assert got == _decisions(eager_store)
     if read == "after":
         for r in store:
             _ = r.body
@@ -331,7 +342,8 @@ def test_generated_streams_reach_deferred_documents() -> None:
     assert not _load(WORLD, defer=True).problems  # the generated streams' world is valid
     out = _load(text, defer=True)
     assert not out.problems
-    assert [r.name for r in out.resources if body_deferred(r) is not None] == ["t", "u"]
+    # the world's Dataplanes are of the clean shape: deferred too
+    assert [r.name for r in out.resources if body_deferred(r) is not None] == [f"dp-{i}" for i in range(5)] + ["t", "u"]
     decisions = dict(((row[0], row[1]), row[3]["allowed"])
                      for row in _decisions(meshauthz.ResourceStore(out.resources)) if len(row) == 5)
     assert decisions[("dp-0", "dp-1")] is True and decisions[("dp-0", "dp-2")] is False  # tp t, T2.2
@@ -438,6 +450,46 @@ def test_engines_fail_closed_on_a_bad_mesh_traffic_permission_handle(handle: str
     (bad,) = read_documents(MTP, "f")  # a real handle whose inputs were not kept
     monkeypatch.setattr(mtp_compile, "body_deferred",
                         lambda r: object() if handle == "unknown" else bad._marks)
+    with pytest.raises(MeshauthzError):
+        TrafficEngine(store)
+    with pytest.raises(MeshauthzError):
+        MtpEngine(store).matched_policies("dp-1", 8001, "default")
+
+
+DP = "type: Dataplane\nname: dp\nmesh: default\nnetworking:\n  address: 10.0.0.9\n  inbound:\n" \
+     "    - {port: 80, tags: {kuma.io/service: web}}\n"
+
+
+def test_inbounds_of_a_dataplane_not_deferred_are_refused() -> None:
+    (doc,) = read_documents(DP, "f")  # not deferred: no native inbounds
+    assert doc.clean and not doc.deferred
+    with pytest.raises(MeshauthzError, match="not kept"):
+        _core.MtpSet([], [("dp", "default", {}, doc._marks, None)])
+    with pytest.raises(MeshauthzError, match="not kept"):
+        _core.TrafficSnapshot([], [("default", "dp", doc._marks, None)], [], [], [], [])
+    (deferred,) = read_documents(DP, "f", defer=True)
+    assert deferred.deferred
+    snap = _core.TrafficSnapshot([], [("default", "dp", deferred._marks, None)], [], [], [], [])
+    assert len(snap) == 0  # (no policy) the row compiled from the native inbounds
+    mtps = _core.MtpSet([], [("dp", "default", {}, deferred._marks, None)])
+    assert mtps.has_dataplane("default", "dp")
+
+
+@pytest.mark.parametrize("handle", ["unknown", "not deferred"])
+def test_engines_fail_closed_on_a_bad_dataplane_handle(handle: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from meshauthz.mtp import compile as mtp_compile
+    from meshauthz.traffic import compile as traffic_compile
+
+    store = _store(WORLD, defer=True)
+    assert all(body_deferred(r) is not None for r in store.list("Dataplane"))
+    (bad,) = read_documents(DP, "f")
+    stand_in = object() if handle == "unknown" else bad._marks
+
+    def fake(r: Resource) -> Any:
+        return stand_in if r.kind.name == "Dataplane" else None
+
+    monkeypatch.setattr(traffic_compile, "body_deferred", fake)
+    monkeypatch.setattr(mtp_compile, "body_deferred", fake)
     with pytest.raises(MeshauthzError):
         TrafficEngine(store)
     with pytest.raises(MeshauthzError):

@@ -44,6 +44,11 @@ def policy_tuple(r: Resource) -> tuple[Any, ...]:
 
 
 def dataplane_tuple(r: Resource) -> tuple[Any, ...]:
+    """The `MtpSet` / traffic compile input of one Dataplane; a body not read yet is passed as its
+    document handle (its inbounds kept natively by the YAML reader; the clean shape has no gateway)."""
+    doc = body_deferred(r)
+    if doc is not None:
+        return (r.name, r.mesh or "default", r.labels, doc, None)
     net = r.body.get("networking") or {}
     inbounds = [(int(i.get("port") or 0), str(i.get("name") or ""), _str_map(i.get("tags")),
                  i.get("state") == "Ignored") for i in net.get("inbound") or [] if isinstance(i, dict)]

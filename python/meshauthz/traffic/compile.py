@@ -185,6 +185,10 @@ def _rows(store: StoreSnapshot, meshes: dict[str, MeshInfo]) -> _Rows:
     MTP dataplanes."""
     dps = []
     for r in store.list("Dataplane"):
+        doc = body_deferred(r)
+        if doc is not None:  # inbounds kept natively by the YAML reader (the clean shape: no gateway)
+            dps.append((r.mesh or "", r.name, doc, None))
+            continue
         net = r.body.get("networking") or {}
         inbounds = []
         for i, ib in enumerate(net.get("inbound") or []):

@@ -49,7 +49,8 @@ impl Hasher for AddrHasher {
 /// policy: (name, mesh, labels, targetRef, [(from targetRef, action)]), or
 /// (name, mesh, labels, doc, doc) with `doc` the `YamlMarks` of a document read with its body
 /// deferred (its targetRefs and actions read natively);
-/// dataplane: (name, mesh, labels, [(port, name, tags, ignored)], gateway: (builtin, tags) | None).
+/// dataplane: (name, mesh, labels, [(port, name, tags, ignored)] | YamlMarks of a deferred Dataplane
+/// document, gateway: (builtin, tags) | None).
 #[derive(Default)]
 pub(crate) struct Converter<'py> {
     strings: HashMap<usize, (Bound<'py, PyAny>, String), BuildHasherDefault<AddrHasher>>,
@@ -166,6 +167,45 @@ impl<'py> Converter<'py> {
     }
     pub(crate) fn dataplane(&mut self, o: &Bound<'py, PyAny>) -> PyResult<MtpDataplane> {
         let t = tuple(o, 5, "Dataplane")?;
+        let rows = t.get_borrowed_item(3)?;
+        if let Ok(doc) = rows.cast::<YamlMarks>() {
+            // a document read with its body deferred: its inbounds kept natively by the YAML
+            // reader (the clean shape: no inbound name or state, no gateway); fail closed when not
+            let name = self.str(&*t.get_borrowed_item(0)?)?;
+            let inbounds = doc.get().dataplane_inbounds().ok_or_else(|| {
+                errors::evaluation(
+                    o.py(),
+                    format!(
+                        "Dataplane {name}: its document's inbounds were not kept by the YAML reader"
+                    ),
+                )
+            })?;
+            let gw = t.get_borrowed_item(4)?;
+            let gateway = if gw.is_none() {
+                None
+            } else {
+                let g = tuple(&gw, 2, "gateway")?;
+                Some(MtpGateway {
+                    builtin: g.get_borrowed_item(0)?.extract()?,
+                    tags: self.map(&*g.get_borrowed_item(1)?)?,
+                })
+            };
+            return Ok(MtpDataplane {
+                name,
+                mesh: self.str(&*t.get_borrowed_item(1)?)?,
+                labels: self.map(&*t.get_borrowed_item(2)?)?,
+                inbounds: inbounds
+                    .into_iter()
+                    .map(|(port, tags)| MtpInbound {
+                        port,
+                        name: String::new(),
+                        tags: tags.into_iter().collect(),
+                        ignored: false,
+                    })
+                    .collect(),
+                gateway,
+            });
+        }
         let inbounds = self.list(&*t.get_borrowed_item(3)?, |c, i| {
             let i = tuple(i, 4, "inbound")?;
             Ok(MtpInbound {
