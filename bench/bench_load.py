@@ -3,6 +3,7 @@
 One run with ratios (the closing note of issue #13; use a --release build)::
 
     .venv/bin/python bench/bench_load.py            # N=10000 policies, 1,000-user RBAC file, 100k RSS
+                                                    # (TrafficPermissions, MeshTrafficPermissions)
     .venv/bin/python -m pytest bench/bench_load.py --benchmark-only -p no:randomly
 
 Every timing is the best of several interleaved rounds (the machine is shared); each ratio compares
@@ -112,22 +113,43 @@ def best(rounds: int, **fns: Callable[[], Any]) -> dict[str, float]:
     return out
 
 
-def rss_growth(n: int) -> float:
-    """MB added to a fresh process's RSS by loading `n` TrafficPermissions (and keeping them)."""
+def mesh_traffic_permissions_yaml(n: int) -> str:
+    """A Mesh and `n` clean MeshTrafficPermissions (1,000 targeted apps, 700 client services)."""
+    return MESH + "---\n".join(
+        f"type: MeshTrafficPermission\nname: mtp-{i}\nmesh: default\nspec:\n  targetRef:\n    kind: Dataplane\n"
+        f"    labels:\n      app: svc-{i % 1000}\n  from:\n    - targetRef:\n        kind: MeshSubset\n"
+        f"        tags:\n          kuma.io/service: client-{i % 700}\n      default:\n        action: Allow\n"
+        for i in range(n))
+
+
+def rss_growth(n: int, kind: str = "TrafficPermission", defer: bool = True) -> tuple[float, float, float]:
+    """(MB added to a fresh process's RSS by loading `n` policies of `kind` and keeping them, MB
+    added by a TrafficEngine built on them too, seconds of that build). `defer=False`: every body
+    read whole at load (`loader.DEFER_BODIES`; for MeshTrafficPermissions, as before they were
+    deferred)."""
     with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / "tps.yaml"
-        path.write_text(traffic_permissions_yaml(n))
+        path = Path(d) / "policies.yaml"
+        tp = kind == "TrafficPermission"
+        path.write_text(traffic_permissions_yaml(n) if tp else mesh_traffic_permissions_yaml(n))
         code = (
-            "import gc, meshauthz, sys\n"
+            "import gc, meshauthz, sys, time\n"
+            "from meshauthz.traffic.engine import TrafficEngine\n"
+            f"meshauthz.loader.DEFER_BODIES = {defer}\n"
             "def rss():\n"
             "    return int(open('/proc/self/statm').read().split()[1]) * 4096 / 2**20\n"
             "before = rss()\n"
             "store = meshauthz.load(sys.argv[1])\n"
             "gc.collect()\n"
-            "print(rss() - before, len(store))\n"
+            "loaded = rss() - before\n"
+            "t = time.perf_counter()\n"
+            "engine = TrafficEngine(store)\n"
+            "built = time.perf_counter() - t\n"
+            "gc.collect()\n"
+            "print(loaded, rss() - before, built, len(store))\n"
         )
         out = subprocess.run([sys.executable, "-c", code, str(path)], check=True, capture_output=True, text=True)
-        return float(out.stdout.split()[0])
+        loaded, with_engine, built = map(float, out.stdout.split()[:3])
+        return loaded, with_engine, built
 
 
 def main() -> None:
@@ -204,7 +226,13 @@ def main() -> None:
               "   what activation defers, built on first use)")
 
     n = int(os.environ.get("RSS_N", "100000"))
-    print(f"\n{n:,} policies resident: +{rss_growth(n):.0f} MB RSS (target <= 150 MB)")
+    for kind in ("TrafficPermission", "MeshTrafficPermission"):
+        loaded, with_engine, built = rss_growth(n, kind)
+        print(f"\n{n:,} {kind}s resident: +{loaded:.0f} MB RSS (target <= 150 MB); "
+              f"with a TrafficEngine +{with_engine:.0f} MB (built in {built:.2f} s)")
+    loaded, with_engine, built = rss_growth(n, "MeshTrafficPermission", defer=False)
+    print(f"  (bodies read whole at load: +{loaded:.0f} MB; with a TrafficEngine +{with_engine:.0f} MB, "
+          f"built in {built:.2f} s)")
 
 
 if __name__ == "__main__":

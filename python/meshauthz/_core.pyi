@@ -101,7 +101,8 @@ class TrafficSnapshot:
 
     def __new__(cls,
         meshes: list[tuple[str, bool, bool, bool, bool, tuple[int, dict[str, str]] | None]],
-        dataplanes: list[tuple[str, str, list[tuple[int, dict[str, str]]], dict[str, str] | None]],
+        # inbounds: (port, tags) pairs, or the YamlMarks of a deferred Dataplane document
+        dataplanes: list[tuple[str, str, list[tuple[int, dict[str, str]]] | YamlMarks, dict[str, str] | None]],
         external_services: list[tuple[str, str, dict[str, str]]],
         # sources / destinations: match maps, or the YamlMarks of a deferred TrafficPermission
         # document (its selectors kept natively by the YAML reader)
@@ -360,9 +361,13 @@ def rbac_go_quote(s: str) -> str:
 # targetRef tuple: (kind, name, namespace, labels, tags, proxyTypes, sectionName); "" / {} / [] = unset.
 _TargetRef = tuple[str, str, str, dict[str, str], dict[str, str], list[str], str]
 # policy: (core name, mesh, labels, targetRef, [(from targetRef, action)])
-_Policy = tuple[str, str, dict[str, str], _TargetRef, list[tuple[_TargetRef, str]]]
-# dataplane: (core name, mesh, labels, [(port, inbound name, tags, ignored)], (builtin, gateway tags) | None)
-_Dataplane = tuple[str, str, dict[str, str], list[tuple[int, str, dict[str, str], bool]],
+# (name, mesh, labels, targetRef, from items), or (name, mesh, labels, doc, doc) with `doc` the
+# YamlMarks of a deferred MeshTrafficPermission document (its inputs kept natively by the reader)
+_Policy = (tuple[str, str, dict[str, str], _TargetRef, list[tuple[_TargetRef, str]]]
+           | tuple[str, str, dict[str, str], YamlMarks, YamlMarks])
+# dataplane: (core name, mesh, labels, [(port, inbound name, tags, ignored)] or the YamlMarks of a
+# deferred Dataplane document, (builtin, gateway tags) | None)
+_Dataplane = tuple[str, str, dict[str, str], list[tuple[int, str, dict[str, str], bool]] | YamlMarks,
                    tuple[bool, dict[str, str]] | None]
 
 @final

@@ -44,10 +44,11 @@ def load(paths: Union[PathLike, Iterable[PathLike]]) -> ResourceStore:
     """Load files / directories / `-` into a ResourceStore. Raises ValidationError (a
     MeshauthzError) listing every problem; warnings go through the `warnings` module.
 
-    A TrafficPermission that loads without a problem or warning keeps no Python body until its
-    `body` (or `model`, `spec`, ...) is first read: it is then built from the text it was loaded
-    from (the same value), and engines compile without building it (issue #13: 100,000 resident
-    policies add under 100 MB)."""
+    A TrafficPermission, MeshTrafficPermission or Dataplane (of the common shape) that loads
+    without a problem or warning keeps no Python body until its `body` (or `model`, `spec`, ...) is
+    first read: it is then built from the text it was loaded from (the same value), and the traffic
+    and MTP engines compile without building it (issue #13: 100,000 resident policies of either
+    kind add about 100 MB)."""
     return _store_or_raise(load_paths(_as_list(paths)))
 
 

@@ -198,13 +198,15 @@ _READING = threading.Lock()
 
 
 class DeferredResource(Resource):
-    """A `Resource` loaded from a clean YAML document (a TrafficPermission: `yaml_source`'s
-    `defer`) whose `body` is built on first access (then kept): read again natively from the
-    document's text (`yaml_source.reread`: the same value the eager path builds; `RereadError`, a
-    `MeshauthzError`, if it cannot be, never a guessed body).
-    Until then the `body` slot holds `UNREAD` (`body_deferred`), and a TrafficPermission's
-    selectors come from the YAML reader's native copy (traffic.compile): an engine compiles
-    without building bodies. Once read, the body is the truth (mutations included, as for any
+    """A `Resource` loaded from a clean YAML document (a TrafficPermission, a
+    MeshTrafficPermission or a Dataplane of the common shape: `yaml_source`'s `defer`) whose `body`
+    is built on first access (then kept): read again natively from the document's text
+    (`yaml_source.reread`: the same value the eager path builds; `RereadError`, a `MeshauthzError`,
+    if it cannot be, never a guessed body).
+    Until then the `body` slot holds `UNREAD` (`body_deferred`), and the compile inputs — a
+    TrafficPermission's selectors, a MeshTrafficPermission's targetRefs and actions, a Dataplane's
+    inbounds — come from the YAML reader's native copy (traffic.compile, mtp.compile): an engine
+    compiles without building bodies. Once read, the body is the truth (mutations included, as for any
     `Resource`). Same fields and values as the `Resource` it stands for; it pickles and copies as a
     plain `Resource`, its body read."""
 

@@ -59,8 +59,9 @@ class Document:
 
     `positions` maps a path to its (line, column); documents read natively keep them in native
     memory (`marks`) and build the dict only when asked for it. A *deferred* document (read with
-    `read_documents(..., defer=True)`: clean TrafficPermissions) holds only its envelope (`envelope`); its
-    whole `value` is read again natively from the stream's text on first access (`reread`)."""
+    `read_documents(..., defer=True)`: clean TrafficPermissions, MeshTrafficPermissions and
+    Dataplanes) holds only its envelope (`envelope`); its whole `value` is read again natively from the stream's text
+    on first access (`reread`)."""
 
     __slots__ = ("_value", "file", "index", "_positions", "_marks", "clean", "created", "deferred")
 
@@ -322,10 +323,12 @@ def reread(doc: Document) -> Any:
 def read_documents(data: Union[str, bytes], file: str = "<input>", *, defer: bool = False) -> Iterator[Document]:
     """Yield every document of a YAML stream (empty documents included, value None).
 
-    `defer=True` (the loader): clean TrafficPermission documents read natively are *deferred* (see
-    `Document`): their values are built on access, their selectors kept natively for the traffic
-    compile (issue #13: 100,000 resident policies without a Python object per field). Other kinds
-    are read whole: their engines (MeshTrafficPermission's, the Authorizer) read every body.
+    `defer=True` (the loader): clean TrafficPermission, MeshTrafficPermission and Dataplane
+    documents read natively are *deferred* (see `Document`): their values are built on access,
+    their compile inputs (a TP's selectors, an MTP's targetRefs and actions, a Dataplane's inbounds)
+    kept natively for the traffic and MTP engines (issue #13: 100,000 resident policies without a
+    Python object per field). Other kinds are read whole: their engine (the Authorizer) reads every
+    body.
 
     Raises ParseError with file, document, line and column on the first problem of the stream:
     past a syntax error the rest of a stream cannot be trusted.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Optional, Union
 
-from ..resource import Resource
+from ..resource import Resource, body_deferred
 from ..store import ResourceStore, StoreSnapshot
 
 PyTargetRef = tuple[str, str, str, dict[str, str], dict[str, str], list[str], str]
@@ -30,6 +30,13 @@ def doc_order(r: Resource) -> tuple[str, int]:
 
 
 def policy_tuple(r: Resource) -> tuple[Any, ...]:
+    """The `MtpSet` / traffic compile input of one MeshTrafficPermission. A body not read yet
+    (resource.DeferredResource) is passed as its document handle, whose targetRefs and actions the
+    YAML reader kept natively (the bindings read them there: no body is built); a body once read is
+    the truth (a mutated one included)."""
+    doc = body_deferred(r)
+    if doc is not None:
+        return (r.name, r.mesh or "default", r.labels, doc, doc)
     spec = r.spec
     items = [(target_ref(f.get("targetRef")), str((f.get("default") or {}).get("action") or ""))
              for f in spec.get("from") or [] if isinstance(f, dict)]
@@ -37,6 +44,11 @@ def policy_tuple(r: Resource) -> tuple[Any, ...]:
 
 
 def dataplane_tuple(r: Resource) -> tuple[Any, ...]:
+    """The `MtpSet` / traffic compile input of one Dataplane; a body not read yet is passed as its
+    document handle (its inbounds kept natively by the YAML reader; the clean shape has no gateway)."""
+    doc = body_deferred(r)
+    if doc is not None:
+        return (r.name, r.mesh or "default", r.labels, doc, None)
     net = r.body.get("networking") or {}
     inbounds = [(int(i.get("port") or 0), str(i.get("name") or ""), _str_map(i.get("tags")),
                  i.get("state") == "Ignored") for i in net.get("inbound") or [] if isinstance(i, dict)]

@@ -183,8 +183,12 @@ _Rows = tuple[list[Any], list[Any], list[Any], list[Any], list[Any], list[Any]]
 def _rows(store: StoreSnapshot, meshes: dict[str, MeshInfo]) -> _Rows:
     """The `_core.TrafficSnapshot` inputs: meshes, dataplanes, external services, policies, MTPs,
     MTP dataplanes."""
-    dps = []
+    dps: list[tuple[Any, ...]] = []
     for r in store.list("Dataplane"):
+        doc = body_deferred(r)
+        if doc is not None:  # inbounds kept natively by the YAML reader (the clean shape: no gateway)
+            dps.append((r.mesh or "", r.name, doc, None))
+            continue
         net = r.body.get("networking") or {}
         inbounds = []
         for i, ib in enumerate(net.get("inbound") or []):

@@ -13,6 +13,9 @@ use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
+use crate::errors;
+use crate::yaml::YamlMarks;
+
 type Map = BTreeMap<String, String>;
 /// Kuma's rule list (M6.4): [(subset strings, action)].
 pub(crate) type PyRules = Vec<(Vec<String>, &'static str)>;
@@ -43,8 +46,11 @@ impl Hasher for AddrHasher {
 ///
 /// Input shapes (""/{}/[] = not set):
 /// targetRef: (kind, name, namespace, labels, tags, proxyTypes, sectionName);
-/// policy: (name, mesh, labels, targetRef, [(from targetRef, action)]);
-/// dataplane: (name, mesh, labels, [(port, name, tags, ignored)], gateway: (builtin, tags) | None).
+/// policy: (name, mesh, labels, targetRef, [(from targetRef, action)]), or
+/// (name, mesh, labels, doc, doc) with `doc` the `YamlMarks` of a document read with its body
+/// deferred (its targetRefs and actions read natively);
+/// dataplane: (name, mesh, labels, [(port, name, tags, ignored)] | YamlMarks of a deferred Dataplane
+/// document, gateway: (builtin, tags) | None).
 #[derive(Default)]
 pub(crate) struct Converter<'py> {
     strings: HashMap<usize, (Bound<'py, PyAny>, String), BuildHasherDefault<AddrHasher>>,
@@ -119,6 +125,27 @@ impl<'py> Converter<'py> {
     pub(crate) fn policy(&mut self, o: &Bound<'py, PyAny>) -> PyResult<MtpPolicy> {
         let t = tuple(o, 5, "MeshTrafficPermission")?;
         let name = self.str(&*t.get_borrowed_item(0)?)?;
+        let top = t.get_borrowed_item(3)?;
+        if let Ok(doc) = top.cast::<YamlMarks>() {
+            // a document read with its body deferred: the YAML reader kept its targetRefs and
+            // actions natively (issue #13: no Python body is built); fail closed when it did not
+            let (target_ref, from) = doc.get().mtp_parts().ok_or_else(|| {
+                errors::evaluation(
+                    o.py(),
+                    format!(
+                        "MeshTrafficPermission {name}: its document's compile inputs were not \
+                         kept by the YAML reader"
+                    ),
+                )
+            })?;
+            return Ok(MtpPolicy {
+                mesh: self.str(&*t.get_borrowed_item(1)?)?,
+                labels: self.map(&*t.get_borrowed_item(2)?)?,
+                target_ref,
+                from,
+                name,
+            });
+        }
         let from = self.list(&*t.get_borrowed_item(4)?, |c, item| {
             let it = tuple(item, 2, "from item")?;
             let target_ref = c.target_ref(&*it.get_borrowed_item(0)?)?;
@@ -140,6 +167,45 @@ impl<'py> Converter<'py> {
     }
     pub(crate) fn dataplane(&mut self, o: &Bound<'py, PyAny>) -> PyResult<MtpDataplane> {
         let t = tuple(o, 5, "Dataplane")?;
+        let rows = t.get_borrowed_item(3)?;
+        if let Ok(doc) = rows.cast::<YamlMarks>() {
+            // a document read with its body deferred: its inbounds kept natively by the YAML
+            // reader (the clean shape: no inbound name or state, no gateway); fail closed when not
+            let name = self.str(&*t.get_borrowed_item(0)?)?;
+            let inbounds = doc.get().dataplane_inbounds().ok_or_else(|| {
+                errors::evaluation(
+                    o.py(),
+                    format!(
+                        "Dataplane {name}: its document's inbounds were not kept by the YAML reader"
+                    ),
+                )
+            })?;
+            let gw = t.get_borrowed_item(4)?;
+            let gateway = if gw.is_none() {
+                None
+            } else {
+                let g = tuple(&gw, 2, "gateway")?;
+                Some(MtpGateway {
+                    builtin: g.get_borrowed_item(0)?.extract()?,
+                    tags: self.map(&*g.get_borrowed_item(1)?)?,
+                })
+            };
+            return Ok(MtpDataplane {
+                name,
+                mesh: self.str(&*t.get_borrowed_item(1)?)?,
+                labels: self.map(&*t.get_borrowed_item(2)?)?,
+                inbounds: inbounds
+                    .into_iter()
+                    .map(|(port, tags)| MtpInbound {
+                        port,
+                        name: String::new(),
+                        tags: tags.into_iter().collect(),
+                        ignored: false,
+                    })
+                    .collect(),
+                gateway,
+            });
+        }
         let inbounds = self.list(&*t.get_borrowed_item(3)?, |c, i| {
             let i = tuple(i, 4, "inbound")?;
             Ok(MtpInbound {

@@ -22,6 +22,7 @@ use crate::errors;
 use crate::mtp::{py_rules, Converter, PyRules};
 use crate::traffic_decision::{Inner, LazyDecision, TrafficDecision};
 use crate::yaml::YamlMarks;
+use meshauthz_core::yaml::dataplane_table::OwnedInbound;
 
 type Tags = HashMap<String, String>;
 type OwnedPairs = Vec<(String, String)>;
@@ -294,7 +295,42 @@ impl Created {
 /// A mesh row: (name, mtls_enabled, permissive, zone_egress, passthrough, (port, tags) | None).
 pub(crate) type MeshRow = (String, bool, bool, bool, bool, Option<(u32, Tags)>);
 /// A dataplane row: (mesh, name, [(port, tags)], gateway tags | None).
-pub(crate) type DataplaneRow = (String, String, Vec<(u32, Tags)>, Option<Tags>);
+pub(crate) type DataplaneRow = (String, String, InboundsArg, Option<Tags>);
+
+/// A dataplane row's inbounds: (port, tags) pairs, or the `YamlMarks` of a Dataplane document read
+/// with its body deferred, whose inbounds the YAML reader kept natively (issue #13).
+#[derive(FromPyObject)]
+pub(crate) enum InboundsArg {
+    Doc(Py<YamlMarks>),
+    Rows(Vec<(u32, Tags)>),
+}
+
+impl InboundsArg {
+    fn rows(self, py: Python<'_>) -> PyResult<Vec<OwnedInbound>> {
+        match self {
+            InboundsArg::Rows(r) => Ok(r.into_iter().map(|(p, t)| (p, pairs(t))).collect()),
+            InboundsArg::Doc(d) => d
+                .get()
+                .dataplane_inbounds()
+                .map(|inbounds| {
+                    inbounds
+                        .into_iter()
+                        .map(|(port, mut tags)| {
+                            tags.sort_unstable();
+                            (port, tags)
+                        })
+                        .collect()
+                })
+                .ok_or_else(|| {
+                    // fail closed: never a guessed (empty) list of inbounds
+                    errors::evaluation(
+                        py,
+                        "a Dataplane document's inbounds were not kept by the YAML reader",
+                    )
+                }),
+        }
+    }
+}
 /// A TrafficPermission row: (mesh, name, creationTime, sources, destinations).
 pub(crate) type PolicyRow = (String, String, Created, SideArg, SideArg);
 
@@ -354,13 +390,15 @@ pub(crate) fn inputs(
         .collect();
     let dataplanes = dataplanes
         .into_iter()
-        .map(|(mesh, name, inbounds, gateway)| DataplaneInput {
-            mesh,
-            name,
-            inbounds: inbounds.into_iter().map(|(p, t)| (p, pairs(t))).collect(),
-            gateway: gateway.map(pairs),
+        .map(|(mesh, name, inbounds, gateway)| {
+            Ok(DataplaneInput {
+                mesh,
+                name,
+                inbounds: inbounds.rows(py)?,
+                gateway: gateway.map(pairs),
+            })
         })
-        .collect();
+        .collect::<PyResult<Vec<_>>>()?;
     let external_services = external_services
         .into_iter()
         .map(|(mesh, name, tags)| ExternalServiceInput {
@@ -428,7 +466,8 @@ impl TrafficSnapshot {
 #[pymethods]
 impl TrafficSnapshot {
     /// meshes: [(name, mtls_enabled, permissive, zone_egress, passthrough, (port, tags) | None)]
-    /// dataplanes: [(mesh, name, [(port, tags)], gateway_tags | None)]
+    /// dataplanes: [(mesh, name, [(port, tags)] | YamlMarks of a deferred Dataplane document,
+    /// gateway_tags | None)]
     /// external_services: [(mesh, name, tags)]
     /// policies: [(mesh, name, (creation seconds, nanoseconds), [source match], [destination match])]
     /// mtp_policies / mtp_dataplanes: the `MtpSet` inputs (see `mtp.rs` `Converter`).

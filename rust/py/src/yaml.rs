@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use ahash::AHashMap;
 use std::sync::{Arc, OnceLock};
 
+use meshauthz_core::yaml::dataplane_table::{DataplaneTable, OwnedInbound};
+use meshauthz_core::yaml::mtp_table::{MtpParts, MtpTable};
 use meshauthz_core::yaml::table::SelectorTable;
 use meshauthz_core::yaml::{self, Key, Mark, Scalar, Value};
 use pyo3::prelude::*;
@@ -29,6 +31,10 @@ struct Deferred {
     spans: Vec<Option<(usize, usize, u32)>>,
     /// Per slot: a deferred TrafficPermission's selectors (the traffic compile's inputs).
     selectors: SelectorTable,
+    /// Per slot: a deferred MeshTrafficPermission's compile inputs (top targetRef, `from` items).
+    mtps: MtpTable,
+    /// Per slot: a deferred Dataplane's inbounds (port, tags).
+    dataplanes: DataplaneTable,
     /// Per slot, deferred or not: the span and first line its positions are read from alone
     /// (None: the document has no span of its own; the whole stream's positions answer).
     alone: Vec<Option<(usize, usize, u32)>>,
@@ -104,6 +110,20 @@ impl YamlMarks {
                 })
                 .collect(),
         )
+    }
+}
+
+impl YamlMarks {
+    /// A deferred MeshTrafficPermission's top targetRef and `from` items, read natively when the
+    /// stream was (None: this document's were not kept).
+    pub(crate) fn mtp_parts(&self) -> Option<MtpParts> {
+        self.stream.deferred.get()?.mtps.get(self.slot)
+    }
+
+    /// A deferred Dataplane's inbounds (port, tags in the order written), read natively when the
+    /// stream was (None: this document's were not kept).
+    pub(crate) fn dataplane_inbounds(&self) -> Option<Vec<OwnedInbound>> {
+        self.stream.deferred.get()?.dataplanes.get(self.slot)
     }
 }
 
@@ -266,7 +286,15 @@ impl<'a, 'py> Convert<'a, 'py> {
             for (k, v) in entries {
                 if let Value::Scalar(Scalar::Str, key) = k {
                     if yaml::clean::ENVELOPE.contains(&key.as_ref()) {
-                        dict.set_item(self.value(k)?, self.value(v)?)?;
+                        let value = match v {
+                            // a name is one document's own: not worth a cache entry (100,000
+                            // entries freed after the read leave the allocator's heap in holes)
+                            Value::Scalar(Scalar::Str, name) if key == "name" => {
+                                PyString::new(self.py, name).into_any()
+                            }
+                            _ => self.value(v)?,
+                        };
+                        dict.set_item(self.value(k)?, value)?;
                     }
                 }
             }
@@ -405,9 +433,11 @@ fn created_of(doc: &yaml::Document<'_>, clean: bool) -> Option<Created> {
 /// Read a YAML stream: ([(index, value, marks, clean, created, deferred)], None) — `clean`: a
 /// Universal document of a hot kind that loads with no problem and no warning
 /// (`meshauthz_core::yaml::clean`); `created`: its creationTime resolved (see `Created`);
-/// `deferred` (only with `defer`, only clean TrafficPermissions): `value` holds the envelope alone
-/// (`clean::ENVELOPE`), the whole value is `marks.value(...)`, read again from the text when
-/// asked for, and the selectors are kept natively for the traffic compile — or
+/// `deferred` (only with `defer`, only clean TrafficPermissions, MeshTrafficPermissions and
+/// Dataplanes): `value` holds the envelope alone (`clean::ENVELOPE`), the whole value is
+/// `marks.value(...)`, read again from the text when asked for, and the compile inputs (a TP's
+/// selectors, an MTP's targetRefs and actions, a Dataplane's inbounds) are kept natively for the
+/// engines — or
 /// (None, (message, document, line, column, code, outside_subset)) when the text has a problem or
 /// uses YAML outside the native subset (the caller then reads it with the reference loader).
 #[pyfunction]
@@ -426,10 +456,15 @@ fn yaml_load<'py>(
         deferred: OnceLock::new(),
     });
     let mut conv = Convert::new(py, make_timestamp, make_date, construct);
-    let mut spans: Vec<Option<(usize, usize, u32)>> = Vec::new();
-    let mut alone: Vec<Option<(usize, usize, u32)>> = Vec::new();
+    // sized once from the number of document markers (growing by doubling leaves the freed
+    // halves behind as holes in the allocator's heap: resident memory after a large read)
+    let estimate = stream.text.matches("\n---").count() + 1;
+    let mut spans: Vec<Option<(usize, usize, u32)>> = Vec::with_capacity(estimate);
+    let mut alone: Vec<Option<(usize, usize, u32)>> = Vec::with_capacity(estimate);
     let mut selectors = SelectorTable::default();
-    let mut out = Vec::new();
+    let mut mtps = MtpTable::default();
+    let mut dataplanes = DataplaneTable::default();
+    let mut out = Vec::with_capacity(estimate);
     let mut failure: Option<PyErr> = None;
     // Each document is converted as soon as it is read: only one document's native values are
     // alive at a time (peak memory stays that of the Python objects).
@@ -446,22 +481,34 @@ fn yaml_load<'py>(
     {
         // Converts one read document (and its clean verdict) into Python objects; false = stop.
         let mut accept = |doc: yaml::Document<'_>, clean: bool| -> bool {
-            // deferred: a clean TrafficPermission that reads again alone, its selectors kept
-            // natively (the traffic compile's inputs). The other clean kinds are read whole:
-            // their engines (MeshTrafficPermission's, the Authorizer) read every body, so
-            // deferring them would only parse each document twice.
+            // deferred: a clean TrafficPermission, MeshTrafficPermission or Dataplane that reads
+            // again alone, its compile inputs kept natively (a TP's selectors; an MTP's targetRefs
+            // and actions; a Dataplane's inbounds: the traffic and MTP engines compile from them).
+            // The other clean kinds are read whole: their engine (the Authorizer) reads every
+            // body, so deferring them would only parse each document twice.
             let mut deferred = false;
             let mut span = None;
             let mut kept = None;
+            let mut mtp = None;
+            let mut inbounds = None;
             if let (true, true, Some(v), Some(s)) = (defer, clean, &doc.value, doc.span) {
                 kept = yaml::clean::tp_selectors(v);
-                if kept.is_some() {
+                if kept.is_none() {
+                    mtp = yaml::clean::mtp_inputs(v);
+                }
+                if kept.is_none() && mtp.is_none() {
+                    inbounds = yaml::clean_dataplane::inbounds(v);
+                }
+                if kept.is_some() || mtp.is_some() || inbounds.is_some() {
                     deferred = true;
                     span = Some((s.0, s.1, doc.line));
                 }
             }
-            if !selectors.push(kept.as_ref().map(|(s, d)| (s.as_slice(), d.as_slice()))) {
-                // the table is full: this one is read whole
+            let pushed = selectors.push(kept.as_ref().map(|(s, d)| (s.as_slice(), d.as_slice())))
+                & mtps.push(mtp.as_ref())
+                & dataplanes.push(inbounds.as_deref());
+            if !pushed {
+                // a table is full: this one is read whole
                 deferred = false;
                 span = None;
             }
@@ -512,12 +559,16 @@ fn yaml_load<'py>(
         return Err(e);
     }
     selectors.seal();
+    mtps.seal();
+    dataplanes.seal();
     spans.shrink_to_fit();
     alone.shrink_to_fit();
     // set once, here: the handles created above see it from now on
     let _ = stream.deferred.set(Deferred {
         spans,
         selectors,
+        mtps,
+        dataplanes,
         alone,
         positions: OnceLock::new(),
     });

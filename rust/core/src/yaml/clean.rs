@@ -496,3 +496,79 @@ pub fn tp_selectors<'a>(doc: &'a Value<'_>) -> Option<(Vec<Selector<'a>>, Vec<Se
     };
     Some((side("sources")?, side("destinations")?))
 }
+
+/// A MeshTrafficPermission targetRef as the compile takes it (`meshauthz.mtp.compile.target_ref`):
+/// an absent field is empty; labels and tags in the order written (no proxyTypes: the clean
+/// verdict refuses them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MtpRef<'a> {
+    pub kind: &'a str,
+    pub name: &'a str,
+    pub namespace: &'a str,
+    pub section_name: &'a str,
+    pub labels: Selector<'a>,
+    pub tags: Selector<'a>,
+}
+
+/// A MeshTrafficPermission's compile inputs: the top targetRef (`{kind: Mesh}` when omitted,
+/// M2.4) and each `from` item's (targetRef, action).
+pub type MtpInputs<'a> = (MtpRef<'a>, Vec<(MtpRef<'a>, &'a str)>);
+
+fn mtp_ref<'a>(v: &'a Value<'_>) -> Option<MtpRef<'a>> {
+    let f = fields(
+        v,
+        &["kind", "labels", "name", "namespace", "sectionName", "tags"],
+    )?;
+    let s = |k: &str| get(&f, k).and_then(str_of).unwrap_or_default();
+    let map = |k: &str| -> Option<Selector<'a>> {
+        match get(&f, k) {
+            None => Some(Vec::new()),
+            Some(m) => Some(string_map(m)?.iter().collect()),
+        }
+    };
+    Some(MtpRef {
+        kind: s("kind"),
+        name: s("name"),
+        namespace: s("namespace"),
+        section_name: s("sectionName"),
+        labels: map("labels")?,
+        tags: map("tags")?,
+    })
+}
+
+/// A MeshTrafficPermission's compile inputs (see [`MtpInputs`]), read from a document
+/// [`clean_universal`] found clean; None for another document (any other kind, or a spec the
+/// clean verdict refuses).
+pub fn mtp_inputs<'a>(doc: &'a Value<'_>) -> Option<MtpInputs<'a>> {
+    if kind(doc) != Some("MeshTrafficPermission") {
+        return None;
+    }
+    let spec = entries(doc)?
+        .iter()
+        .find(|(k, _)| str_of(k) == Some("spec"))
+        .map(|(_, v)| v);
+    if !mtp_spec(spec) {
+        return None;
+    }
+    let f = fields(spec?, &["targetRef", "from"])?;
+    let top = match get(&f, "targetRef") {
+        None => MtpRef {
+            kind: "Mesh",
+            ..MtpRef::default()
+        },
+        Some(t) => mtp_ref(t)?,
+    };
+    let Some(Value::Seq(items)) = get(&f, "from") else {
+        return None;
+    };
+    let from = items
+        .iter()
+        .map(|item| {
+            let i = fields(item, &["targetRef", "default"])?;
+            let target = mtp_ref(get(&i, "targetRef")?)?;
+            let d = fields(get(&i, "default")?, &["action"])?;
+            Some((target, get(&d, "action").and_then(str_of)?))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some((top, from))
+}

@@ -117,6 +117,48 @@ pub fn networking(v: Option<&Value<'_>>) -> bool {
         && inbounds.iter().all(inbound)
 }
 
+/// One inbound as the engines take it: (port, tags in the order written).
+pub type Inbound<'a> = (u32, Vec<(&'a str, &'a str)>);
+
+/// The inbounds of a Dataplane document whose `networking` [`networking`] finds clean (the
+/// traffic compile's and the MTP compile's inputs: no gateway, no inbound name or state in this
+/// shape); None for another document.
+pub fn inbounds<'a>(doc: &'a Value<'_>) -> Option<Vec<Inbound<'a>>> {
+    let Value::Map(entries) = doc else {
+        return None;
+    };
+    let field = |key: &str| {
+        entries
+            .iter()
+            .find(|(k, _)| str_of(k) == Some(key))
+            .map(|(_, v)| v)
+    };
+    if field("type").and_then(str_of) != Some("Dataplane") || !networking(field("networking")) {
+        return None;
+    }
+    let f = fields(field("networking")?, &["address", "inbound"])?;
+    let Some(Value::Seq(items)) = get(&f, "inbound") else {
+        return None;
+    };
+    items
+        .iter()
+        .map(|item| {
+            let i = fields(item, &["port", "servicePort", "tags"])?;
+            let Some(Value::Scalar(Scalar::Int(port), _)) = get(&i, "port") else {
+                return None;
+            };
+            let Some(Value::Map(tags)) = get(&i, "tags") else {
+                return None;
+            };
+            let tags = tags
+                .iter()
+                .map(|(k, v)| Some((str_of(k)?, str_of(v)?)))
+                .collect::<Option<Vec<_>>>()?;
+            Some((u32::try_from(*port).ok()?, tags))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,8 @@
 
 pub mod clean;
 pub mod clean_dataplane;
+pub mod dataplane_table;
+pub mod mtp_table;
 pub mod resolve;
 pub mod table;
 
