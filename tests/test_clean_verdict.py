@@ -181,6 +181,43 @@ documents = st.one_of(documents, dataplanes)
 ok_documents = st.one_of(ok_documents, ok_dataplanes)
 
 
+def _kubernetes(doc: dict[str, Any], namespace: Any, mesh_in: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """The Kubernetes form of a generated Universal document (R4.2 / TP A13: the mesh as a top-level
+    field or the `kuma.io/mesh` label; MeshTrafficPermission keeps its `spec`, the other kinds' body
+    becomes the `spec`)."""
+    doc = dict(doc)
+    kind, name, mesh, labels = doc.pop("type"), doc.pop("name", None), doc.pop("mesh", None), doc.pop("labels", None)
+    created = doc.pop("creationTime", None)
+    doc.pop("modificationTime", None)
+    meta: dict[str, Any] = {"name": name}
+    if namespace is not None:
+        meta["namespace"] = namespace
+    if isinstance(labels, dict):
+        meta["labels"] = dict(labels)
+    if created is not None:
+        meta["creationTimestamp"] = created
+    out: dict[str, Any] = {"apiVersion": "kuma.io/v1alpha1", "kind": kind, "metadata": meta}
+    if mesh is not None and mesh_in == "field":
+        out["mesh"] = mesh
+    elif mesh is not None and mesh_in == "label":
+        meta.setdefault("labels", {})["kuma.io/mesh"] = mesh
+    out["spec"] = doc.get("spec") if kind == "MeshTrafficPermission" else doc
+    out.update(extra)
+    return out
+
+
+k8s_extra = st.one_of(st.just({}), st.just({}), st.fixed_dictionaries({}, optional={
+    "status": st.just({}), "apiVersion": st.sampled_from(["v1", "kuma.io/v1beta1"]), "to": st.just([]),
+    "mesh": st.sampled_from(["", "other", 1])}))
+k8s_documents = st.builds(_kubernetes, st.one_of(ok_documents, documents),
+                          st.sampled_from([None, "kuma-system", "team-a", "", 3]),
+                          st.sampled_from(["field", "label", "none"]), k8s_extra)
+documents = st.one_of(documents, k8s_documents)
+ok_universal_documents = ok_documents  # (test_deferred_bodies renames them per stream)
+ok_documents = st.one_of(ok_documents, st.builds(_kubernetes, ok_documents, st.sampled_from([None, "team-a"]),
+                                                 st.sampled_from(["field", "label"]), st.just({})))
+
+
 def _mutate(data: st.DataObject, value: Any) -> Any:
     """Replace one node (chosen along a random path) by an arbitrary scalar / word / container."""
     if isinstance(value, (dict, list)) and value and data.draw(st.integers(0, 3)) > 0:
@@ -216,3 +253,22 @@ def test_common_dataplanes_are_clean() -> None:
     for old, new in (("10.0.0.1", "web.local"), ("kuma.io/service: web, ", ""), ("http,", "HTTP,"),
                      ("port: 8080", "port: '8080'"), ("mesh: default\n", "")):
         assert not check(text.replace(old, new)), (old, new)
+
+
+def test_common_kubernetes_documents_are_clean() -> None:
+    """The Kubernetes form of the hot kinds (meshauthz_core::yaml::clean::clean_kubernetes)."""
+    tp = ("apiVersion: kuma.io/v1alpha1\nkind: TrafficPermission\nmesh: default\nmetadata:\n  name: web-to-backend\n"
+          "  creationTimestamp: '2024-01-01T00:00:00Z'\nspec:\n  sources:\n    - match: {kuma.io/service: web}\n"
+          "  destinations:\n    - match: {kuma.io/service: backend}\n")
+    mtp = ("apiVersion: kuma.io/v1alpha1\nkind: MeshTrafficPermission\nmetadata:\n  name: allow-web\n"
+           "  namespace: kuma-system\n  labels: {kuma.io/mesh: default}\nspec:\n  targetRef: {kind: Mesh}\n"
+           "  from:\n    - targetRef: {kind: MeshSubset, tags: {kuma.io/service: web}}\n"
+           "      default: {action: Allow}\n")
+    assert check(tp) and check(mtp)
+    # each outside the verdict: the Python path decides (and words any problem or warning)
+    for text, old, new in ((tp, "mesh: default\n", "mesh: Bad_Mesh\n"), (tp, "name: web-to-backend", "name: BAD_Name"),
+                           (tp, "spec:\n", "status: {}\nspec:\n"), (tp, "metadata:\n", "to: []\nmetadata:\n"),
+                           (tp, "  name: web", "  bogus: 1\n  name: web"), (tp, "kuma.io/v1alpha1", "kuma.io/v1"),
+                           (mtp, "kuma.io/mesh: default", "kuma.io/mesh: Bad_Mesh"), (mtp, "Allow}", "allow}")):
+        changed = text.replace(old, new)
+        assert changed != text and not check(changed), (old, new)

@@ -40,7 +40,8 @@ from meshauthz.resource import (
 )
 from meshauthz.traffic.engine import TrafficEngine
 from meshauthz.yaml_source import Document, RereadError, read_documents, reread
-from test_clean_verdict import _mutate, ok_documents
+from test_clean_verdict import _mutate
+from test_clean_verdict import ok_universal_documents as ok_documents
 from test_malformed_corpus import CASES
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -146,9 +146,13 @@ def resource_from_document(doc: Document, out: LoadResult, *, system_namespace: 
                                      expected="a mapping with `type` (Universal) or `apiVersion`/`kind`",
                                      code="type"))
         return None
+    kubernetes = "apiVersion" in raw or "kind" in raw
     if doc.clean and check:
+        # found clean by the native reader (meshauthz_core::yaml::clean): every check passes
+        if kubernetes:
+            return _from_kubernetes(doc, raw, out, system_namespace, False)
         return _from_clean_universal(doc, raw, consume)
-    if "apiVersion" in raw or "kind" in raw:
+    if kubernetes:
         return _from_kubernetes(doc, raw, out, system_namespace, check)
     return _from_universal(doc, raw, out, check)
 

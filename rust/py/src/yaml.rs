@@ -547,7 +547,9 @@ fn yaml_load<'py>(
         // thread; cross-thread frees contend on the allocator and the two threads hand over
         // every batch).
         read = yaml::for_each_document(&stream.text, false, |doc| {
-            let clean = doc.value.as_ref().is_some_and(yaml::clean::clean_universal);
+            let clean = doc.value.as_ref().is_some_and(|v| {
+                yaml::clean::clean_universal(v) || yaml::clean::clean_kubernetes(v)
+            });
             if accept(doc, clean) {
                 Ok(())
             } else {

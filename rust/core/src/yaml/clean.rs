@@ -1,6 +1,7 @@
-//! A conservative verdict on a parsed document: is it a Universal resource of a hot kind
-//! (TrafficPermission, MeshTrafficPermission, AccessRole, AccessRoleBinding, and Dataplanes of the
-//! common shape: [`super::clean_dataplane`]) that loads with no problem and no warning?
+//! A conservative verdict on a parsed document: is it a resource of a hot kind (TrafficPermission,
+//! MeshTrafficPermission, AccessRole, AccessRoleBinding, and Dataplanes of the common shape:
+//! [`super::clean_dataplane`]), in the Universal form ([`clean_universal`]) or the Kubernetes form
+//! ([`clean_kubernetes`]), that loads with no problem and no warning?
 //!
 //! `true` only when every check the Python loader runs would pass: the envelope (TP §5.3 name and
 //! mesh rules, string labels, RFC 3339 times), the body's types as the pydantic models take them (no
@@ -387,13 +388,8 @@ pub fn clean_universal(doc: &Value<'_>) -> bool {
     else {
         return false;
     };
-    let body: &[&str] = match kind {
-        "TrafficPermission" => &["sources", "destinations"],
-        "AccessRole" => &["rules"],
-        "AccessRoleBinding" => &["subjects", "roles"],
-        "MeshTrafficPermission" => &["spec"],
-        "Dataplane" => &["networking"],
-        _ => return false,
+    let Some(body) = body_fields(kind) else {
+        return false;
     };
     let Some(f) = fields_where(doc, |k| ENVELOPE.contains(&k) || body.contains(&k)) else {
         return false;
@@ -411,16 +407,112 @@ pub fn clean_universal(doc: &Value<'_>) -> bool {
         && get(&f, "labels").is_none_or(|l| is_null(l) || string_map(l).is_some())
         && time_ok(get(&f, "creationTime"))
         && time_ok(get(&f, "modificationTime"));
-    envelope
-        && match kind {
-            "TrafficPermission" => {
-                selectors(get(&f, "sources")) && selectors(get(&f, "destinations"))
-            }
-            "AccessRole" => rules(get(&f, "rules")),
-            "MeshTrafficPermission" => mtp_spec(get(&f, "spec")),
-            "Dataplane" => super::clean_dataplane::networking(get(&f, "networking")),
-            _ => subjects(get(&f, "subjects")) && opt_str_list(get(&f, "roles")),
-        }
+    envelope && body_ok(kind, &f)
+}
+
+/// The body fields of a hot kind and whether they pass (the Universal and Kubernetes forms share
+/// them: a Kubernetes `spec` is the Universal body, or `{spec: ...}` for MeshTrafficPermission).
+fn body_fields(kind: &str) -> Option<&'static [&'static str]> {
+    Some(match kind {
+        "TrafficPermission" => &["sources", "destinations"],
+        "AccessRole" => &["rules"],
+        "AccessRoleBinding" => &["subjects", "roles"],
+        "MeshTrafficPermission" => &["spec"],
+        "Dataplane" => &["networking"],
+        _ => return None,
+    })
+}
+
+fn body_ok(kind: &str, f: &Fields<'_, '_>) -> bool {
+    match kind {
+        "TrafficPermission" => selectors(get(f, "sources")) && selectors(get(f, "destinations")),
+        "AccessRole" => rules(get(f, "rules")),
+        "MeshTrafficPermission" => mtp_spec(get(f, "spec")),
+        "Dataplane" => super::clean_dataplane::networking(get(f, "networking")),
+        "AccessRoleBinding" => subjects(get(f, "subjects")) && opt_str_list(get(f, "roles")),
+        _ => false,
+    }
+}
+
+/// The top-level keys of a Kubernetes object the loader reads without a warning (`status`, which
+/// it also accepts, takes the Python path).
+const K8S_KEYS: [&str; 5] = ["apiVersion", "kind", "metadata", "spec", "mesh"];
+/// The ObjectMeta keys accepted here (a subset of the loader's; the unread ones may hold anything).
+const K8S_META: [&str; 8] = [
+    "name",
+    "namespace",
+    "labels",
+    "annotations",
+    "creationTimestamp",
+    "uid",
+    "resourceVersion",
+    "generation",
+];
+
+/// The clean verdict for the Kubernetes form (`apiVersion: kuma.io/v1alpha1`) of the hot kinds,
+/// under the loader's Kubernetes rules: no unknown top-level or metadata key (they warn), a
+/// non-empty `metadata.name` under TP §5.3's name rule, a string namespace, string labels, an RFC
+/// 3339 `creationTimestamp`, the mesh of R4.2 / TP A13 (top-level `mesh`, else the `kuma.io/mesh`
+/// label, else "default") under the mesh rule for mesh-scoped kinds, and a `spec` mapping whose
+/// fields pass the Universal body's checks.
+pub fn clean_kubernetes(doc: &Value<'_>) -> bool {
+    let Some(f) = fields(doc, &K8S_KEYS) else {
+        return false;
+    };
+    if get(&f, "apiVersion").and_then(str_of) != Some("kuma.io/v1alpha1") {
+        return false;
+    }
+    let Some(kind) = get(&f, "kind").and_then(str_of) else {
+        return false;
+    };
+    let Some(body) = body_fields(kind) else {
+        return false;
+    };
+    let Some(meta) = get(&f, "metadata").and_then(|m| fields(m, &K8S_META)) else {
+        return false;
+    };
+    let labels = match get(&meta, "labels") {
+        None => None,
+        Some(l) if is_null(l) => None,
+        Some(l) => match string_map(l) {
+            Some(m) => Some(m),
+            None => return false,
+        },
+    };
+    // `raw.get("mesh") or labels.get("kuma.io/mesh") or "default"` (an empty string falls through)
+    let top = match get(&f, "mesh") {
+        None => None,
+        Some(m) if is_null(m) => None,
+        Some(m) => match str_of(m) {
+            Some(s) => Some(s).filter(|s| !s.is_empty()),
+            None => return false,
+        },
+    };
+    let label = labels.and_then(|m| {
+        m.iter()
+            .find(|(k, v)| *k == "kuma.io/mesh" && !v.is_empty())
+            .map(|(_, v)| v)
+    });
+    let mesh = top.or(label).unwrap_or("default");
+    let mesh_scoped = matches!(
+        kind,
+        "TrafficPermission" | "MeshTrafficPermission" | "Dataplane"
+    );
+    let envelope = get(&meta, "name").and_then(str_of).is_some_and(rfc1123)
+        && get(&meta, "namespace").is_none_or(|n| is_null(n) || str_of(n).is_some())
+        && time_ok(get(&meta, "creationTimestamp"))
+        && (!mesh_scoped || mesh_name(mesh));
+    let Some(spec) = get(&f, "spec") else {
+        return false;
+    };
+    if !envelope {
+        return false;
+    }
+    if kind == "MeshTrafficPermission" {
+        // spec-wrapped: the body is `{spec: spec}`
+        return mtp_spec(Some(spec));
+    }
+    fields(spec, body).is_some_and(|b| body_ok(kind, &b))
 }
 
 /// A clean document's creationTime, resolved: (the timestamp's fields as written, seconds since
