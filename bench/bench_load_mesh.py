@@ -4,7 +4,8 @@ CSafeLoader — the unfavourable counterpart of `bench_load.py`'s policy-only fi
 
 One run with ratios (a --release build)::
 
-    .venv/bin/python bench/bench_load_mesh.py     # 1,000 services x 5 dataplanes, 2,000 TPs, 100 MTPs
+    .venv/bin/python bench/bench_load_mesh.py     # 1,000 services x 5 dataplanes, 2,000 TPs, 100 MTPs;
+                                                  # then 10,000 Kubernetes-form TrafficPermissions
 
 Workload `workloads.mesh` (the traffic benchmarks' generator). Best of `ROUNDS` interleaved rounds;
 baseline `yaml.load_all(data, Loader=yaml.CSafeLoader)` of the same bytes (bare values: no
@@ -51,5 +52,34 @@ def main() -> None:
               f"{t['csafe'] / t['engine']:.2f}x faster")
 
 
+def kubernetes_yaml(n: int = 10_000) -> str:
+    """`n` Kubernetes-form TrafficPermissions (legacy top-level `mesh`, TP A13) after their Mesh."""
+    docs = ["apiVersion: kuma.io/v1alpha1\nkind: Mesh\nmetadata:\n  name: default\n"]
+    for i in range(n):
+        docs.append(f"apiVersion: kuma.io/v1alpha1\nkind: TrafficPermission\nmesh: default\nmetadata:\n"
+                    f"  name: tp-{i}\n  creationTimestamp: '2024-01-01T00:00:00Z'\nspec:\n  sources:\n"
+                    f"    - match:\n        kuma.io/service: client-{i % 700}\n  destinations:\n"
+                    f"    - match:\n        kuma.io/service: svc-{i % 1000}\n")
+    return "---\n".join(docs)
+
+
+def kubernetes_form(rounds: int) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "k8s.yaml"
+        path.write_text(kubernetes_yaml())
+        data = path.read_bytes()
+        t = best(rounds,
+                 csafe=lambda: list(yaml.load_all(data, Loader=yaml.CSafeLoader)),
+                 load=lambda: meshauthz.load(path),
+                 engine=lambda: meshauthz.TrafficEngine(meshauthz.load(path)))
+        print(f"\n10,000 Kubernetes-form TrafficPermissions ({len(data) / 1e6:.1f} MB)")
+        print(f"  CSafeLoader.load_all (bare values)      {t['csafe'] * 1e3:7.0f} ms")
+        print(f"  meshauthz.load (checks + validation)    {t['load'] * 1e3:7.0f} ms   "
+              f"{t['csafe'] / t['load']:.2f}x faster")
+        print(f"  load + TrafficEngine ready              {t['engine'] * 1e3:7.0f} ms   "
+              f"{t['csafe'] / t['engine']:.2f}x faster")
+
+
 if __name__ == "__main__":
     main()
+    kubernetes_form(int(os.environ.get("ROUNDS", "5")))
