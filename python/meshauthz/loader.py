@@ -98,10 +98,25 @@ def _parse_time(value: Any, doc: Document, path: Path, out: LoadResult) -> Optio
 _UTC = timezone.utc
 
 
+# text -> rfc3339_utc(text): resources applied together share their timestamp text (Kubernetes
+# documents' creationTimestamp is parsed here, not by the native reader); immutable values
+_TIMES: dict[str, Created] = {}
+
+
 def rfc3339_utc(value: str) -> Optional[Created]:
     """The common RFC 3339 UTC form `YYYY-MM-DDTHH:MM:SS[.fraction]Z` without regular expressions
     (the creationTime of most resources); None for any other text. Same result as the general path
     (`timestamp` + `seconds_nanos`)."""
+    hit = _TIMES.get(value)
+    if hit is not None:
+        return hit
+    made = _rfc3339_utc(value)
+    if made is not None and len(_TIMES) < _CREATED_MAX:
+        _TIMES[value] = made
+    return made
+
+
+def _rfc3339_utc(value: str) -> Optional[Created]:
     n = len(value)
     if n < 20 or value[-1] != "Z" or value[4] != "-" or value[7] != "-" or value[10] != "T" \
             or value[13] != ":" or value[16] != ":" or (n > 20 and (value[19] != "." or n == 21)):
