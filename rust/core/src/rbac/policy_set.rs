@@ -17,13 +17,13 @@ use ahash::AHashMap as FastMap;
 
 pub const ANY_TYPE: u32 = u32::MAX;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Role {
     pub name: String,
     pub rules: Vec<Rule>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Binding {
     pub name: String,
     pub subjects: Subjects,
