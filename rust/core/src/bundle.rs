@@ -294,15 +294,13 @@ impl RbacInputs {
 }
 
 /// `section` (a compiled section of this layout, for the resource section of sha256 `resources`)
-/// with the RBAC part `rbac` (replacing any). The roles must compile (`PolicySet::compile`):
-/// a section never holds inputs the engine would refuse.
+/// with the RBAC part `rbac` (replacing any). The caller writes only inputs that compile
+/// (`rbac::PolicySet::compile`); activation compiles them again and refuses any that do not.
 pub fn with_rbac(
     section: &[u8],
     resources: &[u8; 32],
     rbac: &RbacInputs,
 ) -> Result<Vec<u8>, SetsError> {
-    crate::rbac::PolicySet::compile(rbac.roles.clone(), rbac.bindings.clone())
-        .map_err(|e| SetsError::Malformed(e.to_string()))?;
     let traffic = decode(section, resources)?;
     let part = postcard::to_allocvec(rbac).map_err(|e| SetsError::Malformed(e.to_string()))?;
     postcard::to_allocvec(&SectionOut {
@@ -693,7 +691,10 @@ mod tests {
             name: "admin".into(),
             rules: vec![],
         }));
-        assert!(with_rbac(&plain, &digest, &dup).is_err());
+        let bytes = with_rbac(&plain, &digest, &dup).map_err(|e| e.to_string())?;
+        // decodes, but does not compile (A14): the bindings refuse it at activation
+        let back = decode_rbac(&bytes, &digest).map_err(|e| e.to_string())?;
+        assert!(back.is_some_and(|r| crate::rbac::PolicySet::compile(r.roles, r.bindings).is_err()));
         Ok(())
     }
 
