@@ -297,9 +297,17 @@ def _compile_sets(items: list[Resource], store: Optional[ResourceStore], resourc
     try:
         with gc_paused():
             store = store if store is not None else ResourceStore(items)
-            return compile_sets(store, resources_digest) or b""
+            sets: bytes = compile_sets(store, resources_digest) or b""
     except MeshauthzError:
         return b""
+    rbac_sets = getattr(_registry.engine_class("rbac"), "_bundle_sets", None)
+    if sets and rbac_sets is not None:  # the RBAC part (load order: `items`, as the Authorizer reads them)
+        try:
+            with gc_paused():
+                sets = rbac_sets(items, sets, resources_digest) or sets
+        except MeshauthzError:
+            pass  # written without it: the Authorizer compiles from the resources and reports the error
+    return sets
 
 
 def is_bundle(data: bytes) -> bool:
@@ -725,6 +733,10 @@ def _build(kind: str, resources: Any, store: Optional[ResourceStore], options: d
     compile then, and the engine reports that as a YAML load would)."""
     cls = _engine_class(kind)
     if kind == "rbac":
+        # A verified (or trusted) bundle's own compiled section only: never sets derived from an
+        # unverified bundle's resources (`traffic_sets`), whose RBAC engine compiles them.
+        if sections is not None and sections.native is None and sections.sets:
+            return cls._from_sets(resources, sections.sets, sections.resources_digest(), **options)
         return cls(resources(), **options)  # a list keeps load order, as from YAML paths
     store = store if store is not None else ResourceStore(resources())
     from_sets = getattr(cls, "_from_sets", None)
