@@ -14,7 +14,7 @@ __all__ = [
     "mtp_subset_is_subset",
     "mtp_subset_iter", "BatchResult", "rbac_check_batch", "traffic_batch_arrow", "traffic_batch_rows",
     "traffic_batch_ids", "traffic_dataplane_ids", "YamlMarks", "yaml_load", "bundle_traffic_sets",
-    "bundle_traffic_snapshot", "BundlePolicies", "bundle_rows", "bundle_rows_sets",
+    "bundle_traffic_snapshot", "bundle_rbac_sets", "BundlePolicies", "bundle_rows", "bundle_rows_sets",
 ]
 
 __version__: str
@@ -321,8 +321,8 @@ class RbacPolicySet:
     def __new__(cls, roles: list[dict[str, Any]], bindings: list[dict[str, Any]], mode: str = "rbac",
                  secret_reads: str = "rbac", static_config: Optional[dict[str, Any]] = None) -> Self: ...
     @staticmethod
-    def from_bundle(sets: bytes, resources: bytes, mode: str = "rbac",
-                    secret_reads: str = "rbac") -> Optional[RbacPolicySet]:
+    def from_bundle(sets: bytes, resources: bytes, mode: str = "rbac", secret_reads: str = "rbac",
+                    static_config: Optional[dict[str, Any]] = None) -> Optional[RbacPolicySet]:
         """The compiled set of a verified bundle's compiled section (its RBAC part compiled, no
         document converted); None when the section has none (BundleError: version, digest,
         malformed)."""

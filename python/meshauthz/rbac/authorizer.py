@@ -87,20 +87,21 @@ class Authorizer:
 
     @classmethod
     def _from_sets(cls, resources: Callable[[], Sequence[Any]], sets: bytes, resources_digest: bytes, *,
-                   mode: Mode = "rbac", secret_reads: SecretReads = "rbac") -> Authorizer:
+                   mode: Mode = "rbac", secret_reads: SecretReads = "rbac",
+                   static_config: Optional[dict[str, Any]] = None) -> Authorizer:
         """An Authorizer activated from a verified bundle's compiled section (issue #13): the core
         set is compiled from the section's RBAC part (the core's roles and bindings, no document
         converted); the names, documents and resources (explanations' role documents in
         `what_can`, `refresh`) are built from `resources()` (the bundle's, load order) on first
         use. A section without an RBAC part (written before it existed, or whose roles did not
         compile) compiles from the resources, as from YAML. BundleError: an unusable section."""
-        compiled = RbacPolicySet.from_bundle(sets, resources_digest, mode, secret_reads)
+        compiled = RbacPolicySet.from_bundle(sets, resources_digest, mode, secret_reads, static_config)
         if compiled is None:
-            return cls(list(resources()), mode, secret_reads=secret_reads)
+            return cls(list(resources()), mode, secret_reads=secret_reads, static_config=static_config)
         self = object.__new__(cls)
         self.mode = mode
         self.secret_reads = secret_reads
-        self.static_config = None
+        self.static_config = static_config
         self._lock = threading.Lock()
         self._set = compiled
         self._pending = resources  # `roles` ... `_source`: `__getattr__` builds them on first use

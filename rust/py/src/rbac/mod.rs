@@ -147,15 +147,16 @@ impl RbacPolicySet {
     /// core roles and bindings, `meshauthz_core::bundle::decode_rbac`) compiled, no document
     /// converted; `None` when the section has no RBAC part (the caller compiles from the
     /// resources). The section must name the resource section of sha256 `resources`; every defect
-    /// is a `BundleError`. Static mode reads nothing from the section (R7.1).
+    /// is a `BundleError`. `mode`, `secret_reads`, `static_config` as for `RbacPolicySet(...)`.
     #[staticmethod]
-    #[pyo3(signature = (sets, resources, mode="rbac", secret_reads="rbac"))]
+    #[pyo3(signature = (sets, resources, mode="rbac", secret_reads="rbac", static_config=None))]
     fn from_bundle(
         py: Python<'_>,
         sets: &[u8],
         resources: &[u8],
         mode: &str,
         secret_reads: &str,
+        static_config: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Option<Self>> {
         let digest = <[u8; 32]>::try_from(resources).map_err(|_| {
             errors::bundle(
@@ -168,7 +169,7 @@ impl RbacPolicySet {
         let Some(inputs) = inputs else {
             return Ok(None);
         };
-        let engine = Self::engine(py, mode, secret_reads, None, || {
+        let engine = Self::engine(py, mode, secret_reads, static_config, || {
             errors::detached(py, || Ok(PolicySet::compile(inputs.roles, inputs.bindings)))?
                 .map_err(|e| errors::bundle(py, SetsError::Malformed(e.to_string())))
         })?;
