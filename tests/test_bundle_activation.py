@@ -85,7 +85,8 @@ def test_activation_deserialises_the_compiled_section(monkeypatch: pytest.Monkey
     assert loaded == []  # neither activating, deciding nor a key lookup read a resource row
     monkeypatch.undo()
     # the unverified path never inflates the index or the compiled section: its sets are derived
-    # from the resources (and equal the compiled section an honest bundle carries)
+    # from the resources (and equal the compiled section an honest bundle carries, less its RBAC
+    # part: an unverified bundle's Authorizer compiles from the resources)
     inflated: list[str] = []
     real_inflate = mb._inflate
     monkeypatch.setattr(mb, "_inflate", lambda s, n, src, what="payload": (inflated.append(what),
@@ -93,7 +94,11 @@ def test_activation_deserialises_the_compiled_section(monkeypatch: pytest.Monkey
     unverified = mb.loads(data)
     assert _check(unverified.traffic_engine()) == want and inflated == ["resources section"]
     assert unverified._sections is not None and unverified._sections.derived
-    assert unverified._sections.sets == b._sections.sets
+    monkeypatch.undo()
+    monkeypatch.delattr(meshauthz.Authorizer, "_bundle_sets")
+    traffic_only = mb.loads(mb.dumps(_resources(), sign_key=KEY), verify_key=PUBLIC)
+    assert traffic_only._sections is not None and len(traffic_only._sections.sets) < len(b._sections.sets)
+    assert unverified._sections.sets == traffic_only._sections.sets
 
 
 def test_lazy_resources_equal_the_loaded_ones() -> None:

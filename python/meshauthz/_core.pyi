@@ -14,7 +14,7 @@ __all__ = [
     "mtp_subset_is_subset",
     "mtp_subset_iter", "BatchResult", "rbac_check_batch", "traffic_batch_arrow", "traffic_batch_rows",
     "traffic_batch_ids", "traffic_dataplane_ids", "YamlMarks", "yaml_load", "bundle_traffic_sets",
-    "bundle_traffic_snapshot", "BundlePolicies", "bundle_rows", "bundle_rows_sets",
+    "bundle_traffic_snapshot", "bundle_rbac_sets", "BundlePolicies", "bundle_rows", "bundle_rows_sets",
 ]
 
 __version__: str
@@ -179,6 +179,11 @@ def bundle_traffic_sets(
 def bundle_traffic_snapshot(sets: bytes, resources: bytes, max_rules: int = ...) -> TrafficSnapshot:
     """A `TrafficSnapshot` from a compiled section (BundleError: other version, digest, malformed)."""
 
+def bundle_rbac_sets(sets: bytes, roles: list[dict[str, Any]], bindings: list[dict[str, Any]],
+                     resources: bytes) -> Optional[bytes]:
+    """`sets` with its RBAC part (the documents converted as `RbacPolicySet` converts them, load
+    order); None when they do not convert or compile."""
+
 @final
 class BundlePolicies:
     """The compile inputs of the TrafficPermission rows `bundle_rows` vouched for (native)."""
@@ -316,6 +321,12 @@ class RbacPolicySet:
 
     def __new__(cls, roles: list[dict[str, Any]], bindings: list[dict[str, Any]], mode: str = "rbac",
                  secret_reads: str = "rbac", static_config: Optional[dict[str, Any]] = None) -> Self: ...
+    @staticmethod
+    def from_bundle(sets: bytes, resources: bytes, mode: str = "rbac", secret_reads: str = "rbac",
+                    static_config: Optional[dict[str, Any]] = None) -> Optional[RbacPolicySet]:
+        """The compiled set of a verified bundle's compiled section (its RBAC part compiled, no
+        document converted); None when the section has none (BundleError: version, digest,
+        malformed)."""
     def check(self, user: Any, action: str, resource: Optional[_Resource] = None,
               old: Optional[_Resource] = None, *, token_request: Optional[dict[str, Any]] = None) -> AccessDecision:
         """The one check path (`Authorizer.check` itself): an `AccessDecision` (raises

@@ -23,8 +23,8 @@ Layout (integers big-endian)::
     index JSON      {"meshauthz": version, "kinds": [kind, ...], "kind": [i, ...], "name": [...],
                      "mesh": [...], "span": [start, end, ...]}  (spans: byte offsets of each row)
     resources JSON  {"meshauthz": version, "resources": [row, ...]}  (load order)
-    compiled        the traffic engine's section (empty: none); its digest is the sha256 of the
-                    index and resources streams (compressed)
+    compiled        the engines' section (empty: none): the traffic sets and the RBAC part; its
+                    digest is the sha256 of the index and resources streams (compressed)
 
 Trust (issue #13): a bundle is as trustworthy as YAML. Loaded with `verify_key`, a signed bundle
 whose signature verifies *activates*: the traffic engine deserialises the compiled section straight
@@ -38,6 +38,23 @@ only what the resources give (forged content with a recomputed checksum is repor
 `ValidationError` with the problems YAML would give; forged compiled sets are ignored). An
 unsigned bundle or a bad signature with a key is a `BundleError`.
 
+The Authorizer activates too (decision, issue #13 "bundles that activate"): the compiled section
+(format 3) carries an RBAC part, the AccessRoles and AccessRoleBindings as the core's own `Role` /
+`Binding` values in load order (the R-rules depend on it), postcard inside a length-prefixed byte
+string so the traffic engine skips it unparsed. `meshauthz compile` writes it from the documents
+as `Authorizer` converts them (`Authorizer._bundle_sets`); it is left out when they do not convert
+or compile (the bundle's Authorizer then compiles from the resources and reports the error as from
+YAML). A verified bundle's `authorizer()` deserialises the part, checks what the converter
+guarantees and runs the core's `rbac::PolicySet::compile` (its indexes are derived, never read from
+the bytes): no resource row is read and no document converted (`Authorizer._from_sets`); its role /
+binding names, plain documents (`what_can`) and resources are built from the lazy resources on
+first use. Serialising the inputs rather than the built `rbac::PolicySet` keeps the layout to plain
+values (no index to range-check) for a compile of well under a millisecond: 1,000 bindings and 500
+rules activate ~10x faster than from YAML (bench/RESULTS.md), where the former path (every row
+parsed and converted) was 1.2x. A section without the part (format 2, or written without it)
+compiles from the resources; an unverified bundle never reads it (its `traffic_sets` are derived
+without it).
+
 Re-validation where it is fast (decision, issue #13): the core reads the resources section in one
 pass (`_core.bundle_rows`, `meshauthz_core::bundle_rows`: serde_json, JSON numbers kept numbers),
 checks every row as `_fields` does, and gives the key columns, each row's byte span and, through
@@ -48,7 +65,8 @@ TrafficPermissions' compile inputs. `loader.check_resource` then runs only on th
 its exact path, message and code. The bundle then activates as a verified one (`LazyResource`
 rows, store built on first use) over traffic sets *derived from the resources* when an engine
 first asks (`_Sections.traffic_sets`: the native inputs plus the other rows' inputs extracted by
-the compile step's own code; for an honest bundle these are byte for byte its compiled section).
+the compile step's own code; for an honest bundle these are byte for byte its compiled section
+less its RBAC part).
 Whatever the core does not reproduce exactly (any row defect, a duplicate object key, an unknown
 kind, a number or string `json.loads` reads otherwise) leaves the section to the reference
 decoder (`_parse_all`: every row parsed and checked here; a defect is its `BundleError`, worded
@@ -297,9 +315,17 @@ def _compile_sets(items: list[Resource], store: Optional[ResourceStore], resourc
     try:
         with gc_paused():
             store = store if store is not None else ResourceStore(items)
-            return compile_sets(store, resources_digest) or b""
+            sets: bytes = compile_sets(store, resources_digest) or b""
     except MeshauthzError:
         return b""
+    rbac_sets = getattr(_registry.engine_class("rbac"), "_bundle_sets", None)
+    if sets and rbac_sets is not None:  # the RBAC part (load order: `items`, as the Authorizer reads them)
+        try:
+            with gc_paused():
+                sets = rbac_sets(items, sets, resources_digest) or sets
+        except MeshauthzError:
+            pass  # written without it: the Authorizer compiles from the resources and reports the error
+    return sets
 
 
 def is_bundle(data: bytes) -> bool:
@@ -725,6 +751,10 @@ def _build(kind: str, resources: Any, store: Optional[ResourceStore], options: d
     compile then, and the engine reports that as a YAML load would)."""
     cls = _engine_class(kind)
     if kind == "rbac":
+        # A verified (or trusted) bundle's own compiled section only: never sets derived from an
+        # unverified bundle's resources (`traffic_sets`), whose RBAC engine compiles them.
+        if sections is not None and sections.native is None and sections.sets:
+            return cls._from_sets(resources, sections.sets, sections.resources_digest(), **options)
         return cls(resources(), **options)  # a list keeps load order, as from YAML paths
     store = store if store is not None else ResourceStore(resources())
     from_sets = getattr(cls, "_from_sets", None)

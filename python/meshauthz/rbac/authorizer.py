@@ -85,6 +85,62 @@ class Authorizer:
         self._source: Source = self._kept(source)
         self._bind()
 
+    @classmethod
+    def _from_sets(cls, resources: Callable[[], Sequence[Any]], sets: bytes, resources_digest: bytes, *,
+                   mode: Mode = "rbac", secret_reads: SecretReads = "rbac",
+                   static_config: Optional[dict[str, Any]] = None) -> Authorizer:
+        """An Authorizer activated from a verified bundle's compiled section (issue #13): the core
+        set is compiled from the section's RBAC part (the core's roles and bindings, no document
+        converted); the names, documents and resources (explanations' role documents in
+        `what_can`, `refresh`) are built from `resources()` (the bundle's, load order) on first
+        use. A section without an RBAC part (written before it existed, or whose roles did not
+        compile) compiles from the resources, as from YAML. BundleError: an unusable section."""
+        compiled = RbacPolicySet.from_bundle(sets, resources_digest, mode, secret_reads, static_config)
+        if compiled is None:
+            return cls(list(resources()), mode, secret_reads=secret_reads, static_config=static_config)
+        self = object.__new__(cls)
+        self.mode = mode
+        self.secret_reads = secret_reads
+        self.static_config = static_config
+        self._lock = threading.Lock()
+        self._set = compiled
+        self._pending = resources  # `roles` ... `_source`: `__getattr__` builds them on first use
+        self._bind()
+        return self
+
+    @staticmethod
+    def _bundle_sets(resources: Sequence[Any], sets: bytes, resources_digest: bytes) -> Optional[bytes]:
+        """The compiled section `sets` with its RBAC part for `resources` (load order): the
+        AccessRoles / AccessRoleBindings as `_compile` collects and converts them; None when they
+        do not convert or compile (the bundle's Authorizer then compiles from the resources and
+        reports the error as from YAML)."""
+        roles, bindings = collect(list(resources))
+        return _core.bundle_rbac_sets(sets, [plain_role(r) for r in roles], [plain_binding(b) for b in bindings],
+                                      resources_digest)
+
+    _LAZY = frozenset({"roles", "bindings", "documents", "_resources", "_source"})
+
+    def __getattr__(self, name: str) -> Any:
+        """The parts of an activated Authorizer (`_from_sets`) other than its compiled set, built
+        from the bundle's resources on first use (only reached while they are missing)."""
+        pending = self.__dict__.get("_pending")
+        if name not in Authorizer._LAZY or pending is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        with self._lock:
+            if "_pending" in self.__dict__:
+                source = list(pending())
+                roles, bindings, docs, res = self._parts(source)
+                self.__dict__.update(roles=roles, bindings=bindings, documents=docs, _resources=res)
+                self._source = self._kept(source)
+                del self.__dict__["_pending"]
+        return self.__dict__[name]
+
+    def _parts(self, source: Source) -> tuple[list[str], list[str], tuple[list[Any], list[Any]], list[Any]]:
+        """Names, plain documents and resources of the AccessRoles / AccessRoleBindings of `source`."""
+        roles, bindings = collect(source) if self.mode == "rbac" else ([], [])
+        docs = ([plain_role(r) for r in roles], [plain_binding(b) for b in bindings])
+        return [r.name for r in roles], [b.name for b in bindings], docs, roles + bindings
+
     def _bind(self) -> None:
         """`self.check` / `self.allowed` are the compiled set's native methods (same signature,
         same errors, a lone surrogate included): one call from Python into Rust per check, no
@@ -100,11 +156,10 @@ class Authorizer:
     def _compile(
         self, source: Source
     ) -> tuple[RbacPolicySet, list[str], list[str], tuple[list[Any], list[Any]], list[Any]]:
-        roles, bindings = collect(source) if self.mode == "rbac" else ([], [])
-        docs = ([plain_role(r) for r in roles], [plain_binding(b) for b in bindings])
+        roles, bindings, docs, resources = self._parts(source)
         # The core re-checks R2.1 / A14 while converting (errors are MeshauthzError subclasses).
         compiled = RbacPolicySet(docs[0], docs[1], self.mode, self.secret_reads, self.static_config)
-        return compiled, [r.name for r in roles], [b.name for b in bindings], docs, roles + bindings
+        return compiled, roles, bindings, docs, resources
 
     def _kept(self, source: Source) -> Source:
         """What `refresh()` recompiles from: a store or paths as given (their current content),
@@ -119,6 +174,7 @@ class Authorizer:
         with self._lock:
             self._set, self.roles, self.bindings, self.documents, self._resources = compiled
             self._source = self._kept(source)
+            self.__dict__.pop("_pending", None)  # an activated Authorizer: now compiled from `source`
             self._bind()
 
     def refresh(self) -> None:

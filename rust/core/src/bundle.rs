@@ -8,8 +8,18 @@
 //! compile step (the id maps the set derives from its vectors are rebuilt, and every id checked).
 //!
 //! Layout of the section (postcard): `SETS_FORMAT` (u32), the meshauthz version that wrote it,
-//! the sha256 of the bundle's resource section it was compiled from, the `PolicySet`, the MTP
-//! policies and dataplanes.
+//! the sha256 of the bundle's resource section it was compiled from, the RBAC part (format 3: an
+//! optional byte string, see below), the `PolicySet`, the MTP policies and dataplanes. Format 2
+//! (written before, no RBAC part) is still read: its traffic sets are used, and the RBAC engine
+//! compiles from the resources.
+//!
+//! The RBAC part (issue #13, "bundles that activate"): the AccessRoles and AccessRoleBindings as
+//! the core's [`Role`] / [`Binding`] values in load order (what `policy_doc` converts the
+//! documents to; R-rules depend on the order), postcard inside a length-prefixed byte string, so
+//! the traffic engine skips it without parsing it and the RBAC engine reads it without parsing
+//! the traffic sets. Activating deserialises them, checks what the converter guarantees (known
+//! access bits, no empty qualifier, no `""` rule mesh) and runs `rbac::PolicySet::compile` (the
+//! indexes are derived, never trusted from the bytes).
 //! Every defect is a [`SetsError`] (fail closed): another format or meshauthz version, a digest
 //! that does not name the resource section beside it, bytes that do not deserialise, trailing
 //! bytes. Deserialisation is bounded by the section's length: postcard reads from a slice, every
@@ -24,6 +34,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::mtp::{MtpDataplane, MtpPolicy, MtpSet};
+use crate::rbac::{Access, Binding, Qualifier, Role};
 use crate::traffic::intern::{Sym, TagMap};
 use crate::traffic::policy_set::{MeshId, SelRef, Selector, Val};
 use crate::traffic::{
@@ -31,7 +42,9 @@ use crate::traffic::{
 };
 
 /// Layout version of the compiled section (bumped whenever the serialised sets change shape).
-pub const SETS_FORMAT: u32 = 2;
+pub const SETS_FORMAT: u32 = 3;
+/// The previous layout (no RBAC part), still read.
+pub const SETS_FORMAT_NO_RBAC: u32 = 2;
 /// The meshauthz version whose compiler wrote a section (sets are only reused by the same one).
 pub const WRITER: &str = env!("CARGO_PKG_VERSION");
 
@@ -99,6 +112,7 @@ struct SectionOut<'a> {
     format: u32,
     writer: &'a str,
     resources: &'a [u8; 32],
+    rbac: Option<&'a [u8]>,
     tp: &'a PolicySet,
     mtp_policies: &'a [MtpPolicy],
     mtp_dataplanes: &'a [MtpDataplane],
@@ -110,9 +124,21 @@ struct Head {
     writer: String,
 }
 
+/// Format 2's body (no RBAC part).
 #[derive(Deserialize)]
-struct Body {
+struct Body2 {
     resources: [u8; 32],
+    tp: PolicySet,
+    mtp_policies: Vec<MtpPolicy>,
+    mtp_dataplanes: Vec<MtpDataplane>,
+}
+
+#[derive(Deserialize)]
+struct Body<'a> {
+    resources: [u8; 32],
+    /// The RBAC part, skipped here (read by [`decode_rbac`]).
+    #[serde(borrow)]
+    _rbac: Option<&'a [u8]>,
     tp: PolicySet,
     mtp_policies: Vec<MtpPolicy>,
     mtp_dataplanes: Vec<MtpDataplane>,
@@ -161,6 +187,7 @@ pub fn encode(resources: &[u8; 32], traffic: TrafficInputs) -> Result<Vec<u8>, T
         format: SETS_FORMAT,
         writer: WRITER,
         resources,
+        rbac: None,
         tp: &tp,
         mtp_policies: &traffic.mtp_policies,
         mtp_dataplanes: &traffic.mtp_dataplanes,
@@ -170,22 +197,20 @@ pub fn encode(resources: &[u8; 32], traffic: TrafficInputs) -> Result<Vec<u8>, T
 
 /// The compiled sets of a section, checked against the sha256 of its resource section.
 pub fn decode(bytes: &[u8], resources: &[u8; 32]) -> Result<CompiledTraffic, SetsError> {
-    let bad = |e: postcard::Error| SetsError::Malformed(e.to_string());
-    // The version first: a section of another layout is never parsed as this one.
-    let (head, rest): (Head, &[u8]) = postcard::take_from_bytes(bytes).map_err(bad)?;
-    if head.format != SETS_FORMAT || head.writer != WRITER {
-        return Err(SetsError::Version {
-            format: head.format,
-            writer: head.writer,
-        });
-    }
-    let (body, rest): (Body, &[u8]) = postcard::take_from_bytes(rest).map_err(bad)?;
-    if !rest.is_empty() {
-        return Err(SetsError::Malformed(format!(
-            "{} trailing bytes",
-            rest.len()
-        )));
-    }
+    let (head, rest) = head(bytes)?;
+    let (body, rest): (Body2, &[u8]) = if head.format == SETS_FORMAT_NO_RBAC {
+        postcard::take_from_bytes(rest).map_err(malformed)?
+    } else {
+        let (b, rest): (Body, &[u8]) = postcard::take_from_bytes(rest).map_err(malformed)?;
+        let b = Body2 {
+            resources: b.resources,
+            tp: b.tp,
+            mtp_policies: b.mtp_policies,
+            mtp_dataplanes: b.mtp_dataplanes,
+        };
+        (b, rest)
+    };
+    no_trailing(rest)?;
     if &body.resources != resources {
         return Err(SetsError::Digest);
     }
@@ -196,6 +221,130 @@ pub fn decode(bytes: &[u8], resources: &[u8; 32]) -> Result<CompiledTraffic, Set
         mtp_policies: body.mtp_policies,
         mtp_dataplanes: body.mtp_dataplanes,
     })
+}
+
+fn malformed(e: postcard::Error) -> SetsError {
+    SetsError::Malformed(e.to_string())
+}
+
+fn no_trailing(rest: &[u8]) -> Result<(), SetsError> {
+    if rest.is_empty() {
+        Ok(())
+    } else {
+        Err(SetsError::Malformed(format!(
+            "{} trailing bytes",
+            rest.len()
+        )))
+    }
+}
+
+/// The version first: a section of another layout is never parsed as this one (format 2, the
+/// layout before the RBAC part, is read too).
+fn head(bytes: &[u8]) -> Result<(Head, &[u8]), SetsError> {
+    let (head, rest): (Head, &[u8]) = postcard::take_from_bytes(bytes).map_err(malformed)?;
+    if (head.format != SETS_FORMAT && head.format != SETS_FORMAT_NO_RBAC) || head.writer != WRITER {
+        return Err(SetsError::Version {
+            format: head.format,
+            writer: head.writer,
+        });
+    }
+    Ok((head, rest))
+}
+
+/// The RBAC engine's inputs: AccessRoles and AccessRoleBindings as the core converts them from
+/// their documents, in load order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RbacInputs {
+    pub roles: Vec<Role>,
+    pub bindings: Vec<Binding>,
+}
+
+impl RbacInputs {
+    /// What `policy_doc` guarantees of a converted role, checked on deserialised values (fail
+    /// closed: a value the converter cannot produce is a malformed section).
+    fn check(&self) -> Result<(), SetsError> {
+        let known: u16 = Access::ALL.iter().fold(0, |acc, a| acc | a.bit());
+        for role in &self.roles {
+            for rule in &role.rules {
+                let qualifiers_ok = rule.when.iter().all(|q| match q {
+                    Qualifier::TargetRef {
+                        target_ref,
+                        to,
+                        from,
+                    } => target_ref.is_some() || to.is_some() || from.is_some(),
+                    Qualifier::Connection {
+                        sources,
+                        destinations,
+                    } => sources.is_some() || destinations.is_some(),
+                    Qualifier::Dataplane { .. } => true,
+                    Qualifier::DpToken { tags } => tags.iter().enumerate().all(|(i, (n, _))| {
+                        !n.is_empty() && tags.iter().skip(i + 1).all(|(m, _)| m != n)
+                    }),
+                });
+                if rule.access & !known != 0 || rule.mesh.as_deref() == Some("") || !qualifiers_ok {
+                    return Err(SetsError::Malformed(format!(
+                        "inconsistent RBAC part (a rule of role {:?})",
+                        role.name
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `section` (a compiled section of this layout, for the resource section of sha256 `resources`)
+/// with the RBAC part `rbac` (replacing any). The caller writes only inputs that compile
+/// (`rbac::PolicySet::compile`); activation compiles them again and refuses any that do not.
+pub fn with_rbac(
+    section: &[u8],
+    resources: &[u8; 32],
+    rbac: &RbacInputs,
+) -> Result<Vec<u8>, SetsError> {
+    let traffic = decode(section, resources)?;
+    let part = postcard::to_allocvec(rbac).map_err(|e| SetsError::Malformed(e.to_string()))?;
+    postcard::to_allocvec(&SectionOut {
+        format: SETS_FORMAT,
+        writer: WRITER,
+        resources,
+        rbac: Some(&part),
+        tp: &traffic.tp,
+        mtp_policies: &traffic.mtp_policies,
+        mtp_dataplanes: &traffic.mtp_dataplanes,
+    })
+    .map_err(|e| SetsError::Malformed(e.to_string()))
+}
+
+/// The RBAC part of a compiled section, checked against the sha256 of its resource section:
+/// `None` when the section has none (format 2, or written without it). The traffic sets after it
+/// are not read (the traffic engine checks them when it activates).
+pub fn decode_rbac(bytes: &[u8], resources: &[u8; 32]) -> Result<Option<RbacInputs>, SetsError> {
+    let (head, rest) = head(bytes)?;
+    if head.format == SETS_FORMAT_NO_RBAC {
+        let (digest, _): ([u8; 32], &[u8]) = postcard::take_from_bytes(rest).map_err(malformed)?;
+        return if &digest == resources {
+            Ok(None)
+        } else {
+            Err(SetsError::Digest)
+        };
+    }
+    #[derive(Deserialize)]
+    struct Prefix<'a> {
+        resources: [u8; 32],
+        #[serde(borrow)]
+        rbac: Option<&'a [u8]>,
+    }
+    let (prefix, _): (Prefix<'_>, &[u8]) = postcard::take_from_bytes(rest).map_err(malformed)?;
+    if &prefix.resources != resources {
+        return Err(SetsError::Digest);
+    }
+    let Some(part) = prefix.rbac else {
+        return Ok(None);
+    };
+    let (inputs, rest): (RbacInputs, &[u8]) = postcard::take_from_bytes(part).map_err(malformed)?;
+    no_trailing(rest)?;
+    inputs.check()?;
+    Ok(Some(inputs))
 }
 
 /// Rebuilds the id maps of a deserialised set and checks that every id it holds is in range
@@ -414,6 +563,141 @@ mod tests {
         assert!(first.len() > 500 && (0..8).all(|_| many() == first));
     }
 
+    fn rbac_sample() -> RbacInputs {
+        use crate::rbac::{Rule, Subjects};
+        RbacInputs {
+            roles: vec![Role {
+                name: "admin".into(),
+                rules: vec![Rule::new(
+                    vec!["TrafficPermission".into()],
+                    vec![],
+                    Some("default".into()),
+                    &[Access::Create, Access::Delete],
+                    vec![Qualifier::dp_token(vec![("zone".into(), "a".into())])],
+                )],
+            }],
+            bindings: vec![Binding {
+                name: "b".into(),
+                subjects: Subjects::new(&["alice"], &["ops"]),
+                roles: vec!["admin".into(), "missing".into()],
+            }],
+        }
+    }
+
+    #[test]
+    fn the_rbac_part_round_trips_and_leaves_the_traffic_sets_alone() -> Result<(), String> {
+        let digest = [9u8; 32];
+        let plain = encoded(&digest);
+        assert_eq!(decode_rbac(&plain, &digest), Ok(None));
+        let with = with_rbac(&plain, &digest, &rbac_sample()).map_err(|e| e.to_string())?;
+        assert_eq!(decode_rbac(&with, &digest), Ok(Some(rbac_sample())));
+        assert!(matches!(
+            decode_rbac(&with, &[1u8; 32]),
+            Err(SetsError::Digest)
+        ));
+        let back = decode(&with, &digest).map_err(|e| e.to_string())?;
+        assert_eq!(back.mtp_policies, sample().mtp_policies);
+        // replacing the part, not stacking it
+        let again = with_rbac(&with, &digest, &rbac_sample()).map_err(|e| e.to_string())?;
+        assert_eq!(again, with);
+        Ok(())
+    }
+
+    #[test]
+    fn format_2_sections_are_still_read_without_an_rbac_part() -> Result<(), String> {
+        #[derive(Serialize)]
+        struct Old<'a> {
+            format: u32,
+            writer: &'a str,
+            resources: &'a [u8; 32],
+            tp: &'a PolicySet,
+            mtp_policies: &'a [MtpPolicy],
+            mtp_dataplanes: &'a [MtpDataplane],
+        }
+        let digest = [10u8; 32];
+        let tp = compiled()?;
+        let bytes = postcard::to_allocvec(&Old {
+            format: SETS_FORMAT_NO_RBAC,
+            writer: WRITER,
+            resources: &digest,
+            tp: &tp,
+            mtp_policies: &sample().mtp_policies,
+            mtp_dataplanes: &[],
+        })
+        .map_err(|e| e.to_string())?;
+        let back = decode(&bytes, &digest).map_err(|e| e.to_string())?;
+        assert_eq!(back.tp.policies.len(), 1);
+        assert_eq!(back.mtp_policies, sample().mtp_policies);
+        assert_eq!(decode_rbac(&bytes, &digest), Ok(None));
+        assert_eq!(decode_rbac(&bytes, &[0u8; 32]), Err(SetsError::Digest));
+        Ok(())
+    }
+
+    #[test]
+    fn a_corrupted_rbac_part_is_refused_or_consistent() -> Result<(), String> {
+        let digest = [11u8; 32];
+        let with =
+            with_rbac(&encoded(&digest), &digest, &rbac_sample()).map_err(|e| e.to_string())?;
+        for n in 0..with.len() {
+            let cut = with.get(..n).unwrap_or_default();
+            // a cut inside the head or the RBAC part fails; a cut after it is the traffic's to find
+            if n < 60 {
+                assert!(decode_rbac(cut, &digest).is_err(), "truncated to {n} bytes");
+            }
+            assert!(decode(cut, &digest).is_err(), "truncated to {n} bytes");
+        }
+        for i in 0..with.len() {
+            let mut b = with.clone();
+            if let Some(x) = b.get_mut(i) {
+                *x ^= 0x55;
+            }
+            if let Ok(Some(r)) = decode_rbac(&b, &digest) {
+                // whatever decodes passed the checks: it compiles or is refused, never panics
+                let _ = crate::rbac::PolicySet::compile(r.roles, r.bindings);
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn values_the_converter_cannot_produce_are_refused() -> Result<(), String> {
+        let digest = [12u8; 32];
+        let plain = encoded(&digest);
+        let bad_bits = {
+            let mut r = rbac_sample();
+            if let Some(rule) = r.roles.first_mut().and_then(|x| x.rules.first_mut()) {
+                rule.access |= 1 << 15;
+            }
+            r
+        };
+        let empty_qualifier = {
+            let mut r = rbac_sample();
+            if let Some(rule) = r.roles.first_mut().and_then(|x| x.rules.first_mut()) {
+                rule.when = vec![Qualifier::Connection {
+                    sources: None,
+                    destinations: None,
+                }];
+            }
+            r
+        };
+        for r in [bad_bits, empty_qualifier] {
+            let bytes = with_rbac(&plain, &digest, &r).map_err(|e| e.to_string())?;
+            assert!(
+                matches!(decode_rbac(&bytes, &digest), Err(SetsError::Malformed(m)) if m.contains("admin"))
+            );
+        }
+        let mut dup = rbac_sample();
+        dup.roles.push(dup.roles.first().cloned().unwrap_or(Role {
+            name: "admin".into(),
+            rules: vec![],
+        }));
+        let bytes = with_rbac(&plain, &digest, &dup).map_err(|e| e.to_string())?;
+        // decodes, but does not compile (A14): the bindings refuse it at activation
+        let back = decode_rbac(&bytes, &digest).map_err(|e| e.to_string())?;
+        assert!(back.is_some_and(|r| crate::rbac::PolicySet::compile(r.roles, r.bindings).is_err()));
+        Ok(())
+    }
+
     #[test]
     fn wrong_digest_is_refused() {
         let bytes = encoded(&[1u8; 32]);
@@ -464,6 +748,7 @@ mod tests {
             format: SETS_FORMAT,
             writer: WRITER,
             resources: &digest,
+            rbac: None,
             tp: &tp,
             mtp_policies: &[],
             mtp_dataplanes: &[],
@@ -484,7 +769,11 @@ mod tests {
             junk: u8,
         }
         let digest = [0u8; 32];
-        for (format, writer) in [(SETS_FORMAT + 1, WRITER), (SETS_FORMAT, "0.0.0-other")] {
+        for (format, writer) in [
+            (SETS_FORMAT + 1, WRITER),
+            (SETS_FORMAT, "0.0.0-other"),
+            (1, WRITER),
+        ] {
             let bytes = postcard::to_allocvec(&Other {
                 format,
                 writer,

@@ -5,12 +5,14 @@
 use meshauthz_core::bundle::{self, SetsError};
 use meshauthz_core::bundle_rows;
 use meshauthz_core::mtp::rules::DEFAULT_MAX_RULES;
+use meshauthz_core::rbac::policy_doc;
 use meshauthz_core::traffic::PolicyInput;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString};
 use std::sync::Mutex;
 
 use crate::errors;
+use crate::rbac::convert::PyNode;
 use crate::traffic::{inputs, DataplaneRow, MeshRow, PolicyRow, TrafficSnapshot};
 
 type Tags = std::collections::HashMap<String, String>;
@@ -202,7 +204,45 @@ fn bundle_rows_sets<'py>(
     Ok(PyBytes::new(py, &bytes))
 }
 
+/// `sets` (a compiled section written by `bundle_traffic_sets` / `bundle_rows_sets` for the
+/// resource section of sha256 `resources`) with its RBAC part: the AccessRole and
+/// AccessRoleBinding documents `{name, rules}` / `{name, subjects, roles}` (load order) converted
+/// by the core as `RbacPolicySet(...)` converts them. `None` when they do not convert or compile
+/// (the section is then written without the part: the Authorizer compiles from the resources and
+/// reports the error as from YAML).
+#[pyfunction]
+fn bundle_rbac_sets<'py>(
+    py: Python<'py>,
+    sets: &[u8],
+    roles: &Bound<'py, PyList>,
+    bindings: &Bound<'py, PyList>,
+    resources: &[u8],
+) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    let resources = digest(py, resources)?;
+    let roles = roles
+        .iter()
+        .map(|r| policy_doc::role(&PyNode(r)))
+        .collect::<Result<Vec<_>, _>>();
+    let bindings = bindings
+        .iter()
+        .map(|b| policy_doc::binding(&PyNode(b)))
+        .collect::<Result<Vec<_>, _>>();
+    let (Ok(roles), Ok(bindings)) = (roles, bindings) else {
+        return Ok(None);
+    };
+    let inputs = bundle::RbacInputs { roles, bindings };
+    if meshauthz_core::rbac::PolicySet::compile(inputs.roles.clone(), inputs.bindings.clone())
+        .is_err()
+    {
+        return Ok(None);
+    }
+    let bytes = errors::detached(py, || Ok(bundle::with_rbac(sets, &resources, &inputs)))?
+        .map_err(|e| errors::bundle(py, e))?;
+    Ok(Some(PyBytes::new(py, &bytes)))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(bundle_rbac_sets, m)?)?;
     m.add_function(wrap_pyfunction!(bundle_traffic_sets, m)?)?;
     m.add_function(wrap_pyfunction!(bundle_traffic_snapshot, m)?)?;
     m.add_class::<BundlePolicies>()?;

@@ -6,7 +6,7 @@ use super::target::{Element, Target};
 use super::target_ref::{matches, TargetRef};
 
 /// One `when[]` item. Mixed-family qualifiers cannot be represented (A7: rejected at load).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[allow(clippy::large_enum_variant)] // built once per role load; boxing buys nothing on the hot path
 pub enum Qualifier {
     /// targetRef family; at least one of the three is set.

@@ -22,7 +22,7 @@ impl User {
 }
 
 /// Users OR groups (R5.1 semantics): bindings' subjects and the static lists of §7.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Subjects {
     pub users: Vec<String>,
     pub groups: Vec<String>,

@@ -4,7 +4,6 @@
 //! per role and globally, so a check only examines rules that could grant its action on its type.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::coverage::covered_elements;
@@ -17,13 +16,13 @@ use ahash::AHashMap as FastMap;
 
 pub const ANY_TYPE: u32 = u32::MAX;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Role {
     pub name: String,
     pub rules: Vec<Rule>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Binding {
     pub name: String,
     pub subjects: Subjects,
@@ -300,18 +299,19 @@ fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
 impl PolicySet {
     /// Compile. Duplicate role or binding names are an error (A14).
     pub fn compile(roles: Vec<Role>, bindings: Vec<Binding>) -> Result<PolicySet, InputError> {
-        let mut role_ids: HashMap<String, u32> = HashMap::new();
+        // Borrowed keys, fast hashing: compiling is on the load path (issue #13).
+        let mut role_ids: FastMap<&str, u32> = FastMap::default();
         for (i, r) in roles.iter().enumerate() {
-            if role_ids.insert(r.name.clone(), i as u32).is_some() {
+            if role_ids.insert(r.name.as_str(), i as u32).is_some() {
                 return Err(InputError::Duplicate {
                     kind: "AccessRole",
                     name: r.name.clone(),
                 });
             }
         }
-        let mut seen = HashMap::new();
+        let mut seen: FastMap<&str, ()> = FastMap::default();
         for b in &bindings {
-            if seen.insert(b.name.clone(), ()).is_some() {
+            if seen.insert(b.name.as_str(), ()).is_some() {
                 return Err(InputError::Duplicate {
                     kind: "AccessRoleBinding",
                     name: b.name.clone(),
@@ -324,7 +324,7 @@ impl PolicySet {
             binding_roles.push(
                 b.roles
                     .iter()
-                    .filter_map(|n| role_ids.get(n).copied())
+                    .filter_map(|n| role_ids.get(n.as_str()).copied())
                     .collect(),
             );
         }
@@ -341,12 +341,16 @@ impl PolicySet {
                 (&mut by_group, &b.subjects.groups),
             ] {
                 for name in names {
-                    let n = subject_roles.len() as u32;
-                    let id = *map.entry(name.as_str().into()).or_insert(n);
-                    if id == n {
-                        subject_roles.push(Vec::new());
-                        subject_bindings.push(Vec::new());
-                    }
+                    let id = match map.get(name.as_str()) {
+                        Some(&id) => id,
+                        None => {
+                            let n = subject_roles.len() as u32;
+                            map.insert(name.as_str().into(), n);
+                            subject_roles.push(Vec::new());
+                            subject_bindings.push(Vec::new());
+                            n
+                        }
+                    };
                     subjects.push(id);
                 }
             }
@@ -475,6 +479,16 @@ impl PolicySet {
     #[inline]
     pub fn user_subject(&self, name: &str) -> Option<u32> {
         self.by_user.get(name).copied()
+    }
+
+    /// Every `User` subject name with its subject id (each once, no order).
+    pub fn user_subjects(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.by_user.iter().map(|(k, v)| (&**k, *v))
+    }
+
+    /// Every `Group` subject name with its subject id (each once, no order).
+    pub fn group_subjects(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.by_group.iter().map(|(k, v)| (&**k, *v))
     }
 
     /// R5.1: the subject id of a `Group` subject name.

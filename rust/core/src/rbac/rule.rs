@@ -105,7 +105,7 @@ impl TokenRequest {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rule {
     pub types: Vec<String>,
     pub names: Vec<String>,

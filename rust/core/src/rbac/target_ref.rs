@@ -4,7 +4,7 @@
 use std::fmt;
 
 /// A TargetRef split by value shape. Fields are kept sorted by name for deterministic output.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TargetRef {
     pub kind: String,
     /// Scalar fields (`name`, `namespace`, `sectionName`, `mesh`, ...), compared by string equality.

@@ -89,17 +89,12 @@ impl Names {
                 .iter()
                 .map(|b| PyString::new(py, &b.name).unbind())
                 .collect();
-            for b in set.bindings() {
-                for u in &b.subjects.users {
-                    if let Some(id) = set.user_subject(u) {
-                        users.set_item(u, id)?;
-                    }
-                }
-                for g in &b.subjects.groups {
-                    if let Some(id) = set.group_subject(g) {
-                        groups.set_item(g, id)?;
-                    }
-                }
+            // each distinct subject once (a group named by many bindings is one entry)
+            for (u, id) in set.user_subjects() {
+                users.set_item(u, id)?;
+            }
+            for (g, id) in set.group_subjects() {
+                groups.set_item(g, id)?;
             }
         }
         Ok(Names {

@@ -13,6 +13,7 @@ pub use target::RbacTarget;
 
 use std::sync::Arc;
 
+use meshauthz_core::bundle::{self, SetsError};
 use meshauthz_core::rbac::policy_doc;
 use meshauthz_core::rbac::{Access, Engine, PolicySet, SecretReads, Target};
 use pyo3::prelude::*;
@@ -49,6 +50,56 @@ impl RbacPolicySet {
         Ok(ids)
     }
 
+    /// The engine for `mode` / `secret_reads` / `static_config`; `set` gives the compiled roles
+    /// (called for mode "rbac" only, after the options are checked).
+    fn engine(
+        py: Python<'_>,
+        mode: &str,
+        secret_reads: &str,
+        static_config: Option<&Bound<'_, PyDict>>,
+        set: impl FnOnce() -> PyResult<PolicySet>,
+    ) -> PyResult<Engine> {
+        let node = static_config.map(|d| PyNode(d.clone().into_any()));
+        let cfg =
+            policy_doc::static_config(node.as_ref()).map_err(|e| errors::compile_error(py, &e))?;
+        match mode {
+            "static" => Ok(Engine::Static(cfg)),
+            "rbac" => {
+                let secret_reads = match secret_reads {
+                    "rbac" => SecretReads::Rbac,
+                    "open" => SecretReads::Open,
+                    "static-admin" => SecretReads::StaticAdmin,
+                    _ => {
+                        return Err(errors::argument(
+                            py,
+                            format!(
+                            "secret_reads must be rbac, open or static-admin, not {secret_reads:?}"
+                        ),
+                        ))
+                    }
+                };
+                Ok(Engine::Rbac {
+                    set: set()?,
+                    secret_reads,
+                    static_config: cfg,
+                })
+            }
+            _ => Err(errors::argument(
+                py,
+                format!("mode must be rbac or static, not {mode:?}"),
+            )),
+        }
+    }
+
+    fn over(py: Python<'_>, engine: Engine) -> PyResult<Self> {
+        let names = Names::new(py, &engine)?;
+        Ok(RbacPolicySet {
+            engine,
+            names,
+            grants: Grants::default(),
+        })
+    }
+
     fn target_of(
         py: Python<'_>,
         v: Option<&Bound<'_, PyAny>>,
@@ -76,54 +127,55 @@ impl RbacPolicySet {
         static_config: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let fail = |e| errors::compile_error(py, &e);
-        let node = static_config.map(|d| PyNode(d.clone().into_any()));
-        let cfg = policy_doc::static_config(node.as_ref()).map_err(fail)?;
-        let engine = match mode {
-            "static" => Engine::Static(cfg),
-            "rbac" => {
-                let secret_reads = match secret_reads {
-                    "rbac" => SecretReads::Rbac,
-                    "open" => SecretReads::Open,
-                    "static-admin" => SecretReads::StaticAdmin,
-                    _ => {
-                        return Err(errors::argument(
-                            py,
-                            format!(
-                            "secret_reads must be rbac, open or static-admin, not {secret_reads:?}"
-                        ),
-                        ))
-                    }
-                };
-                let roles = roles
-                    .iter()
-                    .map(|r| policy_doc::role(&PyNode(r)))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(fail)?;
-                let bindings = bindings
-                    .iter()
-                    .map(|b| policy_doc::binding(&PyNode(b)))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(fail)?;
-                Engine::Rbac {
-                    set: PolicySet::compile(roles, bindings).map_err(fail)?,
-                    secret_reads,
-                    static_config: cfg,
-                }
-            }
-            _ => {
-                return Err(errors::argument(
-                    py,
-                    format!("mode must be rbac or static, not {mode:?}"),
-                ))
-            }
-        };
-        let names = Names::new(py, &engine)?;
-        Ok(RbacPolicySet {
-            engine,
-            names,
-            grants: Grants::default(),
-        })
+        let engine = Self::engine(py, mode, secret_reads, static_config, || {
+            let roles = roles
+                .iter()
+                .map(|r| policy_doc::role(&PyNode(r)))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(fail)?;
+            let bindings = bindings
+                .iter()
+                .map(|b| policy_doc::binding(&PyNode(b)))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(fail)?;
+            PolicySet::compile(roles, bindings).map_err(fail)
+        })?;
+        Self::over(py, engine)
     }
+
+    /// The compiled set of a verified bundle's compiled section (issue #13): its RBAC part (the
+    /// core roles and bindings, `meshauthz_core::bundle::decode_rbac`) compiled, no document
+    /// converted; `None` when the section has no RBAC part (the caller compiles from the
+    /// resources). The section must name the resource section of sha256 `resources`; every defect
+    /// is a `BundleError`. `mode`, `secret_reads`, `static_config` as for `RbacPolicySet(...)`.
+    #[staticmethod]
+    #[pyo3(signature = (sets, resources, mode="rbac", secret_reads="rbac", static_config=None))]
+    fn from_bundle(
+        py: Python<'_>,
+        sets: &[u8],
+        resources: &[u8],
+        mode: &str,
+        secret_reads: &str,
+        static_config: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Option<Self>> {
+        let digest = <[u8; 32]>::try_from(resources).map_err(|_| {
+            errors::bundle(
+                py,
+                SetsError::Malformed("the resource digest is not 32 bytes".into()),
+            )
+        })?;
+        let inputs = errors::detached(py, || Ok(bundle::decode_rbac(sets, &digest)))?
+            .map_err(|e| errors::bundle(py, e))?;
+        let Some(inputs) = inputs else {
+            return Ok(None);
+        };
+        let engine = Self::engine(py, mode, secret_reads, static_config, || {
+            errors::detached(py, || Ok(PolicySet::compile(inputs.roles, inputs.bindings)))?
+                .map_err(|e| errors::bundle(py, SetsError::Malformed(e.to_string())))
+        })?;
+        Self::over(py, engine).map(Some)
+    }
+
     /// One decision (the only check path, and `Authorizer.check` itself: the authorizer binds
     /// this method, so a check is one call from Python into Rust): `user` a `User`,
     /// `(name, groups)` or a name; `resource` / `old` a dict (either form), a `Resource` or an
