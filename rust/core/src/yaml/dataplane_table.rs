@@ -3,22 +3,15 @@
 //! ([`super::clean_dataplane`]) whose Python body is not built, as interned string ids in one flat
 //! array instead of dictionaries.
 
-use ahash::AHashMap;
-
 use super::clean_dataplane::Inbound;
+use super::interned::Words;
 
-/// Inbounds by document slot (the order documents were pushed).
+/// Inbounds by document slot (the order documents were pushed). An entry: the inbound count, then
+/// per inbound its port, tag count and (key, value) ids.
 #[derive(Debug, Default)]
 pub struct DataplaneTable {
-    strings: Vec<Box<str>>,
-    ids: AHashMap<Box<str>, u32>,
-    /// Per slot: the start of its entry in `data`, or `NONE`.
-    offsets: Vec<u32>,
-    /// Per entry: the inbound count, then per inbound its port, tag count and (key, value) ids.
-    data: Vec<u32>,
+    words: Words,
 }
-
-const NONE: u32 = u32::MAX;
 
 /// One inbound read back: (port, tags in the order written).
 pub type OwnedInbound = (u32, Vec<(String, String)>);
@@ -27,97 +20,48 @@ impl DataplaneTable {
     /// Record the next slot's inbounds (None: a document without them). False when the table is
     /// full: the slot then has none.
     pub fn push(&mut self, inbounds: Option<&[Inbound<'_>]>) -> bool {
+        let w = &mut self.words;
         let Some(inbounds) = inbounds else {
-            self.offsets.push(NONE);
+            w.skip();
             return true;
         };
-        let start = self.data.len();
-        let mut ok = self.count(inbounds.len());
+        let start = w.begin();
+        let mut ok = w.count(inbounds.len());
         for (port, tags) in inbounds {
-            self.data.push(*port);
-            ok &= self.count(tags.len());
+            w.word(*port);
+            ok &= w.count(tags.len());
             for (k, v) in tags {
-                ok &= self.intern(k) && self.intern(v);
+                ok &= w.intern(k) && w.intern(v);
             }
         }
-        match u32::try_from(start).ok().filter(|s| ok && *s != NONE) {
-            Some(s) => {
-                self.offsets.push(s);
-                true
-            }
-            None => {
-                self.data.truncate(start);
-                self.offsets.push(NONE);
-                false
-            }
-        }
-    }
-
-    fn count(&mut self, n: usize) -> bool {
-        match u32::try_from(n) {
-            Ok(n) => {
-                self.data.push(n);
-                true
-            }
-            Err(_) => false,
-        }
-    }
-
-    fn intern(&mut self, s: &str) -> bool {
-        let id = match self.ids.get(s) {
-            Some(id) => *id,
-            None => {
-                let Ok(id) = u32::try_from(self.strings.len()) else {
-                    return false;
-                };
-                self.strings.push(s.into());
-                self.ids.insert(s.into(), id);
-                id
-            }
-        };
-        self.data.push(id);
-        true
+        w.finish(start, ok)
     }
 
     /// Done pushing: drop the interning index and spare capacity.
     pub fn seal(&mut self) {
-        self.ids = AHashMap::new();
-        self.strings.shrink_to_fit();
-        self.offsets.shrink_to_fit();
-        self.data.shrink_to_fit();
+        self.words.seal();
     }
 
     /// Number of slots pushed.
     pub fn len(&self) -> usize {
-        self.offsets.len()
+        self.words.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.offsets.is_empty()
+        self.words.is_empty()
     }
 
     /// The inbounds of `slot`; None when it has none.
     pub fn get(&self, slot: usize) -> Option<Vec<OwnedInbound>> {
-        let start = *self.offsets.get(slot)?;
-        if start == NONE {
-            return None;
-        }
-        let mut at = start as usize;
-        let mut next = || -> Option<u32> {
-            let v = self.data.get(at).copied();
-            at += 1;
-            v
-        };
-        let n = next()?;
+        let mut r = self.words.entry(slot)?;
+        let n = r.word()?;
         let mut out = Vec::with_capacity(n as usize);
         for _ in 0..n {
-            let port = next()?;
-            let count = next()?;
+            let port = r.word()?;
+            let count = r.word()?;
             let mut tags = Vec::with_capacity(count as usize);
             for _ in 0..count {
-                let k = self.strings.get(next()? as usize)?;
-                let v = self.strings.get(next()? as usize)?;
-                tags.push((k.to_string(), v.to_string()));
+                tags.push((r.string()?.to_owned(), r.string()?.to_owned()));
             }
             out.push((port, tags));
         }

@@ -16,6 +16,7 @@
 pub mod clean;
 pub mod clean_dataplane;
 pub mod dataplane_table;
+pub mod interned;
 pub mod mtp_table;
 pub mod resolve;
 pub mod table;

@@ -4,25 +4,18 @@
 //! a policy of one `from` item) instead of dictionaries; rebuilt as the core's `MtpPolicy` parts
 //! when an engine compiles.
 
-use ahash::AHashMap;
-
 use super::clean::{MtpInputs, MtpRef};
+use super::interned::{Reader, Words};
 use crate::mtp::{Action, FromItem, Labels, TargetRef};
 
-/// MeshTrafficPermission inputs by document slot (the order documents were pushed).
+/// MeshTrafficPermission inputs by document slot (the order documents were pushed). An entry: the
+/// top reference, the `from` count, then per item its reference and action (0 Allow, 1 Deny, 2
+/// AllowWithShadowDeny). A reference: kind, name, namespace and sectionName ids, the label count
+/// and (key, value) ids, the tag count and (key, value) ids.
 #[derive(Debug, Default)]
 pub struct MtpTable {
-    strings: Vec<Box<str>>,
-    ids: AHashMap<Box<str>, u32>,
-    /// Per slot: the start of its entry in `data`, or `NONE`.
-    offsets: Vec<u32>,
-    /// Per entry: the top reference, the `from` count, then per item its reference and action
-    /// (0 Allow, 1 Deny, 2 AllowWithShadowDeny). A reference: kind, name, namespace and
-    /// sectionName ids, the label count and (key, value) ids, the tag count and (key, value) ids.
-    data: Vec<u32>,
+    words: Words,
 }
-
-const NONE: u32 = u32::MAX;
 
 fn action_code(a: &str) -> Option<u32> {
     match Action::parse(a)? {
@@ -44,153 +37,88 @@ fn action_of(code: u32) -> Option<Action> {
 /// The parts of an `MtpPolicy` a document holds: its top targetRef and `from` items.
 pub type MtpParts = (TargetRef, Vec<FromItem>);
 
+fn push_reference(w: &mut Words, r: &MtpRef<'_>) -> bool {
+    let mut ok =
+        w.intern(r.kind) && w.intern(r.name) && w.intern(r.namespace) && w.intern(r.section_name);
+    for map in [&r.labels, &r.tags] {
+        ok &= w.count(map.len());
+        for (k, v) in map {
+            ok &= w.intern(k) && w.intern(v);
+        }
+    }
+    ok
+}
+
+fn read_map(r: &mut Reader<'_>) -> Option<Labels> {
+    let n = r.word()?;
+    let mut out = Labels::new();
+    for _ in 0..n {
+        let k = r.string()?.to_owned();
+        let v = r.string()?.to_owned();
+        out.insert(k, v);
+    }
+    Some(out)
+}
+
+fn read_reference(r: &mut Reader<'_>) -> Option<TargetRef> {
+    Some(TargetRef {
+        kind: r.string()?.to_owned(),
+        name: r.string()?.to_owned(),
+        namespace: r.string()?.to_owned(),
+        section_name: r.string()?.to_owned(),
+        labels: read_map(r)?,
+        tags: read_map(r)?,
+        proxy_types: Vec::new(),
+    })
+}
+
 impl MtpTable {
     /// Record the next slot's inputs (None: a document without them). False when they cannot be
     /// kept (the table is full, or an unknown action): the slot then has none.
     pub fn push(&mut self, inputs: Option<&MtpInputs<'_>>) -> bool {
+        let w = &mut self.words;
         let Some((top, from)) = inputs else {
-            self.offsets.push(NONE);
+            w.skip();
             return true;
         };
-        let start = self.data.len();
-        let mut ok = self.reference(top) && self.count(from.len());
+        let start = w.begin();
+        let mut ok = push_reference(w, top) && w.count(from.len());
         for (target, action) in from {
-            ok &= self.reference(target);
+            ok &= push_reference(w, target);
             match action_code(action) {
-                Some(c) => self.data.push(c),
+                Some(c) => w.word(c),
                 None => ok = false,
             }
         }
-        match u32::try_from(start).ok().filter(|s| ok && *s != NONE) {
-            Some(s) => {
-                self.offsets.push(s);
-                true
-            }
-            None => {
-                self.data.truncate(start);
-                self.offsets.push(NONE);
-                false
-            }
-        }
-    }
-
-    fn reference(&mut self, r: &MtpRef<'_>) -> bool {
-        let mut ok = self.intern(r.kind)
-            && self.intern(r.name)
-            && self.intern(r.namespace)
-            && self.intern(r.section_name);
-        for map in [&r.labels, &r.tags] {
-            ok &= self.count(map.len());
-            for (k, v) in map {
-                ok &= self.intern(k) && self.intern(v);
-            }
-        }
-        ok
-    }
-
-    fn count(&mut self, n: usize) -> bool {
-        match u32::try_from(n) {
-            Ok(n) => {
-                self.data.push(n);
-                true
-            }
-            Err(_) => false,
-        }
-    }
-
-    fn intern(&mut self, s: &str) -> bool {
-        let id = match self.ids.get(s) {
-            Some(id) => *id,
-            None => {
-                let Ok(id) = u32::try_from(self.strings.len()) else {
-                    return false;
-                };
-                self.strings.push(s.into());
-                self.ids.insert(s.into(), id);
-                id
-            }
-        };
-        self.data.push(id);
-        true
+        w.finish(start, ok)
     }
 
     /// Done pushing: drop the interning index and spare capacity.
     pub fn seal(&mut self) {
-        self.ids = AHashMap::new();
-        self.strings.shrink_to_fit();
-        self.offsets.shrink_to_fit();
-        self.data.shrink_to_fit();
+        self.words.seal();
     }
 
     /// Number of slots pushed.
     pub fn len(&self) -> usize {
-        self.offsets.len()
+        self.words.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.offsets.is_empty()
+        self.words.is_empty()
     }
 
     /// The (top targetRef, `from` items) of `slot`; None when it has none.
     pub fn get(&self, slot: usize) -> Option<MtpParts> {
-        let start = *self.offsets.get(slot)?;
-        if start == NONE {
-            return None;
-        }
-        let mut r = Reader {
-            table: self,
-            at: start as usize,
-        };
-        let top = r.reference()?;
-        let n = r.next()?;
+        let mut r = self.words.entry(slot)?;
+        let top = read_reference(&mut r)?;
+        let n = r.word()?;
         let mut from = Vec::with_capacity(n as usize);
         for _ in 0..n {
-            let target_ref = r.reference()?;
-            let action = action_of(r.next()?)?;
+            let target_ref = read_reference(&mut r)?;
+            let action = action_of(r.word()?)?;
             from.push(FromItem { target_ref, action });
         }
         Some((top, from))
-    }
-}
-
-struct Reader<'t> {
-    table: &'t MtpTable,
-    at: usize,
-}
-
-impl Reader<'_> {
-    fn next(&mut self) -> Option<u32> {
-        let v = self.table.data.get(self.at).copied();
-        self.at += 1;
-        v
-    }
-
-    fn string(&mut self) -> Option<String> {
-        let id = self.next()?;
-        self.table.strings.get(id as usize).map(|s| s.to_string())
-    }
-
-    fn map(&mut self) -> Option<Labels> {
-        let n = self.next()?;
-        let mut out = Labels::new();
-        for _ in 0..n {
-            let k = self.string()?;
-            let v = self.string()?;
-            out.insert(k, v);
-        }
-        Some(out)
-    }
-
-    fn reference(&mut self) -> Option<TargetRef> {
-        Some(TargetRef {
-            kind: self.string()?,
-            name: self.string()?,
-            namespace: self.string()?,
-            section_name: self.string()?,
-            labels: self.map()?,
-            tags: self.map()?,
-            proxy_types: Vec::new(),
-        })
     }
 }
 

@@ -3,23 +3,15 @@
 //! not built, kept as interned string ids in one flat array (about 50 bytes for a TrafficPermission
 //! of one source and one destination of two tags each) instead of dictionaries.
 
-use ahash::AHashMap;
-
 use super::clean::Selector;
+use super::interned::Words;
 
-/// Selectors by document slot (the order documents were pushed).
+/// Selectors by document slot (the order documents were pushed). An entry: sources count, then per
+/// source its tag count and (key, value) ids; then the same for destinations.
 #[derive(Debug, Default)]
 pub struct SelectorTable {
-    strings: Vec<Box<str>>,
-    ids: AHashMap<Box<str>, u32>,
-    /// Per slot: the start of its entry in `data`, or `NONE`.
-    offsets: Vec<u32>,
-    /// Per entry: sources count, then per source its tag count and (key, value) ids; then the same
-    /// for destinations.
-    data: Vec<u32>,
+    words: Words,
 }
-
-const NONE: u32 = u32::MAX;
 
 /// One side (sources or destinations): selectors as (key, value) pairs.
 pub type Side<'t> = Vec<Vec<(&'t str, &'t str)>>;
@@ -28,100 +20,51 @@ impl SelectorTable {
     /// Record the next slot's selectors (None: a document without them). False when the table is
     /// full (over 2^32 entries): the slot then has none.
     pub fn push(&mut self, selectors: Option<(&[Selector<'_>], &[Selector<'_>])>) -> bool {
+        let w = &mut self.words;
         let Some((sources, destinations)) = selectors else {
-            self.offsets.push(NONE);
+            w.skip();
             return true;
         };
-        let start = self.data.len();
+        let start = w.begin();
         let mut ok = true;
         for side in [sources, destinations] {
-            ok &= self.count(side.len());
+            ok &= w.count(side.len());
             for selector in side {
-                ok &= self.count(selector.len());
+                ok &= w.count(selector.len());
                 for (k, v) in selector {
-                    ok &= self.intern(k) && self.intern(v);
+                    ok &= w.intern(k) && w.intern(v);
                 }
             }
         }
-        match u32::try_from(start).ok().filter(|s| ok && *s != NONE) {
-            Some(s) => {
-                self.offsets.push(s);
-                true
-            }
-            None => {
-                self.data.truncate(start);
-                self.offsets.push(NONE);
-                false
-            }
-        }
-    }
-
-    fn count(&mut self, n: usize) -> bool {
-        match u32::try_from(n) {
-            Ok(n) => {
-                self.data.push(n);
-                true
-            }
-            Err(_) => false,
-        }
-    }
-
-    fn intern(&mut self, s: &str) -> bool {
-        let id = match self.ids.get(s) {
-            Some(id) => *id,
-            None => {
-                let Ok(id) = u32::try_from(self.strings.len()) else {
-                    return false;
-                };
-                self.strings.push(s.into());
-                self.ids.insert(s.into(), id);
-                id
-            }
-        };
-        self.data.push(id);
-        true
+        w.finish(start, ok)
     }
 
     /// Done pushing: drop the interning index and spare capacity.
     pub fn seal(&mut self) {
-        self.ids = AHashMap::new();
-        self.strings.shrink_to_fit();
-        self.offsets.shrink_to_fit();
-        self.data.shrink_to_fit();
+        self.words.seal();
     }
 
     /// Number of slots pushed.
     pub fn len(&self) -> usize {
-        self.offsets.len()
+        self.words.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.offsets.is_empty()
+        self.words.is_empty()
     }
 
     /// The (sources, destinations) of `slot`, tags in the order written; None when it has none.
     pub fn get(&self, slot: usize) -> Option<(Side<'_>, Side<'_>)> {
-        let start = *self.offsets.get(slot)?;
-        if start == NONE {
-            return None;
-        }
-        let mut at = start as usize;
-        let mut next = || -> Option<u32> {
-            let v = self.data.get(at).copied();
-            at += 1;
-            v
-        };
+        let mut r = self.words.entry(slot)?;
         let mut sides = Vec::with_capacity(2);
         for _ in 0..2 {
-            let n = next()?;
+            let n = r.word()?;
             let mut side = Vec::with_capacity(n as usize);
             for _ in 0..n {
-                let tags = next()?;
+                let tags = r.word()?;
                 let mut selector = Vec::with_capacity(tags as usize);
                 for _ in 0..tags {
-                    let k = self.strings.get(next()? as usize)?;
-                    let v = self.strings.get(next()? as usize)?;
-                    selector.push((&**k, &**v));
+                    selector.push((r.string()?, r.string()?));
                 }
                 side.push(selector);
             }
@@ -152,6 +95,6 @@ mod tests {
         assert_eq!(t.get(2), Some((b, a)));
         assert_eq!(t.get(3), None);
         // "kuma.io/service", "web", "version", "*", "db", "team", "x": each string once
-        assert_eq!(t.strings.len(), 7);
+        assert_eq!(t.words.strings(), 7);
     }
 }
