@@ -167,12 +167,12 @@ impl<'py> Converter<'py> {
     }
     pub(crate) fn dataplane(&mut self, o: &Bound<'py, PyAny>) -> PyResult<MtpDataplane> {
         let t = tuple(o, 5, "Dataplane")?;
+        let name = self.str(&*t.get_borrowed_item(0)?)?;
         let rows = t.get_borrowed_item(3)?;
-        if let Ok(doc) = rows.cast::<YamlMarks>() {
+        let inbounds = if let Ok(doc) = rows.cast::<YamlMarks>() {
             // a document read with its body deferred: its inbounds kept natively by the YAML
             // reader (the clean shape: no inbound name or state, no gateway); fail closed when not
-            let name = self.str(&*t.get_borrowed_item(0)?)?;
-            let inbounds = doc.get().dataplane_inbounds().ok_or_else(|| {
+            let kept = doc.get().dataplane_inbounds().ok_or_else(|| {
                 errors::evaluation(
                     o.py(),
                     format!(
@@ -180,41 +180,25 @@ impl<'py> Converter<'py> {
                     ),
                 )
             })?;
-            let gw = t.get_borrowed_item(4)?;
-            let gateway = if gw.is_none() {
-                None
-            } else {
-                let g = tuple(&gw, 2, "gateway")?;
-                Some(MtpGateway {
-                    builtin: g.get_borrowed_item(0)?.extract()?,
-                    tags: self.map(&*g.get_borrowed_item(1)?)?,
+            kept.into_iter()
+                .map(|(port, tags)| MtpInbound {
+                    port,
+                    name: String::new(),
+                    tags: tags.into_iter().collect(),
+                    ignored: false,
                 })
-            };
-            return Ok(MtpDataplane {
-                name,
-                mesh: self.str(&*t.get_borrowed_item(1)?)?,
-                labels: self.map(&*t.get_borrowed_item(2)?)?,
-                inbounds: inbounds
-                    .into_iter()
-                    .map(|(port, tags)| MtpInbound {
-                        port,
-                        name: String::new(),
-                        tags: tags.into_iter().collect(),
-                        ignored: false,
-                    })
-                    .collect(),
-                gateway,
-            });
-        }
-        let inbounds = self.list(&*t.get_borrowed_item(3)?, |c, i| {
-            let i = tuple(i, 4, "inbound")?;
-            Ok(MtpInbound {
-                port: i.get_borrowed_item(0)?.extract()?,
-                name: c.str(&*i.get_borrowed_item(1)?)?,
-                tags: c.map(&*i.get_borrowed_item(2)?)?,
-                ignored: i.get_borrowed_item(3)?.extract()?,
-            })
-        })?;
+                .collect()
+        } else {
+            self.list(&rows, |c, i| {
+                let i = tuple(i, 4, "inbound")?;
+                Ok(MtpInbound {
+                    port: i.get_borrowed_item(0)?.extract()?,
+                    name: c.str(&*i.get_borrowed_item(1)?)?,
+                    tags: c.map(&*i.get_borrowed_item(2)?)?,
+                    ignored: i.get_borrowed_item(3)?.extract()?,
+                })
+            })?
+        };
         let gw = t.get_borrowed_item(4)?;
         let gateway = if gw.is_none() {
             None
@@ -226,7 +210,7 @@ impl<'py> Converter<'py> {
             })
         };
         Ok(MtpDataplane {
-            name: self.str(&*t.get_borrowed_item(0)?)?,
+            name,
             mesh: self.str(&*t.get_borrowed_item(1)?)?,
             labels: self.map(&*t.get_borrowed_item(2)?)?,
             inbounds,
