@@ -20,35 +20,22 @@ impl DataplaneTable {
     /// Record the next slot's inbounds (None: a document without them). False when the table is
     /// full: the slot then has none.
     pub fn push(&mut self, inbounds: Option<&[Inbound<'_>]>) -> bool {
-        let w = &mut self.words;
-        let Some(inbounds) = inbounds else {
-            w.skip();
-            return true;
-        };
-        let start = w.begin();
-        let mut ok = w.count(inbounds.len());
-        for (port, tags) in inbounds {
-            w.word(*port);
-            ok &= w.count(tags.len());
-            for (k, v) in tags {
-                ok &= w.intern(k) && w.intern(v);
+        self.words.push(inbounds, |w, inbounds| {
+            let mut ok = w.count(inbounds.len());
+            for (port, tags) in inbounds {
+                w.word(*port);
+                ok &= w.count(tags.len());
+                for (k, v) in tags {
+                    ok &= w.intern(k) && w.intern(v);
+                }
             }
-        }
-        w.finish(start, ok)
+            ok
+        })
     }
 
     /// Done pushing: drop the interning index and spare capacity.
     pub fn seal(&mut self) {
         self.words.seal();
-    }
-
-    /// Number of slots pushed.
-    pub fn len(&self) -> usize {
-        self.words.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.words.is_empty()
     }
 
     /// The inbounds of `slot`; None when it has none.
@@ -106,7 +93,7 @@ mod tests {
             ])
         );
         assert_eq!(
-            (t.get(1), t.get(2), t.get(3), t.len()),
+            (t.get(1), t.get(2), t.get(3), t.words.len()),
             (None, None, None, 3)
         );
     }

@@ -18,19 +18,16 @@ pub struct Words {
 const NONE: u32 = u32::MAX;
 
 impl Words {
-    /// Record a slot without an entry.
-    pub fn skip(&mut self) {
-        self.offsets.push(NONE);
-    }
-
-    /// Where the next entry starts (pass it to [`Words::finish`]).
-    pub fn begin(&self) -> usize {
-        self.data.len()
-    }
-
-    /// Close the entry begun at `start`: recorded when `ok` (every word was kept), else dropped and
-    /// the slot has none. False when it has none.
-    pub fn finish(&mut self, start: usize, ok: bool) -> bool {
+    /// Record the next slot: no entry for `None`, else the words `write` pushes, kept when it
+    /// returns true (every word could be stored); otherwise they are dropped and the slot has
+    /// none. False when a value was given but the slot has no entry.
+    pub fn push<T>(&mut self, value: Option<T>, write: impl FnOnce(&mut Words, T) -> bool) -> bool {
+        let Some(value) = value else {
+            self.offsets.push(NONE);
+            return true;
+        };
+        let start = self.data.len();
+        let ok = write(self, value);
         match u32::try_from(start).ok().filter(|s| ok && *s != NONE) {
             Some(s) => {
                 self.offsets.push(s);

@@ -76,35 +76,22 @@ impl MtpTable {
     /// Record the next slot's inputs (None: a document without them). False when they cannot be
     /// kept (the table is full, or an unknown action): the slot then has none.
     pub fn push(&mut self, inputs: Option<&MtpInputs<'_>>) -> bool {
-        let w = &mut self.words;
-        let Some((top, from)) = inputs else {
-            w.skip();
-            return true;
-        };
-        let start = w.begin();
-        let mut ok = push_reference(w, top) && w.count(from.len());
-        for (target, action) in from {
-            ok &= push_reference(w, target);
-            match action_code(action) {
-                Some(c) => w.word(c),
-                None => ok = false,
+        self.words.push(inputs, |w, (top, from)| {
+            let mut ok = push_reference(w, top) && w.count(from.len());
+            for (target, action) in from {
+                ok &= push_reference(w, target);
+                match action_code(action) {
+                    Some(c) => w.word(c),
+                    None => ok = false,
+                }
             }
-        }
-        w.finish(start, ok)
+            ok
+        })
     }
 
     /// Done pushing: drop the interning index and spare capacity.
     pub fn seal(&mut self) {
         self.words.seal();
-    }
-
-    /// Number of slots pushed.
-    pub fn len(&self) -> usize {
-        self.words.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.words.is_empty()
     }
 
     /// The (top targetRef, `from` items) of `slot`; None when it has none.

@@ -20,37 +20,24 @@ impl SelectorTable {
     /// Record the next slot's selectors (None: a document without them). False when the table is
     /// full (over 2^32 entries): the slot then has none.
     pub fn push(&mut self, selectors: Option<(&[Selector<'_>], &[Selector<'_>])>) -> bool {
-        let w = &mut self.words;
-        let Some((sources, destinations)) = selectors else {
-            w.skip();
-            return true;
-        };
-        let start = w.begin();
-        let mut ok = true;
-        for side in [sources, destinations] {
-            ok &= w.count(side.len());
-            for selector in side {
-                ok &= w.count(selector.len());
-                for (k, v) in selector {
-                    ok &= w.intern(k) && w.intern(v);
+        self.words.push(selectors, |w, (sources, destinations)| {
+            let mut ok = true;
+            for side in [sources, destinations] {
+                ok &= w.count(side.len());
+                for selector in side {
+                    ok &= w.count(selector.len());
+                    for (k, v) in selector {
+                        ok &= w.intern(k) && w.intern(v);
+                    }
                 }
             }
-        }
-        w.finish(start, ok)
+            ok
+        })
     }
 
     /// Done pushing: drop the interning index and spare capacity.
     pub fn seal(&mut self) {
         self.words.seal();
-    }
-
-    /// Number of slots pushed.
-    pub fn len(&self) -> usize {
-        self.words.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.words.is_empty()
     }
 
     /// The (sources, destinations) of `slot`, tags in the order written; None when it has none.
@@ -89,7 +76,7 @@ mod tests {
         assert!(t.push(None));
         assert!(t.push(Some((&b, &a))));
         t.seal();
-        assert_eq!(t.len(), 3);
+        assert_eq!(t.words.len(), 3);
         assert_eq!(t.get(0), Some((a.clone(), b.clone())));
         assert_eq!(t.get(1), None);
         assert_eq!(t.get(2), Some((b, a)));
